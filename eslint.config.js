@@ -1,0 +1,22 @@
+// @ts-check
+import js from "@eslint/js"
+import tseslint from "typescript-eslint"
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "coverage/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-namespace": "off",
+      "require-yield": "off",
+      "no-console": ["error", { allow: ["warn", "error"] }]
+    }
+  },
+  {
+    files: ["examples/**", "bench/**", "test/**"],
+    rules: { "no-console": "off" }
+  }
+)

@@ -1,0 +1,107 @@
+/**
+ * A bank account as a decider: the domain of the bank-account example.
+ * Amounts are integer cents.
+ */
+import { Effect, Schema } from "effect"
+import { Decider, EventCodec } from "chronicle"
+
+// events ----------------------------------------------------------------------
+
+export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
+  owner: Schema.NonEmptyString,
+  currency: Schema.Literal("EUR", "USD", "GBP")
+})
+export const MoneyDeposited = Schema.TaggedStruct("MoneyDeposited", { amount: Schema.Int.pipe(Schema.positive()) })
+export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", { amount: Schema.Int.pipe(Schema.positive()) })
+export const AccountClosed = Schema.TaggedStruct("AccountClosed", { reason: Schema.String })
+
+export const AccountEvent = Schema.Union(AccountOpened, MoneyDeposited, MoneyWithdrawn, AccountClosed)
+export type AccountEvent = typeof AccountEvent.Type
+
+export const AccountEvents = EventCodec.make(AccountEvent)
+
+// commands --------------------------------------------------------------------
+
+export type AccountCommand =
+  | { readonly _tag: "OpenAccount"; readonly owner: string; readonly currency: "EUR" | "USD" | "GBP" }
+  | { readonly _tag: "Deposit"; readonly amount: number }
+  | { readonly _tag: "Withdraw"; readonly amount: number }
+  | { readonly _tag: "CloseAccount"; readonly reason: string }
+
+// domain errors ---------------------------------------------------------------
+
+export class AccountAlreadyOpened extends Schema.TaggedError<AccountAlreadyOpened>()("AccountAlreadyOpened", {}) {}
+export class AccountNotOpen extends Schema.TaggedError<AccountNotOpen>()("AccountNotOpen", {
+  status: Schema.String
+}) {}
+export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidAmount", { amount: Schema.Number }) {}
+export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+  balance: Schema.Number,
+  requested: Schema.Number
+}) {}
+export class BalanceNotZero extends Schema.TaggedError<BalanceNotZero>()("BalanceNotZero", {
+  balance: Schema.Number
+}) {}
+
+export type AccountError = AccountAlreadyOpened | AccountNotOpen | InvalidAmount | InsufficientFunds | BalanceNotZero
+
+// state -----------------------------------------------------------------------
+
+export interface AccountState {
+  readonly status: "unopened" | "open" | "closed"
+  readonly owner: string
+  readonly currency: string
+  readonly balance: number
+}
+
+const requireOpen = (state: AccountState) =>
+  state.status === "open" ? Effect.void : Effect.fail(new AccountNotOpen({ status: state.status }))
+
+const requirePositive = (amount: number) =>
+  Number.isSafeInteger(amount) && amount > 0 ? Effect.void : Effect.fail(new InvalidAmount({ amount }))
+
+export const BankAccount = Decider.make<AccountCommand, AccountEvent, AccountState, AccountError>({
+  initialState: { status: "unopened", owner: "", currency: "", balance: 0 },
+  decide: (command, state) => {
+    switch (command._tag) {
+      case "OpenAccount":
+        return state.status === "unopened"
+          ? Effect.succeed([AccountOpened.make({ owner: command.owner, currency: command.currency })])
+          : Effect.fail(new AccountAlreadyOpened())
+      case "Deposit":
+        return requireOpen(state).pipe(
+          Effect.zipRight(requirePositive(command.amount)),
+          Effect.as([MoneyDeposited.make({ amount: command.amount })])
+        )
+      case "Withdraw":
+        return requireOpen(state).pipe(
+          Effect.zipRight(requirePositive(command.amount)),
+          Effect.zipRight(
+            command.amount > state.balance
+              ? Effect.fail(new InsufficientFunds({ balance: state.balance, requested: command.amount }))
+              : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
+          )
+        )
+      case "CloseAccount":
+        return requireOpen(state).pipe(
+          Effect.zipRight(
+            state.balance === 0
+              ? Effect.succeed([AccountClosed.make({ reason: command.reason })])
+              : Effect.fail(new BalanceNotZero({ balance: state.balance }))
+          )
+        )
+    }
+  },
+  evolve: (state, event) => {
+    switch (event._tag) {
+      case "AccountOpened":
+        return { ...state, status: "open", owner: event.owner, currency: event.currency }
+      case "MoneyDeposited":
+        return { ...state, balance: state.balance + event.amount }
+      case "MoneyWithdrawn":
+        return { ...state, balance: state.balance - event.amount }
+      case "AccountClosed":
+        return { ...state, status: "closed" }
+    }
+  }
+})

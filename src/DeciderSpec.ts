@@ -1,0 +1,195 @@
+/**
+ * Given-When-Then specifications for deciders, with failure messages that
+ * diff expected and actual events:
+ *
+ * @example
+ * const spec = DeciderSpec.make(BankAccount, { codec: AccountEvents })
+ * it.effect("a withdrawal beyond the balance is refused", () =>
+ *   spec.given([opened, deposited(50)]).when(withdraw(80)).then(new InsufficientFunds({ … })))
+ *
+ * Each `then…` returns an Effect that succeeds when the expectation holds and
+ * dies with an `AssertionError` when it does not, so it runs under any test
+ * runner (`it.effect`, or `Effect.runPromise` in a plain test).
+ *
+ * @since 0.1.0
+ */
+import { AssertionError } from "node:assert"
+import { isDeepStrictEqual } from "node:util"
+import { Cause, Effect, Either, Exit, Option } from "effect"
+import * as Decider from "./Decider.js"
+import type * as EventCodec from "./EventCodec.js"
+import * as EventId from "./EventId.js"
+import type { StreamId } from "./StreamId.js"
+
+/**
+ * @category models
+ */
+export interface Given<C, E, S, Err, R> {
+  /** The command to run against the state the given events build. */
+  readonly when: (command: C) => When<E, S, Err, R>
+}
+
+/**
+ * @category models
+ */
+export interface When<E, S, Err, R> {
+  /** Expects exactly these events (an array) or this domain error (anything else). */
+  readonly then: (expected: ReadonlyArray<E> | Err) => Effect.Effect<void, never, R>
+  /** Expects no events. */
+  readonly thenNothing: () => Effect.Effect<void, never, R>
+  /** Expects a domain error equal to `expected`, or one for which `expected` returns true. */
+  readonly thenFails: (expected: Err | ((error: Err) => boolean)) => Effect.Effect<void, never, R>
+  /** Expects the state after the decided events to equal `expected`. */
+  readonly thenState: (expected: S) => Effect.Effect<void, never, R>
+}
+
+/**
+ * @category models
+ */
+export interface DeciderSpec<C, E, S, Err, R> {
+  readonly given: (events: ReadonlyArray<E>) => Given<C, E, S, Err, R>
+}
+
+/**
+ * @category options
+ */
+export interface SpecOptions<E extends EventCodec.Tagged> {
+  /**
+   * When given, every event (given and decided) goes through the codec and
+   * JSON, as it would through a store: events that would not survive storage
+   * fail the spec.
+   */
+  readonly codec?: EventCodec.EventCodec<E> | undefined
+}
+
+const plain = (value: unknown): unknown =>
+  value instanceof Error && "_tag" in value ? { ...value, _tag: value._tag } : value
+
+const fail = (header: string, actual: unknown, expected: unknown): Effect.Effect<never> => {
+  const diff = new AssertionError({ actual: plain(actual), expected: plain(expected), operator: "deepStrictEqual" })
+  return Effect.die(
+    new AssertionError({
+      message: `${header}\n${diff.message}`,
+      actual: plain(actual),
+      expected: plain(expected),
+      operator: "deepStrictEqual"
+    })
+  )
+}
+
+const describeExit = <A, E>(exit: Exit.Exit<A, E>): string =>
+  Exit.isSuccess(exit)
+    ? `decided ${JSON.stringify(exit.value)}`
+    : Option.match(Cause.failureOption(exit.cause), {
+      onNone: () => `died: ${Cause.pretty(exit.cause)}`,
+      onSome: (error) => `failed with ${JSON.stringify(plain(error))}`
+    })
+
+const roundTrip = <E extends EventCodec.Tagged>(
+  codec: EventCodec.EventCodec<E>,
+  event: E,
+  version: number
+): Effect.Effect<E> => {
+  const encoded = codec.encode(event)
+  if (Either.isLeft(encoded)) return fail(`DeciderSpec: an event does not encode: ${encoded.left.message}`, event, event)
+  const decoded = codec.decodeData({
+    eventId: EventId.unsafeGenerate(),
+    type: encoded.right.type,
+    streamId: "spec-stream" as StreamId,
+    streamVersion: version,
+    globalPosition: version,
+    recordedAt: new Date(0),
+    schemaVersion: encoded.right.schemaVersion ?? 1,
+    data: JSON.parse(JSON.stringify(encoded.right.data)),
+    metadata: {}
+  })
+  if (Either.isLeft(decoded)) {
+    return fail(`DeciderSpec: an event does not survive storage: ${decoded.left.message}`, event, event)
+  }
+  return Effect.succeed(decoded.right)
+}
+
+/**
+ * Builds a specification for a decider.
+ *
+ * @category constructors
+ */
+export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
+  decider: Decider.Decider<C, E, S, Err, R>,
+  options: SpecOptions<E> = {}
+): DeciderSpec<C, E, S, Err, R> => {
+  const { codec } = options
+  const store = (events: ReadonlyArray<E>): Effect.Effect<ReadonlyArray<E>> =>
+    codec === undefined ? Effect.succeed(events) : Effect.forEach(events, (event, i) => roundTrip(codec, event, i + 1))
+
+  return {
+    given: (givenEvents) => ({
+      when: (command) => {
+        const decide = Effect.gen(function*() {
+          const history = yield* store(givenEvents)
+          const state = Decider.fold(decider, history)
+          const exit = yield* Effect.exit(decider.decide(command, state))
+          if (Exit.isSuccess(exit)) {
+            const decided = yield* store(exit.value)
+            return { state, exit: Exit.succeed(decided) as Exit.Exit<ReadonlyArray<E>, Err> }
+          }
+          return { state, exit }
+        })
+
+        const expectEvents = (expected: ReadonlyArray<E>) =>
+          Effect.flatMap(decide, ({ exit }) =>
+            Exit.isSuccess(exit)
+              ? isDeepStrictEqual(exit.value, expected)
+                ? Effect.void
+                : fail("DeciderSpec: the decided events differ from the expected ones", exit.value, expected)
+              : fail(`DeciderSpec: expected events, but decide ${describeExit(exit)}`, describeExit(exit), expected))
+
+        const expectError = (expected: Err | ((error: Err) => boolean)) =>
+          Effect.flatMap(decide, ({ exit }) => {
+            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+            if (Option.isNone(failure)) {
+              return fail(`DeciderSpec: expected a domain error, but decide ${describeExit(exit)}`, describeExit(exit), expected)
+            }
+            const holds = typeof expected === "function"
+              ? (expected as (error: Err) => boolean)(failure.value)
+              : isDeepStrictEqual(plain(failure.value), plain(expected))
+            return holds ? Effect.void : fail("DeciderSpec: decide failed with another error", failure.value, expected)
+          })
+
+        const when: When<E, S, Err, R> = {
+          then: (expected) => (Array.isArray(expected) ? expectEvents(expected) : expectError(expected as Err)),
+          thenNothing: () => expectEvents([]),
+          thenFails: expectError,
+          thenState: (expected) =>
+            Effect.flatMap(decide, ({ exit, state }) =>
+              Exit.isSuccess(exit)
+                ? Effect.suspend(() => {
+                  const after = Decider.fold(decider, exit.value, state)
+                  return isDeepStrictEqual(after, expected)
+                    ? Effect.void
+                    : fail("DeciderSpec: the state after the decided events differs", after, expected)
+                })
+                : fail(`DeciderSpec: expected a state, but decide ${describeExit(exit)}`, describeExit(exit), expected))
+        }
+        return guardAgainstAwait(when)
+      }
+    })
+  }
+}
+
+/**
+ * `when(…)` has a `then` method, which makes it look like a promise: awaiting
+ * it by mistake would hang. Fail loudly instead.
+ */
+const guardAgainstAwait = <E, S, Err, R>(when: When<E, S, Err, R>): When<E, S, Err, R> => ({
+  ...when,
+  then: (...args: ReadonlyArray<unknown>) => {
+    if (typeof args[0] === "function") {
+      const reject = args[1]
+      const error = new TypeError("DeciderSpec: call .then(expected) and run the Effect it returns; do not await .when(…)")
+      if (typeof reject === "function") reject(error)
+      return Effect.die(error)
+    }
+    return when.then(args[0] as ReadonlyArray<E> | Err)
+  }
+})

@@ -1,0 +1,430 @@
+/**
+ * The EventStore port: append to and read from streams, and read the whole
+ * store in global order. Stores (memory, filesystem, PostgreSQL) provide it as
+ * a `Layer`; swapping a store is swapping that Layer.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Metric, Schema, Stream } from "effect"
+import type { EventMetadata, NewEvent, PendingEvent, StoredEvent } from "./Event.js"
+import * as EventId from "./EventId.js"
+import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as Metrics from "./Metrics.js"
+import { StreamId } from "./StreamId.js"
+
+// ---------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------
+
+/**
+ * The stream was not at the version the writer expected. Nothing of the batch
+ * was stored.
+ *
+ * @category errors
+ */
+export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>()("ConcurrencyConflict", {
+  streamId: StreamId,
+  expected: ExpectedVersion.ExpectedVersion,
+  actual: Schema.Number
+}) {
+  override get message() {
+    return `Concurrency conflict on stream ${this.streamId}: expected version ${
+      ExpectedVersion.format(this.expected)
+    }, actual ${this.actual}`
+  }
+}
+
+/**
+ * An event id of the batch is already stored, but not as part of this very
+ * batch at this position (which would be an idempotent re-send). Nothing of
+ * the batch was stored.
+ *
+ * @category errors
+ */
+export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("DuplicateEventId", {
+  streamId: StreamId,
+  eventId: Schema.String,
+  existingStreamId: StreamId,
+  existingVersion: Schema.Number
+}) {
+  override get message() {
+    return `Event ${this.eventId} appended to ${this.streamId} is already stored as ${this.existingStreamId}@${this.existingVersion}`
+  }
+}
+
+/**
+ * An event's serialised form exceeds the store's size limit. Nothing of the
+ * batch was stored.
+ *
+ * @category errors
+ */
+export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventTooLarge", {
+  streamId: StreamId,
+  eventId: Schema.String,
+  type: Schema.String,
+  size: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message() {
+    return `Event ${this.eventId} (${this.type}) for ${this.streamId} is ${this.size} bytes, over the limit of ${this.limit}`
+  }
+}
+
+/**
+ * An event that cannot be stored as given: an empty type, a payload that is
+ * not JSON, an id repeated within the batch. Nothing of the batch was stored.
+ *
+ * @category errors
+ */
+export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
+  streamId: StreamId,
+  index: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Invalid event #${this.index} for ${this.streamId}: ${this.reason}`
+  }
+}
+
+/**
+ * The store itself failed: I/O, a lost connection, a corrupt file. The
+ * operation names what was attempted.
+ *
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message() {
+    return `Event store ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
+ * Every way an append can fail.
+ *
+ * @category errors
+ */
+export type AppendError = ConcurrencyConflict | DuplicateEventId | EventTooLarge | InvalidEvent | StoreError
+
+// ---------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------
+
+/**
+ * @category models
+ */
+export interface AppendOptions {
+  /** The version the stream must be at for the append to go through. */
+  readonly expectedVersion: ExpectedVersion.ExpectedVersion
+  /** Metadata merged into every event's metadata (an event's own fields win). */
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * What a successful append reports: the stream's version after it and the
+ * global positions of the events, in batch order.
+ *
+ * @category models
+ */
+export interface AppendResult {
+  readonly streamId: StreamId
+  readonly streamVersion: number
+  readonly globalPositions: ReadonlyArray<number>
+}
+
+/**
+ * Which part of a stream to read. `fromVersion` and `toVersion` bound the
+ * range (both inclusive) whatever the direction; `backwards` starts at the top
+ * of the range; `limit` caps how many events come back.
+ *
+ * @category models
+ */
+export interface ReadOptions {
+  readonly fromVersion?: number | undefined
+  readonly toVersion?: number | undefined
+  readonly direction?: Direction | undefined
+  readonly limit?: number | undefined
+  /** Events fetched per chunk (a store may cap it). */
+  readonly chunkSize?: number | undefined
+}
+
+/**
+ * @category models
+ */
+export type Direction = "forwards" | "backwards"
+
+/**
+ * Which part of the global log to read: events at `fromPosition` (inclusive)
+ * and after, at most `limit` of them.
+ *
+ * @category models
+ */
+export interface ReadAllOptions {
+  readonly fromPosition?: number | undefined
+  readonly limit?: number | undefined
+  readonly chunkSize?: number | undefined
+}
+
+/**
+ * `ReadOptions` with every field settled, as a driver receives them.
+ *
+ * @category models
+ */
+export interface StreamRange {
+  readonly fromVersion: number
+  readonly toVersion: number
+  readonly direction: Direction
+  readonly limit: number
+  readonly chunkSize: number
+}
+
+/**
+ * `ReadAllOptions` with every field settled, as a driver receives them.
+ *
+ * @category models
+ */
+export interface LogRange {
+  readonly fromPosition: number
+  readonly limit: number
+  readonly chunkSize: number
+}
+
+/**
+ * The default number of events per chunk when reading.
+ *
+ * @category constants
+ */
+export const defaultChunkSize = 1000
+
+// ---------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------
+
+/**
+ * The operations of an event store.
+ *
+ * @category models
+ */
+export interface EventStoreService {
+  /** Appends `events` to `streamId` atomically if the stream is at `expectedVersion`. */
+  readonly append: (
+    streamId: StreamId,
+    events: ReadonlyArray<NewEvent>,
+    options: AppendOptions
+  ) => Effect.Effect<AppendResult, AppendError>
+  /** Streams the events of one stream, in chunks. A missing stream reads as empty. */
+  readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, StoreError>
+  /** Streams every event of the store in global order, in chunks. */
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
+  /** The current version of a stream: 0 when it has no events. */
+  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+}
+
+/**
+ * The EventStore service.
+ *
+ * @category services
+ */
+export class EventStore extends Context.Tag("chronicle/EventStore")<EventStore, EventStoreService>() {}
+
+/**
+ * What a store implements: the operations on settled inputs. `make` adds input
+ * validation, defaults, spans and metrics around it, the same for every store.
+ *
+ * @category models
+ */
+export interface Driver {
+  /** A short name for spans and metrics: `memory`, `filesystem`, `postgres`. */
+  readonly name: string
+  readonly append: (
+    streamId: StreamId,
+    events: ReadonlyArray<PendingEvent>,
+    expectedVersion: ExpectedVersion.ExpectedVersion
+  ) => Effect.Effect<AppendResult, AppendError>
+  readonly read: (streamId: StreamId, range: StreamRange) => Stream.Stream<StoredEvent, StoreError>
+  readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
+  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+}
+
+const settleEvents = (
+  streamId: StreamId,
+  events: ReadonlyArray<NewEvent>,
+  metadata: EventMetadata | undefined
+): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidEvent> =>
+  Effect.suspend(() => {
+    const seen = new Set<string>()
+    const pending: Array<PendingEvent> = []
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index]!
+      const invalid = (reason: string) => Effect.fail(new InvalidEvent({ streamId, index, reason }))
+      if (typeof event.type !== "string" || event.type.length === 0) {
+        return invalid("the event type must be a non-empty string")
+      }
+      if (event.data === undefined) {
+        return invalid("the event data must be a JSON value, not undefined")
+      }
+      const schemaVersion = event.schemaVersion ?? 1
+      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
+        return invalid(`the schema version must be a positive integer, got ${schemaVersion}`)
+      }
+      const eventId = event.eventId ?? EventId.unsafeGenerate()
+      if (seen.has(eventId)) {
+        return invalid(`event id ${eventId} appears twice in the batch`)
+      }
+      seen.add(eventId)
+      pending.push({
+        eventId,
+        type: event.type,
+        data: event.data,
+        metadata: metadata === undefined ? event.metadata ?? {} : { ...metadata, ...event.metadata },
+        schemaVersion
+      })
+    }
+    return Effect.succeed(pending)
+  })
+
+const isNonNegativeInteger = (n: number) => Number.isSafeInteger(n) && n >= 0
+
+const invalidOptions = (operation: string, detail: string) =>
+  new StoreError({ operation, reason: `invalid read options: ${detail}` })
+
+const settleRange = (options: ReadOptions | undefined): StreamRange | StoreError => {
+  const fromVersion = options?.fromVersion ?? 1
+  const toVersion = options?.toVersion ?? Number.MAX_SAFE_INTEGER
+  const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
+  const chunkSize = options?.chunkSize ?? defaultChunkSize
+  const direction = options?.direction ?? "forwards"
+  if (!isNonNegativeInteger(fromVersion) || !isNonNegativeInteger(toVersion)) {
+    return invalidOptions("read", `versions must be non-negative integers (from ${fromVersion}, to ${toVersion})`)
+  }
+  if (!isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    return invalidOptions("read", `limit must be >= 0 and chunkSize >= 1 (limit ${limit}, chunkSize ${chunkSize})`)
+  }
+  if (direction !== "forwards" && direction !== "backwards") {
+    return invalidOptions("read", `direction must be "forwards" or "backwards", got ${String(direction)}`)
+  }
+  return { fromVersion: Math.max(1, fromVersion), toVersion, direction, limit, chunkSize }
+}
+
+const settleLogRange = (options: ReadAllOptions | undefined): LogRange | StoreError => {
+  const fromPosition = options?.fromPosition ?? 0
+  const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
+  const chunkSize = options?.chunkSize ?? defaultChunkSize
+  if (!isNonNegativeInteger(fromPosition) || !isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    return invalidOptions(
+      "readAll",
+      `fromPosition and limit must be >= 0, chunkSize >= 1 (fromPosition ${fromPosition}, limit ${limit}, chunkSize ${chunkSize})`
+    )
+  }
+  return { fromPosition, limit, chunkSize }
+}
+
+/**
+ * Builds the EventStore service from a store driver: validates and settles
+ * inputs (event ids, metadata, read ranges), and wraps every operation in a
+ * span named after it, feeding the append and conflict metrics.
+ *
+ * @category constructors
+ */
+export const make = (driver: Driver): EventStoreService => {
+  const appends = Metric.tagged(Metrics.appends, "store", driver.name)
+  const eventsAppended = Metric.tagged(Metrics.eventsAppended, "store", driver.name)
+  const conflicts = Metric.tagged(Metrics.concurrencyConflicts, "store", driver.name)
+  return {
+    append: (streamId, events, options) =>
+      settleEvents(streamId, events, options.metadata).pipe(
+        Effect.flatMap((pending) => driver.append(streamId, pending, options.expectedVersion)),
+        Effect.tap((result) =>
+          Effect.zipRight(
+            Metric.increment(appends),
+            Metric.incrementBy(eventsAppended, result.globalPositions.length)
+          )
+        ),
+        Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
+        Effect.withSpan("EventStore.append", {
+          kind: "client",
+          attributes: {
+            "chronicle.store": driver.name,
+            "chronicle.stream_id": streamId,
+            "chronicle.event_count": events.length,
+            "chronicle.expected_version": String(options.expectedVersion)
+          }
+        })
+      ),
+    read: (streamId, options) => {
+      const range = settleRange(options)
+      return range instanceof StoreError ? Stream.fail(range) : driver.read(streamId, range).pipe(
+        Stream.withSpan("EventStore.read", {
+          kind: "client",
+          attributes: {
+            "chronicle.store": driver.name,
+            "chronicle.stream_id": streamId,
+            "chronicle.direction": range.direction
+          }
+        })
+      )
+    },
+    readAll: (options) => {
+      const range = settleLogRange(options)
+      return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(
+        Stream.withSpan("EventStore.readAll", {
+          kind: "client",
+          attributes: { "chronicle.store": driver.name, "chronicle.from_position": range.fromPosition }
+        })
+      )
+    },
+    streamVersion: (streamId) =>
+      driver.streamVersion(streamId).pipe(
+        Effect.withSpan("EventStore.streamVersion", {
+          kind: "client",
+          attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId }
+        })
+      )
+  }
+}
+
+// ---------------------------------------------------------------------------
+// accessors
+// ---------------------------------------------------------------------------
+
+/**
+ * Appends through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const append = (
+  streamId: StreamId,
+  events: ReadonlyArray<NewEvent>,
+  options: AppendOptions
+): Effect.Effect<AppendResult, AppendError, EventStore> =>
+  Effect.flatMap(EventStore, (store) => store.append(streamId, events, options))
+
+/**
+ * Reads a stream through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const read = (
+  streamId: StreamId,
+  options?: ReadOptions
+): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+  Stream.unwrap(Effect.map(EventStore, (store) => store.read(streamId, options)))
+
+/**
+ * Reads the global log through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+  Stream.unwrap(Effect.map(EventStore, (store) => store.readAll(options)))
+
+/**
+ * A stream's version through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreError, EventStore> =>
+  Effect.flatMap(EventStore, (store) => store.streamVersion(streamId))

@@ -1,0 +1,78 @@
+/**
+ * The metrics chronicle records. They are ordinary Effect `Metric`s: read them
+ * with `Metric.value`, or export them with any Effect metrics exporter.
+ *
+ * @since 0.1.0
+ */
+import { Metric, MetricBoundaries } from "effect"
+
+/**
+ * Successful appends (batches), tagged with the store.
+ *
+ * @category metrics
+ */
+export const appends = Metric.counter("chronicle_appends_total", {
+  description: "Successful append calls",
+  incremental: true
+})
+
+/**
+ * Events written by successful appends.
+ *
+ * @category metrics
+ */
+export const eventsAppended = Metric.counter("chronicle_events_appended_total", {
+  description: "Events written by appends",
+  incremental: true
+})
+
+/**
+ * Appends rejected because the stream was not at the expected version.
+ *
+ * @category metrics
+ */
+export const concurrencyConflicts = Metric.counter("chronicle_concurrency_conflicts_total", {
+  description: "Appends rejected with a ConcurrencyConflict",
+  incremental: true
+})
+
+/**
+ * Command attempts re-run after a concurrency conflict.
+ *
+ * @category metrics
+ */
+export const commandRetries = Metric.counter("chronicle_command_retries_total", {
+  description: "Command handler retries after a concurrency conflict",
+  incremental: true
+})
+
+/**
+ * Commands that gave up after their retry schedule ran out.
+ *
+ * @category metrics
+ */
+export const commandRetriesExhausted = Metric.counter("chronicle_command_retries_exhausted_total", {
+  description: "Commands that failed after exhausting their conflict retries",
+  incremental: true
+})
+
+/**
+ * Time to load an aggregate (read and fold its events), in milliseconds.
+ *
+ * @category metrics
+ */
+export const aggregateLoadMillis = Metric.histogram(
+  "chronicle_aggregate_load_ms",
+  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
+  "Time to load an aggregate, in milliseconds"
+)
+
+/**
+ * Events folded while loading aggregates.
+ *
+ * @category metrics
+ */
+export const eventsLoaded = Metric.counter("chronicle_events_loaded_total", {
+  description: "Events folded into aggregate state while loading",
+  incremental: true
+})

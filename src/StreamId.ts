@@ -1,0 +1,113 @@
+/**
+ * Stream identifiers. A stream id follows the `category-id` convention: the
+ * category (everything before the first `-`) names the aggregate type, so
+ * projections and tools can filter streams by it.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Either, ParseResult, Schema } from "effect"
+import { v7 as uuidv7 } from "uuid"
+
+/**
+ * A branded, non-empty stream id such as `account-0192f1c4-…`.
+ *
+ * @category models
+ */
+export const StreamId = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "a stream id must not be empty" }),
+  Schema.brand("chronicle/StreamId")
+)
+
+/**
+ * @category models
+ */
+export type StreamId = typeof StreamId.Type
+
+/**
+ * A stream id that is not well formed: empty, or built from a category that
+ * contains the `-` separator.
+ *
+ * @category errors
+ */
+export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>()("InvalidStreamId", {
+  value: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Invalid stream id ${JSON.stringify(this.value)}: ${this.reason}`
+  }
+}
+
+const decodeEither = Schema.decodeEither(StreamId)
+
+/**
+ * Validates any non-empty string as a stream id (ids without a category are
+ * allowed; their category is the whole id).
+ *
+ * @category constructors
+ */
+export const parse = (value: string): Either.Either<StreamId, InvalidStreamId> =>
+  Either.mapLeft(
+    decodeEither(value),
+    (error) => new InvalidStreamId({ value, reason: ParseResult.TreeFormatter.formatErrorSync(error) })
+  )
+
+/**
+ * Validates a string as a stream id, throwing `InvalidStreamId` when it is
+ * empty. Use it for ids known to be valid (constants, tests).
+ *
+ * @category constructors
+ */
+export const unsafeMake = (value: string): StreamId => Either.getOrThrow(parse(value))
+
+/**
+ * Builds `category-id`. The category must be non-empty and free of `-`; the id
+ * may contain anything (UUIDs contain dashes).
+ *
+ * @example
+ * StreamId.make("account", "42") // "account-42"
+ *
+ * @category constructors
+ */
+export const make = (category: string, id: string): StreamId => {
+  if (category.length === 0 || category.includes("-")) {
+    throw new InvalidStreamId({
+      value: `${category}-${id}`,
+      reason: `the category ${JSON.stringify(category)} must be non-empty and must not contain "-"`
+    })
+  }
+  if (id.length === 0) {
+    throw new InvalidStreamId({ value: `${category}-`, reason: "the id after the category must not be empty" })
+  }
+  return `${category}-${id}` as StreamId
+}
+
+/**
+ * A new stream id in `category`, with a time-ordered UUIDv7 as its id: unique
+ * without coordination, and sorted by creation time.
+ *
+ * @category constructors
+ */
+export const generate = (category: string): Effect.Effect<StreamId> =>
+  Effect.sync(() => make(category, uuidv7()))
+
+/**
+ * The category of a stream id: the part before the first `-`, or the whole id
+ * when it has none.
+ *
+ * @category getters
+ */
+export const category = (streamId: StreamId): string => {
+  const dash = streamId.indexOf("-")
+  return dash === -1 ? streamId : streamId.slice(0, dash)
+}
+
+/**
+ * The entity part of a stream id: everything after the first `-`, or `""`.
+ *
+ * @category getters
+ */
+export const entityId = (streamId: StreamId): string => {
+  const dash = streamId.indexOf("-")
+  return dash === -1 ? "" : streamId.slice(dash + 1)
+}

@@ -1,0 +1,28 @@
+/**
+ * chronicle: Effect-native event sourcing.
+ *
+ * @since 0.1.0
+ */
+
+/** Runs commands against deciders over an EventStore, retrying conflicts. */
+export * as CommandHandler from "./CommandHandler.js"
+/** Aggregates as pure functions: initialState, decide, evolve. */
+export * as Decider from "./Decider.js"
+/** Given-When-Then specifications for deciders. */
+export * as DeciderSpec from "./DeciderSpec.js"
+/** Event envelopes: NewEvent, StoredEvent, EventMetadata. */
+export * as Event from "./Event.js"
+/** Schema-typed events to and from stored JSON. */
+export * as EventCodec from "./EventCodec.js"
+/** UUIDv7 event ids. */
+export * as EventId from "./EventId.js"
+/** The EventStore service, its errors and options. */
+export * as EventStore from "./EventStore.js"
+/** Expected versions for optimistic concurrency. */
+export * as ExpectedVersion from "./ExpectedVersion.js"
+/** The metrics chronicle records. */
+export * as Metrics from "./Metrics.js"
+/** Branded `category-id` stream ids. */
+export * as StreamId from "./StreamId.js"
+/** The in-memory event store. */
+export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"

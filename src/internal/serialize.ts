@@ -1,0 +1,50 @@
+import { Either } from "effect"
+import type { PendingEvent } from "../Event.js"
+import { EventTooLarge, InvalidEvent } from "../EventStore.js"
+import type { StreamId } from "../StreamId.js"
+
+/** The default limit on an event's serialised size (data plus metadata): 1 MiB. */
+export const defaultMaxEventBytes = 1024 * 1024
+
+/** An event's payload and metadata as JSON text. */
+export interface SerializedEvent {
+  readonly data: string
+  readonly metadata: string
+}
+
+const stringify = (value: unknown): string | undefined => {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Serialises an event's data and metadata to JSON, rejecting payloads that are
+ * not JSON and events over `maxBytes` (UTF-8 bytes of data plus metadata).
+ */
+export const serializeEvent = (
+  streamId: StreamId,
+  index: number,
+  event: PendingEvent,
+  maxBytes: number
+): Either.Either<SerializedEvent, EventTooLarge | InvalidEvent> => {
+  const data = stringify(event.data)
+  if (data === undefined) {
+    return Either.left(new InvalidEvent({ streamId, index, reason: "the event data is not JSON-serialisable" }))
+  }
+  const metadata = stringify(event.metadata)
+  if (metadata === undefined) {
+    return Either.left(new InvalidEvent({ streamId, index, reason: "the event metadata is not JSON-serialisable" }))
+  }
+  // A UTF-8 string never has more bytes than 3 per UTF-16 unit: skip counting small events.
+  const upperBound = (data.length + metadata.length) * 3
+  if (upperBound > maxBytes) {
+    const size = Buffer.byteLength(data, "utf8") + Buffer.byteLength(metadata, "utf8")
+    if (size > maxBytes) {
+      return Either.left(new EventTooLarge({ streamId, eventId: event.eventId, type: event.type, size, limit: maxBytes }))
+    }
+  }
+  return Either.right({ data, metadata })
+}

@@ -1,0 +1,142 @@
+/**
+ * An in-memory event store: the whole contract, nothing persisted. For tests
+ * and for trying things out. Payloads are serialised on append (so what is
+ * stored is what a durable store would store, and oversized or non-JSON events
+ * fail the same way) and handed out deep-frozen.
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import type { PendingEvent, StoredEvent } from "../../Event.js"
+import * as EventStore from "../../EventStore.js"
+import type * as ExpectedVersion from "../../ExpectedVersion.js"
+import { planAppend } from "../../internal/appendPlan.js"
+import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
+import type { StreamId } from "../../StreamId.js"
+
+/**
+ * @category models
+ */
+export interface MemoryEventStoreOptions {
+  /** Largest accepted event (UTF-8 bytes of data plus metadata); default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+}
+
+const deepFreeze = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+  }
+  return value
+}
+
+/**
+ * Lazily emits `count` items of `items` starting at index `start`, stepping by
+ * `step` (1 or -1), `chunkSize` at a time.
+ */
+const slices = <A>(
+  items: ReadonlyArray<A>,
+  start: number,
+  count: number,
+  step: 1 | -1,
+  chunkSize: number
+): Stream.Stream<A> =>
+  Stream.unfoldChunk(0, (emitted) => {
+    if (emitted >= count) return Option.none()
+    const size = Math.min(chunkSize, count - emitted)
+    const out = new Array<A>(size)
+    for (let i = 0; i < size; i++) out[i] = items[start + step * (emitted + i)]!
+    return Option.some([Chunk.unsafeFromArray(out), emitted + size])
+  })
+
+/**
+ * Builds an empty in-memory store.
+ *
+ * @category constructors
+ */
+export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<EventStore.EventStoreService> =>
+  Effect.sync(() => {
+    const maxBytes = options.maxEventBytes ?? defaultMaxEventBytes
+    const log: Array<StoredEvent> = []
+    const streams = new Map<StreamId, Array<StoredEvent>>()
+    const byId = new Map<string, StoredEvent>()
+
+    const append = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      expected: ExpectedVersion.ExpectedVersion
+    ) =>
+      Effect.clockWith((clock) =>
+        Effect.suspend((): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
+          const stream = streams.get(streamId)
+          const currentVersion = stream?.length ?? 0
+          const plan = planAppend(streamId, events, expected, currentVersion, (id) => byId.get(id))
+          if (Either.isLeft(plan)) return Effect.fail(plan.left)
+          if (plan.right._tag === "AlreadyStored") return Effect.succeed(plan.right.result)
+
+          const serialized = []
+          for (let i = 0; i < events.length; i++) {
+            const result = serializeEvent(streamId, i, events[i]!, maxBytes)
+            if (Either.isLeft(result)) return Effect.fail(result.left)
+            serialized.push(result.right)
+          }
+          const recordedAt = new Date(clock.unsafeCurrentTimeMillis())
+          const target = stream ?? []
+          const globalPositions: Array<number> = []
+          for (let i = 0; i < events.length; i++) {
+            const event = events[i]!
+            const stored: StoredEvent = deepFreeze({
+              eventId: event.eventId,
+              type: event.type,
+              streamId,
+              streamVersion: currentVersion + i + 1,
+              globalPosition: log.length + 1,
+              recordedAt,
+              schemaVersion: event.schemaVersion,
+              data: JSON.parse(serialized[i]!.data),
+              metadata: JSON.parse(serialized[i]!.metadata)
+            })
+            log.push(stored)
+            target.push(stored)
+            byId.set(stored.eventId, stored)
+            globalPositions.push(stored.globalPosition)
+          }
+          if (stream === undefined && target.length > 0) streams.set(streamId, target)
+          return Effect.succeed({ streamId, streamVersion: target.length, globalPositions })
+        })
+      )
+
+    const read = (streamId: StreamId, range: EventStore.StreamRange) =>
+      Stream.suspend(() => {
+        const events = streams.get(streamId) ?? []
+        const low = range.fromVersion
+        const high = Math.min(range.toVersion, events.length)
+        const count = Math.max(0, Math.min(range.limit, high - low + 1))
+        return range.direction === "forwards"
+          ? slices(events, low - 1, count, 1, range.chunkSize)
+          : slices(events, high - 1, count, -1, range.chunkSize)
+      })
+
+    const readAll = (range: EventStore.LogRange) =>
+      Stream.suspend(() => {
+        const start = Math.max(range.fromPosition, 1) - 1
+        const count = Math.max(0, Math.min(range.limit, log.length - start))
+        return slices(log, start, count, 1, range.chunkSize)
+      })
+
+    return EventStore.make({
+      name: "memory",
+      append,
+      read,
+      readAll,
+      streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.length ?? 0)
+    })
+  })
+
+/**
+ * A fresh, empty in-memory store each time the layer is built.
+ *
+ * @category layers
+ */
+export const layer = (options: MemoryEventStoreOptions = {}): Layer.Layer<EventStore.EventStore> =>
+  Layer.effect(EventStore.EventStore, make(options))

@@ -1,0 +1,505 @@
+/**
+ * The EventStore contract: every store Layer must pass this suite. A store's
+ * test file calls `eventStoreContract(name, layer)`; the layer is built once
+ * per suite, so each test uses fresh stream ids and, for the global log, reads
+ * from a position it wrote itself (tests of one file run one after another).
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Either, Exit, Layer, Stream } from "effect"
+import * as fc from "fast-check"
+import type { Event, ExpectedVersion } from "chronicle"
+import { EventId, EventStore, StreamId } from "chronicle"
+
+type NewEvent = Event.NewEvent
+
+let counter = 0
+/** A stream id no other test (or earlier run against a kept database) uses. */
+export const freshStream = (category = "contract"): StreamId.StreamId =>
+  StreamId.make(category, `${EventId.unsafeGenerate()}-${++counter}`)
+
+export const newEvent = (type: string, data: unknown = {}, extra: Partial<NewEvent> = {}): NewEvent => ({
+  eventId: EventId.unsafeGenerate(),
+  type,
+  data,
+  ...extra
+})
+
+export const events = (n: number, type = "Counted"): Array<NewEvent> =>
+  Array.from({ length: n }, (_, i) => newEvent(type, { i, label: `event ${i}` }))
+
+const readStream = (streamId: StreamId.StreamId, options?: EventStore.ReadOptions) =>
+  EventStore.read(streamId, options).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+
+const readLog = (options?: EventStore.ReadAllOptions) =>
+  EventStore.readAll(options).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+
+const flip = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
+
+const conflictOf = (streamId: StreamId.StreamId, expected: ExpectedVersion.ExpectedVersion, actual: number) =>
+  new EventStore.ConcurrencyConflict({ streamId, expected, actual })
+
+const appendN = (streamId: StreamId.StreamId, n: number, expectedVersion: ExpectedVersion.ExpectedVersion = "Any") =>
+  EventStore.append(streamId, events(n), { expectedVersion })
+
+export const eventStoreContract = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore, E>,
+  options: { readonly maxEventBytes?: number } = {}
+) =>
+  layer(storeLayer, { timeout: "60 seconds" })(`EventStore contract: ${name}`, (it) => {
+    describe("append and read", () => {
+      it.effect("given a new stream, when a batch is appended, then reading returns it with every envelope field", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const batch = [
+            newEvent("Opened", { owner: "ada", tags: ["a", "b"], nested: { n: 1.5, ok: true, none: null } }, {
+              metadata: { correlationId: "c-1", causationId: "m-1", tenant: "t1" },
+              schemaVersion: 2
+            }),
+            newEvent("Renamed", { owner: "grace" })
+          ]
+          const result = yield* EventStore.append(streamId, batch, { expectedVersion: "NoStream" })
+          expect(result.streamId).toBe(streamId)
+          expect(result.streamVersion).toBe(2)
+          expect(result.globalPositions).toHaveLength(2)
+          expect(result.globalPositions[1]!).toBeGreaterThan(result.globalPositions[0]!)
+
+          const stored = yield* readStream(streamId)
+          expect(stored.map((e) => e.eventId)).toEqual(batch.map((e) => e.eventId))
+          expect(stored.map((e) => e.type)).toEqual(["Opened", "Renamed"])
+          expect(stored.map((e) => e.streamVersion)).toEqual([1, 2])
+          expect(stored.map((e) => e.globalPosition)).toEqual(result.globalPositions)
+          expect(stored.every((e) => e.streamId === streamId)).toBe(true)
+          expect(stored[0]!.data).toEqual(batch[0]!.data)
+          expect(stored[0]!.metadata).toEqual({ correlationId: "c-1", causationId: "m-1", tenant: "t1" })
+          expect(stored[1]!.metadata).toEqual({})
+          expect(stored.map((e) => e.schemaVersion)).toEqual([2, 1])
+          for (const event of stored) {
+            expect(event.recordedAt).toBeInstanceOf(Date)
+            expect(Number.isNaN(event.recordedAt.getTime())).toBe(false)
+          }
+        }))
+
+      it.effect("given several appends, then versions continue from where the stream was", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 2, "NoStream")
+          const second = yield* appendN(streamId, 3, 2)
+          expect(second.streamVersion).toBe(5)
+          const stored = yield* readStream(streamId)
+          expect(stored.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+          expect(yield* EventStore.streamVersion(streamId)).toBe(5)
+        }))
+
+      it.effect("a stream that was never written reads as empty, at version 0", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          expect(yield* readStream(streamId)).toEqual([])
+          expect(yield* readStream(streamId, { direction: "backwards" })).toEqual([])
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+        }))
+
+      it.effect("batch metadata is merged into every event, and an event's own fields win", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* EventStore.append(
+            streamId,
+            [newEvent("A", {}, { metadata: { causationId: "own", extra: 1 } }), newEvent("B")],
+            { expectedVersion: "NoStream", metadata: { correlationId: "batch", causationId: "batch" } }
+          )
+          const stored = yield* readStream(streamId)
+          expect(stored[0]!.metadata).toEqual({ correlationId: "batch", causationId: "own", extra: 1 })
+          expect(stored[1]!.metadata).toEqual({ correlationId: "batch", causationId: "batch" })
+        }))
+
+      it.effect("events without ids get UUIDv7 ids from the store", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* EventStore.append(streamId, [{ type: "A", data: { x: 1 } }], { expectedVersion: "NoStream" })
+          const [stored] = yield* readStream(streamId)
+          expect(stored!.eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+        }))
+
+      it.effect("an empty batch writes nothing but still checks the expected version", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const empty = yield* EventStore.append(streamId, [], { expectedVersion: "NoStream" })
+          expect(empty).toEqual({ streamId, streamVersion: 0, globalPositions: [] })
+          yield* appendN(streamId, 2)
+          expect((yield* EventStore.append(streamId, [], { expectedVersion: 2 })).streamVersion).toBe(2)
+          expect(yield* flip(EventStore.append(streamId, [], { expectedVersion: 1 }))).toEqual(
+            conflictOf(streamId, 1, 2)
+          )
+        }))
+    })
+
+    describe("expected versions", () => {
+      const cases: ReadonlyArray<{
+        readonly expected: ExpectedVersion.ExpectedVersion
+        readonly existing: number
+        readonly succeeds: boolean
+      }> = [
+        { expected: "NoStream", existing: 0, succeeds: true },
+        { expected: "NoStream", existing: 2, succeeds: false },
+        { expected: "StreamExists", existing: 0, succeeds: false },
+        { expected: "StreamExists", existing: 2, succeeds: true },
+        { expected: "Any", existing: 0, succeeds: true },
+        { expected: "Any", existing: 2, succeeds: true },
+        { expected: 0, existing: 0, succeeds: true },
+        { expected: 0, existing: 2, succeeds: false },
+        { expected: 2, existing: 2, succeeds: true },
+        { expected: 1, existing: 2, succeeds: false },
+        { expected: 3, existing: 2, succeeds: false },
+        { expected: 1, existing: 0, succeeds: false }
+      ]
+      for (const { existing, expected, succeeds } of cases) {
+        it.effect(
+          `given a stream at version ${existing}, appending with expected ${expected} ${succeeds ? "succeeds" : "conflicts"}`,
+          () =>
+            Effect.gen(function*() {
+              const streamId = freshStream()
+              if (existing > 0) yield* appendN(streamId, existing, "NoStream")
+              const exit = yield* Effect.exit(appendN(streamId, 2, expected))
+              if (succeeds) {
+                expect(exit).toEqual(Exit.succeed(expect.objectContaining({ streamVersion: existing + 2 })))
+              } else {
+                expect(exit).toEqual(Exit.fail(conflictOf(streamId, expected, existing)))
+                expect(yield* EventStore.streamVersion(streamId)).toBe(existing)
+              }
+            })
+        )
+      }
+
+      it.effect("a conflicting append stores none of its batch, and its ids stay free to use", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const first = yield* appendN(streamId, 2, "NoStream")
+          const rejected = events(3)
+          const error = yield* flip(EventStore.append(streamId, rejected, { expectedVersion: 1 }))
+          expect(error).toBeInstanceOf(EventStore.ConcurrencyConflict)
+          expect(error).toMatchObject({ streamId, expected: 1, actual: 2 })
+          expect(error.message).toContain("expected version 1, actual 2")
+          expect((yield* readStream(streamId)).length).toBe(2)
+          const log = yield* readLog({ fromPosition: first.globalPositions[0]! })
+          expect(log.filter((e) => rejected.some((r) => r.eventId === e.eventId))).toEqual([])
+          const retried = yield* EventStore.append(streamId, rejected, { expectedVersion: 2 })
+          expect(retried.streamVersion).toBe(5)
+        }))
+    })
+
+    describe("idempotency by event id", () => {
+      it.effect("re-sending a batch after a lost reply succeeds with the same result and writes nothing", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const batch = events(3)
+          const first = yield* EventStore.append(streamId, batch, { expectedVersion: "NoStream" })
+          const again = yield* EventStore.append(streamId, batch, { expectedVersion: "NoStream" })
+          expect(again).toEqual(first)
+          expect((yield* readStream(streamId)).map((e) => e.eventId)).toEqual(batch.map((e) => e.eventId))
+        }))
+
+      it.effect("the re-send is recognised even after other writers moved the stream on", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const batch = events(2)
+          const first = yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
+          yield* appendN(streamId, 4, 3)
+          const again = yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
+          expect(again).toEqual(first)
+          const anyAgain = yield* EventStore.append(streamId, batch, { expectedVersion: "Any" })
+          expect(anyAgain).toEqual(first)
+          expect(yield* EventStore.streamVersion(streamId)).toBe(7)
+        }))
+
+      it.effect("a re-send with an expected version the original could not have had is a conflict", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const batch = events(2)
+          yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
+          const error = yield* flip(EventStore.append(streamId, batch, { expectedVersion: "NoStream" }))
+          expect(error).toEqual(conflictOf(streamId, "NoStream", 3))
+        }))
+
+      it.effect("a batch that partly overlaps stored events fails whole with DuplicateEventId", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const batch = events(2)
+          yield* EventStore.append(streamId, batch, { expectedVersion: "NoStream" })
+          const overlapping = [newEvent("New"), batch[1]!]
+          const error = yield* flip(EventStore.append(streamId, overlapping, { expectedVersion: 2 }))
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            eventId: batch[1]!.eventId,
+            existingStreamId: streamId,
+            existingVersion: 2
+          })
+          const reordered = [batch[1]!, batch[0]!]
+          expect((yield* flip(EventStore.append(streamId, reordered, { expectedVersion: "Any" })))._tag).toBe(
+            "DuplicateEventId"
+          )
+          expect(yield* EventStore.streamVersion(streamId)).toBe(2)
+        }))
+
+      it.effect("an id already stored in another stream is a DuplicateEventId naming that stream", () =>
+        Effect.gen(function*() {
+          const a = freshStream()
+          const b = freshStream()
+          const batch = events(1)
+          yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
+          const error = yield* flip(EventStore.append(b, batch, { expectedVersion: "NoStream" }))
+          expect(error).toMatchObject({ _tag: "DuplicateEventId", streamId: b, existingStreamId: a, existingVersion: 1 })
+          expect(yield* EventStore.streamVersion(b)).toBe(0)
+        }))
+    })
+
+    describe("reading ranges", () => {
+      const total = 23
+      const model = (options: EventStore.ReadOptions) => {
+        const from = Math.max(1, options.fromVersion ?? 1)
+        const to = Math.min(total, options.toVersion ?? total)
+        const versions: Array<number> = []
+        for (let v = from; v <= to; v++) versions.push(v)
+        if (options.direction === "backwards") versions.reverse()
+        return versions.slice(0, options.limit ?? versions.length)
+      }
+      const sample = (() => {
+        let streamId: StreamId.StreamId | undefined
+        return Effect.suspend(() => {
+          if (streamId !== undefined) return Effect.succeed(streamId)
+          const id = freshStream("ranges")
+          return Effect.as(appendN(id, total, "NoStream"), id).pipe(Effect.tap((id) => (streamId = id)))
+        })
+      })()
+
+      const table: ReadonlyArray<EventStore.ReadOptions> = [
+        {},
+        { fromVersion: 5 },
+        { toVersion: 4 },
+        { fromVersion: 3, toVersion: 9 },
+        { fromVersion: 10, limit: 3 },
+        { direction: "backwards" },
+        { direction: "backwards", limit: 5 },
+        { direction: "backwards", fromVersion: 4, toVersion: 8 },
+        { fromVersion: 30 },
+        { fromVersion: 9, toVersion: 3 },
+        { limit: 0 },
+        { fromVersion: 0, limit: 2 },
+        { chunkSize: 4 },
+        { direction: "backwards", chunkSize: 5, limit: 12 }
+      ]
+      for (const options of table) {
+        it.effect(`read(${JSON.stringify(options)}) returns the versions of that range in that order`, () =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            const stored = yield* readStream(streamId, options)
+            expect(stored.map((e) => e.streamVersion)).toEqual(model(options))
+          }))
+      }
+
+      it.effect.prop(
+        "any range, direction, limit and chunk size reads exactly what the model says",
+        {
+          fromVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          toVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          direction: fc.option(fc.constantFrom("forwards" as const, "backwards" as const), { nil: undefined }),
+          limit: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          chunkSize: fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })
+        },
+        (options) =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            const stored = yield* readStream(streamId, options)
+            expect(stored.map((e) => e.streamVersion)).toEqual(model(options))
+          }),
+        { fastCheck: { numRuns: 40 } }
+      )
+
+      it.effect("invalid read options are a StoreError, not a crash", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const error = yield* flip(readStream(streamId, { fromVersion: -1 }))
+          expect(error._tag).toBe("StoreError")
+          expect((yield* flip(readStream(streamId, { chunkSize: 0 })))._tag).toBe("StoreError")
+          expect((yield* flip(readLog({ fromPosition: 1.5 })))._tag).toBe("StoreError")
+        }))
+    })
+
+    describe("the global log", () => {
+      it.effect("readAll returns events of every stream in the order they were appended", () =>
+        Effect.gen(function*() {
+          const [a, b, c] = [freshStream("alpha"), freshStream("beta"), freshStream("gamma")]
+          const first = yield* appendN(a, 2, "NoStream")
+          yield* appendN(b, 1, "NoStream")
+          yield* appendN(a, 1, 2)
+          yield* appendN(c, 3, "NoStream")
+          yield* appendN(b, 2, 1)
+          const log = yield* readLog({ fromPosition: first.globalPositions[0]!, chunkSize: 2 })
+          expect(log.map((e) => `${e.streamId}@${e.streamVersion}`)).toEqual([
+            `${a}@1`,
+            `${a}@2`,
+            `${b}@1`,
+            `${a}@3`,
+            `${c}@1`,
+            `${c}@2`,
+            `${c}@3`,
+            `${b}@2`,
+            `${b}@3`
+          ])
+          const positions = log.map((e) => e.globalPosition)
+          expect(positions).toEqual([...positions].sort((x, y) => x - y))
+          expect(new Set(positions).size).toBe(positions.length)
+        }))
+
+      it.effect("readAll from a position starts there (inclusive) and honours the limit", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const { globalPositions } = yield* appendN(streamId, 6, "NoStream")
+          const middle = yield* readLog({ fromPosition: globalPositions[2]!, limit: 3 })
+          expect(middle.map((e) => e.globalPosition)).toEqual(globalPositions.slice(2, 5))
+          const tail = yield* readLog({ fromPosition: globalPositions[5]! + 1 })
+          expect(tail).toEqual([])
+          expect(yield* readLog({ fromPosition: globalPositions[0]!, limit: 0 })).toEqual([])
+        }))
+    })
+
+    describe("bad input loses nothing", () => {
+      const maxBytes = options.maxEventBytes ?? 1024 * 1024
+
+      it.effect("a large event (half the limit) round trips intact", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const blob = "é✓".repeat(Math.floor(maxBytes / 2 / 5))
+          yield* EventStore.append(streamId, [newEvent("Big", { blob })], { expectedVersion: "NoStream" })
+          const [stored] = yield* readStream(streamId)
+          expect((stored!.data as { blob: string }).blob).toBe(blob)
+        }))
+
+      it.effect("an event over the size limit fails its batch with EventTooLarge", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const big = newEvent("Huge", { blob: "x".repeat(maxBytes + 1) })
+          const error = yield* flip(EventStore.append(streamId, [newEvent("Small"), big], { expectedVersion: 1 }))
+          expect(error).toMatchObject({ _tag: "EventTooLarge", eventId: big.eventId, limit: maxBytes })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("a payload that is not JSON fails with InvalidEvent and writes nothing", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const cyclic: Record<string, unknown> = {}
+          cyclic.self = cyclic
+          for (const data of [{ n: 1n }, cyclic, undefined]) {
+            const error = yield* flip(
+              EventStore.append(streamId, [newEvent("Ok"), { ...newEvent("Bad"), data }], { expectedVersion: "Any" })
+            )
+            expect(error).toMatchObject({ _tag: "InvalidEvent", streamId, index: 1 })
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+        }))
+
+      it.effect("an empty type, a bad schema version or an id repeated in the batch is InvalidEvent", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const dup = newEvent("A")
+          const batches: ReadonlyArray<ReadonlyArray<NewEvent>> = [
+            [newEvent("")],
+            [newEvent("A", {}, { schemaVersion: 0 })],
+            [dup, { ...dup, type: "B" }]
+          ]
+          for (const batch of batches) {
+            const error = yield* flip(EventStore.append(streamId, batch, { expectedVersion: "Any" }))
+            expect(error._tag).toBe("InvalidEvent")
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+        }))
+
+      it.effect("unicode, path-like and very long stream ids are ordinary streams; case matters", () =>
+        Effect.gen(function*() {
+          const suffix = EventId.unsafeGenerate()
+          const ids = [
+            `café-☕/../é 🚀 ${suffix}`,
+            `Case-${suffix}`,
+            `case-${suffix}`,
+            `..-${suffix}`,
+            `long-${"ü".repeat(2000)}${suffix}`,
+            `spaces and\ttabs-${suffix}`
+          ].map(StreamId.unsafeMake)
+          for (const [i, streamId] of ids.entries()) {
+            yield* appendN(streamId, i + 1, "NoStream")
+          }
+          for (const [i, streamId] of ids.entries()) {
+            const stored = yield* readStream(streamId)
+            expect(stored.length).toBe(i + 1)
+            expect(stored.every((e) => e.streamId === streamId)).toBe(true)
+          }
+        }))
+    })
+
+    describe("concurrency", () => {
+      it.effect("writers racing at the same expected version: exactly one wins", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const writers = 12
+          const results = yield* Effect.all(
+            Array.from({ length: writers }, () => Effect.either(appendN(streamId, 2, 1))),
+            { concurrency: "unbounded" }
+          )
+          const winners = results.filter(Either.isRight)
+          expect(winners.length).toBe(1)
+          for (const loser of results.filter(Either.isLeft)) {
+            expect(loser.left).toEqual(conflictOf(streamId, 1, 3))
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(3)
+        }))
+
+      it.effect.prop(
+        "many writers retrying on conflict: no event lost, none duplicated, versions contiguous",
+        {
+          batches: fc.array(fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 1, maxLength: 4 }), {
+            minLength: 2,
+            maxLength: 8
+          }),
+          pauses: fc.array(fc.boolean(), { minLength: 1, maxLength: 16 })
+        },
+        ({ batches, pauses }) =>
+          Effect.gen(function*() {
+            const streamId = freshStream("race")
+            let tick = 0
+            const pause = Effect.suspend(() => (pauses[tick++ % pauses.length] ? Effect.yieldNow() : Effect.void))
+            const written: Array<ReadonlyArray<string>> = []
+            const writer = (sizes: ReadonlyArray<number>) =>
+              Effect.forEach(sizes, (size) => {
+                const batch = events(size)
+                const attempt = Effect.gen(function*() {
+                  const version = yield* EventStore.streamVersion(streamId)
+                  yield* pause
+                  return yield* EventStore.append(streamId, batch, { expectedVersion: version })
+                })
+                return attempt.pipe(
+                  Effect.retry({ while: (e) => e._tag === "ConcurrencyConflict" }),
+                  Effect.tap(() => written.push(batch.map((e) => e.eventId!)))
+                )
+              }, { discard: true })
+            yield* Effect.all(batches.map(writer), { concurrency: "unbounded" })
+
+            const stored = yield* readStream(streamId, { chunkSize: 3 })
+            const total = batches.flat().reduce((a, b) => a + b, 0)
+            expect(stored.map((e) => e.streamVersion)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+            expect(new Set(stored.map((e) => e.eventId)).size).toBe(total)
+            const ids = stored.map((e) => e.eventId as string)
+            expect([...ids].sort()).toEqual(written.flat().sort())
+            for (const batch of written) {
+              const start = ids.indexOf(batch[0]!)
+              expect(ids.slice(start, start + batch.length)).toEqual(batch)
+            }
+            const positions = stored.map((e) => e.globalPosition)
+            expect(positions).toEqual([...positions].sort((x, y) => x - y))
+          }),
+        { fastCheck: { numRuns: 25 } }
+      )
+    })
+  })
