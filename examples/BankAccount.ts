@@ -60,38 +60,37 @@ const requireOpen = (state: AccountState) =>
 const requirePositive = (amount: number) =>
   Number.isSafeInteger(amount) && amount > 0 ? Effect.void : Effect.fail(new InvalidAmount({ amount }))
 
+const decide = (command: AccountCommand, state: AccountState) =>
+  Effect.gen(function*() {
+    switch (command._tag) {
+      case "OpenAccount": {
+        if (state.status !== "unopened") return yield* new AccountAlreadyOpened()
+        return [AccountOpened.make({ owner: command.owner, currency: command.currency })]
+      }
+      case "Deposit": {
+        yield* requireOpen(state)
+        yield* requirePositive(command.amount)
+        return [MoneyDeposited.make({ amount: command.amount })]
+      }
+      case "Withdraw": {
+        yield* requireOpen(state)
+        yield* requirePositive(command.amount)
+        if (command.amount > state.balance) {
+          return yield* new InsufficientFunds({ balance: state.balance, requested: command.amount })
+        }
+        return [MoneyWithdrawn.make({ amount: command.amount })]
+      }
+      case "CloseAccount": {
+        yield* requireOpen(state)
+        if (state.balance !== 0) return yield* new BalanceNotZero({ balance: state.balance })
+        return [AccountClosed.make({ reason: command.reason })]
+      }
+    }
+  })
+
 export const BankAccount = Decider.make<AccountCommand, AccountEvent, AccountState, AccountError>({
   initialState: { status: "unopened", owner: "", currency: "", balance: 0 },
-  decide: (command, state) => {
-    switch (command._tag) {
-      case "OpenAccount":
-        return state.status === "unopened"
-          ? Effect.succeed([AccountOpened.make({ owner: command.owner, currency: command.currency })])
-          : Effect.fail(new AccountAlreadyOpened())
-      case "Deposit":
-        return requireOpen(state).pipe(
-          Effect.zipRight(requirePositive(command.amount)),
-          Effect.as([MoneyDeposited.make({ amount: command.amount })])
-        )
-      case "Withdraw":
-        return requireOpen(state).pipe(
-          Effect.zipRight(requirePositive(command.amount)),
-          Effect.zipRight(
-            command.amount > state.balance
-              ? Effect.fail(new InsufficientFunds({ balance: state.balance, requested: command.amount }))
-              : Effect.succeed([MoneyWithdrawn.make({ amount: command.amount })])
-          )
-        )
-      case "CloseAccount":
-        return requireOpen(state).pipe(
-          Effect.zipRight(
-            state.balance === 0
-              ? Effect.succeed([AccountClosed.make({ reason: command.reason })])
-              : Effect.fail(new BalanceNotZero({ balance: state.balance }))
-          )
-        )
-    }
-  },
+  decide,
   evolve: (state, event) => {
     switch (event._tag) {
       case "AccountOpened":

@@ -1,0 +1,194 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Metric, Option, Schedule, Stream, TestClock } from "effect"
+import { CommandHandler, Decider, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
+import type { AccountCommand, AccountEvent } from "../examples/BankAccount.js"
+import { AccountEvents, BankAccount, InsufficientFunds, MoneyDeposited } from "../examples/BankAccount.js"
+
+const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: Schedule.recurs(5) })
+const open: AccountCommand = { _tag: "OpenAccount", owner: "ada", currency: "EUR" }
+const deposit = (amount: number): AccountCommand => ({ _tag: "Deposit", amount })
+const withdraw = (amount: number): AccountCommand => ({ _tag: "Withdraw", amount })
+
+const store = MemoryEventStore.layer()
+const freshAccount = () => StreamId.make("account", EventId.unsafeGenerate())
+const storedTypes = (streamId: StreamId.StreamId) =>
+  EventStore.read(streamId).pipe(Stream.map((e) => e.type), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+
+/** A deposit whose first decision is overtaken by another writer (a teller elsewhere). */
+const racedDeposit = (streamId: StreamId.StreamId, races: number) => {
+  let decisions = 0
+  const decider = Decider.make({
+    ...BankAccount,
+    decide: (command: AccountCommand, state: Decider.State<typeof BankAccount>) =>
+      Effect.gen(function*() {
+        decisions++
+        if (decisions <= races) {
+          const event = AccountEvents.encode(MoneyDeposited.make({ amount: 1 }))
+          yield* EventStore.append(streamId, [yield* event], { expectedVersion: "Any" })
+        }
+        return yield* BankAccount.decide(command, state)
+      })
+  })
+  return { decider, decisions: () => decisions }
+}
+
+describe("CommandHandler", () => {
+  it.effect("given a new stream, handling a command appends its events and returns the new state", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      const opened = yield* accounts.handle(streamId, open)
+      expect(opened.events).toEqual([{ _tag: "AccountOpened", owner: "ada", currency: "EUR" }])
+      expect(opened.streamVersion).toBe(1)
+      const deposited = yield* accounts.handle(streamId, deposit(500))
+      expect(deposited.state).toEqual({ status: "open", owner: "ada", currency: "EUR", balance: 500 })
+      expect(deposited.streamVersion).toBe(2)
+      expect(deposited.globalPositions).toHaveLength(1)
+      expect(yield* accounts.load(streamId)).toEqual({ state: deposited.state, version: 2 })
+    }).pipe(Effect.provide(store)))
+
+  it.effect("a domain error is returned as is, never retried, and nothing is written", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const retriesBefore = yield* counter(Metrics.commandRetries)
+      const error = yield* Effect.flip(accounts.handle(streamId, withdraw(1)))
+      expect(error).toEqual(new InsufficientFunds({ balance: 0, requested: 1 }))
+      expect(yield* counter(Metrics.commandRetries)).toBe(retriesBefore)
+      expect(yield* storedTypes(streamId)).toEqual(["AccountOpened"])
+    }).pipe(Effect.provide(store)))
+
+  it.effect("on a conflict it re-reads and re-decides against the state the other writer left", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, 1)
+      const retriesBefore = yield* counter(Metrics.commandRetries)
+      const result = yield* CommandHandler.handle(raced.decider, streamId, deposit(100), {
+        codec: AccountEvents,
+        retry: Schedule.recurs(3)
+      })
+      expect(raced.decisions()).toBe(2)
+      expect(result.state.balance).toBe(101)
+      expect(result.streamVersion).toBe(3)
+      expect(yield* storedTypes(streamId)).toEqual(["AccountOpened", "MoneyDeposited", "MoneyDeposited"])
+      expect(yield* counter(Metrics.commandRetries)).toBe(retriesBefore + 1)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("when retries run out it fails with ConflictRetriesExhausted carrying the last conflict", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, Number.POSITIVE_INFINITY)
+      const error = yield* Effect.flip(
+        CommandHandler.handle(raced.decider, streamId, deposit(100), { codec: AccountEvents, retry: Schedule.recurs(2) })
+      )
+      expect(error._tag).toBe("ConflictRetriesExhausted")
+      if (error._tag !== "ConflictRetriesExhausted") return
+      expect(error.attempts).toBe(3)
+      expect(error.lastConflict).toEqual(new EventStore.ConcurrencyConflict({ streamId, expected: 3, actual: 4 }))
+      expect(error.message).toContain("after 3 attempts")
+    }).pipe(Effect.provide(store)))
+
+  it.effect("the default (jittered) schedule waits between attempts, gives up after 5 retries, and runs on the TestClock", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, Number.POSITIVE_INFINITY)
+      const fiber = yield* Effect.fork(
+        CommandHandler.handle(raced.decider, streamId, deposit(1), { codec: AccountEvents })
+      )
+      yield* TestClock.adjust("5 millis")
+      expect(raced.decisions()).toBe(1)
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      for (let step = 0; step < 100 && Option.isNone(yield* Fiber.poll(fiber)); step++) {
+        yield* TestClock.adjust("50 millis")
+      }
+      const exit = yield* Fiber.await(fiber)
+      expect(raced.decisions()).toBe(6)
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "ConflictRetriesExhausted", attempts: 6 })))
+    }).pipe(Effect.provide(store)))
+
+  it.effect("a pinned expected version that no longer matches fails at once, without deciding", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      yield* accounts.handle(streamId, deposit(5))
+      const raced = racedDeposit(streamId, 0)
+      const error = yield* Effect.flip(
+        CommandHandler.handle(raced.decider, streamId, deposit(1), { codec: AccountEvents, expectedVersion: 1 })
+      )
+      expect(error).toEqual(new EventStore.ConcurrencyConflict({ streamId, expected: 1, actual: 2 }))
+      expect(raced.decisions()).toBe(0)
+      const ok = yield* accounts.handle(streamId, deposit(1), { expectedVersion: 2 })
+      expect(ok.streamVersion).toBe(3)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("a pinned version overtaken between load and append is not retried either", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, 1)
+      const error = yield* Effect.flip(
+        CommandHandler.handle(raced.decider, streamId, deposit(1), { codec: AccountEvents, expectedVersion: 1 })
+      )
+      expect(error).toEqual(new EventStore.ConcurrencyConflict({ streamId, expected: 1, actual: 2 }))
+      expect(raced.decisions()).toBe(1)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("metadata given to handle lands on every event the command produces", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open, { metadata: { correlationId: "req-1", causationId: "cmd-1", user: "u" } })
+      const [event] = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      expect(event!.metadata).toEqual({ correlationId: "req-1", causationId: "cmd-1", user: "u" })
+    }).pipe(Effect.provide(store)))
+
+  it.effect("a command that decides no events writes nothing and reports the unchanged state", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      const quiet = Decider.make({
+        initialState: 0,
+        decide: (_: "noop") => Effect.succeed([] as ReadonlyArray<typeof MoneyDeposited.Type>),
+        evolve: (n: number, e: typeof MoneyDeposited.Type) => n + e.amount
+      })
+      const result = yield* CommandHandler.handle(quiet, streamId, "noop", { codec: EventCodec.make(MoneyDeposited) })
+      expect(result).toEqual({ streamId, events: [], state: 0, streamVersion: 0, globalPositions: [] })
+      expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("an event the decider produces that breaks its schema fails with EventEncodeError; nothing is written", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const sloppy = Decider.make({
+        ...BankAccount,
+        decide: () => Effect.succeed<ReadonlyArray<AccountEvent>>([{ _tag: "MoneyDeposited", amount: -5 }])
+      })
+      const error = yield* Effect.flip(CommandHandler.handle(sloppy, streamId, deposit(1), { codec: AccountEvents }))
+      expect(error._tag).toBe("EventEncodeError")
+      expect(error.message).toContain("MoneyDeposited")
+      expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("a stored event the codec does not know fails the load with a typed error naming stream and version", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      yield* EventStore.append(streamId, [{ type: "MoneyLaundered", data: {} }], { expectedVersion: 1 })
+      const error = yield* Effect.flip(accounts.handle(streamId, deposit(1)))
+      expect(error).toMatchObject({ _tag: "UnknownEventType", streamId, streamVersion: 2, type: "MoneyLaundered" })
+      expect(error.message).toContain(`${streamId}@2`)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("loading folds a stream longer than one read chunk", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const deposits = Array.from({ length: 2_500 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 2 })))
+      yield* EventStore.append(streamId, yield* Effect.all(deposits), { expectedVersion: 1 })
+      const loaded = yield* accounts.load(streamId)
+      expect(loaded.version).toBe(2_501)
+      expect(loaded.state.balance).toBe(5_000)
+    }).pipe(Effect.provide(store)))
+})

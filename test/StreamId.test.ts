@@ -1,0 +1,59 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { ExpectedVersion, StreamId } from "chronicle"
+
+describe("StreamId", () => {
+  it("builds category-id and splits it back", () => {
+    const id = StreamId.make("account", "0192-abc")
+    expect(id).toBe("account-0192-abc")
+    expect(StreamId.category(id)).toBe("account")
+    expect(StreamId.entityId(id)).toBe("0192-abc")
+  })
+
+  it("a stream id without a dash is its own category", () => {
+    const id = StreamId.unsafeMake("settings")
+    expect(StreamId.category(id)).toBe("settings")
+    expect(StreamId.entityId(id)).toBe("")
+  })
+
+  it("refuses an empty id, an empty category and a category with a dash", () => {
+    expect(Either.isLeft(StreamId.parse(""))).toBe(true)
+    expect(Either.getOrThrow(Either.flip(StreamId.parse(""))).message).toContain("must not be empty")
+    expect(() => StreamId.unsafeMake("")).toThrow()
+    expect(() => StreamId.make("", "1")).toThrow(/category/)
+    expect(() => StreamId.make("bank-account", "1")).toThrow(/must not contain "-"/)
+    expect(() => StreamId.make("account", "")).toThrow(/must not be empty/)
+  })
+
+  it.effect("generates time-ordered UUIDv7 ids in a category", () =>
+    Effect.gen(function*() {
+      const ids = yield* Effect.all(Array.from({ length: 50 }, () => StreamId.generate("order")))
+      expect(new Set(ids).size).toBe(50)
+      for (const id of ids) {
+        expect(StreamId.category(id)).toBe("order")
+        expect(StreamId.entityId(id)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/)
+      }
+      expect([...ids].sort()).toEqual(ids)
+    }))
+})
+
+describe("ExpectedVersion", () => {
+  it.each([
+    [ExpectedVersion.Any, 0, true],
+    [ExpectedVersion.Any, 5, true],
+    [ExpectedVersion.NoStream, 0, true],
+    [ExpectedVersion.NoStream, 1, false],
+    [ExpectedVersion.StreamExists, 0, false],
+    [ExpectedVersion.StreamExists, 1, true],
+    [0, 0, true],
+    [3, 3, true],
+    [3, 4, false]
+  ] as const)("%s against a stream at %i matches: %s", (expected, actual, matches) => {
+    expect(ExpectedVersion.matches(expected, actual)).toBe(matches)
+  })
+
+  it("pins a read version: 0 becomes NoStream", () => {
+    expect(ExpectedVersion.exact(0)).toBe("NoStream")
+    expect(ExpectedVersion.exact(7)).toBe(7)
+  })
+})
