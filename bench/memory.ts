@@ -7,8 +7,8 @@
  *   100, 10,000 and 1,000,000 events (p50/p95/p99 after a warm-up);
  * - peak RSS and RSS growth while loading the 1,000,000-event account.
  *
- * Run: npm run bench        (a table)
- *      npm run bench -- --json
+ * Run: npx tsx bench/memory.ts           (a table; or npm run bench)
+ *      npx tsx bench/memory.ts --json    (a JSON object)
  */
 import { once } from "node:events"
 import os from "node:os"
@@ -150,8 +150,10 @@ const appendStage = Effect.gen(function*() {
 
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
 
-const accountHistoryEvent = (version: number): AccountEvent =>
-  version === 0 ? AccountOpened.make({ owner: "Ada Lovelace", currency: "EUR" }) : MoneyDeposited.make({ amount: 1 })
+const accountOpened = AccountOpened.make({ owner: "Ada Lovelace", currency: "EUR" })
+const oneCentDeposited = MoneyDeposited.make({ amount: 1 })
+
+const accountHistoryEvent = (version: number): AccountEvent => version === 0 ? accountOpened : oneCentDeposited
 
 const seedAccount = (streamId: StreamId.StreamId, eventCount: number) =>
   Effect.gen(function*() {
@@ -300,8 +302,8 @@ const loadTable = (loads: ReadonlyArray<LoadResult>) =>
   )
 
 const memoryTable = (memory: Report["memory"]) =>
-  table(["1,000,000-event account", "value"], [
-    ["seeding (1,000 appends of 1,000)", `${integer(memory.seedMillis)} ms`],
+  table([`${integer(largeLoadPlan.eventCount)}-event account`, "value"], [
+    [`seeding (appends of ${integer(seedBatchSize)})`, `${integer(memory.seedMillis)} ms`],
     ["RSS before load", mebibytes(memory.rssBeforeLoad)],
     ["peak RSS during load", mebibytes(memory.peakRssDuringLoad)],
     ["RSS growth during load", mebibytes(memory.rssGrowthDuringLoad)],

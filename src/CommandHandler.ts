@@ -90,7 +90,7 @@ export interface CommandResult<E, S> {
   readonly events: ReadonlyArray<E>
   readonly state: S
   readonly streamVersion: number
-  readonly globalPositions: ReadonlyArray<number>
+  readonly globalPositions: ReadonlyArray<bigint>
 }
 
 /**

@@ -89,7 +89,7 @@ const roundTrip = <E extends EventCodec.Tagged>(
     type: encoded.right.type,
     streamId: "spec-stream" as StreamId,
     streamVersion: version,
-    globalPosition: version,
+    globalPosition: BigInt(version),
     recordedAt: new Date(0),
     schemaVersion: encoded.right.schemaVersion ?? 1,
     data: JSON.parse(JSON.stringify(encoded.right.data)),

@@ -53,7 +53,8 @@ export interface PendingEvent {
 /**
  * A stored event: the payload in its envelope. `streamVersion` is 1-based
  * within its stream; `globalPosition` orders every event of the store (it
- * grows strictly, but may have gaps).
+ * grows strictly, but may have gaps; a `bigint`, because some stores derive
+ * it from 64-bit transaction ids).
  *
  * @category models
  */
@@ -62,7 +63,7 @@ export interface StoredEvent<Data = unknown> {
   readonly type: string
   readonly streamId: StreamId
   readonly streamVersion: number
-  readonly globalPosition: number
+  readonly globalPosition: bigint
   readonly recordedAt: Date
   readonly schemaVersion: number
   readonly data: Data

@@ -132,7 +132,7 @@ export interface AppendOptions {
 export interface AppendResult {
   readonly streamId: StreamId
   readonly streamVersion: number
-  readonly globalPositions: ReadonlyArray<number>
+  readonly globalPositions: ReadonlyArray<bigint>
 }
 
 /**
@@ -163,7 +163,7 @@ export type Direction = "forwards" | "backwards"
  * @category models
  */
 export interface ReadAllOptions {
-  readonly fromPosition?: number | undefined
+  readonly fromPosition?: bigint | undefined
   readonly limit?: number | undefined
   readonly chunkSize?: number | undefined
 }
@@ -187,7 +187,7 @@ export interface StreamRange {
  * @category models
  */
 export interface LogRange {
-  readonly fromPosition: number
+  readonly fromPosition: bigint
   readonly limit: number
   readonly chunkSize: number
 }
@@ -249,6 +249,9 @@ export interface Driver {
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
 }
 
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPattern.test(value)
+
 const settleEvents = (
   streamId: StreamId,
   events: ReadonlyArray<NewEvent>,
@@ -271,6 +274,9 @@ const settleEvents = (
         return invalid(`the schema version must be a positive integer, got ${schemaVersion}`)
       }
       const eventId = event.eventId ?? EventId.unsafeGenerate()
+      if (!isUuid(eventId)) {
+        return invalid(`the event id ${JSON.stringify(eventId)} is not a UUID`)
+      }
       if (seen.has(eventId)) {
         return invalid(`event id ${eventId} appears twice in the batch`)
       }
@@ -310,10 +316,10 @@ const settleRange = (options: ReadOptions | undefined): StreamRange | StoreError
 }
 
 const settleLogRange = (options: ReadAllOptions | undefined): LogRange | StoreError => {
-  const fromPosition = options?.fromPosition ?? 0
+  const fromPosition = options?.fromPosition ?? 0n
   const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  if (!isNonNegativeInteger(fromPosition) || !isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+  if (typeof fromPosition !== "bigint" || fromPosition < 0n || !isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
     return invalidOptions(
       "readAll",
       `fromPosition and limit must be >= 0, chunkSize >= 1 (fromPosition ${fromPosition}, limit ${limit}, chunkSize ${chunkSize})`
@@ -372,7 +378,7 @@ export const make = (driver: Driver): EventStoreService => {
       return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(
         Stream.withSpan("EventStore.readAll", {
           kind: "client",
-          attributes: { "chronicle.store": driver.name, "chronicle.from_position": range.fromPosition }
+          attributes: { "chronicle.store": driver.name, "chronicle.from_position": String(range.fromPosition) }
         })
       )
     },

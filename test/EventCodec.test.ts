@@ -19,7 +19,7 @@ const stored = (type: string, data: unknown, extra: Partial<Event.StoredEvent> =
   type,
   streamId: cart,
   streamVersion: 7,
-  globalPosition: 70,
+  globalPosition: 70n,
   recordedAt: new Date(0),
   schemaVersion: 1,
   data,

@@ -9,7 +9,7 @@ import type { StreamId } from "../StreamId.js"
 export interface Location {
   readonly streamId: StreamId
   readonly streamVersion: number
-  readonly globalPosition: number
+  readonly globalPosition: bigint
 }
 
 /**
@@ -39,7 +39,7 @@ export const planAppend = (
   const conflict = () => Either.left(new ConcurrencyConflict({ streamId, expected, actual: currentVersion }))
   const first = events.length > 0 ? locate(events[0]!.eventId) : undefined
   if (first !== undefined && first.streamId === streamId) {
-    const positions: Array<number> = []
+    const positions: Array<bigint> = []
     for (let i = 0; i < events.length; i++) {
       const found = i === 0 ? first : locate(events[i]!.eventId)
       if (found === undefined || found.streamId !== streamId || found.streamVersion !== first.streamVersion + i) {

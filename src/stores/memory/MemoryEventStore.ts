@@ -82,7 +82,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
           }
           const recordedAt = new Date(clock.unsafeCurrentTimeMillis())
           const target = stream ?? []
-          const globalPositions: Array<number> = []
+          const globalPositions: Array<bigint> = []
           for (let i = 0; i < events.length; i++) {
             const event = events[i]!
             const stored: StoredEvent = deepFreeze({
@@ -90,7 +90,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
               type: event.type,
               streamId,
               streamVersion: currentVersion + i + 1,
-              globalPosition: log.length + 1,
+              globalPosition: BigInt(log.length + 1),
               recordedAt,
               schemaVersion: event.schemaVersion,
               data: JSON.parse(serialized[i]!.data),
@@ -119,7 +119,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
 
     const readAll = (range: EventStore.LogRange) =>
       Stream.suspend(() => {
-        const start = Math.max(range.fromPosition, 1) - 1
+        const start = range.fromPosition > BigInt(log.length) ? log.length : Math.max(Number(range.fromPosition), 1) - 1
         const count = Math.max(0, Math.min(range.limit, log.length - start))
         return slices(log, start, count, 1, range.chunkSize)
       })
