@@ -157,7 +157,7 @@ export const load = <E extends EventCodec.Tagged, S>(
       ),
       Effect.map((): Loaded<S> => ({ state, version })),
       Effect.tap(() => Effect.annotateCurrentSpan({ "chronicle.event_count": count, "chronicle.version": version })),
-      Effect.withSpan("CommandHandler.load", { attributes: { "chronicle.stream_id": streamId } })
+      Effect.withSpan("CommandHandler.load", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
     )
   })
 
@@ -187,7 +187,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
         return yield* new EventStore.ConcurrencyConflict({ streamId, expected: pinned, actual: loaded.version })
       }
       const events = yield* decider.decide(command, loaded.state).pipe(
-        Effect.withSpan("CommandHandler.decide", { attributes: { "chronicle.stream_id": streamId } })
+        Effect.withSpan("CommandHandler.decide", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
       )
       if (events.length === 0) {
         const unchanged: CommandResult<E, S> = {
@@ -244,6 +244,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
       )
     }).pipe(
       Effect.withSpan("CommandHandler.handle", {
+        captureStackTrace: false,
         attributes: {
           "chronicle.stream_id": streamId,
           "chronicle.command": Predicate.hasProperty(command, "_tag") ? String(command._tag) : "unknown"

@@ -136,6 +136,17 @@ const tagOf = (ast: SchemaAST.AST): string => {
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
+const decodeFailure = (stored: StoredEvent, issue: string) =>
+  Either.left(
+    new EventDecodeError({
+      streamId: stored.streamId,
+      streamVersion: stored.streamVersion,
+      type: stored.type,
+      schemaVersion: stored.schemaVersion,
+      issue
+    })
+  )
+
 const formatIssue = (error: ParseResult.ParseError) => ParseResult.TreeFormatter.formatErrorSync(error)
 
 /**
@@ -186,22 +197,15 @@ export const make = <E extends Tagged, I>(
         })
       )
     }
-    const fail = (issue: string) =>
-      Either.left(
-        new EventDecodeError({
-          streamId: stored.streamId,
-          streamVersion: stored.streamVersion,
-          type: stored.type,
-          schemaVersion: stored.schemaVersion,
-          issue
-        })
-      )
     if (stored.schemaVersion > member.version) {
-      return fail(`it was written with schema version ${stored.schemaVersion}, newer than this codec's ${member.version}`)
+      return decodeFailure(
+        stored,
+        `it was written with schema version ${stored.schemaVersion}, newer than this codec's ${member.version}`
+      )
     }
-    if (!isRecord(stored.data)) return fail("the payload is not a JSON object")
+    if (!isRecord(stored.data)) return decodeFailure(stored, "the payload is not a JSON object")
     const decoded = member.decode({ ...stored.data, _tag: stored.type })
-    return Either.isRight(decoded) ? Either.right(decoded.right) : fail(formatIssue(decoded.left))
+    return Either.isRight(decoded) ? Either.right(decoded.right) : decodeFailure(stored, formatIssue(decoded.left))
   }
 
   return {

@@ -252,6 +252,9 @@ export interface Driver {
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPattern.test(value)
 
+const invalidEvent = (streamId: StreamId, index: number, reason: string) =>
+  Effect.fail(new InvalidEvent({ streamId, index, reason }))
+
 const settleEvents = (
   streamId: StreamId,
   events: ReadonlyArray<NewEvent>,
@@ -262,23 +265,22 @@ const settleEvents = (
     const pending: Array<PendingEvent> = []
     for (let index = 0; index < events.length; index++) {
       const event = events[index]!
-      const invalid = (reason: string) => Effect.fail(new InvalidEvent({ streamId, index, reason }))
       if (typeof event.type !== "string" || event.type.length === 0) {
-        return invalid("the event type must be a non-empty string")
+        return invalidEvent(streamId, index, "the event type must be a non-empty string")
       }
       if (event.data === undefined) {
-        return invalid("the event data must be a JSON value, not undefined")
+        return invalidEvent(streamId, index, "the event data must be a JSON value, not undefined")
       }
       const schemaVersion = event.schemaVersion ?? 1
       if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
-        return invalid(`the schema version must be a positive integer, got ${schemaVersion}`)
+        return invalidEvent(streamId, index, `the schema version must be a positive integer, got ${schemaVersion}`)
       }
       const eventId = event.eventId ?? EventId.unsafeGenerate()
       if (!isUuid(eventId)) {
-        return invalid(`the event id ${JSON.stringify(eventId)} is not a UUID`)
+        return invalidEvent(streamId, index, `the event id ${JSON.stringify(eventId)} is not a UUID`)
       }
       if (seen.has(eventId)) {
-        return invalid(`event id ${eventId} appears twice in the batch`)
+        return invalidEvent(streamId, index, `event id ${eventId} appears twice in the batch`)
       }
       seen.add(eventId)
       pending.push({
@@ -352,6 +354,7 @@ export const make = (driver: Driver): EventStoreService => {
         Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
         Effect.withSpan("EventStore.append", {
           kind: "client",
+          captureStackTrace: false,
           attributes: {
             "chronicle.store": driver.name,
             "chronicle.stream_id": streamId,
@@ -365,6 +368,7 @@ export const make = (driver: Driver): EventStoreService => {
       return range instanceof StoreError ? Stream.fail(range) : driver.read(streamId, range).pipe(
         Stream.withSpan("EventStore.read", {
           kind: "client",
+          captureStackTrace: false,
           attributes: {
             "chronicle.store": driver.name,
             "chronicle.stream_id": streamId,
@@ -378,6 +382,7 @@ export const make = (driver: Driver): EventStoreService => {
       return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(
         Stream.withSpan("EventStore.readAll", {
           kind: "client",
+          captureStackTrace: false,
           attributes: { "chronicle.store": driver.name, "chronicle.from_position": String(range.fromPosition) }
         })
       )
@@ -386,6 +391,7 @@ export const make = (driver: Driver): EventStoreService => {
       driver.streamVersion(streamId).pipe(
         Effect.withSpan("EventStore.streamVersion", {
           kind: "client",
+          captureStackTrace: false,
           attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId }
         })
       )
