@@ -26,3 +26,5 @@ export * as Metrics from "./Metrics.js"
 export * as StreamId from "./StreamId.js"
 /** The in-memory event store. */
 export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
+/** The PostgreSQL event store. */
+export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"

@@ -1,0 +1,96 @@
+import { Effect } from "effect"
+import { SqlClient } from "@effect/sql"
+import { StoreError } from "../../EventStore.js"
+import { storeError } from "./errors.js"
+
+/** The quoted, schema-qualified names of a store's tables. */
+export interface Tables {
+  readonly schema: string
+  readonly events: string
+  readonly streams: string
+  readonly snapshots: string
+  readonly migrations: string
+}
+
+const identifier = /^[a-z_][a-z0-9_]{0,62}$/
+
+/**
+ * Names the tables of a store living in PostgreSQL schema `schema`. The name
+ * is checked, not escaped into shape: lower-case letters, digits and `_`.
+ */
+export const tablesOf = (schema: string): Tables => {
+  if (!identifier.test(schema)) {
+    throw new StoreError({
+      operation: "configure",
+      reason: `the schema name ${JSON.stringify(schema)} must match ${identifier.source}`
+    })
+  }
+  const q = (table: string) => `"${schema}"."${table}"`
+  return {
+    schema: `"${schema}"`,
+    events: q("events"),
+    streams: q("streams"),
+    snapshots: q("snapshots"),
+    migrations: q("schema_migrations")
+  }
+}
+
+/** The migrations, in order; each runs once, inside the migration transaction. */
+const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
+  [
+    `CREATE TABLE ${t.streams} (
+      stream_id text PRIMARY KEY,
+      version bigint NOT NULL CHECK (version >= 0)
+    )`,
+    // json, not jsonb: payloads come back byte for byte as written, and reading them costs no conversion
+    `CREATE TABLE ${t.events} (
+      global_position bigint PRIMARY KEY,
+      stream_id text NOT NULL,
+      stream_version bigint NOT NULL CHECK (stream_version >= 1),
+      event_id uuid NOT NULL,
+      type text NOT NULL,
+      schema_version integer NOT NULL,
+      data json NOT NULL,
+      metadata json NOT NULL,
+      recorded_at timestamptz NOT NULL DEFAULT now(),
+      CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version),
+      CONSTRAINT events_event_id_key UNIQUE (event_id)
+    )`,
+    `CREATE TABLE ${t.snapshots} (
+      stream_id text PRIMARY KEY,
+      version bigint NOT NULL,
+      state json NOT NULL,
+      state_schema_version integer NOT NULL,
+      taken_at timestamptz NOT NULL DEFAULT now()
+    )`
+  ]
+]
+
+/**
+ * Brings the store's schema up to date. Idempotent, and safe when several
+ * processes start at once: a transaction-scoped advisory lock on the schema's
+ * name serialises them, and each migration is recorded as it is applied.
+ */
+export const migrate = (tables: Tables): Effect.Effect<void, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`chronicle:migrate:${tables.schema}`])
+      yield* sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${tables.schema}`)
+      yield* sql.unsafe(
+        `CREATE TABLE IF NOT EXISTS ${tables.migrations} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`
+      )
+      const applied = yield* sql.unsafe<{ readonly version: number }>(`SELECT version FROM ${tables.migrations}`)
+      const done = new Set(applied.map((row) => row.version))
+      const all = migrations(tables)
+      for (let i = 0; i < all.length; i++) {
+        const version = i + 1
+        if (done.has(version)) continue
+        for (const statement of all[i]!) yield* sql.unsafe(statement)
+        yield* sql.unsafe(`INSERT INTO ${tables.migrations} (version) VALUES ($1)`, [version])
+      }
+    }))
+  }).pipe(
+    Effect.mapError((error) => storeError("migrate", error)),
+    Effect.withSpan("PostgresEventStore.migrate", { attributes: { "chronicle.schema": tables.schema } })
+  )
