@@ -46,7 +46,6 @@ export interface PostgresEventStoreOptions {
 /** Most events one append may carry: the batch index takes 16 bits of the position. */
 const maxBatch = 0xffff
 
-const positionShift = 16n
 
 interface EventRow {
   readonly p: string
