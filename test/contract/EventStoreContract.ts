@@ -37,6 +37,23 @@ const expectStrictlyIncreasing = (positions: ReadonlyArray<bigint>) => {
   for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true)
 }
 
+/** Real-time pause, independent of the TestClock. */
+const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
+/**
+ * Reads the global log until it holds at least `count` events (or 10 s pass):
+ * a store may show an event to global readers only once every transaction
+ * that began before it has ended (PostgreSQL), delaying it but never skipping it.
+ */
+const readLogUntil = (count: number, options: EventStore.ReadAllOptions) =>
+  Effect.gen(function*() {
+    for (let attempt = 0;; attempt++) {
+      const log = yield* readLog(options)
+      if (log.length >= count || attempt >= 500) return log
+      yield* pause(20)
+    }
+  })
+
 const flip = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
 
 const conflictOf = (streamId: StreamId.StreamId, expected: ExpectedVersion.ExpectedVersion, actual: number) =>
@@ -184,7 +201,7 @@ export const eventStoreContract = <E>(
           expect(error).toMatchObject({ streamId, expected: 1, actual: 2 })
           expect(error.message).toContain("expected version 1, actual 2")
           expect((yield* readStream(streamId)).length).toBe(2)
-          const log = yield* readLog({ fromPosition: first.globalPositions[0]! })
+          const log = yield* readLogUntil(2, { fromPosition: first.globalPositions[0]! })
           expect(log.filter((e) => rejected.some((r) => r.eventId === e.eventId))).toEqual([])
           const retried = yield* EventStore.append(streamId, rejected, { expectedVersion: 2 })
           expect(retried.streamVersion).toBe(5)
@@ -339,7 +356,7 @@ export const eventStoreContract = <E>(
           yield* appendN(a, 1, 2)
           yield* appendN(c, 3, "NoStream")
           yield* appendN(b, 2, 1)
-          const log = yield* readLog({ fromPosition: first.globalPositions[0]!, chunkSize: 2 })
+          const log = yield* readLogUntil(9, { fromPosition: first.globalPositions[0]!, chunkSize: 2 })
           expect(log.map((e) => `${e.streamId}@${e.streamVersion}`)).toEqual([
             `${a}@1`,
             `${a}@2`,
@@ -359,7 +376,7 @@ export const eventStoreContract = <E>(
         Effect.gen(function*() {
           const streamId = freshStream()
           const { globalPositions } = yield* appendN(streamId, 6, "NoStream")
-          const middle = yield* readLog({ fromPosition: globalPositions[2]!, limit: 3 })
+          const middle = yield* readLogUntil(3, { fromPosition: globalPositions[2]!, limit: 3 })
           expect(middle.map((e) => e.globalPosition)).toEqual(globalPositions.slice(2, 5))
           const tail = yield* readLog({ fromPosition: globalPositions[5]! + 1n })
           expect(tail).toEqual([])

@@ -42,8 +42,18 @@ export const uniqueSchema = (label: string): string =>
   `t_${label}_${process.pid}_${Date.now().toString(36)}_${++schemas}`.toLowerCase().replace(/[^a-z0-9_]/g, "_")
 
 /** A pooled client for the test database. */
-export const client = (maxConnections = 20) =>
-  PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections })
+export const client = (
+  options: { readonly maxConnections?: number | undefined; readonly applicationName?: string | undefined; readonly connectTimeout?: number | undefined } = {}
+) =>
+  PgClient.layer({
+    url: Redacted.make(databaseUrl),
+    maxConnections: options.maxConnections ?? 20,
+    ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName }),
+    ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout })
+  })
+
+/** Real-time pause, independent of the TestClock. */
+export const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** Drops `schema` when the layer closes. */
 export const dropSchemaAfter = (schema: string) =>
@@ -58,10 +68,14 @@ export const dropSchemaAfter = (schema: string) =>
 /** A store in a fresh schema, with its own pool, and the SqlClient beside it. */
 export const storeLayer = (
   label: string,
-  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema"> & { readonly maxConnections?: number } = {}
+  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema"> & {
+    readonly maxConnections?: number
+    readonly applicationName?: string
+    readonly connectTimeout?: number
+  } = {}
 ): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient, unknown> => {
   const schema = uniqueSchema(label)
   return Layer.mergeAll(PostgresEventStore.layer({ ...options, schema }), dropSchemaAfter(schema)).pipe(
-    Layer.provideMerge(client(options.maxConnections))
+    Layer.provideMerge(client(options))
   )
 }

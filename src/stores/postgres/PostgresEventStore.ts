@@ -25,7 +25,7 @@ import type { Location } from "../../internal/appendPlan.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
-import { errorCode, storeError, violatedConstraint } from "./errors.js"
+import { errorCode, isConnectionLost, storeError, violatedConstraint } from "./errors.js"
 import type { Tables } from "./schema.js"
 import { migrate as migrateTables, tablesOf } from "./schema.js"
 
@@ -42,6 +42,9 @@ export interface PostgresEventStoreOptions {
   /** Apply the schema migrations when the store is built; default true. */
   readonly migrate?: boolean | undefined
 }
+
+/** How many times a statement is re-run on a fresh connection after losing its own. */
+const reconnectAttempts = 3
 
 /** Most events one append may carry: the batch index takes 16 bits of the position. */
 const maxBatch = 0xffff
@@ -151,8 +154,12 @@ export const make = (
     const pageSize = options.pageSize ?? 1000
     const q = statements(tables)
 
+    /** Every statement is safe to repeat (appends are idempotent by event id): retry lost connections. */
+    const execute = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
+      Effect.retry(sql.unsafe<A>(text, params), { times: reconnectAttempts, while: isConnectionLost })
+
     const run = <A extends object>(operation: string, text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(sql.unsafe<A>(text, params), (error) => storeError(operation, error))
+      Effect.mapError(execute<A>(text, params), (error) => storeError(operation, error))
 
     const currentVersion = (streamId: StreamId) =>
       Effect.map(
@@ -227,10 +234,7 @@ export const make = (
 
         for (let attempt = 1;; attempt++) {
           const outcome = yield* Effect.either(
-            sql.unsafe<{ readonly version: string; readonly base_position: string; readonly written: number }>(
-              text,
-              params
-            )
+            execute<{ readonly version: string; readonly base_position: string; readonly written: number }>(text, params)
           )
           if (Either.isRight(outcome) && outcome.right.length > 0) {
             const row = outcome.right[0]!

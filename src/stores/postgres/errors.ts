@@ -66,3 +66,16 @@ export const storeError = (operation: string, error: unknown): StoreError => {
   const cause = rootCause(error)
   return new StoreError({ operation, reason: explain(errorCode(error), messageOf(cause)), cause: error })
 }
+
+const connectionLost = new Set(["ECONNRESET", "EPIPE", "57P01", "57P02", "57P03", "08000", "08003", "08006"])
+
+/**
+ * Whether a failure is a lost connection, which a fresh pooled connection may
+ * not suffer. (`@effect/sql-pg` can hand out a client whose backend was just
+ * terminated, before the pool has evicted it.)
+ */
+export const isConnectionLost = (error: unknown): boolean => {
+  const code = errorCode(error)
+  if (code !== undefined && connectionLost.has(code)) return true
+  return /Connection terminated/i.test(messageOf(rootCause(error)))
+}
