@@ -22,9 +22,15 @@ export * as EventStore from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
 /** The metrics chronicle records. */
 export * as Metrics from "./Metrics.js"
+/** The SnapshotStore service: the latest snapshot per stream. */
+export * as SnapshotStore from "./SnapshotStore.js"
 /** Branded `category-id` stream ids. */
 export * as StreamId from "./StreamId.js"
 /** The in-memory event store. */
 export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
+/** The in-memory snapshot store. */
+export * as MemorySnapshotStore from "./stores/memory/MemorySnapshotStore.js"
 /** The PostgreSQL event store. */
 export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"
+/** The PostgreSQL snapshot store. */
+export * as PostgresSnapshotStore from "./stores/postgres/PostgresSnapshotStore.js"
