@@ -34,3 +34,7 @@ export * as MemorySnapshotStore from "./stores/memory/MemorySnapshotStore.js"
 export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"
 /** The PostgreSQL snapshot store. */
 export * as PostgresSnapshotStore from "./stores/postgres/PostgresSnapshotStore.js"
+/** The filesystem event store: the embedded default. */
+export * as FileEventStore from "./stores/filesystem/FileEventStore.js"
+/** The filesystem snapshot store. */
+export * as FileSnapshotStore from "./stores/filesystem/FileSnapshotStore.js"

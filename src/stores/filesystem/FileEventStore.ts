@@ -1,0 +1,468 @@
+/**
+ * The filesystem event store: chronicle's embedded default. Events live in
+ * one append-only log of JSON lines under a directory (`./.chronicle` by
+ * default), each line with a CRC32 so damage is detected, not guessed.
+ *
+ * - **Index**: stream → log offsets and event id → position, rebuilt from the
+ *   log when the store opens and kept current as the log grows (also by other
+ *   processes), so a stream read never scans the store.
+ * - **Across processes**: an exclusive lock (`proper-lockfile`, stale locks of
+ *   crashed holders are taken over) around catch-up + version check + write.
+ * - **Within a process**: appends queue to one writer fiber that commits
+ *   whatever has queued in one write and one `fsync` (group commit).
+ * - **Durability**: `fsync` of the log (and of the directory when the log is
+ *   created) before an append returns, unless `fsync: false`.
+ * - **Recovery**: trailing bytes of a torn write, or an append missing its
+ *   last lines, are cut off when the next writer takes the lock; a damaged
+ *   complete line is a `StoreError` naming file and offset, never skipped.
+ *
+ * @since 0.1.0
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Stream } from "effect"
+import lockfile from "proper-lockfile"
+import type { PendingEvent, StoredEvent } from "../../Event.js"
+import * as EventStore from "../../EventStore.js"
+import type * as ExpectedVersion from "../../ExpectedVersion.js"
+import { planAppend } from "../../internal/appendPlan.js"
+import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
+import type { StreamId } from "../../StreamId.js"
+import { decodeLine, encodeLine, scan } from "./logFormat.js"
+
+/**
+ * @category models
+ */
+export interface FileEventStoreOptions {
+  /** The store's directory; default `./.chronicle`. */
+  readonly directory?: string | undefined
+  /** `fsync` before an append returns; default true. Off trades durability on power loss for speed. */
+  readonly fsync?: boolean | undefined
+  /** Largest accepted event (UTF-8 bytes of data plus metadata); default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+  /** After how long a lock whose holder stopped refreshing it is taken over, in ms; default 5,000 (minimum 2,000). */
+  readonly lockStaleMs?: number | undefined
+}
+
+/** The name of the log file in the store's directory. */
+export const logFileName = "events.jsonl"
+
+const readRunLimit = 4 * 1024 * 1024
+const readGapLimit = 64 * 1024
+
+interface Pending {
+  readonly streamId: StreamId
+  readonly events: ReadonlyArray<PendingEvent>
+  readonly expected: ExpectedVersion.ExpectedVersion
+  readonly done: Deferred.Deferred<EventStore.AppendResult, EventStore.AppendError>
+}
+
+/**
+ * The in-memory index of the log. Entries at and past `count` are tentative
+ * (being written); readers only look below `count`.
+ */
+interface Index {
+  /** Bytes of the log covered by committed entries. */
+  size: number
+  /** Committed events. */
+  count: number
+  readonly offsets: Array<number>
+  readonly streamOf: Array<StreamId>
+  readonly versionOf: Array<number>
+  readonly idOf: Array<string>
+  readonly streams: Map<StreamId, Array<number>>
+  readonly ids: Map<string, number>
+}
+
+const emptyIndex = (): Index => ({
+  size: 0,
+  count: 0,
+  offsets: [],
+  streamOf: [],
+  versionOf: [],
+  idOf: [],
+  streams: new Map(),
+  ids: new Map()
+})
+
+const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: number) => {
+  const position = index.offsets.length
+  let stream = index.streams.get(streamId)
+  if (stream === undefined) {
+    stream = []
+    index.streams.set(streamId, stream)
+  }
+  stream.push(position)
+  index.offsets.push(offset)
+  index.streamOf.push(streamId)
+  index.versionOf.push(stream.length)
+  index.idOf.push(eventId)
+  index.ids.set(eventId, position)
+}
+
+/** Drops tentative entries back to `count` (a write failed). */
+const rollback = (index: Index, count: number) => {
+  while (index.offsets.length > count) {
+    const position = index.offsets.length - 1
+    const streamId = index.streamOf[position]!
+    const stream = index.streams.get(streamId)!
+    stream.pop()
+    if (stream.length === 0) index.streams.delete(streamId)
+    index.ids.delete(index.idOf[position]!)
+    index.offsets.pop()
+    index.streamOf.pop()
+    index.versionOf.pop()
+    index.idOf.pop()
+  }
+}
+
+const streamVersionOf = (index: Index, streamId: StreamId, limit = index.offsets.length) => {
+  const stream = index.streams.get(streamId)
+  if (stream === undefined) return 0
+  let version = stream.length
+  while (version > 0 && stream[version - 1]! >= limit) version--
+  return version
+}
+
+/**
+ * Opens (creating it if needed) the store in a directory, recovers its log,
+ * and starts its writer. The store closes with the scope.
+ *
+ * @category constructors
+ */
+export const make = (
+  options: FileEventStoreOptions = {}
+) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const directory = path.resolve(options.directory ?? ".chronicle")
+    const logPath = path.join(directory, logFileName)
+    const lockPath = path.join(directory, "write.lock")
+    const maxBytes = options.maxEventBytes ?? defaultMaxEventBytes
+    const durable = options.fsync !== false
+    const stale = Math.max(2000, options.lockStaleMs ?? 5000)
+    const fail = (operation: string, error: unknown) =>
+      new EventStore.StoreError({
+        operation,
+        reason: `${directory}: ${error instanceof Error ? error.message : String(error)}`,
+        cause: error
+      })
+
+    yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
+    const created = !(yield* fs.exists(logPath).pipe(Effect.mapError((e) => fail("open", e))))
+    const log = yield* fs.open(logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
+    if (created && durable) yield* syncDirectory(fs, directory)
+
+    const index = emptyIndex()
+
+    /** Bytes of the log file as it is now. */
+    const fileSize = Effect.map(log.stat, (info) => Number(info.size))
+
+    const readBytes = (offset: number, length: number) =>
+      Effect.scoped(
+        Effect.gen(function*() {
+          const file = yield* fs.open(logPath, { flag: "r" })
+          const buffer = new Uint8Array(length)
+          let filled = 0
+          while (filled < length) {
+            yield* file.seek(offset + filled, "start")
+            const read = Number(yield* file.read(buffer.subarray(filled)))
+            if (read === 0) break
+            filled += read
+          }
+          return filled === length ? buffer : buffer.subarray(0, filled)
+        })
+      )
+
+    /**
+     * Indexes what other writers appended since we last looked. With the lock
+     * held (`repair`), a torn tail is cut off; without it, an incomplete tail
+     * is a write in progress and is left alone.
+     */
+    const catchUp = (repair: boolean) =>
+      Effect.gen(function*() {
+        const size = yield* fileSize
+        if (size <= index.size) return
+        let offset = index.size
+        let window = readRunLimit * 4
+        while (offset < size) {
+          const bytes = yield* readBytes(offset, Math.min(window, size - offset))
+          const result = scan(bytes, offset)
+          if (result.damaged !== undefined) {
+            return yield* new EventStore.StoreError({
+              operation: "open",
+              reason: `${logPath} is damaged at byte ${result.damaged.offset} (${
+                result.damaged.problem === "checksum" ? "checksum mismatch" : "not a log line"
+              }); the store will not skip it: restore the file or cut it at that offset`
+            })
+          }
+          for (const { line, offset: at } of result.lines) addEntry(index, line.event.streamId, line.event.eventId, at)
+          index.count = index.offsets.length
+          index.size = offset + result.consumed
+          if (result.consumed === 0) {
+            if (offset + bytes.length >= size) break
+            window *= 2
+          }
+          offset += result.consumed
+        }
+        if (repair && index.size < size) {
+          yield* Effect.logWarning(`chronicle: cutting ${size - index.size} bytes of a torn append off ${logPath}`)
+          yield* log.truncate(index.size)
+          if (durable) yield* log.sync
+        }
+      }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
+
+    const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise({
+          try: () =>
+            lockfile.lock(directory, {
+              lockfilePath: lockPath,
+              realpath: false,
+              stale,
+              update: Math.floor(stale / 2),
+              retries: { retries: 10_000, factor: 1.2, minTimeout: 1, maxTimeout: 50 },
+              onCompromised: () => {}
+            }),
+          catch: (error) => fail("lock", error)
+        }),
+        () => effect,
+        (release) => Effect.promise(() => release().catch(() => undefined))
+      )
+
+    yield* withLock(catchUp(true))
+
+    const queue = yield* Queue.unbounded<Pending>()
+
+    /** Commits a group of queued appends: one lock, one write, one fsync. */
+    const commit = (group: ReadonlyArray<Pending>) =>
+      Effect.gen(function*() {
+        const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const outcomes = yield* withLock(Effect.gen(function*() {
+          yield* catchUp(true)
+          const start = index.offsets.length
+          const chunks: Array<string> = []
+          let bytes = index.size
+          const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
+          for (const pending of group) {
+            const { streamId, events, expected } = pending
+            const current = streamVersionOf(index, streamId)
+            const plan = planAppend(streamId, events, expected, current, (id) => {
+              const at = index.ids.get(id)
+              return at === undefined ? undefined : {
+                streamId: index.streamOf[at]!,
+                streamVersion: index.versionOf[at]!,
+                globalPosition: BigInt(at + 1)
+              }
+            })
+            if (Either.isLeft(plan)) {
+              outcomes.push(Either.left(plan.left))
+              continue
+            }
+            if (plan.right._tag === "AlreadyStored") {
+              outcomes.push(Either.right(plan.right.result))
+              continue
+            }
+            const serialized = []
+            let rejected: EventStore.AppendError | undefined
+            for (let i = 0; i < events.length && rejected === undefined; i++) {
+              const result = serializeEvent(streamId, i, events[i]!, maxBytes)
+              if (Either.isLeft(result)) rejected = result.left
+              else serialized.push(result.right)
+            }
+            if (rejected !== undefined) {
+              outcomes.push(Either.left(rejected))
+              continue
+            }
+            const positions: Array<bigint> = []
+            for (let i = 0; i < events.length; i++) {
+              const position = index.offsets.length + 1
+              const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
+              addEntry(index, streamId, events[i]!.eventId, bytes)
+              bytes += Buffer.byteLength(line)
+              chunks.push(line)
+              positions.push(BigInt(position))
+            }
+            outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
+          }
+          if (chunks.length > 0) {
+            const written = yield* Effect.either(
+              Effect.zipRight(
+                log.writeAll(Buffer.from(chunks.join(""))),
+                durable ? log.sync : Effect.void
+              )
+            )
+            if (Either.isLeft(written)) {
+              rollback(index, start)
+              // leave no partial append behind for the next writer to find
+              yield* Effect.ignore(log.truncate(index.size))
+              const error = fail("append", written.left)
+              return outcomes.map((outcome) =>
+                Either.isRight(outcome) && outcome.right.globalPositions.length > 0 &&
+                  Number(outcome.right.globalPositions[0]!) > start
+                  ? Either.left(error)
+                  : outcome
+              )
+            }
+            index.size = bytes
+            index.count = index.offsets.length
+          }
+          return outcomes
+        })).pipe(
+          Effect.catchAll((error) => Effect.succeed(group.map(() => Either.left(error))))
+        )
+        yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+      })
+
+    const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
+      Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
+
+    yield* Queue.takeBetween(queue, 1, 1000).pipe(
+      Effect.flatMap((group) =>
+        commit(Chunk.toReadonlyArray(group)).pipe(
+          Effect.catchAllCause((cause) => failAll(group, fail("append", Cause.squash(cause))))
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(queue), (rest) => failAll(rest, fail("append", new Error("the store was closed"))))
+    )
+
+    const append = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      expected: ExpectedVersion.ExpectedVersion
+    ) =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<EventStore.AppendResult, EventStore.AppendError>()
+        yield* Queue.offer(queue, { streamId, events, expected, done })
+        return yield* Deferred.await(done)
+      })
+
+    /** Reads the lines at `positions` (0-based, in the order given), coalescing nearby ones into one read. */
+    const readPositions = (positions: ReadonlyArray<number>, limit: { count: number; size: number }) =>
+      Effect.gen(function*() {
+        const out: Array<StoredEvent> = []
+        let i = 0
+        while (i < positions.length) {
+          const ascending = positions.length < 2 || positions[1]! >= positions[0]!
+          let j = i
+          let low = index.offsets[positions[i]!]!
+          let high = endOf(positions[i]!, limit)
+          while (j + 1 < positions.length) {
+            const next = positions[j + 1]!
+            const nextLow = index.offsets[next]!
+            const nextHigh = endOf(next, limit)
+            const newLow = Math.min(low, nextLow)
+            const newHigh = Math.max(high, nextHigh)
+            const gap = ascending ? nextLow - high : low - nextHigh
+            if (gap > readGapLimit || newHigh - newLow > readRunLimit) break
+            low = newLow
+            high = newHigh
+            j++
+          }
+          const bytes = yield* readBytes(low, high - low)
+          for (let k = i; k <= j; k++) {
+            const at = index.offsets[positions[k]!]!
+            const line = decodeLine(decoder.decode(bytes.subarray(at - low, endOf(positions[k]!, limit) - low - 1)))
+            if (typeof line === "string") {
+              return yield* new EventStore.StoreError({
+                operation: "read",
+                reason: `${logPath} is damaged at byte ${at} (${line === "checksum" ? "checksum mismatch" : "not a log line"})`
+              })
+            }
+            out.push(line.event)
+          }
+          i = j + 1
+        }
+        return out
+      })
+
+    const decoder = new TextDecoder()
+
+    const endOf = (position: number, limit: { count: number; size: number }) =>
+      position + 1 < limit.count ? index.offsets[position + 1]! : limit.size
+
+    /** A paged read over the log as it is when the read starts: `next` picks each page's positions. */
+    const pageOf = <S>(
+      initial: S,
+      next: (state: S, limit: { count: number; size: number }) => readonly [ReadonlyArray<number>, Option.Option<S>]
+    ) =>
+      Stream.unwrap(
+        Effect.map(Effect.zipRight(catchUp(false), Effect.sync(() => ({ count: index.count, size: index.size }))), (limit) =>
+          Stream.paginateChunkEffect(initial, (state) => {
+            const [positions, following] = next(state, limit)
+            return Effect.map(
+              positions.length === 0 ? Effect.succeed([]) : readPositions(positions, limit),
+              (events) => [Chunk.unsafeFromArray(events), following] as const
+            )
+          }))
+      ).pipe(Stream.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
+
+    const read = (streamId: StreamId, range: EventStore.StreamRange) =>
+      pageOf({ emitted: 0 }, ({ emitted }, limit) => {
+        const stream = index.streams.get(streamId) ?? []
+        const top = Math.min(range.toVersion, streamVersionOf(index, streamId, limit.count))
+        const total = Math.max(0, Math.min(range.limit, top - range.fromVersion + 1))
+        const size = Math.min(range.chunkSize, total - emitted)
+        if (size <= 0) return [[], Option.none()]
+        const positions = new Array<number>(size)
+        for (let k = 0; k < size; k++) {
+          const version = range.direction === "forwards" ? range.fromVersion + emitted + k : top - emitted - k
+          positions[k] = stream[version - 1]!
+        }
+        const following = emitted + size < total ? Option.some({ emitted: emitted + size }) : Option.none()
+        return [positions, following]
+      })
+
+    const readAll = (range: EventStore.LogRange) =>
+      pageOf({ next: Math.max(Number(range.fromPosition), 1) - 1, remaining: range.limit }, ({ next, remaining }, limit) => {
+        const size = Math.min(range.chunkSize, remaining, limit.count - next)
+        if (size <= 0) return [[], Option.none()]
+        const positions = Array.from({ length: size }, (_, k) => next + k)
+        const following = size < remaining && next + size < limit.count
+          ? Option.some({ next: next + size, remaining: remaining - size })
+          : Option.none()
+        return [positions, following]
+      })
+
+    return EventStore.make({
+      name: "filesystem",
+      append,
+      read,
+      readAll,
+      streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count))
+    })
+  })
+
+const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
+  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
+
+/**
+ * The store as a Layer; needs `FileSystem` and `Path` (e.g. `NodeContext.layer`).
+ *
+ * @category layers
+ */
+export const layer = (
+  options: FileEventStoreOptions = {}
+): Layer.Layer<EventStore.EventStore, EventStore.StoreError, FileSystem.FileSystem | Path.Path> =>
+  Layer.scoped(EventStore.EventStore, make(options))
+
+/**
+ * The store from `Config`: `CHRONICLE_DIR` (default `./.chronicle`) and
+ * `CHRONICLE_FSYNC` (default true).
+ *
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<FileEventStoreOptions, "directory" | "fsync"> = {}
+): Layer.Layer<EventStore.EventStore, EventStore.StoreError, FileSystem.FileSystem | Path.Path> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const directory = yield* Config.string("CHRONICLE_DIR").pipe(Config.withDefault(".chronicle"))
+      const fsync = yield* Config.boolean("CHRONICLE_FSYNC").pipe(Config.withDefault(true))
+      return layer({ ...options, directory, fsync })
+    }).pipe(Effect.mapError((error) => new EventStore.StoreError({ operation: "configure", reason: String(error) })))
+  )

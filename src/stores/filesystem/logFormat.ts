@@ -1,0 +1,140 @@
+/**
+ * The line format of the filesystem store's log. One line per event, valid
+ * JSON (so `jq` reads the log), with a CRC32 of the event's bytes:
+ *
+ *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"data":{…},"metadata":{…}}}
+ *
+ * `batch` is `[index, size]` of the event within its append, so recovery can
+ * tell a whole append from a torn one.
+ */
+import { crc32 } from "node:zlib"
+import type { PendingEvent, StoredEvent } from "../../Event.js"
+import type { EventId } from "../../EventId.js"
+import type { StreamId } from "../../StreamId.js"
+
+const prefix = "{\"crc\":\""
+const middle = "\",\"event\":"
+const eventStart = prefix.length + 8 + middle.length
+
+/** What a log line holds, as JSON. */
+interface LineEvent {
+  readonly globalPosition: number
+  readonly streamId: string
+  readonly streamVersion: number
+  readonly eventId: string
+  readonly type: string
+  readonly schemaVersion: number
+  readonly recordedAt: string
+  readonly batch: readonly [number, number]
+  readonly data: unknown
+  readonly metadata: StoredEvent["metadata"]
+}
+
+/** A decoded line: the event and where its append starts and ends. */
+export interface Line {
+  readonly event: StoredEvent
+  readonly batchIndex: number
+  readonly batchSize: number
+}
+
+/** Renders one event as a log line, newline included. */
+export const encodeLine = (
+  event: PendingEvent,
+  serialized: { readonly data: string; readonly metadata: string },
+  streamId: StreamId,
+  streamVersion: number,
+  globalPosition: number,
+  recordedAt: string,
+  batchIndex: number,
+  batchSize: number
+): string => {
+  const json = `{"globalPosition":${globalPosition},"streamId":${JSON.stringify(streamId)},"streamVersion":${streamVersion},"eventId":"${event.eventId}","type":${
+    JSON.stringify(event.type)
+  },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}],"data":${serialized.data},"metadata":${serialized.metadata}}`
+  return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
+}
+
+/** Why a line could not be read. */
+export type LineProblem = "checksum" | "shape"
+
+/**
+ * Decodes one line (without its newline), verifying its checksum. Returns the
+ * problem instead when the line is damaged.
+ */
+export const decodeLine = (text: string): Line | LineProblem => {
+  if (!text.startsWith(prefix) || text.slice(prefix.length + 8, eventStart) !== middle || !text.endsWith("}")) {
+    return "shape"
+  }
+  const json = text.slice(eventStart, -1)
+  const expected = Number.parseInt(text.slice(prefix.length, prefix.length + 8), 16)
+  if (crc32(json) !== expected) return "checksum"
+  let parsed: LineEvent
+  try {
+    parsed = JSON.parse(json) as LineEvent
+  } catch {
+    return "shape"
+  }
+  return {
+    event: {
+      eventId: parsed.eventId as EventId,
+      type: parsed.type,
+      streamId: parsed.streamId as StreamId,
+      streamVersion: parsed.streamVersion,
+      globalPosition: BigInt(parsed.globalPosition),
+      recordedAt: new Date(parsed.recordedAt),
+      schemaVersion: parsed.schemaVersion,
+      data: parsed.data,
+      metadata: parsed.metadata
+    },
+    batchIndex: parsed.batch[0],
+    batchSize: parsed.batch[1]
+  }
+}
+
+/** A line found in a buffer: its decoded content and byte span. */
+export interface ScannedLine {
+  readonly line: Line
+  readonly offset: number
+  readonly length: number
+}
+
+/** The outcome of scanning log bytes. */
+export interface Scan {
+  /** Complete appends, in order. */
+  readonly lines: ReadonlyArray<ScannedLine>
+  /** Bytes consumed: the end of the last complete append. */
+  readonly consumed: number
+  /** A damaged complete line, if any: scanning stopped there. */
+  readonly damaged?: { readonly offset: number; readonly problem: LineProblem } | undefined
+}
+
+const newline = 0x0a
+
+/**
+ * Scans `bytes` (which start at file offset `base`) for complete appends.
+ * Trailing bytes without a newline, and the lines of an append whose last
+ * line is missing, are not consumed: they are a write in progress, or torn.
+ */
+export const scan = (bytes: Uint8Array, base: number): Scan => {
+  const decoder = new TextDecoder()
+  const lines: Array<ScannedLine> = []
+  let consumed = 0
+  let pending: Array<ScannedLine> = []
+  let start = 0
+  while (start < bytes.length) {
+    const end = bytes.indexOf(newline, start)
+    if (end === -1) break
+    const decoded = decodeLine(decoder.decode(bytes.subarray(start, end)))
+    if (typeof decoded === "string" || decoded.batchIndex !== pending.length) {
+      return { lines, consumed, damaged: { offset: base + start, problem: typeof decoded === "string" ? decoded : "shape" } }
+    }
+    pending.push({ line: decoded, offset: base + start, length: end + 1 - start })
+    if (decoded.batchIndex === decoded.batchSize - 1) {
+      for (const line of pending) lines.push(line)
+      pending = []
+      consumed = end + 1
+    }
+    start = end + 1
+  }
+  return { lines, consumed }
+}

@@ -1,0 +1,9 @@
+import { eventStoreContract } from "../contract/EventStoreContract.js"
+import { snapshotStoreContract } from "../contract/SnapshotStoreContract.js"
+import { fileSnapshotLayer, fileStoreLayer } from "../support/filesystem.js"
+
+eventStoreContract("filesystem", fileStoreLayer("contract"))
+eventStoreContract("filesystem without fsync, 4 KiB events", fileStoreLayer("contract-nosync", { fsync: false, maxEventBytes: 4096 }), {
+  maxEventBytes: 4096
+})
+snapshotStoreContract("filesystem", fileSnapshotLayer("snapshots"))
