@@ -261,6 +261,9 @@ const settleEvents = (
   metadata: EventMetadata | undefined
 ): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidEvent> =>
   Effect.suspend(() => {
+    if (typeof streamId !== "string" || streamId.length === 0) {
+      return invalidEvent(streamId, -1, "the stream id must be a non-empty string")
+    }
     const seen = new Set<string>()
     const pending: Array<PendingEvent> = []
     for (let index = 0; index < events.length; index++) {

@@ -437,6 +437,13 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(0)
         }))
 
+      it.effect("an empty stream id (the brand bypassed) is InvalidEvent and writes nothing", () =>
+        Effect.gen(function*() {
+          const error = yield* flip(appendN("" as StreamId.StreamId, 1, "Any"))
+          expect(error).toMatchObject({ _tag: "InvalidEvent", index: -1 })
+          expect(error.message).toContain("non-empty")
+        }))
+
       it.effect("unicode, path-like and very long stream ids are ordinary streams; case matters", () =>
         Effect.gen(function*() {
           const suffix = EventId.unsafeGenerate()

@@ -1,7 +1,7 @@
 /**
  * A writer process for the filesystem store's multi-process and crash tests.
  *
- *   node --import tsx test/support/fileWriter.ts <directory> <streamId> <appends> <maxBatch>
+ *   node --import tsx test/support/fileWriter.ts <directory> <streamId> <appends> <maxBatch> [maxPadding]
  *
  * Appends `appends` batches of 1..maxBatch events to one stream, re-reading
  * the version and retrying on conflicts, and prints one JSON line per
@@ -11,7 +11,8 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { EventId, EventStore, FileEventStore, StreamId } from "../../src/index.js"
 
-const [directory, stream, appendsArg, maxBatchArg] = process.argv.slice(2)
+const [directory, stream, appendsArg, maxBatchArg, maxPaddingArg] = process.argv.slice(2)
+const maxPadding = Number(maxPaddingArg ?? "400")
 const appends = Number(appendsArg ?? "50")
 const maxBatch = Number(maxBatchArg ?? "3")
 const streamId = StreamId.unsafeMake(stream ?? "shared-stream")
@@ -22,7 +23,7 @@ const program = Effect.gen(function*() {
     const batch = Array.from({ length: size }, (_, i) => ({
       eventId: EventId.unsafeGenerate(),
       type: "Written",
-      data: { pid: process.pid, n, i, padding: "x".repeat(Math.floor(Math.random() * 400)) }
+      data: { pid: process.pid, n, i, padding: "x".repeat(Math.floor(Math.random() * maxPadding)) }
     }))
     const result = yield* Effect.gen(function*() {
       const version = yield* EventStore.streamVersion(streamId)
