@@ -1,12 +1,15 @@
 /**
- * The bank-account example, end to end: open an account, deposit, withdraw,
- * race two writers on the same account, refuse an overdraft with a typed
- * domain error, and print the account's state and its events.
+ * The bank-account example, end to end on the embedded filesystem store
+ * (`./.chronicle`, or the directory in CHRONICLE_DIR): open an account,
+ * deposit, withdraw, race two writers on the same account, refuse an
+ * overdraft with a typed domain error, and print the account's state and its
+ * events. Each run opens a new account in the same store.
  *
  * Run: npm run example
  */
-import { Console, Effect, Metric, Stream } from "effect"
-import { CommandHandler, EventCodec, MemoryEventStore, Metrics, StreamId } from "chronicle"
+import { Console, Effect, Layer, Metric, Stream } from "effect"
+import { NodeContext } from "@effect/platform-node"
+import { CommandHandler, EventCodec, EventStore, FileEventStore, Metrics, StreamId } from "chronicle"
 import { AccountEvents, BankAccount } from "./BankAccount.js"
 
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
@@ -53,9 +56,13 @@ const program = Effect.gen(function*() {
   )
   const retries = yield* Metric.value(Metrics.commandRetries)
   console.log(`Conflict retries: ${retries.count}`)
+  const total = yield* EventStore.readAll().pipe(Stream.runCount)
+  console.log(`The store in ${process.env.CHRONICLE_DIR ?? ".chronicle"} now holds ${total} events.`)
 })
 
-program.pipe(Effect.provide(MemoryEventStore.layer()), Effect.runPromise).catch((error) => {
+const Store = FileEventStore.layerConfig().pipe(Layer.provide(NodeContext.layer))
+
+program.pipe(Effect.provide(Store), Effect.runPromise).catch((error) => {
   console.error(error)
   process.exit(1)
 })
