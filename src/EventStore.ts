@@ -77,7 +77,7 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventToo
  * @category errors
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
-  streamId: StreamId,
+  streamId: Schema.String,
   index: Schema.Number,
   reason: Schema.String
 }) {

@@ -3,7 +3,8 @@ import { eventStoreContract } from "../contract/EventStoreContract.js"
 import { postgresAvailable, storeLayer } from "../support/postgres.js"
 
 describe.runIf(postgresAvailable())("PostgresEventStore", () => {
-  eventStoreContract("postgres", storeLayer("contract"))
+  eventStoreContract("postgres, own pool, prepared statements", storeLayer("contract"))
+  eventStoreContract("postgres over a PgClient", storeLayer("contract_client", { via: "client" }))
   eventStoreContract("postgres with a 4 KiB event limit", storeLayer("contract_small", { maxEventBytes: 4096 }), {
     maxEventBytes: 4096
   })

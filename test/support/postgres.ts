@@ -65,17 +65,35 @@ export const dropSchemaAfter = (schema: string) =>
     )
   )
 
-/** A store in a fresh schema, with its own pool, and the SqlClient beside it. */
+/**
+ * A store in a fresh schema and the SqlClient beside it: over a PgClient
+ * (`via: "client"`, statements unnamed) or with the store's own pool
+ * (`via: "pool"`, `layerFromUrl`: hot statements prepared).
+ */
 export const storeLayer = (
   label: string,
-  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema"> & {
+  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema" | "pool"> & {
+    readonly via?: "client" | "pool"
     readonly maxConnections?: number
     readonly applicationName?: string
     readonly connectTimeout?: number
   } = {}
 ): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient, unknown> => {
   const schema = uniqueSchema(label)
-  return Layer.mergeAll(PostgresEventStore.layer({ ...options, schema }), dropSchemaAfter(schema)).pipe(
-    Layer.provideMerge(client(options))
+  if (options.via === "client") {
+    return Layer.mergeAll(PostgresEventStore.layer({ ...options, schema }), dropSchemaAfter(schema)).pipe(
+      Layer.provideMerge(client(options))
+    )
+  }
+  return dropSchemaAfter(schema).pipe(
+    Layer.provideMerge(
+      PostgresEventStore.layerFromUrl({
+        ...options,
+        schema,
+        url: databaseUrl,
+        maxConnections: options.maxConnections ?? 20,
+        ...(options.connectTimeout === undefined ? {} : { connectTimeoutMs: options.connectTimeout })
+      })
+    )
   )
 }

@@ -15,6 +15,8 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
+import { crc32 } from "node:zlib"
+import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
 import { Chunk, Config, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
@@ -41,6 +43,13 @@ export interface PostgresEventStoreOptions {
   readonly pageSize?: number | undefined
   /** Apply the schema migrations when the store is built; default true. */
   readonly migrate?: boolean | undefined
+  /**
+   * A `pg` pool on the same database as the `SqlClient`: the store then runs
+   * its hot statements on it as named (prepared) statements, outside of any
+   * transaction of yours (inside one it uses the `SqlClient`, to join it).
+   * `layerFromUrl` and `layerConfig` set this up.
+   */
+  readonly pool?: Pg.Pool | undefined
 }
 
 /** How many times a statement is re-run on a fresh connection after losing its own. */
@@ -50,33 +59,38 @@ const reconnectAttempts = 3
 const maxBatch = 0xffff
 
 
-interface EventRow {
-  readonly p: string
-  readonly s: string
-  readonly v: string
-  readonly id: string
-  readonly t: string
-  readonly sv: number
-  readonly d: unknown
-  readonly m: unknown
-  readonly at: number
+type Row = ReadonlyArray<unknown>
+
+// aliased: an output column named like a table column would capture ORDER BY stream_version
+const columns = `global_position::text AS p, stream_id AS s, stream_version::text AS v, event_id::text AS id,
+  type AS t, schema_version AS sv, data AS d, metadata AS m, (extract(epoch FROM recorded_at) * 1000)::float8 AS at`
+
+const json = (value: unknown): unknown => (typeof value === "string" ? JSON.parse(value) : value)
+
+const toStored = (row: Row): StoredEvent => ({
+  globalPosition: BigInt(row[0] as string),
+  streamId: row[1] as StreamId,
+  streamVersion: Number(row[2]),
+  eventId: row[3] as EventId,
+  type: row[4] as string,
+  schemaVersion: Number(row[5]),
+  data: json(row[6]),
+  metadata: (json(row[7]) ?? {}) as StoredEvent["metadata"],
+  recordedAt: new Date(Number(row[8]))
+})
+
+/** A statement the store runs, named when it runs prepared on the store's own pool. */
+interface Statement {
+  readonly name: string
+  readonly text: string
 }
 
-const columns = `global_position::text AS p, stream_id AS s, stream_version::text AS v, event_id::text AS id,
-  type AS t, schema_version AS sv, data AS d, metadata AS m,
-  (extract(epoch FROM recorded_at) * 1000)::float8 AS at`
+const statement = (text: string): Statement => ({ name: `chronicle_${crc32(text).toString(16)}`, text })
 
-const toStored = (row: EventRow): StoredEvent => ({
-  eventId: row.id as EventId,
-  type: row.t,
-  streamId: row.s as StreamId,
-  streamVersion: Number(row.v),
-  globalPosition: BigInt(row.p),
-  recordedAt: new Date(row.at),
-  schemaVersion: row.sv,
-  data: row.d,
-  metadata: (row.m ?? {}) as StoredEvent["metadata"]
-})
+/** Type parsers for the store's own queries: raw strings, but for what the store decodes itself. */
+const rawTypes: Pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number) => (oid === 23 || oid === 21 ? Number : oid === 701 ? Number : (value: string) => value)) as Pg.CustomTypesConfig["getTypeParser"]
+}
 
 const statements = (t: Tables) => {
   const insertEvents = (streamCte: string) =>
@@ -94,43 +108,41 @@ const statements = (t: Tables) => {
        FROM s CROSS JOIN batch b
        RETURNING 1
      )
-     SELECT (s.base + $3)::text AS version,
-            (pg_current_xact_id()::text::bigint << 16)::text AS base_position,
-            (SELECT count(*) FROM inserted)::int AS written
+     SELECT (s.base + $3)::text, (pg_current_xact_id()::text::bigint << 16)::text, (SELECT count(*) FROM inserted)::int
      FROM s`
   return {
-    appendAny: insertEvents(
+    appendAny: statement(insertEvents(
       `INSERT INTO ${t.streams} AS st (stream_id, version) VALUES ($1, $3)
        ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version
        RETURNING st.version - $3 AS base`
-    ),
-    appendNoStream: insertEvents(
+    )),
+    appendNoStream: statement(insertEvents(
       `INSERT INTO ${t.streams} (stream_id, version) VALUES ($1, $3)
        ON CONFLICT (stream_id) DO NOTHING
        RETURNING 0::bigint AS base`
-    ),
-    appendExact: insertEvents(
+    )),
+    appendExact: statement(insertEvents(
       `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version = $4
        RETURNING version - $3 AS base`
-    ),
-    appendStreamExists: insertEvents(
+    )),
+    appendStreamExists: statement(insertEvents(
       `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version > 0
        RETURNING version - $3 AS base`
-    ),
-    streamVersion: `SELECT version::text AS version FROM ${t.streams} WHERE stream_id = $1`,
-    locate: `SELECT (SELECT version::text FROM ${t.streams} WHERE stream_id = $1) AS version,
+    )),
+    streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
+    locate: statement(`SELECT (SELECT version::text FROM ${t.streams} WHERE stream_id = $1) AS version,
        (SELECT json_agg(json_build_object('id', event_id, 's', stream_id, 'v', stream_version, 'p', global_position::text))
-        FROM ${t.events} WHERE event_id IN (SELECT value::uuid FROM json_array_elements_text($2::json))) AS found`,
-    readForwards: `SELECT ${columns} FROM ${t.events}
+        FROM ${t.events} WHERE event_id IN (SELECT value::uuid FROM json_array_elements_text($2::json))) AS found`),
+    readForwards: statement(`SELECT ${columns} FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version LIMIT $4`,
-    readBackwards: `SELECT ${columns} FROM ${t.events}
+       ORDER BY stream_version LIMIT $4`),
+    readBackwards: statement(`SELECT ${columns} FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version DESC LIMIT $4`,
-    readAll: `SELECT ${columns} FROM ${t.events}
+       ORDER BY stream_version DESC LIMIT $4`),
+    readAll: statement(`SELECT ${columns} FROM ${t.events}
        WHERE global_position >= $1
          AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
-       ORDER BY global_position LIMIT $2`
+       ORDER BY global_position LIMIT $2`)
   }
 }
 
@@ -154,18 +166,30 @@ export const make = (
     const pageSize = options.pageSize ?? 1000
     const q = statements(tables)
 
-    /** Every statement is safe to repeat (appends are idempotent by event id): retry lost connections. */
-    const execute = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
-      Effect.retry(sql.unsafe<A>(text, params), { times: reconnectAttempts, while: isConnectionLost })
+    const viaClient = (st: Statement, params: ReadonlyArray<unknown>) =>
+      sql.unsafe(st.text, params).values as Effect.Effect<ReadonlyArray<Row>, unknown>
 
-    const run = <A extends object>(operation: string, text: string, params: ReadonlyArray<unknown>) =>
-      Effect.mapError(execute<A>(text, params), (error) => storeError(operation, error))
+    const { pool } = options
+    const viaPool = pool === undefined ? viaClient : (st: Statement, params: ReadonlyArray<unknown>) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+        Option.isSome(transaction)
+          ? viaClient(st, params)
+          : Effect.async<ReadonlyArray<Row>, unknown>((resume) => {
+            pool.query<Array<unknown>>(
+              { name: st.name, text: st.text, values: params as Array<unknown>, rowMode: "array", types: rawTypes },
+              (error, result) => resume(error ? Effect.fail(error) : Effect.succeed(result.rows))
+            )
+          }))
+
+    /** Every statement is safe to repeat (appends are idempotent by event id): retry lost connections. */
+    const execute = (st: Statement, params: ReadonlyArray<unknown>) =>
+      Effect.retry(viaPool(st, params), { times: reconnectAttempts, while: isConnectionLost })
+
+    const run = (operation: string, st: Statement, params: ReadonlyArray<unknown>) =>
+      Effect.mapError(execute(st, params), (error) => storeError(operation, error))
 
     const currentVersion = (streamId: StreamId) =>
-      Effect.map(
-        run<{ readonly version: string }>("streamVersion", q.streamVersion, [streamId]),
-        (rows) => (rows.length === 0 ? 0 : Number(rows[0]!.version))
-      )
+      Effect.map(run("streamVersion", q.streamVersion, [streamId]), (rows) => (rows.length === 0 ? 0 : Number(rows[0]![0])))
 
     const encodeBatch = (streamId: StreamId, events: ReadonlyArray<PendingEvent>) => {
       const parts: Array<string> = []
@@ -188,19 +212,17 @@ export const make = (
     ) =>
       Effect.gen(function*() {
         const ids = JSON.stringify(events.map((e) => e.eventId))
-        const [row] = yield* run<{
-          readonly version: string | null
-          readonly found: ReadonlyArray<{ id: string; s: string; v: number; p: string }> | null
-        }>("append", q.locate, [streamId, ids])
+        const [row] = yield* run("append", q.locate, [streamId, ids])
+        const found = (json(row?.[1]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
         const located = new Map<string, Location>()
-        for (const found of row?.found ?? []) {
-          located.set(found.id, {
-            streamId: found.s as StreamId,
-            streamVersion: Number(found.v),
-            globalPosition: BigInt(found.p)
+        for (const entry of found) {
+          located.set(entry.id, {
+            streamId: entry.s as StreamId,
+            streamVersion: Number(entry.v),
+            globalPosition: BigInt(entry.p)
           })
         }
-        const version = row?.version == null ? 0 : Number(row.version)
+        const version = row?.[0] == null ? 0 : Number(row[0])
         return planAppend(streamId, events, expected, version, (id) => located.get(id))
       })
 
@@ -224,7 +246,7 @@ export const make = (
           })
         }
         const batch = yield* encodeBatch(streamId, events)
-        const [text, params] = expected === ExpectedVersion.Any
+        const [st, params] = expected === ExpectedVersion.Any
           ? [q.appendAny, [streamId, batch, events.length]]
           : expected === ExpectedVersion.StreamExists
           ? [q.appendStreamExists, [streamId, batch, events.length]]
@@ -233,15 +255,13 @@ export const make = (
           : [q.appendExact, [streamId, batch, events.length, expected]]
 
         for (let attempt = 1;; attempt++) {
-          const outcome = yield* Effect.either(
-            execute<{ readonly version: string; readonly base_position: string; readonly written: number }>(text, params)
-          )
+          const outcome = yield* Effect.either(execute(st, params))
           if (Either.isRight(outcome) && outcome.right.length > 0) {
             const row = outcome.right[0]!
-            const base = BigInt(row.base_position)
+            const base = BigInt(row[1] as string)
             return {
               streamId,
-              streamVersion: Number(row.version),
+              streamVersion: Number(row[0]),
               globalPositions: events.map((_, i) => base + BigInt(i + 1))
             }
           }
@@ -263,9 +283,9 @@ export const make = (
     const read = (streamId: StreamId, range: EventStore.StreamRange) => {
       const page = Math.min(range.chunkSize, pageSize)
       const forwards = range.direction === "forwards"
-      const statement = forwards ? q.readForwards : q.readBackwards
+      const query = forwards ? q.readForwards : q.readBackwards
       const fetch = (low: number, high: number, count: number) =>
-        Effect.map(run<EventRow>("read", statement, [streamId, low, high, count]), (rows) => rows.map(toStored))
+        Effect.map(run("read", query, [streamId, low, high, count]), (rows) => rows.map(toStored))
       const start = forwards
         ? Effect.succeed(range.toVersion)
         : Effect.map(currentVersion(streamId), (version) => Math.min(version, range.toVersion))
@@ -294,7 +314,7 @@ export const make = (
         ({ from, remaining }) => {
           const count = Math.min(page, remaining)
           if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-          return Effect.map(run<EventRow>("readAll", q.readAll, [String(from), count]), (rows) => {
+          return Effect.map(run("readAll", q.readAll, [String(from), count]), (rows) => {
             const events = rows.map(toStored)
             const last = events.at(-1)
             const done = events.length < count || last === undefined
@@ -342,27 +362,47 @@ export const layer = (
  *
  * @category models
  */
-export interface ConnectionOptions extends PostgresEventStoreOptions {
+export interface ConnectionOptions extends Omit<PostgresEventStoreOptions, "pool"> {
   readonly url: string | Redacted.Redacted
   /** Pool size; default 10. */
   readonly maxConnections?: number | undefined
+  /** How long to wait for a connection (new or pooled) before failing; default 10 s. */
+  readonly connectTimeoutMs?: number | undefined
+  /** The `application_name` of the pool's connections; default `chronicle`. */
+  readonly applicationName?: string | undefined
 }
 
 /**
- * The store with its own connection pool, from a `postgres://` URL.
+ * The store with its own connection pool, from a `postgres://` URL. Its hot
+ * statements run prepared on that pool; the `SqlClient` it also provides
+ * shares the pool (for snapshots, projections, your own queries).
  *
  * @category layers
  */
 export const layerFromUrl = (
   options: ConnectionOptions
 ): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient, EventStore.StoreError> =>
-  layer(options).pipe(
-    Layer.provideMerge(
-      PgClient.layer({
-        url: Redacted.isRedacted(options.url) ? options.url : Redacted.make(options.url),
-        maxConnections: options.maxConnections ?? 10
-      }).pipe(Layer.mapError((error) => storeError("connect", error)))
-    )
+  Layer.unwrapScoped(
+    Effect.gen(function*() {
+      const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new Pg.Pool({
+            connectionString: url,
+            max: options.maxConnections ?? 10,
+            connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+            application_name: options.applicationName ?? "chronicle"
+          })
+          pool.on("error", () => {})
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end().catch(() => undefined))
+      )
+      const client = PgClient.layerFromPool({ acquire: Effect.succeed(pool) }).pipe(
+        Layer.mapError((error) => storeError("connect", error))
+      )
+      return layer({ ...options, pool }).pipe(Layer.provideMerge(client))
+    })
   )
 
 /**
