@@ -10,90 +10,26 @@
  * Run: npx tsx bench/memory.ts           (a table; or npm run bench)
  *      npx tsx bench/memory.ts --json    (a JSON object)
  */
-import { once } from "node:events"
 import os from "node:os"
-import { Worker } from "node:worker_threads"
 import { Effect } from "effect"
 import { CommandHandler, EventCodec, EventId, EventStore, ExpectedVersion, MemoryEventStore, StreamId } from "chronicle"
 import type { Event } from "chronicle"
 import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
 import type { AccountEvent } from "../examples/BankAccount.js"
+import { decimal, integer, mebibytes, perSecond, summarizeLoads, table, timed, withPeakRssEffect } from "./support.js"
+import type { LoadPlan, LoadResult } from "./support.js"
 
 const singleAppendCount = 20_000
 const batchAppendCount = 500
 const batchSize = 100
 const appendWarmupCount = 2_000
 const seedBatchSize = 1_000
-const rssSampleMillis = 10
-
-interface LoadPlan {
-  readonly eventCount: number
-  readonly warmupRuns: number
-  readonly runs: number
-}
 
 const loadPlans: ReadonlyArray<LoadPlan> = [
   { eventCount: 100, warmupRuns: 20, runs: 50 },
   { eventCount: 10_000, warmupRuns: 5, runs: 20 }
 ]
 const largeLoadPlan: LoadPlan = { eventCount: 1_000_000, warmupRuns: 0, runs: 3 }
-
-// measuring ---------------------------------------------------------------------
-
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const value = yield* effect
-    return { value, millis: performance.now() - start }
-  })
-
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-
-const perSecond = (count: number, millis: number) => (count * 1000) / millis
-
-/**
- * Samples RSS on a worker thread: a fiber busy on the main thread starves that
- * thread's timers, but the worker's keep running. RSS is per process.
- */
-const rssSamplerSource = `
-const { workerData, parentPort } = require("node:worker_threads")
-const [peak, samples] = [new Float64Array(workerData, 0, 1), new Float64Array(workerData, 8, 1)]
-const sample = () => {
-  peak[0] = Math.max(peak[0], process.memoryUsage.rss())
-  samples[0]++
-}
-sample()
-parentPort.postMessage("sampling")
-setInterval(sample, ${rssSampleMillis})
-`
-
-const startRssSampler = Effect.promise(async () => {
-  const shared = new SharedArrayBuffer(16)
-  const worker = new Worker(rssSamplerSource, { eval: true, workerData: shared })
-  worker.unref()
-  await once(worker, "message")
-  const [peak, samples] = [new Float64Array(shared, 0, 1), new Float64Array(shared, 8, 1)]
-  const baseline = process.memoryUsage.rss()
-  peak[0] = baseline
-  samples[0] = 0
-  return { worker, baseline, peak, samples }
-})
-
-const withPeakRss = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.acquireUseRelease(
-    startRssSampler,
-    (sampler) =>
-      Effect.map(effect, (value) => ({
-        value,
-        rss: {
-          baseline: sampler.baseline,
-          peak: Math.max(sampler.peak[0]!, process.memoryUsage.rss()),
-          samples: sampler.samples[0]!
-        }
-      })),
-    (sampler) => Effect.promise(() => sampler.worker.terminate())
-  )
 
 // appending ---------------------------------------------------------------------
 
@@ -181,28 +117,6 @@ const loadRepeatedly = (streamId: StreamId.StreamId, eventCount: number, times: 
     return millis
   })
 
-interface LoadResult {
-  readonly eventCount: number
-  readonly runs: ReadonlyArray<number>
-  readonly p50: number
-  readonly p95: number
-  readonly p99: number
-  readonly eventsPerSecondAtP50: number
-}
-
-const summarizeLoads = (eventCount: number, runs: ReadonlyArray<number>): LoadResult => {
-  const sorted = [...runs].sort((a, b) => a - b)
-  const p50 = percentile(sorted, 50)
-  return {
-    eventCount,
-    runs,
-    p50,
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    eventsPerSecondAtP50: perSecond(eventCount, p50)
-  }
-}
-
 const seededAccount = (eventCount: number) =>
   Effect.gen(function*() {
     const streamId = StreamId.make("account", `loaded-${eventCount}`)
@@ -229,7 +143,7 @@ const largeLoadStage = ({ eventCount, runs, warmupRuns }: LoadPlan) =>
   Effect.gen(function*() {
     const { streamId, seedMillis } = yield* seededAccount(eventCount)
     yield* loadRepeatedly(streamId, eventCount, warmupRuns)
-    const { value: millis, rss } = yield* withPeakRss(loadRepeatedly(streamId, eventCount, runs))
+    const { value: millis, rss } = yield* withPeakRssEffect(loadRepeatedly(streamId, eventCount, runs))
     const memory: MemoryResult = {
       seedMillis,
       rssBeforeLoad: rss.baseline,
@@ -263,17 +177,6 @@ const benchmark = Effect.gen(function*() {
   }
   return report
 })
-
-const integer = (n: number) => Math.round(n).toLocaleString("en-US")
-const decimal = (n: number) => n.toFixed(n < 10 ? 2 : 1)
-const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
-
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
-  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
-}
 
 const appendTable = (appends: ReadonlyArray<AppendResult>) =>
   table(

@@ -26,11 +26,9 @@
  * drops schemas, so it refuses any host but the loopback.
  */
 import { fork } from "node:child_process"
-import { once } from "node:events"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
 import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
 import type { PostgresEventStore } from "@event-driven-io/emmett-postgresql"
 import { Effect, ManagedRuntime } from "effect"
@@ -38,6 +36,8 @@ import pg from "pg"
 import { CommandHandler, EventCodec, EventStore, ExpectedVersion, PostgresEventStore as ChroniclePostgres, StreamId } from "chronicle"
 import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
+import { percentile, perSecond, summarizeLoads, table, timedPromise, withPeakRss } from "./support.js"
+import type { LoadPlan, LoadResult, RssSample } from "./support.js"
 
 // settings ----------------------------------------------------------------------
 
@@ -57,18 +57,11 @@ const batchSize = 100
 const seedBatchSize = 1_000
 const largeEventCount = 1_000_000
 const emmettReplayTimeoutMillis = 60_000
-const rssSampleMillis = 10
 
 /** Each store gets `rounds × sliceMillis` per append workload, after an untimed warm-up slice. */
 const appendPlan = quick
   ? { rounds: 1, sliceMillis: 500, warmupMillis: 200 }
   : { rounds: 3, sliceMillis: 1_500, warmupMillis: 500 }
-
-interface LoadPlan {
-  readonly eventCount: number
-  readonly warmupRuns: number
-  readonly runs: number
-}
 
 const loadPlans: ReadonlyArray<LoadPlan> = quick
   ? [{ eventCount: 100, warmupRuns: 10, runs: 40 }, { eventCount: 10_000, warmupRuns: 2, runs: 8 }]
@@ -88,60 +81,6 @@ const assertLoopback = (url: string) => {
   const host = new URL(url).hostname
   if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
     throw new Error(`bench/postgres.ts drops schemas: it only runs against a loopback database, not ${host}`)
-  }
-}
-
-// measuring ---------------------------------------------------------------------
-
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-
-const perSecond = (count: number, millis: number) => (count * 1000) / millis
-
-const timedPromise = async <A>(run: () => Promise<A>) => {
-  const start = performance.now()
-  const value = await run()
-  return { value, millis: performance.now() - start }
-}
-
-/**
- * Samples RSS on a worker thread: a fiber busy on the main thread starves that
- * thread's timers, but the worker's keep running. RSS is per process.
- */
-const rssSamplerSource = `
-const { workerData, parentPort } = require("node:worker_threads")
-const [peak, samples] = [new Float64Array(workerData, 0, 1), new Float64Array(workerData, 8, 1)]
-const sample = () => {
-  peak[0] = Math.max(peak[0], process.memoryUsage.rss())
-  samples[0]++
-}
-sample()
-parentPort.postMessage("sampling")
-setInterval(sample, ${rssSampleMillis})
-`
-
-interface RssSample {
-  readonly baseline: number
-  readonly peak: number
-  readonly growth: number
-  readonly samples: number
-}
-
-const withPeakRss = async <A>(run: () => Promise<A>): Promise<{ value: A; rss: RssSample }> => {
-  const shared = new SharedArrayBuffer(16)
-  const worker = new Worker(rssSamplerSource, { eval: true, workerData: shared })
-  worker.unref()
-  await once(worker, "message")
-  const [peak, samples] = [new Float64Array(shared, 0, 1), new Float64Array(shared, 8, 1)]
-  const baseline = process.memoryUsage.rss()
-  peak[0] = baseline
-  samples[0] = 0
-  try {
-    const value = await run()
-    const top = Math.max(peak[0]!, process.memoryUsage.rss())
-    return { value, rss: { baseline, peak: top, growth: top - baseline, samples: samples[0]! } }
-  } finally {
-    await worker.terminate()
   }
 }
 
@@ -369,28 +308,6 @@ const appendStage = async (stores: ReadonlyArray<Store>, workload: AppendWorkloa
 }
 
 // loading -----------------------------------------------------------------------
-
-interface LoadResult {
-  readonly eventCount: number
-  readonly runs: ReadonlyArray<number>
-  readonly p50: number
-  readonly p95: number
-  readonly p99: number
-  readonly eventsPerSecondAtP50: number
-}
-
-const summarizeLoads = (eventCount: number, runs: ReadonlyArray<number>): LoadResult => {
-  const sorted = [...runs].sort((a, b) => a - b)
-  const p50 = percentile(sorted, 50)
-  return {
-    eventCount,
-    runs,
-    p50,
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    eventsPerSecondAtP50: perSecond(eventCount, p50)
-  }
-}
 
 const loadOnce = async (store: Store, streamName: string, eventCount: number) => {
   const { value: version, millis } = await timedPromise(() => store.load(streamName))
@@ -656,13 +573,6 @@ const formatNumber = (n: number) =>
   Math.abs(n) >= 1000 ? Math.round(n).toLocaleString("en-US") : n.toFixed(Math.abs(n) < 10 ? 2 : 1)
 
 const formatCell = (value: number | string) => typeof value === "number" ? formatNumber(value) : value
-
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)))
-  const line = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
-  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
-}
 
 const formatReport = (report: Report) =>
   [

@@ -20,6 +20,11 @@ const stringify = (value: unknown): string | undefined => {
   }
 }
 
+const isEmpty = (value: object): boolean => {
+  for (const _ in value) return false
+  return true
+}
+
 /**
  * Serialises an event's data and metadata to JSON, rejecting payloads that are
  * not JSON and events over `maxBytes` (UTF-8 bytes of data plus metadata).
@@ -34,7 +39,7 @@ export const serializeEvent = (
   if (data === undefined) {
     return Either.left(new InvalidEvent({ streamId, index, reason: "the event data is not JSON-serialisable" }))
   }
-  const metadata = stringify(event.metadata)
+  const metadata = isEmpty(event.metadata) ? "{}" : stringify(event.metadata)
   if (metadata === undefined) {
     return Either.left(new InvalidEvent({ streamId, index, reason: "the event metadata is not JSON-serialisable" }))
   }

@@ -62,20 +62,25 @@ const maxBatch = 0xffff
 type Row = ReadonlyArray<unknown>
 
 // aliased: an output column named like a table column would capture ORDER BY stream_version
-const columns = `global_position::text AS p, stream_id AS s, stream_version::text AS v, event_id::text AS id,
-  type AS t, schema_version AS sv, data AS d, metadata AS m, (extract(epoch FROM recorded_at) * 1000)::float8 AS at`
+const columns = `global_position AS p, stream_id AS s, stream_version AS v, event_id AS id,
+  type AS t, schema_version AS sv, data AS d, metadata AS m, recorded_ms AS at`
 
 const json = (value: unknown): unknown => (typeof value === "string" ? JSON.parse(value) : value)
 
+const emptyMetadata: StoredEvent["metadata"] = Object.freeze({})
+
+const metadataOf = (value: unknown): StoredEvent["metadata"] =>
+  value === "{}" || value == null ? emptyMetadata : (json(value) as StoredEvent["metadata"])
+
 const toStored = (row: Row): StoredEvent => ({
-  globalPosition: BigInt(row[0] as string),
+  globalPosition: BigInt(row[0] as string | bigint),
   streamId: row[1] as StreamId,
   streamVersion: Number(row[2]),
   eventId: row[3] as EventId,
   type: row[4] as string,
   schemaVersion: Number(row[5]),
   data: json(row[6]),
-  metadata: (json(row[7]) ?? {}) as StoredEvent["metadata"],
+  metadata: metadataOf(row[7]),
   recordedAt: new Date(Number(row[8]))
 })
 

@@ -52,7 +52,9 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
       schema_version integer NOT NULL,
       data json NOT NULL,
       metadata json NOT NULL,
-      recorded_at timestamptz NOT NULL DEFAULT now(),
+      -- epoch milliseconds: cheap to read out; recorded_at is derived from it for people reading the table
+      recorded_ms bigint NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::bigint,
+      recorded_at timestamptz GENERATED ALWAYS AS (to_timestamp(recorded_ms / 1000.0)) STORED,
       CONSTRAINT events_stream_version_key UNIQUE (stream_id, stream_version),
       CONSTRAINT events_event_id_key UNIQUE (event_id)
     )`,

@@ -1,0 +1,143 @@
+/**
+ * Helpers shared by the benchmarks: timing, percentiles, load summaries, a
+ * peak-RSS sampler on a worker thread, and plain-text tables.
+ */
+import { once } from "node:events"
+import { Worker } from "node:worker_threads"
+import { Effect } from "effect"
+
+// measuring ---------------------------------------------------------------------
+
+/** Runs an effect and returns its value with the wall time it took. */
+export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const value = yield* effect
+    return { value, millis: performance.now() - start }
+  })
+
+/** Runs a promise-returning function and returns its value with the wall time it took. */
+export const timedPromise = async <A>(run: () => Promise<A>) => {
+  const start = performance.now()
+  const value = await run()
+  return { value, millis: performance.now() - start }
+}
+
+/** The nearest-rank percentile of ascending `sorted` values. */
+export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+export const perSecond = (count: number, millis: number) => (count * 1000) / millis
+
+/** How many aggregate loads to run, after how many untimed ones. */
+export interface LoadPlan {
+  readonly eventCount: number
+  readonly warmupRuns: number
+  readonly runs: number
+}
+
+export interface LoadResult {
+  readonly eventCount: number
+  readonly runs: ReadonlyArray<number>
+  readonly p50: number
+  readonly p95: number
+  readonly p99: number
+  readonly eventsPerSecondAtP50: number
+}
+
+export const summarizeLoads = (eventCount: number, runs: ReadonlyArray<number>): LoadResult => {
+  const sorted = [...runs].sort((a, b) => a - b)
+  const p50 = percentile(sorted, 50)
+  return {
+    eventCount,
+    runs,
+    p50,
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    eventsPerSecondAtP50: perSecond(eventCount, p50)
+  }
+}
+
+// resident memory -----------------------------------------------------------------
+
+const rssSampleMillis = 10
+
+/**
+ * Samples RSS on a worker thread: a fiber busy on the main thread starves that
+ * thread's timers, but the worker's keep running. RSS is per process.
+ */
+const rssSamplerSource = `
+const { workerData, parentPort } = require("node:worker_threads")
+const [peak, samples] = [new Float64Array(workerData, 0, 1), new Float64Array(workerData, 8, 1)]
+const sample = () => {
+  peak[0] = Math.max(peak[0], process.memoryUsage.rss())
+  samples[0]++
+}
+sample()
+parentPort.postMessage("sampling")
+setInterval(sample, ${rssSampleMillis})
+`
+
+/** Resident memory while something ran: before it, the highest seen, the difference, how many samples. */
+export interface RssSample {
+  readonly baseline: number
+  readonly peak: number
+  readonly growth: number
+  readonly samples: number
+}
+
+/** Starts sampling RSS; `stop` ends it and says what it saw. */
+export const startRssSampler = async () => {
+  const shared = new SharedArrayBuffer(16)
+  const worker = new Worker(rssSamplerSource, { eval: true, workerData: shared })
+  worker.unref()
+  await once(worker, "message")
+  const [peak, samples] = [new Float64Array(shared, 0, 1), new Float64Array(shared, 8, 1)]
+  const baseline = process.memoryUsage.rss()
+  peak[0] = baseline
+  samples[0] = 0
+  let result: RssSample | undefined
+  const stop = async (): Promise<RssSample> => {
+    if (result === undefined) {
+      const top = Math.max(peak[0]!, process.memoryUsage.rss())
+      result = { baseline, peak: top, growth: top - baseline, samples: samples[0]! }
+      await worker.terminate()
+    }
+    return result
+  }
+  return { stop }
+}
+
+/** Runs `run` while sampling RSS. */
+export const withPeakRss = async <A>(run: () => Promise<A>): Promise<{ value: A; rss: RssSample }> => {
+  const sampler = await startRssSampler()
+  try {
+    const value = await run()
+    return { value, rss: await sampler.stop() }
+  } finally {
+    await sampler.stop()
+  }
+}
+
+/** Runs an effect while sampling RSS. */
+export const withPeakRssEffect = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.promise(startRssSampler),
+    (sampler) =>
+      Effect.flatMap(effect, (value) => Effect.map(Effect.promise(sampler.stop), (rss) => ({ value, rss }))),
+    (sampler) => Effect.promise(sampler.stop)
+  )
+
+// reporting ---------------------------------------------------------------------
+
+export const integer = (n: number) => Math.round(n).toLocaleString("en-US")
+export const decimal = (n: number) => n.toFixed(n < 10 ? 2 : 1)
+export const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+
+/** A plain-text table: the first column left-aligned, the others right-aligned. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
+  return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
+}
