@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Stream } from "effect"
 import lockfile from "proper-lockfile"
@@ -158,21 +159,18 @@ export const make = (
     /** Bytes of the log file as it is now. */
     const fileSize = Effect.map(log.stat, (info) => Number(info.size))
 
+    /** Positional reads on the log's descriptor: no shared file position, so fibers may read at once. */
     const readBytes = (offset: number, length: number) =>
-      Effect.scoped(
-        Effect.gen(function*() {
-          const file = yield* fs.open(logPath, { flag: "r" })
-          const buffer = new Uint8Array(length)
-          let filled = 0
-          while (filled < length) {
-            yield* file.seek(offset + filled, "start")
-            const read = Number(yield* file.read(buffer.subarray(filled)))
-            if (read === 0) break
-            filled += read
-          }
-          return filled === length ? buffer : buffer.subarray(0, filled)
-        })
-      )
+      Effect.async<Buffer, Error>((resume) => {
+        const buffer = Buffer.allocUnsafe(length)
+        const step = (filled: number) =>
+          NodeFs.read(log.fd, buffer, filled, length - filled, offset + filled, (error, read) => {
+            if (error) resume(Effect.fail(error))
+            else if (read === 0 || filled + read === length) resume(Effect.succeed(buffer.subarray(0, filled + read)))
+            else step(filled + read)
+          })
+        step(0)
+      })
 
     /**
      * Indexes what other writers appended since we last looked. With the lock
@@ -196,7 +194,7 @@ export const make = (
               }); the store will not skip it: restore the file or cut it at that offset`
             })
           }
-          for (const { line, offset: at } of result.lines) addEntry(index, line.event.streamId, line.event.eventId, at)
+          for (const { entry, offset: at } of result.lines) addEntry(index, entry.streamId, entry.eventId, at)
           index.count = index.offsets.length
           index.size = offset + result.consumed
           if (result.consumed === 0) {
@@ -221,15 +219,22 @@ export const make = (
               realpath: false,
               stale,
               update: Math.floor(stale / 2),
-              retries: { retries: 10_000, factor: 1.2, minTimeout: 1, maxTimeout: 50 },
+              // few retries per call: the retry package rebuilds its whole schedule on every lock
+              retries: { retries: 50, factor: 1.3, minTimeout: 1, maxTimeout: 50 },
               onCompromised: () => {}
             }),
-          catch: (error) => fail("lock", error)
-        }),
+          catch: (error) => error
+        }).pipe(
+          // a crashed holder's lock goes stale after `stale` ms: keep asking well past that
+          Effect.retry({ times: Math.ceil((stale * 4) / 2000), while: isLocked }),
+          Effect.mapError((error) => fail("lock", error))
+        ),
         () => effect,
         (release) => Effect.promise(() => release().catch(() => undefined))
       )
 
+    // index the log without the lock (others keep appending), then repair the tail under it
+    yield* catchUp(false)
     yield* withLock(catchUp(true))
 
     const queue = yield* Queue.unbounded<Pending>()
@@ -366,7 +371,7 @@ export const make = (
           const bytes = yield* readBytes(low, high - low)
           for (let k = i; k <= j; k++) {
             const at = index.offsets[positions[k]!]!
-            const line = decodeLine(decoder.decode(bytes.subarray(at - low, endOf(positions[k]!, limit) - low - 1)))
+            const line = decodeLine(bytes.toString("utf8", at - low, endOf(positions[k]!, limit) - low - 1))
             if (typeof line === "string") {
               return yield* new EventStore.StoreError({
                 operation: "read",
@@ -379,8 +384,6 @@ export const make = (
         }
         return out
       })
-
-    const decoder = new TextDecoder()
 
     const endOf = (position: number, limit: { count: number; size: number }) =>
       position + 1 < limit.count ? index.offsets[position + 1]! : limit.size
@@ -436,6 +439,9 @@ export const make = (
       streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count))
     })
   })
+
+const isLocked = (error: unknown) =>
+  typeof error === "object" && error !== null && "code" in error && error.code === "ELOCKED"
 
 const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)

@@ -2,10 +2,12 @@
  * The line format of the filesystem store's log. One line per event, valid
  * JSON (so `jq` reads the log), with a CRC32 of the event's bytes:
  *
- *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"data":{…},"metadata":{…}}}
+ *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"metadata":{…},"data":{…}}}
  *
  * `batch` is `[index, size]` of the event within its append, so recovery can
- * tell a whole append from a torn one.
+ * tell a whole append from a torn one. The writer always puts the envelope
+ * fields first, in this order, so the index can be rebuilt without parsing
+ * payloads.
  */
 import { crc32 } from "node:zlib"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
@@ -37,6 +39,14 @@ export interface Line {
   readonly batchSize: number
 }
 
+/** What the index needs of a line: who it belongs to and where its append ends. */
+export interface IndexEntry {
+  readonly streamId: StreamId
+  readonly eventId: string
+  readonly batchIndex: number
+  readonly batchSize: number
+}
+
 /** Renders one event as a log line, newline included. */
 export const encodeLine = (
   event: PendingEvent,
@@ -50,24 +60,77 @@ export const encodeLine = (
 ): string => {
   const json = `{"globalPosition":${globalPosition},"streamId":${JSON.stringify(streamId)},"streamVersion":${streamVersion},"eventId":"${event.eventId}","type":${
     JSON.stringify(event.type)
-  },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}],"data":${serialized.data},"metadata":${serialized.metadata}}`
+  },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}],"metadata":${serialized.metadata},"data":${serialized.data}}`
   return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
 }
 
 /** Why a line could not be read. */
 export type LineProblem = "checksum" | "shape"
 
-/**
- * Decodes one line (without its newline), verifying its checksum. Returns the
- * problem instead when the line is damaged.
- */
-export const decodeLine = (text: string): Line | LineProblem => {
+/** The event JSON of a line whose checksum holds, or the problem. */
+const verified = (text: string): string | LineProblem => {
   if (!text.startsWith(prefix) || text.slice(prefix.length + 8, eventStart) !== middle || !text.endsWith("}")) {
     return "shape"
   }
   const json = text.slice(eventStart, -1)
   const expected = Number.parseInt(text.slice(prefix.length, prefix.length + 8), 16)
-  if (crc32(json) !== expected) return "checksum"
+  return crc32(json) === expected ? json : "checksum"
+}
+
+/** The end (exclusive) of the JSON string starting at `start` (a quote). */
+const stringEnd = (json: string, start: number): number => {
+  for (let i = start + 1; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (c === 0x5c) i++
+    else if (c === 0x22) return i + 1
+  }
+  return -1
+}
+
+const readString = (json: string, start: number, end: number): string => {
+  const raw = json.slice(start + 1, end - 1)
+  return raw.includes("\\") ? (JSON.parse(json.slice(start, end)) as string) : raw
+}
+
+/**
+ * Reads the index fields of a line without parsing its payload: the writer
+ * puts them first, in a fixed order. Falls back to a full parse for a line
+ * laid out otherwise.
+ */
+export const indexLine = (text: string): IndexEntry | LineProblem => {
+  const json = verified(text)
+  if (json === "shape" || json === "checksum") return json
+  const streamKey = json.indexOf(",\"streamId\":")
+  const streamStart = streamKey + 12
+  const streamStop = streamKey === -1 ? -1 : stringEnd(json, streamStart)
+  const idStart = streamStop === -1 ? -1 : json.indexOf(",\"eventId\":\"", streamStop)
+  const batchKey = json.indexOf(",\"batch\":[", idStart)
+  if (streamStop !== -1 && idStart !== -1 && batchKey !== -1 && batchKey < json.indexOf(",\"data\":")) {
+    const comma = json.indexOf(",", batchKey + 10)
+    const close = json.indexOf("]", comma)
+    return {
+      streamId: readString(json, streamStart, streamStop) as StreamId,
+      eventId: json.slice(idStart + 12, idStart + 48),
+      batchIndex: Number(json.slice(batchKey + 10, comma)),
+      batchSize: Number(json.slice(comma + 1, close))
+    }
+  }
+  const line = decodeVerified(json)
+  return typeof line === "string"
+    ? line
+    : { streamId: line.event.streamId, eventId: line.event.eventId, batchIndex: line.batchIndex, batchSize: line.batchSize }
+}
+
+/**
+ * Decodes one line (without its newline), verifying its checksum. Returns the
+ * problem instead when the line is damaged.
+ */
+export const decodeLine = (text: string): Line | LineProblem => {
+  const json = verified(text)
+  return json === "shape" || json === "checksum" ? json : decodeVerified(json)
+}
+
+const decodeVerified = (json: string): Line | LineProblem => {
   let parsed: LineEvent
   try {
     parsed = JSON.parse(json) as LineEvent
@@ -91,9 +154,9 @@ export const decodeLine = (text: string): Line | LineProblem => {
   }
 }
 
-/** A line found in a buffer: its decoded content and byte span. */
+/** A line found in a buffer: its index fields and byte span. */
 export interface ScannedLine {
-  readonly line: Line
+  readonly entry: IndexEntry
   readonly offset: number
   readonly length: number
 }
@@ -115,8 +178,7 @@ const newline = 0x0a
  * Trailing bytes without a newline, and the lines of an append whose last
  * line is missing, are not consumed: they are a write in progress, or torn.
  */
-export const scan = (bytes: Uint8Array, base: number): Scan => {
-  const decoder = new TextDecoder()
+export const scan = (bytes: Buffer, base: number): Scan => {
   const lines: Array<ScannedLine> = []
   let consumed = 0
   let pending: Array<ScannedLine> = []
@@ -124,11 +186,11 @@ export const scan = (bytes: Uint8Array, base: number): Scan => {
   while (start < bytes.length) {
     const end = bytes.indexOf(newline, start)
     if (end === -1) break
-    const decoded = decodeLine(decoder.decode(bytes.subarray(start, end)))
+    const decoded = indexLine(bytes.toString("utf8", start, end))
     if (typeof decoded === "string" || decoded.batchIndex !== pending.length) {
       return { lines, consumed, damaged: { offset: base + start, problem: typeof decoded === "string" ? decoded : "shape" } }
     }
-    pending.push({ line: decoded, offset: base + start, length: end + 1 - start })
+    pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
     if (decoded.batchIndex === decoded.batchSize - 1) {
       for (const line of pending) lines.push(line)
       pending = []

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { EventId } from "chronicle"
+import type { Event, StreamId } from "chronicle"
+import { decodeLine, encodeLine, indexLine } from "../../src/stores/filesystem/logFormat.js"
+
+const tricky = fc.oneof(
+  fc.string(),
+  fc.fullUnicodeString(),
+  fc.constantFrom("\"", "\\", "\\\"", "},{", "],\"metadata\":{", ",\"data\":", "{\"a\":[1,{\"b\":\"}\"}]}", "\u2028", "\n")
+)
+const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.constant(null),
+    fc.boolean(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
+    tricky,
+    fc.array(tie("value"), { maxLength: 3 }),
+    fc.dictionary(fc.oneof(tricky, fc.constantFrom("data", "metadata", "batch", "eventId")), tie("value"), { maxKeys: 3 })
+  )
+})).value
+
+describe("filesystem log lines", () => {
+  it("any event survives encode and decode exactly, and the index fields agree", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          streamId: tricky.filter((s) => s.length > 0),
+          type: tricky.filter((s) => s.length > 0),
+          data: json,
+          metadata: fc.dictionary(tricky, json, { maxKeys: 3 }),
+          schemaVersion: fc.integer({ min: 1, max: 1000 }),
+          streamVersion: fc.integer({ min: 1, max: 2 ** 40 }),
+          position: fc.integer({ min: 1, max: 2 ** 52 }),
+          batchSize: fc.integer({ min: 1, max: 65_535 }),
+          at: fc.integer({ min: 0, max: 253_402_300_799_000 })
+        }),
+        (e) => {
+          const batchIndex = e.batchSize - 1
+          const pending: Event.PendingEvent = {
+            eventId: EventId.unsafeGenerate(),
+            type: e.type,
+            data: e.data,
+            metadata: e.metadata,
+            schemaVersion: e.schemaVersion
+          }
+          const recordedAt = new Date(e.at).toISOString()
+          const line = encodeLine(
+            pending,
+            { data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata) },
+            e.streamId as StreamId.StreamId,
+            e.streamVersion,
+            e.position,
+            recordedAt,
+            batchIndex,
+            e.batchSize
+          )
+          const decoded = decodeLine(line.slice(0, -1))
+          if (typeof decoded === "string") throw new Error(`not decoded: ${decoded}`)
+          expect(decoded.event).toEqual({
+            eventId: pending.eventId,
+            type: e.type,
+            streamId: e.streamId,
+            streamVersion: e.streamVersion,
+            globalPosition: BigInt(e.position),
+            recordedAt: new Date(e.at),
+            schemaVersion: e.schemaVersion,
+            data: JSON.parse(JSON.stringify(e.data)),
+            metadata: JSON.parse(JSON.stringify(e.metadata))
+          })
+          expect([decoded.batchIndex, decoded.batchSize]).toEqual([batchIndex, e.batchSize])
+          expect(indexLine(line.slice(0, -1))).toEqual({
+            streamId: e.streamId,
+            eventId: pending.eventId,
+            batchIndex,
+            batchSize: e.batchSize
+          })
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+
+  it("a changed byte anywhere in a line is caught", () => {
+    const line = encodeLine(
+      { eventId: EventId.unsafeGenerate(), type: "T", data: { a: "b" }, metadata: {}, schemaVersion: 1 },
+      { data: "{\"a\":\"b\"}", metadata: "{}" },
+      "s-1" as StreamId.StreamId,
+      1,
+      1,
+      new Date(0).toISOString(),
+      0,
+      1
+    ).slice(0, -1)
+    for (let i = 0; i < line.length; i++) {
+      const damaged = line.slice(0, i) + String.fromCharCode(line.charCodeAt(i) ^ 0x04) + line.slice(i + 1)
+      expect(["checksum", "shape"]).toContain(decodeLine(damaged))
+    }
+  })
+})
