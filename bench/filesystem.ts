@@ -25,13 +25,14 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { CommandHandler, EventCodec, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
+import { EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
 import type { Event } from "chronicle"
-import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
-import type { AccountEvent } from "../examples/BankAccount.js"
+import { accountStreamId, loadRepeatedly, seedAccount } from "./accounts.js"
 import {
+  appendWorkloads,
   decimal,
   integer,
+  loadTable,
   mebibytes,
   percentile,
   perSecond,
@@ -118,18 +119,7 @@ interface WriterStream {
   version: number
 }
 
-interface AppendWorkload {
-  readonly key: string
-  readonly writers: number
-  readonly size: number
-}
-
-const appendWorkloads: ReadonlyArray<AppendWorkload> = [
-  { key: "single-1", writers: 1, size: 1 },
-  { key: `single-${concurrentWriters}`, writers: concurrentWriters, size: 1 },
-  { key: "batch-1", writers: 1, size: batchSize },
-  { key: `batch-${concurrentWriters}`, writers: concurrentWriters, size: batchSize }
-]
+const workloads = appendWorkloads(concurrentWriters, batchSize)
 
 interface AppendResult {
   readonly key: string
@@ -178,7 +168,7 @@ const appendStage = (fsync: boolean) =>
   withTempDirectory(`appends-fsync-${fsync ? "on" : "off"}`, (directory) =>
     withStore(directory, fsync, async (runtime) => {
       const results: Array<AppendResult> = []
-      for (const workload of appendWorkloads) {
+      for (const workload of workloads) {
         log(`appends, fsync ${fsync ? "on" : "off"}: ${workload.writers} writer(s), ${workload.size} event(s) per append`)
         const streams = Array.from({ length: workload.writers }, (_, w): WriterStream => ({
           streamId: StreamId.make("account", `${workload.key}-w${w}`),
@@ -209,48 +199,13 @@ const appendStage = (fsync: boolean) =>
 
 // loading -----------------------------------------------------------------------
 
-const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
-
-const accountOpened = AccountOpened.make({ owner: "Ada Lovelace", currency: "EUR" })
-const oneCentDeposited = MoneyDeposited.make({ amount: 1 })
-
-const accountHistoryEvent = (version: number): AccountEvent => version === 0 ? accountOpened : oneCentDeposited
-
-const accountStreamId = (eventCount: number) => StreamId.make("account", `loaded-${eventCount}`)
-
-const seedAccount = (streamId: StreamId.StreamId, eventCount: number) =>
-  Effect.gen(function*() {
-    for (let version = 0; version < eventCount; version += seedBatchSize) {
-      const size = Math.min(seedBatchSize, eventCount - version)
-      const events = Array.from({ length: size }, (_, i) => accountHistoryEvent(version + i))
-      const encoded = yield* EventCodec.encodeAll(AccountEvents, events)
-      yield* EventStore.append(streamId, encoded, { expectedVersion: ExpectedVersion.exact(version) })
-    }
-  })
-
-const loadOnce = (streamId: StreamId.StreamId, eventCount: number) =>
-  Effect.gen(function*() {
-    const { value: loaded, millis } = yield* timed(accounts.load(streamId))
-    if (loaded.version !== eventCount) {
-      return yield* Effect.dieMessage(`loaded version ${loaded.version}, expected ${eventCount}`)
-    }
-    return millis
-  })
-
-const loadRepeatedly = (streamId: StreamId.StreamId, eventCount: number, times: number) =>
-  Effect.gen(function*() {
-    const millis: Array<number> = []
-    for (let run = 0; run < times; run++) millis.push(yield* loadOnce(streamId, eventCount))
-    return millis
-  })
-
 /** Loads read the log; fsync only matters to the seeding, so it is off. */
 const loadStage = ({ eventCount, runs, warmupRuns }: LoadPlan) =>
   withTempDirectory(`load-${eventCount}`, (directory) =>
     withStore(directory, false, async (runtime) => {
       log(`loads: ${integer(eventCount)} events`)
       const streamId = accountStreamId(eventCount)
-      await runtime.runPromise(seedAccount(streamId, eventCount))
+      await runtime.runPromise(seedAccount(streamId, eventCount, seedBatchSize))
       await runtime.runPromise(loadRepeatedly(streamId, eventCount, warmupRuns))
       return summarizeLoads(eventCount, await runtime.runPromise(loadRepeatedly(streamId, eventCount, runs)))
     }))
@@ -338,7 +293,7 @@ const largeStage = () =>
     const { millis: seedMillis } = await withStore(
       directory,
       false,
-      (runtime) => timedPromise(() => runtime.runPromise(seedAccount(streamId, largeEventCount)))
+      (runtime) => timedPromise(() => runtime.runPromise(seedAccount(streamId, largeEventCount, seedBatchSize)))
     )
     const logBytes = logSize(directory)
     const opens: Array<OpenResult> = []
@@ -405,19 +360,6 @@ const appendTable = (appends: ReadonlyArray<AppendResult>) =>
       integer(a.eventsPerSecond),
       decimal(a.latencyP50Millis),
       decimal(a.latencyP99Millis)
-    ])
-  )
-
-const loadTable = (loads: ReadonlyArray<LoadResult>) =>
-  table(
-    ["load events", "runs", "p50 ms", "p95 ms", "p99 ms", "events/s (p50)"],
-    loads.map((l) => [
-      integer(l.eventCount),
-      String(l.runs.length),
-      decimal(l.p50),
-      decimal(l.p95),
-      decimal(l.p99),
-      integer(l.eventsPerSecondAtP50)
     ])
   )
 

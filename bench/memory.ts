@@ -12,11 +12,20 @@
  */
 import os from "node:os"
 import { Effect } from "effect"
-import { CommandHandler, EventCodec, EventId, EventStore, ExpectedVersion, MemoryEventStore, StreamId } from "chronicle"
+import { EventId, EventStore, ExpectedVersion, MemoryEventStore, StreamId } from "chronicle"
 import type { Event } from "chronicle"
-import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
-import type { AccountEvent } from "../examples/BankAccount.js"
-import { decimal, integer, mebibytes, perSecond, summarizeLoads, table, timed, withPeakRssEffect } from "./support.js"
+import { accountStreamId, loadRepeatedly, seedAccount } from "./accounts.js"
+import {
+  decimal,
+  integer,
+  loadTable,
+  mebibytes,
+  perSecond,
+  summarizeLoads,
+  table,
+  timed,
+  withPeakRssEffect
+} from "./support.js"
 import type { LoadPlan, LoadResult } from "./support.js"
 
 const singleAppendCount = 20_000
@@ -84,43 +93,10 @@ const appendStage = Effect.gen(function*() {
 
 // loading -----------------------------------------------------------------------
 
-const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
-
-const accountOpened = AccountOpened.make({ owner: "Ada Lovelace", currency: "EUR" })
-const oneCentDeposited = MoneyDeposited.make({ amount: 1 })
-
-const accountHistoryEvent = (version: number): AccountEvent => version === 0 ? accountOpened : oneCentDeposited
-
-const seedAccount = (streamId: StreamId.StreamId, eventCount: number) =>
-  Effect.gen(function*() {
-    for (let version = 0; version < eventCount; version += seedBatchSize) {
-      const size = Math.min(seedBatchSize, eventCount - version)
-      const events = Array.from({ length: size }, (_, i) => accountHistoryEvent(version + i))
-      const encoded = yield* EventCodec.encodeAll(AccountEvents, events)
-      yield* EventStore.append(streamId, encoded, { expectedVersion: ExpectedVersion.exact(version) })
-    }
-  })
-
-const loadOnce = (streamId: StreamId.StreamId, eventCount: number) =>
-  Effect.gen(function*() {
-    const { value: loaded, millis } = yield* timed(accounts.load(streamId))
-    if (loaded.version !== eventCount) {
-      return yield* Effect.dieMessage(`loaded version ${loaded.version}, expected ${eventCount}`)
-    }
-    return millis
-  })
-
-const loadRepeatedly = (streamId: StreamId.StreamId, eventCount: number, times: number) =>
-  Effect.gen(function*() {
-    const millis: Array<number> = []
-    for (let run = 0; run < times; run++) millis.push(yield* loadOnce(streamId, eventCount))
-    return millis
-  })
-
 const seededAccount = (eventCount: number) =>
   Effect.gen(function*() {
-    const streamId = StreamId.make("account", `loaded-${eventCount}`)
-    const { millis } = yield* timed(seedAccount(streamId, eventCount))
+    const streamId = accountStreamId(eventCount)
+    const { millis } = yield* timed(seedAccount(streamId, eventCount, seedBatchSize))
     return { streamId, seedMillis: millis }
   })
 
@@ -188,19 +164,6 @@ const appendTable = (appends: ReadonlyArray<AppendResult>) =>
       decimal(a.millis),
       integer(a.appendsPerSecond),
       integer(a.eventsPerSecond)
-    ])
-  )
-
-const loadTable = (loads: ReadonlyArray<LoadResult>) =>
-  table(
-    ["load events", "runs", "p50 ms", "p95 ms", "p99 ms", "events/s (p50)"],
-    loads.map((l) => [
-      integer(l.eventCount),
-      String(l.runs.length),
-      decimal(l.p50),
-      decimal(l.p95),
-      decimal(l.p99),
-      integer(l.eventsPerSecondAtP50)
     ])
   )
 

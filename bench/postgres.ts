@@ -33,11 +33,12 @@ import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
 import type { PostgresEventStore } from "@event-driven-io/emmett-postgresql"
 import { Effect, ManagedRuntime } from "effect"
 import pg from "pg"
-import { CommandHandler, EventCodec, EventStore, ExpectedVersion, PostgresEventStore as ChroniclePostgres, StreamId } from "chronicle"
-import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
+import { EventStore, ExpectedVersion, PostgresEventStore as ChroniclePostgres, StreamId } from "chronicle"
+import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
-import { percentile, perSecond, summarizeLoads, table, timedPromise, withPeakRss } from "./support.js"
-import type { LoadPlan, LoadResult, RssSample } from "./support.js"
+import { accounts, historyBatches, seedAccount } from "./accounts.js"
+import { appendWorkloads, percentile, perSecond, summarizeLoads, table, timedPromise, withPeakRss } from "./support.js"
+import type { AppendWorkload, LoadPlan, LoadResult, RssSample } from "./support.js"
 
 // settings ----------------------------------------------------------------------
 
@@ -103,30 +104,23 @@ interface Store {
   readonly close: () => Promise<void>
 }
 
-const accountOpened = AccountOpened.make({ owner: "Ada Lovelace", currency: "EUR" })
-const oneCentDeposited = MoneyDeposited.make({ amount: 1 })
-const accountHistoryEvent = (version: number): AccountEvent => version === 0 ? accountOpened : oneCentDeposited
-
 /** An event as both stores take it: `{ type, data }`, the same shapes for both. */
 interface PlainEvent {
   readonly type: string
   readonly data: Record<string, unknown>
 }
 
-/** The account's history as chronicle's codec encodes it. */
-const historyBatch = (from: number, size: number): Array<PlainEvent> =>
-  Array.from({ length: size }, (_, i) => {
-    const encoded = AccountEvents.encode(accountHistoryEvent(from + i))
-    if (encoded._tag === "Left") throw encoded.left
-    return { type: encoded.right.type, data: encoded.right.data as Record<string, unknown> }
-  })
+/** An account event as chronicle's codec encodes it. */
+const plainEvent = (event: AccountEvent): PlainEvent => {
+  const encoded = AccountEvents.encode(event)
+  if (encoded._tag === "Left") throw encoded.left
+  return { type: encoded.right.type, data: encoded.right.data as Record<string, unknown> }
+}
 
 const deposits = (size: number): Array<PlainEvent> =>
   Array.from({ length: size }, () => ({ type: "MoneyDeposited", data: { amount: 100 } }))
 
 // chronicle -----------------------------------------------------------------------
-
-const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
 
 const makeChronicle = async (): Promise<Store> => {
   const runtime = ManagedRuntime.make(
@@ -149,15 +143,7 @@ const makeChronicle = async (): Promise<Store> => {
     }))
 
   const seed = (streamName: string, eventCount: number) =>
-    runtime.runPromise(Effect.gen(function*() {
-      const streamId = StreamId.unsafeMake(streamName)
-      for (let version = 0; version < eventCount; version += seedBatchSize) {
-        const size = Math.min(seedBatchSize, eventCount - version)
-        const events = Array.from({ length: size }, (_, i) => accountHistoryEvent(version + i))
-        const encoded = yield* EventCodec.encodeAll(AccountEvents, events)
-        yield* EventStore.append(streamId, encoded, { expectedVersion: ExpectedVersion.exact(version) })
-      }
-    }))
+    runtime.runPromise(seedAccount(StreamId.unsafeMake(streamName), eventCount, seedBatchSize))
 
   const load = (streamName: string) =>
     runtime.runPromise(Effect.map(accounts.load(StreamId.unsafeMake(streamName)), (loaded) => loaded.version))
@@ -227,9 +213,8 @@ const makeEmmett = async (): Promise<Store> => {
   }
 
   const seed = async (streamName: string, eventCount: number) => {
-    for (let version = 0; version < eventCount; version += seedBatchSize) {
-      const size = Math.min(seedBatchSize, eventCount - version)
-      await store.appendToStream(streamName, historyBatch(version, size), { expectedStreamVersion: BigInt(version) })
+    for (const { version, events } of historyBatches(eventCount, seedBatchSize)) {
+      await store.appendToStream(streamName, events.map(plainEvent), { expectedStreamVersion: BigInt(version) })
     }
   }
 
@@ -258,18 +243,7 @@ interface AppendResult extends AppendRun {
   readonly eventsPerSecond: number
 }
 
-interface AppendWorkload {
-  readonly key: string
-  readonly writers: number
-  readonly size: number
-}
-
-const appendWorkloads: ReadonlyArray<AppendWorkload> = [
-  { key: "single-1", writers: 1, size: 1 },
-  { key: "single-16", writers: concurrentWriters, size: 1 },
-  { key: "batch-1", writers: 1, size: batchSize },
-  { key: "batch-16", writers: concurrentWriters, size: batchSize }
-]
+const workloads = appendWorkloads(concurrentWriters, batchSize)
 
 const appendSlice = async (store: Store, streams: ReadonlyArray<WriterStream>, size: number, millis: number) => {
   const start = performance.now()
@@ -507,8 +481,8 @@ const rowsOf = (report: Omit<Report, "rows" | "totalMillis">): Array<Row> => {
       `append 1 event, ${concurrentWriters} writers`,
       "appends/s",
       "higher",
-      a["single-16"]!["chronicle"]!.appendsPerSecond,
-      a["single-16"]!["emmett"]!.appendsPerSecond,
+      a[`single-${concurrentWriters}`]!["chronicle"]!.appendsPerSecond,
+      a[`single-${concurrentWriters}`]!["emmett"]!.appendsPerSecond,
       targets.concurrentSingleAppendsPerSecond
     ),
     row(
@@ -523,8 +497,8 @@ const rowsOf = (report: Omit<Report, "rows" | "totalMillis">): Array<Row> => {
       `append ${batchSize} events, ${concurrentWriters} writers`,
       "events/s",
       "higher",
-      a["batch-16"]!["chronicle"]!.eventsPerSecond,
-      a["batch-16"]!["emmett"]!.eventsPerSecond,
+      a[`batch-${concurrentWriters}`]!["chronicle"]!.eventsPerSecond,
+      a[`batch-${concurrentWriters}`]!["emmett"]!.eventsPerSecond,
       targets.batchedEventsPerSecond
     )
   )
@@ -633,7 +607,7 @@ const benchmark = async (): Promise<Report> => {
   const stores = [chronicle, emmett]
   try {
     const appends: Record<string, PerStore<AppendResult>> = {}
-    for (const workload of appendWorkloads) {
+    for (const workload of workloads) {
       log(`appends: ${workload.writers} writer(s), ${workload.size} event(s) per append`)
       appends[workload.key] = await appendStage(stores, workload)
     }

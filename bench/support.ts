@@ -1,6 +1,6 @@
 /**
- * Helpers shared by the benchmarks: timing, percentiles, load summaries, a
- * peak-RSS sampler on a worker thread, and plain-text tables.
+ * Helpers shared by the benchmarks: timing, percentiles, load summaries, the
+ * append workloads, a peak-RSS sampler on a worker thread, and plain-text tables.
  */
 import { once } from "node:events"
 import { Worker } from "node:worker_threads"
@@ -57,6 +57,23 @@ export const summarizeLoads = (eventCount: number, runs: ReadonlyArray<number>):
     eventsPerSecondAtP50: perSecond(eventCount, p50)
   }
 }
+
+// append workloads --------------------------------------------------------------
+
+/** Appends of `size` events, each of `writers` writers on its own stream; `key` names it in reports and streams. */
+export interface AppendWorkload {
+  readonly key: string
+  readonly writers: number
+  readonly size: number
+}
+
+/** Single-event appends and appends of `batchSize` events, each from 1 writer and from `concurrentWriters`. */
+export const appendWorkloads = (concurrentWriters: number, batchSize: number): ReadonlyArray<AppendWorkload> => [
+  { key: "single-1", writers: 1, size: 1 },
+  { key: `single-${concurrentWriters}`, writers: concurrentWriters, size: 1 },
+  { key: "batch-1", writers: 1, size: batchSize },
+  { key: `batch-${concurrentWriters}`, writers: concurrentWriters, size: batchSize }
+]
 
 // resident memory -----------------------------------------------------------------
 
@@ -141,3 +158,17 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
     cells.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  ")
   return [line(header), widths.map((width) => "-".repeat(width)).join("  "), ...rows.map(line)].join("\n")
 }
+
+/** Load summaries, a row each: events, runs, p50/p95/p99 and events/s at p50. */
+export const loadTable = (loads: ReadonlyArray<LoadResult>) =>
+  table(
+    ["load events", "runs", "p50 ms", "p95 ms", "p99 ms", "events/s (p50)"],
+    loads.map((l) => [
+      integer(l.eventCount),
+      String(l.runs.length),
+      decimal(l.p50),
+      decimal(l.p95),
+      decimal(l.p99),
+      integer(l.eventsPerSecondAtP50)
+    ])
+  )

@@ -134,7 +134,7 @@ export const load = <E extends EventCodec.Tagged, S>(
     let version = 0
     let count = 0
     const started = performance.now()
-    return EventStore.read(streamId).pipe(
+    return EventStore.readPayloads(streamId).pipe(
       Stream.runForEachChunk((chunk) =>
         Effect.suspend(() => {
           for (const stored of chunk) {

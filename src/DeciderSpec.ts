@@ -18,7 +18,6 @@ import { isDeepStrictEqual } from "node:util"
 import { Cause, Effect, Either, Exit, Option } from "effect"
 import * as Decider from "./Decider.js"
 import type * as EventCodec from "./EventCodec.js"
-import * as EventId from "./EventId.js"
 import type { StreamId } from "./StreamId.js"
 
 /**
@@ -85,15 +84,11 @@ const roundTrip = <E extends EventCodec.Tagged>(
   const encoded = codec.encode(event)
   if (Either.isLeft(encoded)) return Effect.die(new Error(`DeciderSpec: an event does not encode: ${encoded.left.message}`))
   const decoded = codec.decodeData({
-    eventId: EventId.unsafeGenerate(),
     type: encoded.right.type,
     streamId: "spec-stream" as StreamId,
     streamVersion: version,
-    globalPosition: BigInt(version),
-    recordedAt: new Date(0),
     schemaVersion: encoded.right.schemaVersion ?? 1,
-    data: JSON.parse(JSON.stringify(encoded.right.data)),
-    metadata: {}
+    data: JSON.parse(JSON.stringify(encoded.right.data))
   })
   if (Either.isLeft(decoded)) {
     return Effect.die(new Error(`DeciderSpec: an event does not survive storage: ${decoded.left.message}`))

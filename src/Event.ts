@@ -69,3 +69,14 @@ export interface StoredEvent<Data = unknown> {
   readonly data: Data
   readonly metadata: EventMetadata
 }
+
+/**
+ * What folding a stream into state needs of each event: a stored event
+ * without its envelope's bookkeeping. Stores may read it more cheaply.
+ *
+ * @category models
+ */
+export type EventPayload<Data = unknown> = Pick<
+  StoredEvent<Data>,
+  "streamId" | "streamVersion" | "type" | "schemaVersion" | "data"
+>

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { Chunk, Effect, Either, ParseResult, Schema, SchemaAST, Stream } from "effect"
-import type { EventMetadata, NewEvent, StoredEvent } from "./Event.js"
+import type { EventMetadata, EventPayload, NewEvent, StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
 import { StreamId } from "./StreamId.js"
@@ -103,7 +103,7 @@ export interface EventCodec<E extends Tagged> {
   /** Encodes a typed event into a `NewEvent` with a fresh UUIDv7 (or the given) id. */
   readonly encode: (event: E, options?: EncodeOptions) => Either.Either<NewEvent, EventEncodeError>
   /** Decodes the payload of a stored event into the typed event. */
-  readonly decodeData: (stored: StoredEvent) => Either.Either<E, DecodeError>
+  readonly decodeData: (stored: EventPayload) => Either.Either<E, DecodeError>
   /** Decodes a stored event into the same envelope with a typed payload. */
   readonly decode: (stored: StoredEvent) => Either.Either<StoredEvent<E>, DecodeError>
 }
@@ -136,7 +136,7 @@ const tagOf = (ast: SchemaAST.AST): string => {
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
-const decodeFailure = (stored: StoredEvent, issue: string) =>
+const decodeFailure = (stored: EventPayload, issue: string) =>
   Either.left(
     new EventDecodeError({
       streamId: stored.streamId,
@@ -185,7 +185,7 @@ export const make = <E extends Tagged, I>(
   }
   const types = [...members.keys()] as Array<E["_tag"]>
 
-  const decodeData = (stored: StoredEvent): Either.Either<E, DecodeError> => {
+  const decodeData = (stored: EventPayload): Either.Either<E, DecodeError> => {
     const member = members.get(stored.type)
     if (member === undefined) {
       return Either.left(

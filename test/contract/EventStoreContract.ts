@@ -337,6 +337,35 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 40 } }
       )
 
+      it.effect.prop(
+        "readPayloads returns, for any range, exactly what read returns, less the envelope's bookkeeping",
+        {
+          fromVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          toVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          direction: fc.option(fc.constantFrom("forwards" as const, "backwards" as const), { nil: undefined }),
+          limit: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+          chunkSize: fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })
+        },
+        (options) =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            const full = yield* readStream(streamId, options)
+            const payloads = yield* EventStore.readPayloads(streamId, options).pipe(
+              Stream.runCollect,
+              Effect.map(Chunk.toReadonlyArray)
+            )
+            const pick = ({ data, schemaVersion, streamId, streamVersion, type }: Event.EventPayload) => ({
+              data,
+              schemaVersion,
+              streamId,
+              streamVersion,
+              type
+            })
+            expect(payloads.map(pick)).toEqual(full.map(pick))
+          }),
+        { fastCheck: { numRuns: 25 } }
+      )
+
       it.effect("invalid read options are a StoreError, not a crash", () =>
         Effect.gen(function*() {
           const streamId = freshStream()

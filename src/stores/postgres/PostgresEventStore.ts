@@ -19,7 +19,7 @@ import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
 import { Chunk, Config, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
-import type { PendingEvent, StoredEvent } from "../../Event.js"
+import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import type { EventId } from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -111,10 +111,8 @@ const statements = (t: Tables) => {
        SELECT (pg_current_xact_id()::text::bigint << 16) + b.ord, $1, s.base + b.ord,
               b.event_id, b.type, b.schema_version, b.data, b.metadata
        FROM s CROSS JOIN batch b
-       RETURNING 1
      )
-     SELECT (s.base + $3)::text, (pg_current_xact_id()::text::bigint << 16)::text, (SELECT count(*) FROM inserted)::int
-     FROM s`
+     SELECT (s.base + $3)::text, (pg_current_xact_id()::text::bigint << 16)::text FROM s`
   return {
     appendAny: statement(insertEvents(
       `INSERT INTO ${t.streams} AS st (stream_id, version) VALUES ($1, $3)
@@ -142,6 +140,12 @@ const statements = (t: Tables) => {
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version LIMIT $4`),
     readBackwards: statement(`SELECT ${columns} FROM ${t.events}
+       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
+       ORDER BY stream_version DESC LIMIT $4`),
+    readPayloadsForwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
+       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
+       ORDER BY stream_version LIMIT $4`),
+    readPayloadsBackwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version DESC LIMIT $4`),
     readAll: statement(`SELECT ${columns} FROM ${t.events}
@@ -285,12 +289,18 @@ export const make = (
         }
       })
 
-    const read = (streamId: StreamId, range: EventStore.StreamRange) => {
+    /** Pages through a stream's range, each page bounded on both sides (versions are dense). */
+    const pages = <A extends { readonly streamVersion: number }>(
+      streamId: StreamId,
+      range: EventStore.StreamRange,
+      queries: { readonly forwards: Statement; readonly backwards: Statement },
+      decode: (row: Row) => A
+    ) => {
       const page = Math.min(range.chunkSize, pageSize)
       const forwards = range.direction === "forwards"
-      const query = forwards ? q.readForwards : q.readBackwards
+      const query = forwards ? queries.forwards : queries.backwards
       const fetch = (low: number, high: number, count: number) =>
-        Effect.map(run("read", query, [streamId, low, high, count]), (rows) => rows.map(toStored))
+        Effect.map(run("read", query, [streamId, low, high, count]), (rows) => rows.map(decode))
       const start = forwards
         ? Effect.succeed(range.toVersion)
         : Effect.map(currentVersion(streamId), (version) => Math.min(version, range.toVersion))
@@ -301,7 +311,7 @@ export const make = (
             const count = Math.min(page, remaining)
             const low = forwards ? next : Math.max(range.fromVersion, next - count + 1)
             const high = forwards ? Math.min(top, next + count - 1) : next
-            if (count <= 0 || low > high) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
+            if (count <= 0 || low > high) return Effect.succeed([Chunk.empty<A>(), Option.none()])
             return Effect.map(fetch(low, high, count), (events) => {
               const done = events.length < high - low + 1 || events.length >= remaining
               const last = events.at(-1)?.streamVersion ?? next
@@ -311,6 +321,23 @@ export const make = (
           }
         )))
     }
+
+    const read = (streamId: StreamId, range: EventStore.StreamRange) =>
+      pages(streamId, range, { forwards: q.readForwards, backwards: q.readBackwards }, toStored)
+
+    const readPayloads = (streamId: StreamId, range: EventStore.StreamRange) =>
+      pages(
+        streamId,
+        range,
+        { forwards: q.readPayloadsForwards, backwards: q.readPayloadsBackwards },
+        (row): EventPayload => ({
+          streamId,
+          streamVersion: Number(row[0]),
+          type: row[1] as string,
+          schemaVersion: Number(row[2]),
+          data: json(row[3])
+        })
+      )
 
     const readAll = (range: EventStore.LogRange) => {
       const page = Math.min(range.chunkSize, pageSize)
@@ -336,6 +363,7 @@ export const make = (
       name: "postgres",
       append,
       read,
+      readPayloads,
       readAll,
       streamVersion: currentVersion
     })
