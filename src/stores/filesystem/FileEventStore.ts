@@ -70,7 +70,8 @@ interface Index {
   readonly streamOf: Array<StreamId>
   readonly versionOf: Array<number>
   readonly idOf: Array<string>
-  readonly streams: Map<StreamId, Array<number>>
+  /** Per stream: its id (one string shared by all its entries) and its events' positions. */
+  readonly streams: Map<StreamId, { readonly id: StreamId; readonly positions: Array<number> }>
   readonly ids: Map<string, number>
 }
 
@@ -89,13 +90,13 @@ const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: num
   const position = index.offsets.length
   let stream = index.streams.get(streamId)
   if (stream === undefined) {
-    stream = []
+    stream = { id: streamId, positions: [] }
     index.streams.set(streamId, stream)
   }
-  stream.push(position)
+  stream.positions.push(position)
   index.offsets.push(offset)
-  index.streamOf.push(streamId)
-  index.versionOf.push(stream.length)
+  index.streamOf.push(stream.id)
+  index.versionOf.push(stream.positions.length)
   index.idOf.push(eventId)
   index.ids.set(eventId, position)
 }
@@ -106,8 +107,8 @@ const rollback = (index: Index, count: number) => {
     const position = index.offsets.length - 1
     const streamId = index.streamOf[position]!
     const stream = index.streams.get(streamId)!
-    stream.pop()
-    if (stream.length === 0) index.streams.delete(streamId)
+    stream.positions.pop()
+    if (stream.positions.length === 0) index.streams.delete(streamId)
     index.ids.delete(index.idOf[position]!)
     index.offsets.pop()
     index.streamOf.pop()
@@ -117,10 +118,10 @@ const rollback = (index: Index, count: number) => {
 }
 
 const streamVersionOf = (index: Index, streamId: StreamId, limit = index.offsets.length) => {
-  const stream = index.streams.get(streamId)
-  if (stream === undefined) return 0
-  let version = stream.length
-  while (version > 0 && stream[version - 1]! >= limit) version--
+  const positions = index.streams.get(streamId)?.positions
+  if (positions === undefined) return 0
+  let version = positions.length
+  while (version > 0 && positions[version - 1]! >= limit) version--
   return version
 }
 
@@ -406,7 +407,7 @@ export const make = (
 
     const read = (streamId: StreamId, range: EventStore.StreamRange) =>
       pageOf({ emitted: 0 }, ({ emitted }, limit) => {
-        const stream = index.streams.get(streamId) ?? []
+        const stream = index.streams.get(streamId)?.positions ?? []
         const top = Math.min(range.toVersion, streamVersionOf(index, streamId, limit.count))
         const total = Math.max(0, Math.min(range.limit, top - range.fromVersion + 1))
         const size = Math.min(range.chunkSize, total - emitted)

@@ -89,7 +89,8 @@ const stringEnd = (json: string, start: number): number => {
 
 const readString = (json: string, start: number, end: number): string => {
   const raw = json.slice(start + 1, end - 1)
-  return raw.includes("\\") ? (JSON.parse(json.slice(start, end)) as string) : raw
+  // (" " + raw).slice(1) copies: a plain slice would keep the whole line alive
+  return raw.includes("\\") ? (JSON.parse(json.slice(start, end)) as string) : (" " + raw).slice(1)
 }
 
 /**
@@ -110,7 +111,8 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
     const close = json.indexOf("]", comma)
     return {
       streamId: readString(json, streamStart, streamStop) as StreamId,
-      eventId: json.slice(idStart + 12, idStart + 48),
+      // a fresh string: a slice would keep the whole line alive for as long as the index holds the id
+      eventId: Buffer.from(json.slice(idStart + 12, idStart + 48), "latin1").toString("latin1"),
       batchIndex: Number(json.slice(batchKey + 10, comma)),
       batchSize: Number(json.slice(comma + 1, close))
     }
