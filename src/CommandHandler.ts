@@ -6,13 +6,15 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Either, Metric, Predicate, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Either, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
 import type * as Decider from "./Decider.js"
-import type { EventMetadata } from "./Event.js"
+import type { EventMetadata, EventPayload } from "./Event.js"
 import * as EventCodec from "./EventCodec.js"
 import * as EventStore from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
+import * as Snapshots from "./internal/snapshots.js"
 import * as Metrics from "./Metrics.js"
+import type * as SnapshotStore from "./SnapshotStore.js"
 import { StreamId } from "./StreamId.js"
 
 /**
@@ -58,9 +60,11 @@ export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedul
 /**
  * @category options
  */
-export interface HandlerOptions<E extends EventCodec.Tagged> {
+export interface HandlerOptions<E extends EventCodec.Tagged, S = unknown> {
   /** The codec of the decider's events. */
   readonly codec: EventCodec.EventCodec<E>
+  /** Snapshot the state: its Schema, version and policy. Needs a SnapshotStore. */
+  readonly snapshots?: SnapshotOptions<E, S> | undefined
   /** When to retry after a conflict; default `defaultRetrySchedule`. */
   readonly retry?: Schedule.Schedule<unknown, EventStore.ConcurrencyConflict> | undefined
 }
@@ -94,72 +98,140 @@ export interface CommandResult<E, S> {
 }
 
 /**
- * An aggregate's state as loaded from its stream, and the version it is at.
+ * An aggregate's state as loaded from its stream, the version it is at, and
+ * the snapshot it started from, if any.
  *
  * @category models
  */
 export interface Loaded<S> {
   readonly state: S
   readonly version: number
+  readonly snapshot: Option.Option<{ readonly version: number; readonly takenAt: Date }>
 }
 
 /**
- * A decider bound to its codec and retry policy.
+ * How a handler snapshots state: the state's Schema, its version, the policy.
+ *
+ * @category options
+ */
+export type SnapshotOptions<E, S> = Snapshots.SnapshotOptions<E, S>
+
+/**
+ * A point in a stream's past: after the event at `version`, or as it stood at
+ * `time` (by the events' `recordedAt`).
  *
  * @category models
  */
-export interface CommandHandler<C, E, S, Err, R> {
+export type PointInTime = { readonly version: number } | { readonly time: Date }
+
+/**
+ * What loading needs from the context: the EventStore, and the SnapshotStore
+ * when snapshots are on.
+ *
+ * @category models
+ */
+export type LoadRequirements<O> = EventStore.EventStore | (O extends { readonly snapshots: object } ? SnapshotStore.SnapshotStore : never)
+
+/**
+ * A decider bound to its codec, retry policy and snapshots.
+ *
+ * @category models
+ */
+export interface CommandHandler<C, E, S, Err, R, Needs = EventStore.EventStore> {
   readonly handle: (
     streamId: StreamId,
     command: C,
     options?: HandleOptions
-  ) => Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | EventStore.EventStore>
-  readonly load: (
-    streamId: StreamId
-  ) => Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, EventStore.EventStore>
+  ) => Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | Needs>
+  /** The current state, from the latest usable snapshot and the events after it. */
+  readonly load: (streamId: StreamId) => Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, Needs>
+  /**
+   * The state as it was at a version or a time. Snapshots newer than a target
+   * version are never used; a target time replays from the start.
+   */
+  readonly loadAt: (
+    streamId: StreamId,
+    at: PointInTime
+  ) => Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, Needs>
 }
 
+type Folder<S> = Pick<Decider.Decider<any, any, S, any, any>, "initialState" | "evolve">
+
+/** Folds the payloads of `streamId` from `fromVersion` (to `toVersion`) into `state`. */
+const fold = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  events: Stream.Stream<EventPayload, EventStore.StoreError, EventStore.EventStore>,
+  from: { readonly state: S; readonly version: number }
+) =>
+  Effect.suspend(() => {
+    let state = from.state
+    let version = from.version
+    let count = 0
+    return Stream.runForEachChunk(events, (chunk) =>
+      Effect.suspend(() => {
+        for (const stored of chunk) {
+          const decoded = codec.decodeEvents(stored)
+          if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
+          for (const event of decoded.right) state = decider.evolve(state, event)
+          version = stored.streamVersion
+        }
+        count += chunk.length
+        return Effect.void
+      })).pipe(Effect.map(() => ({ state, version, count })))
+  })
+
 /**
- * Loads an aggregate: streams its events and folds them as they arrive.
+ * Loads an aggregate: the latest usable snapshot (when `snapshots` is given)
+ * and the events after it, folded as they arrive. With `at`, the state as it
+ * was then.
  *
  * @category combinators
  */
-export const load = <E extends EventCodec.Tagged, S>(
-  decider: Pick<Decider.Decider<any, E, S, any, any>, "initialState" | "evolve">,
+export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapshots?: SnapshotOptions<E, S> | undefined } = { readonly snapshots?: undefined }>(
+  decider: Folder<S>,
   codec: EventCodec.EventCodec<E>,
-  streamId: StreamId
-): Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, EventStore.EventStore> =>
-  Effect.suspend(() => {
-    let state = decider.initialState
-    let version = 0
-    let count = 0
-    const started = performance.now()
-    return EventStore.readPayloads(streamId).pipe(
-      Stream.runForEachChunk((chunk) =>
-        Effect.suspend(() => {
-          for (const stored of chunk) {
-            const event = codec.decodeData(stored)
-            if (Either.isLeft(event)) return Effect.fail(event.left)
-            state = decider.evolve(state, event.right)
-            version = stored.streamVersion
-          }
-          count += chunk.length
-          return Effect.void
-        })
-      ),
+  streamId: StreamId,
+  options: O & { readonly at?: PointInTime | undefined } = {} as O
+): Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, LoadRequirements<O>> => {
+  const snapshots = options.snapshots
+  const at = options.at
+  const started = performance.now()
+  const byTime = at !== undefined && "time" in at
+  const toVersion = at !== undefined && "version" in at ? at.version : Number.MAX_SAFE_INTEGER
+  const program = Effect.gen(function*() {
+    const found = snapshots === undefined || byTime
+      ? { usable: Option.none<Snapshots.Usable<S>>(), rejected: false }
+      : yield* Snapshots.find(snapshots, streamId, toVersion)
+    const start = Option.match(found.usable, {
+      onNone: () => ({ state: decider.initialState, version: 0 }),
+      onSome: (snapshot) => ({ state: snapshot.state, version: snapshot.version })
+    })
+    const events: Stream.Stream<EventPayload, EventStore.StoreError, EventStore.EventStore> = byTime
+      ? EventStore.read(streamId).pipe(Stream.takeWhile((event) => event.recordedAt.getTime() <= at.time.getTime()))
+      : EventStore.readPayloads(streamId, { fromVersion: start.version + 1, toVersion })
+    const folded = yield* fold(decider, codec, events, start)
+    yield* Effect.zipRight(
       // wall time, not the Effect Clock: under the TestClock, jittered schedules leave fractional
       // milliseconds that make Clock.currentTimeNanos (and so Effect.timed) die
-      Effect.flatMap(() =>
-        Effect.zipRight(
-          Metric.update(Metrics.aggregateLoadMillis, performance.now() - started),
-          Metric.incrementBy(Metrics.eventsLoaded, count)
-        )
-      ),
-      Effect.map((): Loaded<S> => ({ state, version })),
-      Effect.tap(() => Effect.annotateCurrentSpan({ "chronicle.event_count": count, "chronicle.version": version })),
-      Effect.withSpan("CommandHandler.load", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
+      Metric.update(Metrics.aggregateLoadMillis, performance.now() - started),
+      Metric.incrementBy(Metrics.eventsLoaded, folded.count)
     )
+    yield* Effect.annotateCurrentSpan({ "chronicle.event_count": folded.count, "chronicle.version": folded.version })
+    if (found.rejected && snapshots !== undefined && at === undefined && folded.version > 0) {
+      yield* Snapshots.save(snapshots, streamId, folded.state, folded.version)
+    }
+    const loaded: Loaded<S> = {
+      state: folded.state,
+      version: folded.version,
+      snapshot: Option.map(found.usable, ({ takenAt, version }) => ({ takenAt, version }))
+    }
+    return loaded
   })
+  return program.pipe(
+    Effect.withSpan("CommandHandler.load", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
+  ) as Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, LoadRequirements<O>>
+}
 
 const isConflict = (u: unknown): u is EventStore.ConcurrencyConflict => u instanceof EventStore.ConcurrencyConflict
 
@@ -172,13 +244,13 @@ const isConflict = (u: unknown): u is EventStore.ConcurrencyConflict => u instan
  *
  * @category constructors
  */
-export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
+export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends HandlerOptions<E, S>>(
   decider: Decider.Decider<C, E, S, Err, R>,
-  options: HandlerOptions<E>
-): CommandHandler<C, E, S, Err, R> => {
-  const { codec } = options
+  options: O & HandlerOptions<E, S>
+): CommandHandler<C, E, S, Err, R, LoadRequirements<O>> => {
+  const { codec, snapshots } = options
   const schedule = options.retry ?? defaultRetrySchedule
-  const loadStream = (streamId: StreamId) => load(decider, codec, streamId)
+  const loadStream = (streamId: StreamId) => load(decider, codec, streamId, { snapshots })
 
   const attempt = (streamId: StreamId, command: C, pinned: ExpectedVersion.ExpectedVersion | undefined, metadata: EventMetadata | undefined) =>
     Effect.gen(function*() {
@@ -205,6 +277,15 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
       })
       let state = loaded.state
       for (const event of events) state = decider.evolve(state, event)
+      if (snapshots !== undefined) {
+        yield* Snapshots.afterAppend(snapshots, {
+          streamId,
+          version: appended.streamVersion,
+          state,
+          events,
+          lastSnapshot: loaded.snapshot
+        })
+      }
       const result: CommandResult<E, S> = {
         streamId,
         events,
@@ -219,7 +300,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
     streamId: StreamId,
     command: C,
     handleOptions: HandleOptions = {}
-  ): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | EventStore.EventStore> =>
+  ): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | EventStore.EventStore | SnapshotStore.SnapshotStore> =>
     Effect.suspend(() => {
       const pinned = handleOptions.expectedVersion === ExpectedVersion.Any ? undefined : handleOptions.expectedVersion
       const once = attempt(streamId, command, pinned, handleOptions.metadata)
@@ -252,7 +333,11 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
       })
     )
 
-  return { handle, load: loadStream }
+  return {
+    handle,
+    load: loadStream,
+    loadAt: (streamId, at) => load(decider, codec, streamId, { snapshots, at })
+  } as CommandHandler<C, E, S, Err, R, LoadRequirements<O>>
 }
 
 /**
@@ -260,10 +345,10 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
  *
  * @category combinators
  */
-export const handle = <C, E extends EventCodec.Tagged, S, Err, R>(
+export const handle = <C, E extends EventCodec.Tagged, S, Err, R, O extends HandlerOptions<E, S>>(
   decider: Decider.Decider<C, E, S, Err, R>,
   streamId: StreamId,
   command: C,
-  options: HandlerOptions<E> & HandleOptions
-): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | EventStore.EventStore> =>
+  options: O & HandlerOptions<E, S> & HandleOptions
+): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | LoadRequirements<O>> =>
   make(decider, options).handle(streamId, command, options)

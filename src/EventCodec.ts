@@ -12,6 +12,7 @@ import type { EventMetadata, EventPayload, NewEvent, StoredEvent } from "./Event
 import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
 import { StreamId } from "./StreamId.js"
+import * as Upcaster from "./Upcaster.js"
 
 /**
  * A stored event whose type the codec does not know.
@@ -68,7 +69,7 @@ export class EventEncodeError extends Schema.TaggedError<EventEncodeError>()("Ev
  *
  * @category errors
  */
-export type DecodeError = UnknownEventType | EventDecodeError
+export type DecodeError = UnknownEventType | EventDecodeError | Upcaster.UpcastError
 
 /**
  * Any event that carries its type in `_tag`, as `Schema.TaggedStruct` makes.
@@ -102,7 +103,12 @@ export interface EventCodec<E extends Tagged> {
   readonly schemaVersion: (type: E["_tag"]) => number
   /** Encodes a typed event into a `NewEvent` with a fresh UUIDv7 (or the given) id. */
   readonly encode: (event: E, options?: EncodeOptions) => Either.Either<NewEvent, EventEncodeError>
-  /** Decodes the payload of a stored event into the typed event. */
+  /**
+   * Upcasts a stored event and decodes what it becomes: usually one event,
+   * several when an upcaster splits it.
+   */
+  readonly decodeEvents: (stored: EventPayload) => Either.Either<ReadonlyArray<E>, DecodeError>
+  /** Decodes a stored event into one typed event (an upcaster that splits it is an error here). */
   readonly decodeData: (stored: EventPayload) => Either.Either<E, DecodeError>
   /** Decodes a stored event into the same envelope with a typed payload. */
   readonly decode: (stored: StoredEvent) => Either.Either<StoredEvent<E>, DecodeError>
@@ -118,6 +124,8 @@ export interface CodecOptions<Tag extends string> {
    * lose fields.
    */
   readonly schemaVersions?: { readonly [K in Tag]?: number } | undefined
+  /** Upcasters run on read, before decoding (see `Upcaster`). */
+  readonly upcasters?: ReadonlyArray<Upcaster.Upcaster> | undefined
 }
 
 const flattenUnion = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
@@ -185,27 +193,56 @@ export const make = <E extends Tagged, I>(
   }
   const types = [...members.keys()] as Array<E["_tag"]>
 
-  const decodeData = (stored: EventPayload): Either.Either<E, DecodeError> => {
-    const member = members.get(stored.type)
+  const upcasters = options.upcasters === undefined || options.upcasters.length === 0
+    ? undefined
+    : Upcaster.registry(options.upcasters)
+
+  /** Decodes `raw` (the stored event, or what an upcaster made of it), naming `stored` in errors. */
+  const decodeRaw = (stored: EventPayload, raw: Upcaster.RawEvent): Either.Either<E, DecodeError> => {
+    const member = members.get(raw.type)
     if (member === undefined) {
       return Either.left(
         new UnknownEventType({
           streamId: stored.streamId,
           streamVersion: stored.streamVersion,
-          type: stored.type,
+          type: raw.type,
           knownTypes: types
         })
       )
     }
-    if (stored.schemaVersion > member.version) {
+    if (raw.schemaVersion > member.version) {
       return decodeFailure(
         stored,
-        `it was written with schema version ${stored.schemaVersion}, newer than this codec's ${member.version}`
+        `it was written with schema version ${raw.schemaVersion}, newer than this codec's ${member.version}`
       )
     }
-    if (!isRecord(stored.data)) return decodeFailure(stored, "the payload is not a JSON object")
-    const decoded = member.decode({ ...stored.data, _tag: stored.type })
+    if (!isRecord(raw.data)) return decodeFailure(stored, "the payload is not a JSON object")
+    const decoded = member.decode({ ...raw.data, _tag: raw.type })
     return Either.isRight(decoded) ? Either.right(decoded.right) : decodeFailure(stored, formatIssue(decoded.left))
+  }
+
+  const needsUpcast = (stored: EventPayload) =>
+    upcasters !== undefined && upcasters.appliesTo(stored.type, stored.schemaVersion)
+
+  const decodeEvents = (stored: EventPayload): Either.Either<ReadonlyArray<E>, DecodeError> => {
+    if (!needsUpcast(stored)) return Either.map(decodeRaw(stored, stored), (event) => [event])
+    return Either.flatMap(upcasters!.apply(stored), (raws): Either.Either<ReadonlyArray<E>, DecodeError> => {
+      const out: Array<E> = []
+      for (const raw of raws) {
+        const decoded = decodeRaw(stored, raw)
+        if (Either.isLeft(decoded)) return Either.left(decoded.left)
+        out.push(decoded.right)
+      }
+      return Either.right(out)
+    })
+  }
+
+  const decodeData = (stored: EventPayload): Either.Either<E, DecodeError> => {
+    if (!needsUpcast(stored)) return decodeRaw(stored, stored)
+    return Either.flatMap(decodeEvents(stored), (events) =>
+      events.length === 1
+        ? Either.right(events[0]!)
+        : decodeFailure(stored, `upcasting made ${events.length} events of it; read it with decodeEvents`))
   }
 
   return {
@@ -231,6 +268,7 @@ export const make = <E extends Tagged, I>(
         }
       })
     },
+    decodeEvents,
     decodeData,
     decode: (stored) => Either.map(decodeData(stored), (data) => ({ ...stored, data }))
   }

@@ -76,3 +76,34 @@ export const eventsLoaded = Metric.counter("chronicle_events_loaded_total", {
   description: "Events folded into aggregate state while loading",
   incremental: true
 })
+
+/**
+ * Snapshots taken by command handlers.
+ *
+ * @category metrics
+ */
+export const snapshotsTaken = Metric.counter("chronicle_snapshots_taken_total", {
+  description: "Snapshots saved by command handlers",
+  incremental: true
+})
+
+/**
+ * Snapshots that could not be taken (the command still succeeded).
+ *
+ * @category metrics
+ */
+export const snapshotFailures = Metric.counter("chronicle_snapshot_failures_total", {
+  description: "Snapshots that failed to save; the command succeeded regardless",
+  incremental: true
+})
+
+/**
+ * Snapshots found but not used: another state schema version, or a state
+ * that does not decode. The aggregate was replayed instead.
+ *
+ * @category metrics
+ */
+export const snapshotsIgnored = Metric.counter("chronicle_snapshots_ignored_total", {
+  description: "Snapshots ignored on load (state schema version or decoding); replayed instead",
+  incremental: true
+})

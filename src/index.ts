@@ -22,10 +22,14 @@ export * as EventStore from "./EventStore.js"
 export * as ExpectedVersion from "./ExpectedVersion.js"
 /** The metrics chronicle records. */
 export * as Metrics from "./Metrics.js"
+/** When to take snapshots: composable policies. */
+export * as SnapshotPolicy from "./SnapshotPolicy.js"
 /** The SnapshotStore service: the latest snapshot per stream. */
 export * as SnapshotStore from "./SnapshotStore.js"
 /** Branded `category-id` stream ids. */
 export * as StreamId from "./StreamId.js"
+/** Upcasters: evolve stored events to today's schemas on read. */
+export * as Upcaster from "./Upcaster.js"
 /** The in-memory event store. */
 export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
 /** The in-memory snapshot store. */

@@ -44,7 +44,7 @@ describe("CommandHandler", () => {
       expect(deposited.state).toEqual({ status: "open", owner: "ada", currency: "EUR", balance: 500 })
       expect(deposited.streamVersion).toBe(2)
       expect(deposited.globalPositions).toHaveLength(1)
-      expect(yield* accounts.load(streamId)).toEqual({ state: deposited.state, version: 2 })
+      expect(yield* accounts.load(streamId)).toEqual({ state: deposited.state, version: 2, snapshot: Option.none() })
     }).pipe(Effect.provide(store)))
 
   it.effect("a domain error is returned as is, never retried, and nothing is written", () =>

@@ -1,0 +1,106 @@
+import { Cause, Clock, Effect, Either, Metric, Option, ParseResult, Schema } from "effect"
+import * as Metrics from "../Metrics.js"
+import * as SnapshotPolicy from "../SnapshotPolicy.js"
+import * as SnapshotStore from "../SnapshotStore.js"
+import type { StreamId } from "../StreamId.js"
+
+/** How a command handler snapshots its aggregate's state. */
+export interface SnapshotOptions<E, S> {
+  /** The state's Schema: snapshots hold the state in its encoded (JSON) form. */
+  readonly schema: Schema.Schema<S, any, never>
+  /** The version of the state's shape; a snapshot of another version is not used. Default 1. */
+  readonly version?: number | undefined
+  /** When to snapshot after an append; default every 100 events. */
+  readonly policy?: SnapshotPolicy.SnapshotPolicy<E, S> | undefined
+}
+
+/** A snapshot found usable for a load. */
+export interface Usable<S> {
+  readonly state: S
+  readonly version: number
+  readonly takenAt: Date
+}
+
+/** The latest snapshot, if it is usable for a load that stops at `toVersion`; warns about unusable ones. */
+export const find = <E, S>(
+  options: SnapshotOptions<E, S>,
+  streamId: StreamId,
+  toVersion: number
+): Effect.Effect<{ readonly usable: Option.Option<Usable<S>>; readonly rejected: boolean }, never, SnapshotStore.SnapshotStore> =>
+  Effect.gen(function*() {
+    const store = yield* SnapshotStore.SnapshotStore
+    const found = yield* store.load(streamId).pipe(
+      Effect.catchAll((error) =>
+        Effect.as(Effect.logWarning(`chronicle: cannot load the snapshot of ${streamId}, replaying: ${error.message}`), Option.none())
+      )
+    )
+    if (Option.isNone(found) || found.value.version > toVersion) return { usable: Option.none(), rejected: false }
+    const snapshot = found.value
+    const expected = options.version ?? 1
+    const reject = (why: string) =>
+      Effect.zipRight(
+        Effect.zipRight(
+          Effect.logWarning(`chronicle: ignoring the snapshot of ${streamId} at version ${snapshot.version} (${why}); replaying`),
+          Metric.increment(Metrics.snapshotsIgnored)
+        ),
+        Effect.succeed({ usable: Option.none<Usable<S>>(), rejected: true })
+      )
+    if (snapshot.stateSchemaVersion !== expected) {
+      return yield* reject(`state schema version ${snapshot.stateSchemaVersion}, expected ${expected}`)
+    }
+    const state = Schema.decodeUnknownEither(options.schema)(snapshot.state)
+    if (Either.isLeft(state)) {
+      return yield* reject(`its state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(state.left)}`)
+    }
+    return {
+      usable: Option.some({ state: state.right, version: snapshot.version, takenAt: snapshot.takenAt }),
+      rejected: false
+    }
+  })
+
+/**
+ * Saves a snapshot of `state` at `version`. Never fails: a snapshot is an
+ * optimisation, so errors are logged and counted.
+ */
+export const save = <E, S>(
+  options: SnapshotOptions<E, S>,
+  streamId: StreamId,
+  state: S,
+  version: number
+): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
+  Effect.gen(function*() {
+    const store = yield* SnapshotStore.SnapshotStore
+    const encoded = yield* Schema.encode(options.schema)(state)
+    yield* store.save({ streamId, version, state: encoded, stateSchemaVersion: options.version ?? 1 })
+    yield* Metric.increment(Metrics.snapshotsTaken)
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Effect.zipRight(
+        Effect.logWarning(`chronicle: could not snapshot ${streamId} at version ${version}: ${Cause.pretty(cause)}`),
+        Metric.increment(Metrics.snapshotFailures)
+      )
+    ),
+    Effect.withSpan("CommandHandler.snapshot", {
+      captureStackTrace: false,
+      attributes: { "chronicle.stream_id": streamId, "chronicle.version": version }
+    })
+  )
+
+/** Applies the policy after an append and snapshots when it says so. */
+export const afterAppend = <E, S>(
+  options: SnapshotOptions<E, S>,
+  context: Omit<SnapshotPolicy.SnapshotContext<E, S>, "now">
+): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const policy = options.policy ?? (SnapshotPolicy.everyEvents(100) as SnapshotPolicy.SnapshotPolicy<E, S>)
+    let take = false
+    try {
+      take = policy({ ...context, now: new Date(now) })
+    } catch (error) {
+      return Effect.zipRight(
+        Effect.logWarning(`chronicle: the snapshot policy of ${context.streamId} threw: ${String(error)}`),
+        Metric.increment(Metrics.snapshotFailures)
+      )
+    }
+    return take ? save(options, context.streamId, context.state, context.version) : Effect.void
+  })

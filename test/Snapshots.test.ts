@@ -1,0 +1,255 @@
+/**
+ * Snapshots in the command handler: policies, loading from the latest usable
+ * snapshot, ignoring unusable ones, temporal queries, and a 1,000,000-event
+ * stream loaded by reading only the events after its snapshot.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Metric, Option, Schema, Stream, TestClock } from "effect"
+import type { Event } from "chronicle"
+import {
+  CommandHandler,
+  Decider,
+  EventCodec,
+  EventStore,
+  MemoryEventStore,
+  MemorySnapshotStore,
+  Metrics,
+  SnapshotPolicy,
+  SnapshotStore,
+  StreamId
+} from "chronicle"
+
+const Ticked = Schema.TaggedStruct("Ticked", { by: Schema.Int })
+const Stopped = Schema.TaggedStruct("Stopped", {})
+const TickEvent = Schema.Union(Ticked, Stopped)
+type TickEvent = typeof TickEvent.Type
+const codec = EventCodec.make(TickEvent)
+
+const TickState = Schema.Struct({ total: Schema.Int, ticks: Schema.Int, stopped: Schema.Boolean })
+type TickState = typeof TickState.Type
+
+const Counter = Decider.make({
+  initialState: { total: 0, ticks: 0, stopped: false } as TickState,
+  decide: (command: { readonly by: number } | "stop", _state: TickState) =>
+    Effect.succeed<ReadonlyArray<TickEvent>>(command === "stop" ? [Stopped.make({})] : [Ticked.make({ by: command.by })]),
+  evolve: (state: TickState, event: TickEvent): TickState =>
+    event._tag === "Ticked"
+      ? { ...state, total: state.total + event.by, ticks: state.ticks + 1 }
+      : { ...state, stopped: true }
+})
+
+/** An EventStore that counts the payloads handed out for folding. */
+const counting = (counter: { read: number }) =>
+  Layer.effect(
+    EventStore.EventStore,
+    Effect.map(EventStore.EventStore, (store) => ({
+      ...store,
+      readPayloads: (streamId: StreamId.StreamId, options?: EventStore.ReadOptions) =>
+        store.readPayloads(streamId, options).pipe(Stream.tap(() => Effect.sync(() => counter.read++)))
+    }))
+  ).pipe(Layer.provide(MemoryEventStore.layer()))
+
+const stores = (counter = { read: 0 }) => Layer.merge(counting(counter), MemorySnapshotStore.layer)
+
+const snapshotOf = (streamId: StreamId.StreamId) =>
+  Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.load(streamId))
+
+const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+
+const fresh = () => StreamId.make("counter", `${Date.now()}-${Math.random()}`)
+
+describe("SnapshotPolicy", () => {
+  const context = (version: number, last?: number, takenAt = 0, events: ReadonlyArray<{ _tag: string }> = []) => ({
+    streamId: StreamId.make("x", "1"),
+    version,
+    state: null,
+    events,
+    lastSnapshot: last === undefined ? Option.none() : Option.some({ version: last, takenAt: new Date(takenAt) }),
+    now: new Date(10_000)
+  })
+
+  it.each([
+    [SnapshotPolicy.everyEvents(100), context(99), false],
+    [SnapshotPolicy.everyEvents(100), context(100), true],
+    [SnapshotPolicy.everyEvents(100), context(150, 100), false],
+    [SnapshotPolicy.everyEvents(100), context(200, 100), true],
+    [SnapshotPolicy.afterTime("5 seconds"), context(3), true],
+    [SnapshotPolicy.afterTime("5 seconds"), context(3, 1, 6_000), false],
+    [SnapshotPolicy.afterTime("5 seconds"), context(3, 1, 4_000), true],
+    [SnapshotPolicy.onEventTypes("Stopped"), context(3, undefined, 0, [{ _tag: "Ticked" }]), false],
+    [SnapshotPolicy.onEventTypes("Stopped"), context(3, undefined, 0, [{ _tag: "Ticked" }, { _tag: "Stopped" }]), true],
+    [SnapshotPolicy.any(SnapshotPolicy.never, SnapshotPolicy.everyEvents(2)), context(2), true],
+    [SnapshotPolicy.all(SnapshotPolicy.everyEvents(2), SnapshotPolicy.afterTime("1 hour")), context(2, 0, 9_000), false],
+    [SnapshotPolicy.when(({ version }) => version % 7 === 0), context(14), true]
+  ] as const)("policy %#", (policy, ctx, expected) => {
+    expect((policy as SnapshotPolicy.SnapshotPolicy)(ctx)).toBe(expected)
+  })
+
+  it("everyEvents refuses a non-positive interval", () => {
+    expect(() => SnapshotPolicy.everyEvents(0)).toThrow(RangeError)
+  })
+})
+
+describe("CommandHandler with snapshots", () => {
+  const handler = (policy: SnapshotPolicy.SnapshotPolicy<TickEvent, TickState> = SnapshotPolicy.everyEvents(3), version = 1) =>
+    CommandHandler.make(Counter, { codec, snapshots: { schema: TickState, version, policy } })
+
+  it.effect("given a policy of every 3 events, snapshots are taken after the 3rd and 6th", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = handler()
+      for (let i = 1; i <= 5; i++) yield* ticks.handle(streamId, { by: i })
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({
+        version: 3,
+        state: { total: 6, ticks: 3, stopped: false }
+      })
+      yield* ticks.handle(streamId, { by: 6 })
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 6, stateSchemaVersion: 1 })
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("loading starts from the snapshot and reads only the events after it", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = handler()
+      for (let i = 1; i <= 7; i++) yield* ticks.handle(streamId, { by: 1 })
+      counter.read = 0
+      const loaded = yield* ticks.load(streamId)
+      expect(loaded.version).toBe(7)
+      expect(loaded.state).toEqual({ total: 7, ticks: 7, stopped: false })
+      expect(Option.map(loaded.snapshot, (s) => s.version)).toEqual(Option.some(6))
+      expect(counter.read).toBe(1)
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("a snapshot of another state schema version is ignored: full replay, then a fresh snapshot", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 4; i++) yield* handler(SnapshotPolicy.everyEvents(3), 1).handle(streamId, { by: 1 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      counter.read = 0
+      const loaded = yield* handler(SnapshotPolicy.never, 2).load(streamId)
+      expect(loaded.state).toEqual({ total: 4, ticks: 4, stopped: false })
+      expect(loaded.snapshot).toEqual(Option.none())
+      expect(counter.read).toBe(4)
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore + 1)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 4, stateSchemaVersion: 2 })
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("a snapshot whose state does not decode is ignored, replayed and replaced", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      yield* handler().handle(streamId, { by: 5 })
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({ streamId, version: 1, state: { total: "garbage" }, stateSchemaVersion: 1 })
+      const loaded = yield* handler().load(streamId)
+      expect(loaded.state.total).toBe(5)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId)).state).toEqual({ total: 5, ticks: 1, stopped: false })
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("an aggregate with no events loads its initial state and takes no snapshot", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const loaded = yield* handler().load(streamId)
+      expect(loaded).toEqual({ state: Counter.initialState, version: 0, snapshot: Option.none() })
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("a snapshot that cannot be saved never fails the command; the failure is counted", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const failuresBefore = yield* count(Metrics.snapshotFailures)
+      const result = yield* handler(SnapshotPolicy.everyEvents(1)).handle(streamId, { by: 1 })
+      expect(result.streamVersion).toBe(1)
+      expect(yield* count(Metrics.snapshotFailures)).toBe(failuresBefore + 1)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          MemoryEventStore.layer(),
+          Layer.succeed(SnapshotStore.SnapshotStore, {
+            save: () => Effect.fail(new EventStore.StoreError({ operation: "saveSnapshot", reason: "disk on fire" })),
+            load: () => Effect.succeed(Option.none()),
+            remove: () => Effect.void
+          })
+        )
+      )
+    ))
+
+  it.effect("snapshots follow the policy on event types (a terminal state)", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = handler(SnapshotPolicy.onEventTypes("Stopped"))
+      yield* ticks.handle(streamId, { by: 1 })
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+      yield* ticks.handle(streamId, "stop")
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 2, state: { stopped: true } })
+    }).pipe(Effect.provide(stores())))
+})
+
+describe("temporal queries", () => {
+  it.effect("the state as of a version never uses a snapshot newer than it", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = CommandHandler.make(Counter, {
+        codec,
+        snapshots: { schema: TickState, policy: SnapshotPolicy.everyEvents(5) }
+      })
+      for (let i = 1; i <= 12; i++) yield* ticks.handle(streamId, { by: i })
+      counter.read = 0
+      const atSeven = yield* ticks.loadAt(streamId, { version: 7 })
+      expect(atSeven.state.total).toBe(28)
+      expect(atSeven.version).toBe(7)
+      expect(Option.map(atSeven.snapshot, (s) => s.version)).toEqual(Option.none())
+      expect(counter.read).toBe(7)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId)).version).toBe(10)
+      const atTwelve = yield* ticks.loadAt(streamId, { version: 12 })
+      expect(atTwelve.state.total).toBe(78)
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("the state as of a point in time folds the events recorded until then", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = CommandHandler.make(Counter, { codec })
+      yield* TestClock.setTime(Date.parse("2026-01-01T00:00:00Z"))
+      yield* ticks.handle(streamId, { by: 1 })
+      yield* TestClock.adjust("1 hour")
+      yield* ticks.handle(streamId, { by: 10 })
+      yield* TestClock.adjust("1 hour")
+      yield* ticks.handle(streamId, { by: 100 })
+      const at = (iso: string) => Effect.map(ticks.loadAt(streamId, { time: new Date(iso) }), (l) => [l.state.total, l.version])
+      expect(yield* at("2025-12-31T23:59:59Z")).toEqual([0, 0])
+      expect(yield* at("2026-01-01T00:00:00Z")).toEqual([1, 1])
+      expect(yield* at("2026-01-01T01:30:00Z")).toEqual([11, 2])
+      expect(yield* at("2026-01-02T00:00:00Z")).toEqual([111, 3])
+    }).pipe(Effect.provide(MemoryEventStore.layer())))
+})
+
+describe("a 1,000,000-event aggregate", () => {
+  it.effect("loads through its snapshot reading only the events after it (counted through the store)", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = StreamId.make("counter", "million")
+      const batch: Array<Event.NewEvent> = Array.from({ length: 10_000 }, () => ({ type: "Ticked", data: { by: 1 } }))
+      for (let version = 0; version < 1_000_000; version += batch.length) {
+        yield* EventStore.append(streamId, batch, { expectedVersion: version })
+      }
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({
+        streamId,
+        version: 999_990,
+        state: { total: 999_990, ticks: 999_990, stopped: false },
+        stateSchemaVersion: 1
+      })
+      counter.read = 0
+      const ticks = CommandHandler.make(Counter, { codec, snapshots: { schema: TickState, policy: SnapshotPolicy.never } })
+      const loaded = yield* ticks.load(streamId)
+      expect(loaded.version).toBe(1_000_000)
+      expect(loaded.state).toEqual({ total: 1_000_000, ticks: 1_000_000, stopped: false })
+      expect(counter.read).toBe(10)
+    }).pipe(Effect.provide(stores(counter)))
+  }, 120_000)
+})
