@@ -47,12 +47,14 @@ export type AccountError = AccountAlreadyOpened | AccountNotOpen | InvalidAmount
 
 // state -----------------------------------------------------------------------
 
-export interface AccountState {
-  readonly status: "unopened" | "open" | "closed"
-  readonly owner: string
-  readonly currency: string
-  readonly balance: number
-}
+/** The account's state as a Schema too, so it can be snapshotted. */
+export const AccountState = Schema.Struct({
+  status: Schema.Literal("unopened", "open", "closed"),
+  owner: Schema.String,
+  currency: Schema.String,
+  balance: Schema.Number
+})
+export type AccountState = typeof AccountState.Type
 
 const requireOpen = (state: AccountState) =>
   state.status === "open" ? Effect.void : Effect.fail(new AccountNotOpen({ status: state.status }))
