@@ -294,6 +294,15 @@ export const eventStoreContract = <E>(
         })
       })()
 
+      /** Any range, direction, limit and chunk size around the sample stream's 23 events. */
+      const anyRange = {
+        fromVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+        toVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+        direction: fc.option(fc.constantFrom("forwards" as const, "backwards" as const), { nil: undefined }),
+        limit: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
+        chunkSize: fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })
+      }
+
       const table: ReadonlyArray<EventStore.ReadOptions> = [
         {},
         { fromVersion: 5 },
@@ -321,13 +330,7 @@ export const eventStoreContract = <E>(
 
       it.effect.prop(
         "any range, direction, limit and chunk size reads exactly what the model says",
-        {
-          fromVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          toVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          direction: fc.option(fc.constantFrom("forwards" as const, "backwards" as const), { nil: undefined }),
-          limit: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          chunkSize: fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })
-        },
+        anyRange,
         (options) =>
           Effect.gen(function*() {
             const streamId = yield* sample
@@ -339,13 +342,7 @@ export const eventStoreContract = <E>(
 
       it.effect.prop(
         "readPayloads returns, for any range, exactly what read returns, less the envelope's bookkeeping",
-        {
-          fromVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          toVersion: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          direction: fc.option(fc.constantFrom("forwards" as const, "backwards" as const), { nil: undefined }),
-          limit: fc.option(fc.integer({ min: 0, max: total + 3 }), { nil: undefined }),
-          chunkSize: fc.option(fc.integer({ min: 1, max: 9 }), { nil: undefined })
-        },
+        anyRange,
         (options) =>
           Effect.gen(function*() {
             const streamId = yield* sample
