@@ -1,13 +1,13 @@
 /**
  * The bank account the benchmarks seed and load: its history (opened, then
  * one-cent deposits), seeding it into an `EventStore` in appends of a given
- * size, and loads through `CommandHandler.load` checked against the seeded
- * version.
+ * size, and loads through a handler's `load` (by default `accounts`, without
+ * snapshots) checked against the seeded version.
  */
 import { Effect } from "effect"
 import { CommandHandler, EventCodec, EventStore, ExpectedVersion, StreamId } from "chronicle"
 import { AccountEvents, AccountOpened, BankAccount, MoneyDeposited } from "../examples/BankAccount.js"
-import type { AccountEvent } from "../examples/BankAccount.js"
+import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
 import { timed } from "./support.js"
 
 export const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
@@ -44,20 +44,38 @@ export const seedAccount = (streamId: StreamId.StreamId, eventCount: number, bat
     }
   })
 
-/** Loads the account once; returns the time it took, and dies unless it is at version `eventCount`. */
-export const loadOnce = (streamId: StreamId.StreamId, eventCount: number) =>
+/** Something that loads the account: a handler's `load`, with or without snapshots. */
+export type AccountLoader<E, R> = (
+  streamId: StreamId.StreamId
+) => Effect.Effect<CommandHandler.Loaded<AccountState>, E, R>
+
+/** Loads the account once with `load`; returns the time it took, and dies unless it is at version `eventCount`. */
+export const loadOnceWith = <E, R>(load: AccountLoader<E, R>, streamId: StreamId.StreamId, eventCount: number) =>
   Effect.gen(function*() {
-    const { value: loaded, millis } = yield* timed(accounts.load(streamId))
+    const { value: loaded, millis } = yield* timed(load(streamId))
     if (loaded.version !== eventCount) {
       return yield* Effect.dieMessage(`loaded version ${loaded.version}, expected ${eventCount}`)
     }
     return millis
   })
 
-/** Loads the account `times` times, one after another; returns each load's time. */
-export const loadRepeatedly = (streamId: StreamId.StreamId, eventCount: number, times: number) =>
+/** Loads the account `times` times with `load`, one after another; returns each load's time. */
+export const loadRepeatedlyWith = <E, R>(
+  load: AccountLoader<E, R>,
+  streamId: StreamId.StreamId,
+  eventCount: number,
+  times: number
+) =>
   Effect.gen(function*() {
     const millis: Array<number> = []
-    for (let run = 0; run < times; run++) millis.push(yield* loadOnce(streamId, eventCount))
+    for (let run = 0; run < times; run++) millis.push(yield* loadOnceWith(load, streamId, eventCount))
     return millis
   })
+
+/** Loads the account once through `accounts` (no snapshots); returns the time it took, and dies unless it is at version `eventCount`. */
+export const loadOnce = (streamId: StreamId.StreamId, eventCount: number) =>
+  loadOnceWith(accounts.load, streamId, eventCount)
+
+/** Loads the account `times` times through `accounts` (no snapshots); returns each load's time. */
+export const loadRepeatedly = (streamId: StreamId.StreamId, eventCount: number, times: number) =>
+  loadRepeatedlyWith(accounts.load, streamId, eventCount, times)

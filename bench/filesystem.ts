@@ -19,7 +19,7 @@
  *      npx tsx bench/filesystem.ts --json        (a JSON object on stdout instead of the table)
  */
 import { fork } from "node:child_process"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
+import { statSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -36,12 +36,14 @@ import {
   mebibytes,
   percentile,
   perSecond,
+  progressLog,
   startRssSampler,
   summarizeLoads,
   table,
   timed,
   timedPromise,
-  withPeakRss
+  withPeakRss,
+  withTempDirectory
 } from "./support.js"
 import type { LoadPlan, LoadResult, RssSample } from "./support.js"
 
@@ -65,28 +67,9 @@ const loadPlans: ReadonlyArray<LoadPlan> = quick
   ? [{ eventCount: 100, warmupRuns: 10, runs: 40 }, { eventCount: 10_000, warmupRuns: 2, runs: 8 }]
   : [{ eventCount: 100, warmupRuns: 30, runs: 200 }, { eventCount: 10_000, warmupRuns: 5, runs: 40 }]
 
-const log = (message: string) => {
-  if (!asJson) console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
-}
+const log = progressLog(asJson)
 
 // stores in temporary directories -------------------------------------------------
-
-const liveDirectories = new Set<string>()
-process.on("exit", () => {
-  for (const directory of liveDirectories) rmSync(directory, { recursive: true, force: true })
-})
-
-/** Runs `use` with a fresh directory under the OS temp directory, deleted afterwards. */
-const withTempDirectory = async <A>(label: string, use: (directory: string) => Promise<A>): Promise<A> => {
-  const directory = mkdtempSync(path.join(os.tmpdir(), `chronicle-bench-${label}-`))
-  liveDirectories.add(directory)
-  try {
-    return await use(directory)
-  } finally {
-    rmSync(directory, { recursive: true, force: true })
-    liveDirectories.delete(directory)
-  }
-}
 
 const storeLayer = (directory: string, fsync: boolean) =>
   FileEventStore.layer({ directory, fsync }).pipe(Layer.provide(NodeContext.layer))

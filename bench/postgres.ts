@@ -37,7 +37,19 @@ import { EventStore, ExpectedVersion, PostgresEventStore as ChroniclePostgres, S
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
 import { accounts, historyBatches, seedAccount } from "./accounts.js"
-import { appendWorkloads, percentile, perSecond, summarizeLoads, table, timedPromise, withPeakRss } from "./support.js"
+import {
+  appendWorkloads,
+  assertLoopback,
+  databaseUrl,
+  percentile,
+  perSecond,
+  progressLog,
+  summarizeLoads,
+  table,
+  timedPromise,
+  withAdmin,
+  withPeakRss
+} from "./support.js"
 import type { AppendWorkload, LoadPlan, LoadResult, RssSample } from "./support.js"
 
 // settings ----------------------------------------------------------------------
@@ -47,7 +59,6 @@ const quick = argv.includes("--quick")
 const asJson = argv.includes("--json")
 const keep = argv.includes("--keep")
 
-const databaseUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test"
 const chronicleSchema = "bench_chronicle"
 const emmettSchema = "bench_emmett"
 const maxConnections = 20
@@ -76,13 +87,6 @@ const targets = {
   replayEventsPerSecond: 150_000,
   batchedEventsPerSecond: 50_000,
   concurrentSingleAppendsPerSecond: 5_000
-}
-
-const assertLoopback = (url: string) => {
-  const host = new URL(url).hostname
-  if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
-    throw new Error(`bench/postgres.ts drops schemas: it only runs against a loopback database, not ${host}`)
-  }
 }
 
 // the two stores behind one shape ---------------------------------------------------
@@ -539,7 +543,7 @@ const rowsOf = (report: Omit<Report, "rows" | "totalMillis">): Array<Row> => {
       )
     )
   }
-  rows.push(row(`load ${label} through a snapshot`, "ms", "lower", "pending (snapshots)", "n/a (no snapshots)"))
+  rows.push(row(`load ${label} through a snapshot`, "ms", "lower", "see npm run bench:snapshots", "n/a (no snapshots)"))
   return rows
 }
 
@@ -572,16 +576,6 @@ const formatReport = (report: Report) =>
 
 // setup and the run ---------------------------------------------------------------
 
-const withAdmin = async <A>(use: (client: pg.Client) => Promise<A>) => {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
-}
-
 const dropSchemas = (client: pg.Client) =>
   client.query(`DROP SCHEMA IF EXISTS ${chronicleSchema} CASCADE; DROP SCHEMA IF EXISTS ${emmettSchema} CASCADE`)
 
@@ -590,13 +584,11 @@ const emmettPackageVersion = async () => {
   return (JSON.parse(await readFile(url, "utf8")) as { version: string }).version
 }
 
-const log = (message: string) => {
-  if (!asJson) console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
-}
+const log = progressLog(asJson)
 
 const benchmark = async (): Promise<Report> => {
   const started = performance.now()
-  assertLoopback(databaseUrl)
+  assertLoopback(databaseUrl, "bench/postgres.ts")
   const postgres = await withAdmin(async (client) => {
     await dropSchemas(client)
     await client.query(`CREATE SCHEMA ${emmettSchema}`)

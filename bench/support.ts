@@ -1,10 +1,16 @@
 /**
  * Helpers shared by the benchmarks: timing, percentiles, load summaries, the
- * append workloads, a peak-RSS sampler on a worker thread, and plain-text tables.
+ * append workloads, a peak-RSS sampler on a worker thread, temporary
+ * directories, the loopback PostgreSQL the benches may drop schemas in,
+ * progress lines and plain-text tables.
  */
 import { once } from "node:events"
+import { mkdtempSync, rmSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
 import { Worker } from "node:worker_threads"
 import { Effect } from "effect"
+import pg from "pg"
 
 // measuring ---------------------------------------------------------------------
 
@@ -145,7 +151,56 @@ export const withPeakRssEffect = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     (sampler) => Effect.promise(sampler.stop)
   )
 
+// temporary directories -------------------------------------------------------------
+
+const liveDirectories = new Set<string>()
+process.on("exit", () => {
+  for (const directory of liveDirectories) rmSync(directory, { recursive: true, force: true })
+})
+
+/** Runs `use` with a fresh directory under the OS temp directory, deleted afterwards (also on exit). */
+export const withTempDirectory = async <A>(label: string, use: (directory: string) => Promise<A>): Promise<A> => {
+  const directory = mkdtempSync(path.join(os.tmpdir(), `chronicle-bench-${label}-`))
+  liveDirectories.add(directory)
+  try {
+    return await use(directory)
+  } finally {
+    rmSync(directory, { recursive: true, force: true })
+    liveDirectories.delete(directory)
+  }
+}
+
+// PostgreSQL ----------------------------------------------------------------------
+
+/** The benches' database: DATABASE_URL, or the local test database. */
+export const databaseUrl = process.env["DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/test"
+
+/** The benches drop schemas: they refuse any host but the loopback. */
+export const assertLoopback = (url: string, bench: string) => {
+  const host = new URL(url).hostname
+  if (host !== "127.0.0.1" && host !== "localhost" && host !== "[::1]") {
+    throw new Error(`${bench} drops schemas: it only runs against a loopback database, not ${host}`)
+  }
+}
+
+/** Runs `use` with a plain client of the benches' database (for DDL), closed afterwards. */
+export const withAdmin = async <A>(use: (client: pg.Client) => Promise<A>) => {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    return await use(client)
+  } finally {
+    await client.end()
+  }
+}
+
 // reporting ---------------------------------------------------------------------
+
+/** Progress lines on stderr with the time of day; none when `quiet` (JSON output). */
+export const progressLog = (quiet: boolean) => (message: string) => {
+  if (!quiet) console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`)
+}
+
 
 export const integer = (n: number) => Math.round(n).toLocaleString("en-US")
 export const decimal = (n: number) => n.toFixed(n < 10 ? 2 : 1)
