@@ -87,6 +87,20 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEve
 }
 
 /**
+ * The stream was deleted (tombstoned): it takes no more events. Nothing of
+ * the batch was stored.
+ *
+ * @category errors
+ */
+export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDeleted", {
+  streamId: Schema.String
+}) {
+  override get message() {
+    return `Stream ${this.streamId} is deleted: it takes no more events`
+  }
+}
+
+/**
  * The store itself failed: I/O, a lost connection, a corrupt file. The
  * operation names what was attempted.
  *
@@ -107,7 +121,13 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
  *
  * @category errors
  */
-export type AppendError = ConcurrencyConflict | DuplicateEventId | EventTooLarge | InvalidEvent | StoreError
+export type AppendError =
+  | ConcurrencyConflict
+  | DuplicateEventId
+  | EventTooLarge
+  | InvalidEvent
+  | StreamDeleted
+  | StoreError
 
 // ---------------------------------------------------------------------------
 // models
@@ -149,6 +169,24 @@ export interface ReadOptions {
   readonly limit?: number | undefined
   /** Events fetched per chunk (a store may cap it). */
   readonly chunkSize?: number | undefined
+  /** A deleted stream's events: `read` them (default: its history stays readable) or `hide` them. */
+  readonly deleted?: "read" | "hide" | undefined
+}
+
+/**
+ * How to delete a stream.
+ *
+ * @category models
+ */
+export interface DeleteOptions {
+  /** The version the stream must be at; default `Any`. */
+  readonly expectedVersion?: ExpectedVersion.ExpectedVersion | undefined
+  /**
+   * Also remove the stream's events from the store (stream reads, the global
+   * log, the event-id index): for retention rules and erasure requests. The
+   * tombstone stays, so the stream id cannot be reused.
+   */
+  readonly erase?: boolean | undefined
 }
 
 /**
@@ -223,6 +261,17 @@ export interface EventStoreService {
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
   /** The current version of a stream: 0 when it has no events. */
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+  /**
+   * Deletes a stream: a tombstone makes later appends fail with
+   * `StreamDeleted`; with `erase`, its events are removed too. Deleting a
+   * deleted stream again succeeds (erasing it if asked).
+   */
+  readonly deleteStream: (
+    streamId: StreamId,
+    options?: DeleteOptions
+  ) => Effect.Effect<void, ConcurrencyConflict | StoreError>
+  /** Whether a stream was deleted. */
+  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, StoreError>
 }
 
 /**
@@ -251,6 +300,12 @@ export interface Driver {
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+  readonly deleteStream: (
+    streamId: StreamId,
+    expectedVersion: ExpectedVersion.ExpectedVersion,
+    erase: boolean
+  ) => Effect.Effect<void, ConcurrencyConflict | StoreError>
+  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, StoreError>
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -352,7 +407,11 @@ export const make = (driver: Driver): EventStoreService => {
     options: ReadOptions | undefined
   ): Stream.Stream<A, StoreError> => {
     const range = settleRange(options)
-    return range instanceof StoreError ? Stream.fail(range) : read(streamId, range).pipe(
+    if (range instanceof StoreError) return Stream.fail(range)
+    const events = options?.deleted === "hide"
+      ? Stream.unwrap(Effect.map(driver.isDeleted(streamId), (deleted) => (deleted ? Stream.empty : read(streamId, range))))
+      : read(streamId, range)
+    return events.pipe(
       Stream.withSpan(name, {
         kind: "client",
         captureStackTrace: false,
@@ -409,6 +468,21 @@ export const make = (driver: Driver): EventStoreService => {
           captureStackTrace: false,
           attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId }
         })
+      ),
+    deleteStream: (streamId, options) =>
+      driver.deleteStream(streamId, options?.expectedVersion ?? ExpectedVersion.Any, options?.erase === true).pipe(
+        Effect.withSpan("EventStore.deleteStream", {
+          kind: "client",
+          attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId, "chronicle.erase": options?.erase === true }
+        })
+      ),
+    isDeleted: (streamId) =>
+      driver.isDeleted(streamId).pipe(
+        Effect.withSpan("EventStore.isDeleted", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId }
+        })
       )
   }
 }
@@ -439,6 +513,25 @@ export const read = (
   options?: ReadOptions
 ): Stream.Stream<StoredEvent, StoreError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.read(streamId, options)))
+
+/**
+ * Deletes a stream through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const deleteStream = (
+  streamId: StreamId,
+  options?: DeleteOptions
+): Effect.Effect<void, ConcurrencyConflict | StoreError, EventStore> =>
+  Effect.flatMap(EventStore, (store) => store.deleteStream(streamId, options))
+
+/**
+ * Whether a stream was deleted, through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, StoreError, EventStore> =>
+  Effect.flatMap(EventStore, (store) => store.isDeleted(streamId))
 
 /**
  * Reads what folding needs of a stream's events through the EventStore in context.

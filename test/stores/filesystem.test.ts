@@ -1,5 +1,6 @@
 import { eventStoreContract } from "../contract/EventStoreContract.js"
 import { snapshotStoreContract } from "../contract/SnapshotStoreContract.js"
+import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
 import { fileSnapshotLayer, fileStoreLayer } from "../support/filesystem.js"
 
 eventStoreContract("filesystem", fileStoreLayer("contract"))
@@ -7,3 +8,4 @@ eventStoreContract("filesystem without fsync, 4 KiB events", fileStoreLayer("con
   maxEventBytes: 4096
 })
 snapshotStoreContract("filesystem", fileSnapshotLayer("snapshots"))
+streamLifecycleContract("filesystem", fileStoreLayer("lifecycle"), { erase: false })

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { EventStore, MemoryEventStore, StreamId } from "chronicle"
 import { eventStoreContract, newEvent } from "../contract/EventStoreContract.js"
+import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
 
 eventStoreContract("memory", MemoryEventStore.layer())
 
@@ -38,3 +39,5 @@ describe("MemoryEventStore", () => {
       expect(yield* EventStore.streamVersion(streamId).pipe(Effect.provide(MemoryEventStore.layer()))).toBe(0)
     }))
 })
+
+streamLifecycleContract("memory", MemoryEventStore.layer(), { erase: true })

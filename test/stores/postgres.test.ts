@@ -1,10 +1,12 @@
 import { describe } from "@effect/vitest"
 import { eventStoreContract } from "../contract/EventStoreContract.js"
+import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
 import { postgresAvailable, storeLayer } from "../support/postgres.js"
 
 describe.runIf(postgresAvailable())("PostgresEventStore", () => {
   eventStoreContract("postgres, own pool, prepared statements", storeLayer("contract"))
   eventStoreContract("postgres over a PgClient", storeLayer("contract_client", { via: "client" }))
+  streamLifecycleContract("postgres", storeLayer("lifecycle"), { erase: true })
   eventStoreContract("postgres with a 4 KiB event limit", storeLayer("contract_small", { maxEventBytes: 4096 }), {
     maxEventBytes: 4096
   })

@@ -24,11 +24,11 @@ import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Q
 import lockfile from "proper-lockfile"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
-import type * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
-import { decodeLine, encodeLine, scan } from "./logFormat.js"
+import { decodeLine, decodeTombstones, encodeLine, encodeTombstone, scan } from "./logFormat.js"
 
 /**
  * @category models
@@ -46,6 +46,9 @@ export interface FileEventStoreOptions {
 
 /** The name of the log file in the store's directory. */
 export const logFileName = "events.jsonl"
+
+/** The name of the file of deleted streams in the store's directory. */
+export const tombstonesFileName = "tombstones.jsonl"
 
 const readRunLimit = 4 * 1024 * 1024
 const readGapLimit = 64 * 1024
@@ -140,6 +143,7 @@ export const make = (
     const directory = path.resolve(options.directory ?? ".chronicle")
     const logPath = path.join(directory, logFileName)
     const lockPath = path.join(directory, "write.lock")
+    const tombstonesPath = path.join(directory, tombstonesFileName)
     const maxBytes = options.maxEventBytes ?? defaultMaxEventBytes
     const durable = options.fsync !== false
     const stale = Math.max(2000, options.lockStaleMs ?? 5000)
@@ -156,6 +160,26 @@ export const make = (
     if (created && durable) yield* syncDirectory(fs, directory)
 
     const index = emptyIndex()
+    /** Deleted streams and their version when deleted, as of `tombstonesSize` bytes of the file. */
+    const deleted = new Map<StreamId, number>()
+    let tombstonesSize = -1
+
+    /** Re-reads the tombstones when the file has changed (it only grows, and is small). */
+    const refreshTombstones = Effect.gen(function*() {
+      const exists = yield* fs.exists(tombstonesPath)
+      if (!exists) return
+      const size = Number((yield* fs.stat(tombstonesPath)).size)
+      if (size === tombstonesSize) return
+      const decoded = decodeTombstones(yield* fs.readFileString(tombstonesPath))
+      if ("damagedLine" in decoded) {
+        return yield* new EventStore.StoreError({
+          operation: "read",
+          reason: `${tombstonesPath} is damaged at line ${decoded.damagedLine} (checksum mismatch)`
+        })
+      }
+      for (const tombstone of decoded) deleted.set(tombstone.streamId, tombstone.version)
+      tombstonesSize = size
+    }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
     /** Bytes of the log file as it is now. */
     const fileSize = Effect.map(log.stat, (info) => Number(info.size))
@@ -246,6 +270,7 @@ export const make = (
         const now = new Date(yield* Clock.currentTimeMillis).toISOString()
         const outcomes = yield* withLock(Effect.gen(function*() {
           yield* catchUp(true)
+          yield* refreshTombstones
           const start = index.offsets.length
           const chunks: Array<string> = []
           let bytes = index.size
@@ -261,12 +286,16 @@ export const make = (
                 globalPosition: BigInt(at + 1)
               }
             })
-            if (Either.isLeft(plan)) {
-              outcomes.push(Either.left(plan.left))
+            if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") {
+              outcomes.push(Either.right(plan.right.result))
               continue
             }
-            if (plan.right._tag === "AlreadyStored") {
-              outcomes.push(Either.right(plan.right.result))
+            if (deleted.has(streamId)) {
+              outcomes.push(Either.left(new EventStore.StreamDeleted({ streamId })))
+              continue
+            }
+            if (Either.isLeft(plan)) {
+              outcomes.push(Either.left(plan.left))
               continue
             }
             const serialized = []
@@ -432,12 +461,42 @@ export const make = (
         return [positions, following]
       })
 
+    const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
+      Effect.gen(function*() {
+        if (erase) {
+          return yield* new EventStore.StoreError({
+            operation: "deleteStream",
+            reason: "the filesystem store cannot erase events yet (it needs log compaction): tombstone the stream instead"
+          })
+        }
+        yield* withLock(Effect.gen(function*() {
+          yield* catchUp(true)
+          yield* refreshTombstones
+          if (deleted.has(streamId)) return
+          const version = streamVersionOf(index, streamId)
+          if (!ExpectedVersion.matches(expected, version)) {
+            return yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
+          }
+          const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+          yield* Effect.scoped(Effect.gen(function*() {
+            const file = yield* fs.open(tombstonesPath, { flag: "a" }).pipe(Effect.mapError((e) => fail("deleteStream", e)))
+            yield* file.writeAll(Buffer.from(encodeTombstone({ streamId, version, at }))).pipe(
+              Effect.zipRight(durable ? file.sync : Effect.void),
+              Effect.mapError((e) => fail("deleteStream", e))
+            )
+          }))
+          deleted.set(streamId, version)
+        }))
+      })
+
     return EventStore.make({
       name: "filesystem",
       append,
       read,
       readAll,
-      streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count))
+      streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count)),
+      deleteStream,
+      isDeleted: (streamId) => Effect.map(refreshTombstones, () => deleted.has(streamId))
     })
   })
 

@@ -64,6 +64,38 @@ export const encodeLine = (
   return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
 }
 
+/** A tombstone: the stream was deleted at this version. */
+export interface Tombstone {
+  readonly streamId: StreamId
+  readonly version: number
+  readonly at: string
+}
+
+const tombstonePrefix = "{\"crc\":\""
+const tombstoneMiddle = "\",\"tombstone\":"
+
+/** Renders a tombstone as a line of `tombstones.jsonl`, newline included. */
+export const encodeTombstone = (tombstone: Tombstone): string => {
+  const json = `{"streamId":${JSON.stringify(tombstone.streamId)},"version":${tombstone.version},"at":"${tombstone.at}"}`
+  return `${tombstonePrefix}${crc32(json).toString(16).padStart(8, "0")}${tombstoneMiddle}${json}}\n`
+}
+
+/** Decodes the complete lines of `tombstones.jsonl`; a damaged line is reported by its index. */
+export const decodeTombstones = (text: string): ReadonlyArray<Tombstone> | { readonly damagedLine: number } => {
+  const out: Array<Tombstone> = []
+  const lines = text.split("\n")
+  for (let i = 0; i < lines.length - 1; i++) {
+    const line = lines[i]!
+    const start = tombstonePrefix.length + 8 + tombstoneMiddle.length
+    const json = line.slice(start, -1)
+    const intact = line.startsWith(tombstonePrefix) && line.slice(tombstonePrefix.length + 8, start) === tombstoneMiddle &&
+      line.endsWith("}") && Number.parseInt(line.slice(tombstonePrefix.length, tombstonePrefix.length + 8), 16) === crc32(json)
+    if (!intact) return { damagedLine: i + 1 }
+    out.push(JSON.parse(json) as Tombstone)
+  }
+  return out
+}
+
 /** Why a line could not be read. */
 export type LineProblem = "checksum" | "shape"
 

@@ -9,7 +9,7 @@
 import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
-import type * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
@@ -57,9 +57,12 @@ const slices = <A>(
 export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<EventStore.EventStoreService> =>
   Effect.sync(() => {
     const maxBytes = options.maxEventBytes ?? defaultMaxEventBytes
-    const log: Array<StoredEvent> = []
+    /** The global log; erased events leave holes (positions may have gaps). */
+    const log: Array<StoredEvent | undefined> = []
     const streams = new Map<StreamId, Array<StoredEvent>>()
     const byId = new Map<string, StoredEvent>()
+    /** Deleted streams and their version when deleted. */
+    const tombstones = new Map<StreamId, number>()
 
     const append = (
       streamId: StreamId,
@@ -71,8 +74,9 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
           const stream = streams.get(streamId)
           const currentVersion = stream?.length ?? 0
           const plan = planAppend(streamId, events, expected, currentVersion, (id) => byId.get(id))
+          if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return Effect.succeed(plan.right.result)
+          if (tombstones.has(streamId)) return Effect.fail(new EventStore.StreamDeleted({ streamId }))
           if (Either.isLeft(plan)) return Effect.fail(plan.left)
-          if (plan.right._tag === "AlreadyStored") return Effect.succeed(plan.right.result)
 
           const serialized = []
           for (let i = 0; i < events.length; i++) {
@@ -119,9 +123,39 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
 
     const readAll = (range: EventStore.LogRange) =>
       Stream.suspend(() => {
-        const start = range.fromPosition > BigInt(log.length) ? log.length : Math.max(Number(range.fromPosition), 1) - 1
-        const count = Math.max(0, Math.min(range.limit, log.length - start))
-        return slices(log, start, count, 1, range.chunkSize)
+        const end = log.length
+        const start = range.fromPosition > BigInt(end) ? end : Math.max(Number(range.fromPosition), 1) - 1
+        return Stream.unfoldChunk({ next: start, remaining: range.limit }, ({ next, remaining }) => {
+          const out: Array<StoredEvent> = []
+          let i = next
+          while (i < end && out.length < Math.min(range.chunkSize, remaining)) {
+            const event = log[i++]
+            if (event !== undefined) out.push(event)
+          }
+          return out.length === 0
+            ? Option.none()
+            : Option.some([Chunk.unsafeFromArray(out), { next: i, remaining: remaining - out.length }])
+        })
+      })
+
+    const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
+      Effect.suspend(() => {
+        const stream = streams.get(streamId)
+        const version = stream?.length ?? tombstones.get(streamId) ?? 0
+        if (!tombstones.has(streamId)) {
+          if (!ExpectedVersion.matches(expected, version)) {
+            return Effect.fail(new EventStore.ConcurrencyConflict({ streamId, expected, actual: version }))
+          }
+          tombstones.set(streamId, version)
+        }
+        if (erase && stream !== undefined) {
+          for (const event of stream) {
+            log[Number(event.globalPosition) - 1] = undefined
+            byId.delete(event.eventId)
+          }
+          streams.delete(streamId)
+        }
+        return Effect.void
       })
 
     return EventStore.make({
@@ -129,7 +163,9 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       append,
       read,
       readAll,
-      streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.length ?? 0)
+      streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.length ?? tombstones.get(streamId) ?? 0),
+      deleteStream,
+      isDeleted: (streamId) => Effect.sync(() => tombstones.has(streamId))
     })
   })
 

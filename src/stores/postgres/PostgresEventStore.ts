@@ -23,7 +23,7 @@ import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import type { EventId } from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
-import type { Location } from "../../internal/appendPlan.js"
+import type { AppendPlan, Location } from "../../internal/appendPlan.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
@@ -116,7 +116,7 @@ const statements = (t: Tables) => {
   return {
     appendAny: statement(insertEvents(
       `INSERT INTO ${t.streams} AS st (stream_id, version) VALUES ($1, $3)
-       ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version
+       ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
        RETURNING st.version - $3 AS base`
     )),
     appendNoStream: statement(insertEvents(
@@ -125,15 +125,21 @@ const statements = (t: Tables) => {
        RETURNING 0::bigint AS base`
     )),
     appendExact: statement(insertEvents(
-      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version = $4
+      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version = $4 AND deleted_at IS NULL
        RETURNING version - $3 AS base`
     )),
     appendStreamExists: statement(insertEvents(
-      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version > 0
+      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version > 0 AND deleted_at IS NULL
        RETURNING version - $3 AS base`
     )),
     streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
+    isDeleted: statement(`SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1`),
+    ensureStream: statement(`INSERT INTO ${t.streams} (stream_id, version) VALUES ($1, 0) ON CONFLICT (stream_id) DO NOTHING`),
+    lockStream: statement(`SELECT version::text, deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1 FOR UPDATE`),
+    tombstone: statement(`UPDATE ${t.streams} SET deleted_at = now() WHERE stream_id = $1 AND deleted_at IS NULL`),
+    eraseEvents: statement(`DELETE FROM ${t.events} WHERE stream_id = $1`),
     locate: statement(`SELECT (SELECT version::text FROM ${t.streams} WHERE stream_id = $1) AS version,
+       (SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1) AS deleted,
        (SELECT json_agg(json_build_object('id', event_id, 's', stream_id, 'v', stream_version, 'p', global_position::text))
         FROM ${t.events} WHERE event_id IN (SELECT value::uuid FROM json_array_elements_text($2::json))) AS found`),
     readForwards: statement(`SELECT ${columns} FROM ${t.events}
@@ -222,7 +228,8 @@ export const make = (
       Effect.gen(function*() {
         const ids = JSON.stringify(events.map((e) => e.eventId))
         const [row] = yield* run("append", q.locate, [streamId, ids])
-        const found = (json(row?.[1]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
+        const deleted = row?.[1] === true || row?.[1] === "t"
+        const found = (json(row?.[2]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
         const located = new Map<string, Location>()
         for (const entry of found) {
           located.set(entry.id, {
@@ -232,7 +239,11 @@ export const make = (
           })
         }
         const version = row?.[0] == null ? 0 : Number(row[0])
-        return planAppend(streamId, events, expected, version, (id) => located.get(id))
+        const plan = planAppend(streamId, events, expected, version, (id) => located.get(id))
+        const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
+        const outcome: Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> =
+          deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
+        return outcome
       })
 
     const append = (
@@ -359,13 +370,32 @@ export const make = (
       )
     }
 
+    const isTrue = (value: unknown) => value === true || value === "t"
+
+    /** In one transaction, under the stream row's lock: check the version, tombstone, erase if asked. */
+    const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* run("deleteStream", q.ensureStream, [streamId])
+        const [row] = yield* run("deleteStream", q.lockStream, [streamId])
+        const version = Number(row?.[0] ?? 0)
+        if (!isTrue(row?.[1])) {
+          if (!ExpectedVersion.matches(expected, version)) {
+            return yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
+          }
+          yield* run("deleteStream", q.tombstone, [streamId])
+        }
+        if (erase) yield* run("deleteStream", q.eraseEvents, [streamId])
+      })).pipe(Effect.mapError((error) => error instanceof EventStore.ConcurrencyConflict ? error : storeError("deleteStream", error)))
+
     return EventStore.make({
       name: "postgres",
       append,
       read,
       readPayloads,
       readAll,
-      streamVersion: currentVersion
+      streamVersion: currentVersion,
+      deleteStream,
+      isDeleted: (streamId) => Effect.map(run("isDeleted", q.isDeleted, [streamId]), (rows) => isTrue(rows[0]?.[0]))
     })
   })
 

@@ -65,7 +65,9 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
       state_schema_version integer NOT NULL,
       taken_at timestamptz NOT NULL DEFAULT now()
     )`
-  ]
+  ],
+  // stream lifecycle: a tombstone closes a stream for good
+  [`ALTER TABLE ${t.streams} ADD COLUMN deleted_at timestamptz`]
 ]
 
 /**
