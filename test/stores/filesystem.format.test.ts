@@ -71,6 +71,7 @@ describe("filesystem log lines", () => {
           })
           expect([decoded.batchIndex, decoded.batchSize]).toEqual([batchIndex, e.batchSize])
           expect(indexLine(line.slice(0, -1))).toEqual({
+            globalPosition: e.position,
             streamId: e.streamId,
             eventId: pending.eventId,
             batchIndex,

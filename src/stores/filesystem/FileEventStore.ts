@@ -70,6 +70,8 @@ interface Index {
   /** Committed events. */
   count: number
   readonly offsets: Array<number>
+  /** The global position of each entry: increasing, with gaps where events were erased. */
+  readonly positionOf: Array<number>
   readonly streamOf: Array<StreamId>
   readonly versionOf: Array<number>
   readonly idOf: Array<string>
@@ -82,6 +84,7 @@ const emptyIndex = (): Index => ({
   size: 0,
   count: 0,
   offsets: [],
+  positionOf: [],
   streamOf: [],
   versionOf: [],
   idOf: [],
@@ -89,7 +92,7 @@ const emptyIndex = (): Index => ({
   ids: new Map()
 })
 
-const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: number) => {
+const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: number, globalPosition: number) => {
   const position = index.offsets.length
   let stream = index.streams.get(streamId)
   if (stream === undefined) {
@@ -98,6 +101,7 @@ const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: num
   }
   stream.positions.push(position)
   index.offsets.push(offset)
+  index.positionOf.push(globalPosition)
   index.streamOf.push(stream.id)
   index.versionOf.push(stream.positions.length)
   index.idOf.push(eventId)
@@ -114,10 +118,23 @@ const rollback = (index: Index, count: number) => {
     if (stream.positions.length === 0) index.streams.delete(streamId)
     index.ids.delete(index.idOf[position]!)
     index.offsets.pop()
+    index.positionOf.pop()
     index.streamOf.pop()
     index.versionOf.pop()
     index.idOf.pop()
   }
+}
+
+/** The first slot whose global position is at or after `position` (binary search; positions increase). */
+const firstSlotAtOrAfter = (index: Index, position: bigint, count: number): number => {
+  let low = 0
+  let high = count
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (BigInt(index.positionOf[middle]!) < position) low = middle + 1
+    else high = middle
+  }
+  return low
 }
 
 const streamVersionOf = (index: Index, streamId: StreamId, limit = index.offsets.length) => {
@@ -219,7 +236,9 @@ export const make = (
               }); the store will not skip it: restore the file or cut it at that offset`
             })
           }
-          for (const { entry, offset: at } of result.lines) addEntry(index, entry.streamId, entry.eventId, at)
+          for (const { entry, offset: at } of result.lines) {
+            addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition)
+          }
           index.count = index.offsets.length
           index.size = offset + result.consumed
           if (result.consumed === 0) {
@@ -272,6 +291,7 @@ export const make = (
           yield* catchUp(true)
           yield* refreshTombstones
           const start = index.offsets.length
+          const firstTentative = index.positionOf.at(-1) ?? 0
           const chunks: Array<string> = []
           let bytes = index.size
           const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
@@ -283,7 +303,7 @@ export const make = (
               return at === undefined ? undefined : {
                 streamId: index.streamOf[at]!,
                 streamVersion: index.versionOf[at]!,
-                globalPosition: BigInt(at + 1)
+                globalPosition: BigInt(index.positionOf[at]!)
               }
             })
             if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") {
@@ -311,9 +331,9 @@ export const make = (
             }
             const positions: Array<bigint> = []
             for (let i = 0; i < events.length; i++) {
-              const position = index.offsets.length + 1
+              const position = (index.positionOf.at(-1) ?? 0) + 1
               const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
-              addEntry(index, streamId, events[i]!.eventId, bytes)
+              addEntry(index, streamId, events[i]!.eventId, bytes, position)
               bytes += Buffer.byteLength(line)
               chunks.push(line)
               positions.push(BigInt(position))
@@ -334,7 +354,7 @@ export const make = (
               const error = fail("append", written.left)
               return outcomes.map((outcome) =>
                 Either.isRight(outcome) && outcome.right.globalPositions.length > 0 &&
-                  Number(outcome.right.globalPositions[0]!) > start
+                  Number(outcome.right.globalPositions[0]!) > firstTentative
                   ? Either.left(error)
                   : outcome
               )
@@ -451,7 +471,9 @@ export const make = (
       })
 
     const readAll = (range: EventStore.LogRange) =>
-      pageOf({ next: Math.max(Number(range.fromPosition), 1) - 1, remaining: range.limit }, ({ next, remaining }, limit) => {
+      pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
+        const next = state.next === -1 ? firstSlotAtOrAfter(index, range.fromPosition, limit.count) : state.next
+        const remaining = state.remaining
         const size = Math.min(range.chunkSize, remaining, limit.count - next)
         if (size <= 0) return [[], Option.none()]
         const positions = Array.from({ length: size }, (_, k) => next + k)

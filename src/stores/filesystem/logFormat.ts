@@ -41,6 +41,7 @@ export interface Line {
 
 /** What the index needs of a line: who it belongs to and where its append ends. */
 export interface IndexEntry {
+  readonly globalPosition: number
   readonly streamId: StreamId
   readonly eventId: string
   readonly batchIndex: number
@@ -142,6 +143,7 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
     const comma = json.indexOf(",", batchKey + 10)
     const close = json.indexOf("]", comma)
     return {
+      globalPosition: Number(json.slice(json.indexOf(":") + 1, streamKey)),
       streamId: readString(json, streamStart, streamStop) as StreamId,
       // a fresh string: a slice would keep the whole line alive for as long as the index holds the id
       eventId: Buffer.from(json.slice(idStart + 12, idStart + 48), "latin1").toString("latin1"),
@@ -152,7 +154,13 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
   const line = decodeVerified(json)
   return typeof line === "string"
     ? line
-    : { streamId: line.event.streamId, eventId: line.event.eventId, batchIndex: line.batchIndex, batchSize: line.batchSize }
+    : {
+      globalPosition: Number(line.event.globalPosition),
+      streamId: line.event.streamId,
+      eventId: line.event.eventId,
+      batchIndex: line.batchIndex,
+      batchSize: line.batchSize
+    }
 }
 
 /**
