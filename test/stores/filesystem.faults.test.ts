@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Layer, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Exit, Layer, Stream } from "effect"
 import { EventId, EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
@@ -95,6 +95,42 @@ describe("FileEventStore across processes", () => {
       expect(acks.length).toBeGreaterThan(10)
       rmSync(directory, { recursive: true, force: true })
     }), 180_000)
+})
+
+describe("FileEventStore erasure across store instances", () => {
+  it.live("one instance erases a stream (compacting the log); another notices before it writes and stays consistent", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("erase-shared")
+      const secret = StreamId.unsafeMake("secret-1")
+      const kept = StreamId.unsafeMake("kept-1")
+      const program = Effect.gen(function*() {
+        const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
+        const a = Context.get(first, EventStore.EventStore)
+        const b = Context.get(second, EventStore.EventStore)
+        yield* a.append(secret, events(3), { expectedVersion: "NoStream" })
+        yield* a.append(kept, events(2), { expectedVersion: "NoStream" })
+        yield* a.append(secret, events(1), { expectedVersion: 3 })
+        expect(yield* b.streamVersion(kept)).toBe(2)
+
+        yield* a.deleteStream(secret, { erase: true })
+        expect(readFileSync(logOf(directory), "utf8")).not.toContain("secret-1")
+
+        yield* b.append(kept, events(2), { expectedVersion: 2 })
+        const ids = (store: EventStore.EventStoreService, streamId: StreamId.StreamId) =>
+          store.read(streamId).pipe(Stream.runCollect, Effect.map((c) => Chunk.toReadonlyArray(c).map((e) => e.streamVersion)))
+        expect(yield* ids(a, kept)).toEqual([1, 2, 3, 4])
+        expect(yield* ids(b, kept)).toEqual([1, 2, 3, 4])
+        expect(yield* ids(b, secret)).toEqual([])
+        const log = yield* b.readAll().pipe(Stream.runCollect, Effect.map((c) => Chunk.toReadonlyArray(c)))
+        expect(log.map((e) => e.streamId)).toEqual([kept, kept, kept, kept])
+        expect((yield* Effect.flip(b.append(secret, events(1), { expectedVersion: "Any" })))._tag).toBe("StreamDeleted")
+      })
+      yield* Effect.scoped(program)
+      // a fresh open rebuilds the same picture from the compacted log
+      const reopened = yield* readStream(kept).pipe(Effect.provide(openStore(directory)))
+      expect(reopened.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4])
+      rmSync(directory, { recursive: true, force: true })
+    }))
 })
 
 describe("FileEventStore damage and recovery", () => {

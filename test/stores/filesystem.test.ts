@@ -8,4 +8,4 @@ eventStoreContract("filesystem without fsync, 4 KiB events", fileStoreLayer("con
   maxEventBytes: 4096
 })
 snapshotStoreContract("filesystem", fileSnapshotLayer("snapshots"))
-streamLifecycleContract("filesystem", fileStoreLayer("lifecycle"), { erase: false })
+streamLifecycleContract("filesystem", fileStoreLayer("lifecycle"), { erase: true })

@@ -18,9 +18,10 @@
  *
  * @since 0.1.0
  */
+import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Stream } from "effect"
+import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
 import lockfile from "proper-lockfile"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
@@ -78,6 +79,14 @@ interface Index {
   /** Per stream: its id (one string shared by all its entries) and its events' positions. */
   readonly streams: Map<StreamId, { readonly id: StreamId; readonly positions: Array<number> }>
   readonly ids: Map<string, number>
+}
+
+/** What a read works on: the log and index as they were when it began, and how much of them it may see. */
+interface View {
+  readonly count: number
+  readonly size: number
+  readonly index: Index
+  readonly log: FileSystem.File
 }
 
 const emptyIndex = (): Index => ({
@@ -173,10 +182,12 @@ export const make = (
 
     yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
     const created = !(yield* fs.exists(logPath).pipe(Effect.mapError((e) => fail("open", e))))
-    const log = yield* fs.open(logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
+    const layerScope = yield* Effect.scope
+    /** The open log and its index; both are replaced when the log is compacted (here or elsewhere). */
+    let log = yield* fs.open(logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
     if (created && durable) yield* syncDirectory(fs, directory)
 
-    const index = emptyIndex()
+    let index = emptyIndex()
     /** Deleted streams and their version when deleted, as of `tombstonesSize` bytes of the file. */
     const deleted = new Map<StreamId, number>()
     let tombstonesSize = -1
@@ -199,14 +210,27 @@ export const make = (
     }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
     /** Bytes of the log file as it is now. */
-    const fileSize = Effect.map(log.stat, (info) => Number(info.size))
+    const fileSize = Effect.suspend(() => Effect.map(log.stat, (info) => Number(info.size)))
+
+    /** Opens the log anew (after a compaction renamed a new file into place) with an empty index. */
+    const reopen = Effect.gen(function*() {
+      // the old handle stays open until the store closes: reads in flight keep using it
+      log = yield* fs.open(logPath, { flag: "a+" }).pipe(Scope.extend(layerScope))
+      index = emptyIndex()
+    })
+
+    /** Whether the file at the log's path is no longer the one we have open. */
+    const replaced = Effect.gen(function*() {
+      const [onDisk, mine] = yield* Effect.all([fs.stat(logPath), log.stat])
+      return Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino)
+    })
 
     /** Positional reads on the log's descriptor: no shared file position, so fibers may read at once. */
-    const readBytes = (offset: number, length: number) =>
+    const readBytes = (file: FileSystem.File, offset: number, length: number) =>
       Effect.async<Buffer, Error>((resume) => {
         const buffer = Buffer.allocUnsafe(length)
         const step = (filled: number) =>
-          NodeFs.read(log.fd, buffer, filled, length - filled, offset + filled, (error, read) => {
+          NodeFs.read(file.fd, buffer, filled, length - filled, offset + filled, (error, read) => {
             if (error) resume(Effect.fail(error))
             else if (read === 0 || filled + read === length) resume(Effect.succeed(buffer.subarray(0, filled + read)))
             else step(filled + read)
@@ -221,12 +245,13 @@ export const make = (
      */
     const catchUp = (repair: boolean) =>
       Effect.gen(function*() {
+        if (yield* replaced) yield* reopen
         const size = yield* fileSize
         if (size <= index.size) return
         let offset = index.size
         let window = readRunLimit * 4
         while (offset < size) {
-          const bytes = yield* readBytes(offset, Math.min(window, size - offset))
+          const bytes = yield* readBytes(log, offset, Math.min(window, size - offset))
           const result = scan(bytes, offset)
           if (result.damaged !== undefined) {
             return yield* new EventStore.StoreError({
@@ -397,18 +422,18 @@ export const make = (
       })
 
     /** Reads the lines at `positions` (0-based, in the order given), coalescing nearby ones into one read. */
-    const readPositions = (positions: ReadonlyArray<number>, limit: { count: number; size: number }) =>
+    const readPositions = (positions: ReadonlyArray<number>, limit: View) =>
       Effect.gen(function*() {
         const out: Array<StoredEvent> = []
         let i = 0
         while (i < positions.length) {
           const ascending = positions.length < 2 || positions[1]! >= positions[0]!
           let j = i
-          let low = index.offsets[positions[i]!]!
+          let low = limit.index.offsets[positions[i]!]!
           let high = endOf(positions[i]!, limit)
           while (j + 1 < positions.length) {
             const next = positions[j + 1]!
-            const nextLow = index.offsets[next]!
+            const nextLow = limit.index.offsets[next]!
             const nextHigh = endOf(next, limit)
             const newLow = Math.min(low, nextLow)
             const newHigh = Math.max(high, nextHigh)
@@ -418,9 +443,9 @@ export const make = (
             high = newHigh
             j++
           }
-          const bytes = yield* readBytes(low, high - low)
+          const bytes = yield* readBytes(limit.log, low, high - low)
           for (let k = i; k <= j; k++) {
-            const at = index.offsets[positions[k]!]!
+            const at = limit.index.offsets[positions[k]!]!
             const line = decodeLine(bytes.toString("utf8", at - low, endOf(positions[k]!, limit) - low - 1))
             if (typeof line === "string") {
               return yield* new EventStore.StoreError({
@@ -435,16 +460,16 @@ export const make = (
         return out
       })
 
-    const endOf = (position: number, limit: { count: number; size: number }) =>
-      position + 1 < limit.count ? index.offsets[position + 1]! : limit.size
+    const endOf = (position: number, limit: View) =>
+      position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
 
     /** A paged read over the log as it is when the read starts: `next` picks each page's positions. */
     const pageOf = <S>(
       initial: S,
-      next: (state: S, limit: { count: number; size: number }) => readonly [ReadonlyArray<number>, Option.Option<S>]
+      next: (state: S, limit: View) => readonly [ReadonlyArray<number>, Option.Option<S>]
     ) =>
       Stream.unwrap(
-        Effect.map(Effect.zipRight(catchUp(false), Effect.sync(() => ({ count: index.count, size: index.size }))), (limit) =>
+        Effect.map(Effect.zipRight(catchUp(false), Effect.sync((): View => ({ count: index.count, size: index.size, index, log }))), (limit) =>
           Stream.paginateChunkEffect(initial, (state) => {
             const [positions, following] = next(state, limit)
             return Effect.map(
@@ -456,8 +481,8 @@ export const make = (
 
     const read = (streamId: StreamId, range: EventStore.StreamRange) =>
       pageOf({ emitted: 0 }, ({ emitted }, limit) => {
-        const stream = index.streams.get(streamId)?.positions ?? []
-        const top = Math.min(range.toVersion, streamVersionOf(index, streamId, limit.count))
+        const stream = limit.index.streams.get(streamId)?.positions ?? []
+        const top = Math.min(range.toVersion, streamVersionOf(limit.index, streamId, limit.count))
         const total = Math.max(0, Math.min(range.limit, top - range.fromVersion + 1))
         const size = Math.min(range.chunkSize, total - emitted)
         if (size <= 0) return [[], Option.none()]
@@ -472,7 +497,7 @@ export const make = (
 
     const readAll = (range: EventStore.LogRange) =>
       pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
-        const next = state.next === -1 ? firstSlotAtOrAfter(index, range.fromPosition, limit.count) : state.next
+        const next = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.fromPosition, limit.count) : state.next
         const remaining = state.remaining
         const size = Math.min(range.chunkSize, remaining, limit.count - next)
         if (size <= 0) return [[], Option.none()]
@@ -483,18 +508,53 @@ export const make = (
         return [positions, following]
       })
 
+    /**
+     * Rewrites the log without the lines at `erased` slots: copied to a temp
+     * file, synced, renamed into place. Other processes notice the new file
+     * (another inode) on their next catch-up, always before they write.
+     */
+    const compactWithout = (erased: ReadonlySet<number>) =>
+      Effect.gen(function*() {
+        const temporary = `${logPath}.${randomUUID()}.compact`
+        const source = log
+        const slots = index.count
+        const endOfSlot = (slot: number) => (slot < slots ? index.offsets[slot]! : index.size)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const out = yield* fs.open(temporary, { flag: "w" })
+          const copy = (from: number, to: number) =>
+            Effect.gen(function*() {
+              for (let offset = endOfSlot(from), end = endOfSlot(to); offset < end;) {
+                const bytes = yield* readBytes(source, offset, Math.min(readRunLimit, end - offset))
+                yield* out.writeAll(bytes)
+                offset += bytes.length
+              }
+            })
+          let run = -1
+          for (let slot = 0; slot < slots; slot++) {
+            if (erased.has(slot)) {
+              if (run !== -1) yield* copy(run, slot)
+              run = -1
+            } else if (run === -1) run = slot
+          }
+          if (run !== -1) yield* copy(run, slots)
+          if (durable) yield* out.sync
+        })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
+        yield* fs.rename(temporary, logPath).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
+        if (durable) yield* syncDirectory(fs, directory)
+        yield* reopen
+        yield* catchUp(true)
+      }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("deleteStream", e))))
+
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
       Effect.gen(function*() {
-        if (erase) {
-          return yield* new EventStore.StoreError({
-            operation: "deleteStream",
-            reason: "the filesystem store cannot erase events yet (it needs log compaction): tombstone the stream instead"
-          })
-        }
         yield* withLock(Effect.gen(function*() {
           yield* catchUp(true)
           yield* refreshTombstones
-          if (deleted.has(streamId)) return
+          const eraseNow = Effect.suspend(() => {
+            const slots = index.streams.get(streamId)?.positions ?? []
+            return erase && slots.length > 0 ? compactWithout(new Set(slots)) : Effect.void
+          })
+          if (deleted.has(streamId)) return yield* eraseNow
           const version = streamVersionOf(index, streamId)
           if (!ExpectedVersion.matches(expected, version)) {
             return yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
@@ -508,6 +568,7 @@ export const make = (
             )
           }))
           deleted.set(streamId, version)
+          yield* eraseNow
         }))
       })
 
