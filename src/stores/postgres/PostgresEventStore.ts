@@ -197,8 +197,12 @@ export const make = (
           }))
 
     /** Every statement is safe to repeat (appends are idempotent by event id): retry lost connections. */
-    const execute = (st: Statement, params: ReadonlyArray<unknown>) =>
-      Effect.retry(viaPool(st, params), { times: reconnectAttempts, while: isConnectionLost })
+    const execute = (st: Statement, params: ReadonlyArray<unknown>, attempt = 1): Effect.Effect<ReadonlyArray<Row>, unknown> =>
+      Effect.catchIf(
+        viaPool(st, params),
+        (error) => attempt <= reconnectAttempts && isConnectionLost(error),
+        () => execute(st, params, attempt + 1)
+      )
 
     const run = (operation: string, st: Statement, params: ReadonlyArray<unknown>) =>
       Effect.mapError(execute(st, params), (error) => storeError(operation, error))
@@ -312,10 +316,7 @@ export const make = (
       const query = forwards ? queries.forwards : queries.backwards
       const fetch = (low: number, high: number, count: number) =>
         Effect.map(run("read", query, [streamId, low, high, count]), (rows) => rows.map(decode))
-      const start = forwards
-        ? Effect.succeed(range.toVersion)
-        : Effect.map(currentVersion(streamId), (version) => Math.min(version, range.toVersion))
-      return Stream.unwrap(Effect.map(start, (top) =>
+      const pagesUpTo = (top: number) =>
         Stream.paginateChunkEffect(
           { next: forwards ? range.fromVersion : top, remaining: range.limit },
           ({ next, remaining }) => {
@@ -330,7 +331,11 @@ export const make = (
               return [Chunk.unsafeFromArray(events), done ? Option.none() : Option.some(following)] as const
             })
           }
-        )))
+        )
+      // backwards reads start at the stream's top, which only the database knows
+      return forwards
+        ? pagesUpTo(range.toVersion)
+        : Stream.unwrap(Effect.map(currentVersion(streamId), (version) => pagesUpTo(Math.min(version, range.toVersion))))
     }
 
     const read = (streamId: StreamId, range: EventStore.StreamRange) =>
