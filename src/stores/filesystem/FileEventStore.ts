@@ -22,13 +22,13 @@ import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
-import lockfile from "proper-lockfile"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
+import { withDirectoryLock } from "./directoryLock.js"
 import { decodeLine, decodeTombstones, encodeLine, encodeTombstone, scan } from "./logFormat.js"
 
 /**
@@ -280,27 +280,7 @@ export const make = (
       }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({
-          try: () =>
-            lockfile.lock(directory, {
-              lockfilePath: lockPath,
-              realpath: false,
-              stale,
-              update: Math.floor(stale / 2),
-              // few retries per call: the retry package rebuilds its whole schedule on every lock
-              retries: { retries: 50, factor: 1.3, minTimeout: 1, maxTimeout: 50 },
-              onCompromised: () => {}
-            }),
-          catch: (error) => error
-        }).pipe(
-          // a crashed holder's lock goes stale after `stale` ms: keep asking well past that
-          Effect.retry({ times: Math.ceil((stale * 4) / 2000), while: isLocked }),
-          Effect.mapError((error) => fail("lock", error))
-        ),
-        () => effect,
-        (release) => Effect.promise(() => release().catch(() => undefined))
-      )
+      withDirectoryLock({ directory, lockPath, staleMs: stale }, (error) => fail("lock", error), effect)
 
     // index the log without the lock (others keep appending), then repair the tail under it
     yield* catchUp(false)
@@ -582,9 +562,6 @@ export const make = (
       isDeleted: (streamId) => Effect.map(refreshTombstones, () => deleted.has(streamId))
     })
   })
-
-const isLocked = (error: unknown) =>
-  typeof error === "object" && error !== null && "code" in error && error.code === "ELOCKED"
 
 const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)

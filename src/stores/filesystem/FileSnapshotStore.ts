@@ -11,10 +11,10 @@ import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Layer, Option } from "effect"
-import lockfile from "proper-lockfile"
 import { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
+import { withDirectoryLock } from "./directoryLock.js"
 
 /**
  * @category models
@@ -81,20 +81,10 @@ export const make = (options: FileSnapshotStoreOptions = {}) =>
       }).pipe(Effect.mapError((error) => fail("loadSnapshot", streamId, error)))
 
     const withLock = <A, E, R>(streamId: StreamId, effect: Effect.Effect<A, E, R>) =>
-      Effect.acquireUseRelease(
-        Effect.tryPromise({
-          try: () =>
-            lockfile.lock(directory, {
-              lockfilePath: path.join(directory, "write.lock"),
-              realpath: false,
-              stale: 5000,
-              retries: { retries: 10_000, factor: 1.2, minTimeout: 1, maxTimeout: 50 },
-              onCompromised: () => {}
-            }),
-          catch: (error) => fail("saveSnapshot", streamId, error)
-        }),
-        () => effect,
-        (release) => Effect.promise(() => release().catch(() => undefined))
+      withDirectoryLock(
+        { directory, lockPath: path.join(directory, "write.lock"), staleMs: 5000 },
+        (error) => fail("saveSnapshot", streamId, error),
+        effect
       )
 
     return SnapshotStore.make("filesystem", {
