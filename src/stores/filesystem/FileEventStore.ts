@@ -209,8 +209,6 @@ export const make = (
       tombstonesSize = size
     }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
-    /** Bytes of the log file as it is now. */
-    const fileSize = Effect.suspend(() => Effect.map(log.stat, (info) => Number(info.size)))
 
     /** Opens the log anew (after a compaction renamed a new file into place) with an empty index. */
     const reopen = Effect.gen(function*() {
@@ -219,10 +217,15 @@ export const make = (
       index = emptyIndex()
     })
 
-    /** Whether the file at the log's path is no longer the one we have open. */
-    const replaced = Effect.gen(function*() {
+    /**
+     * The size of the log at its path, reopening it first when the file there
+     * is no longer the one we have open (another process compacted it).
+     */
+    const currentSize = Effect.gen(function*() {
       const [onDisk, mine] = yield* Effect.all([fs.stat(logPath), log.stat])
-      return Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino)
+      if (Option.getOrUndefined(onDisk.ino) === Option.getOrUndefined(mine.ino)) return Number(mine.size)
+      yield* reopen
+      return Number(onDisk.size)
     })
 
     /** Positional reads on the log's descriptor: no shared file position, so fibers may read at once. */
@@ -245,8 +248,7 @@ export const make = (
      */
     const catchUp = (repair: boolean) =>
       Effect.gen(function*() {
-        if (yield* replaced) yield* reopen
-        const size = yield* fileSize
+        const size = yield* currentSize
         if (size <= index.size) return
         let offset = index.size
         let window = readRunLimit * 4
