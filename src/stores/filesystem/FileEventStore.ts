@@ -209,7 +209,6 @@ export const make = (
       tombstonesSize = size
     }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
-
     /** Opens the log anew (after a compaction renamed a new file into place) with an empty index. */
     const reopen = Effect.gen(function*() {
       // the old handle stays open until the store closes: reads in flight keep using it
