@@ -181,6 +181,42 @@ const fold = <E extends EventCodec.Tagged, S>(
       })).pipe(Effect.map(() => ({ state, version, count })))
   })
 
+/** Events per page when loading (a page is one query on PostgreSQL). */
+const loadPageSize = 1000
+
+/**
+ * Folds the versions after `from.version` (up to `toVersion`) page by page, as
+ * plain Effects: no Stream to set up per load. Versions are dense, so a short
+ * page is the end of the stream.
+ */
+const foldPages = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  streamId: StreamId,
+  from: { readonly state: S; readonly version: number },
+  toVersion: number
+) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    Effect.gen(function*() {
+      let state = from.state
+      let version = from.version
+      let count = 0
+      while (version < toVersion) {
+        const fromVersion = version + 1
+        const last = Math.min(toVersion, version + loadPageSize)
+        const page = yield* store.readPage(streamId, { fromVersion, toVersion: last, limit: last - version })
+        for (const stored of page) {
+          const decoded = codec.decodeEvents(stored)
+          if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
+          for (const event of decoded.right) state = decider.evolve(state, event)
+          version = stored.streamVersion
+        }
+        count += page.length
+        if (page.length < last - fromVersion + 1) break
+      }
+      return { state, version, count }
+    }))
+
 /**
  * Loads an aggregate: the latest usable snapshot (when `snapshots` is given)
  * and the events after it, folded as they arrive. With `at`, the state as it
@@ -207,10 +243,14 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
       onNone: () => ({ state: decider.initialState, version: 0 }),
       onSome: (snapshot) => ({ state: snapshot.state, version: snapshot.version })
     })
-    const events: Stream.Stream<EventPayload, EventStore.StoreError, EventStore.EventStore> = byTime
-      ? EventStore.read(streamId).pipe(Stream.takeWhile((event) => event.recordedAt.getTime() <= at.time.getTime()))
-      : EventStore.readPayloads(streamId, { fromVersion: start.version + 1, toVersion })
-    const folded = yield* fold(decider, codec, events, start)
+    const folded = byTime
+      ? yield* fold(
+        decider,
+        codec,
+        EventStore.read(streamId).pipe(Stream.takeWhile((event) => event.recordedAt.getTime() <= at.time.getTime())),
+        start
+      )
+      : yield* foldPages(decider, codec, streamId, start, toVersion)
     yield* Effect.zipRight(
       // wall time, not the Effect Clock: under the TestClock, jittered schedules leave fractional
       // milliseconds that make Clock.currentTimeNanos (and so Effect.timed) die

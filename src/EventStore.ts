@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Metric, Schema, Stream } from "effect"
+import { Chunk, Context, Effect, Metric, Schema, Stream } from "effect"
 import type { EventMetadata, EventPayload, NewEvent, PendingEvent, StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
@@ -174,6 +174,18 @@ export interface ReadOptions {
 }
 
 /**
+ * A page of a stream, forwards: versions `fromVersion` to `toVersion`
+ * (inclusive), at most `limit` events.
+ *
+ * @category models
+ */
+export interface Page {
+  readonly fromVersion: number
+  readonly toVersion: number
+  readonly limit: number
+}
+
+/**
  * How to delete a stream.
  *
  * @category models
@@ -257,6 +269,12 @@ export interface EventStoreService {
   readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, StoreError>
   /** Like `read`, but only what folding needs of each event: cheaper on some stores. */
   readonly readPayloads: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<EventPayload, StoreError>
+  /**
+   * One page of `readPayloads`, forwards: at most `limit` events from
+   * `fromVersion` to `toVersion`. Folding page by page skips the cost of a
+   * `Stream` when a stream is short.
+   */
+  readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>
   /** Streams every event of the store in global order, in chunks. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
   /** The current version of a stream: 0 when it has no events. */
@@ -298,6 +316,8 @@ export interface Driver {
   readonly read: (streamId: StreamId, range: StreamRange) => Stream.Stream<StoredEvent, StoreError>
   /** A cheaper `read` for folding, when the store has one; `read` serves otherwise. */
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
+  /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
+  readonly readPage?: ((streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>) | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
   readonly deleteStream: (
@@ -451,6 +471,15 @@ export const make = (driver: Driver): EventStoreService => {
     read: (streamId, options) => readWith("EventStore.read", driver.read, streamId, options),
     readPayloads: (streamId, options) =>
       readWith("EventStore.readPayloads", driver.readPayloads ?? driver.read, streamId, options),
+    readPage: (streamId, page) => {
+      const range = settleRange({ ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof StoreError) return Effect.fail(range)
+      return driver.readPage !== undefined
+        ? driver.readPage(streamId, page)
+        : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
+          Effect.map((chunk) => Chunk.toReadonlyArray(chunk))
+        )
+    },
     readAll: (options) => {
       const range = settleLogRange(options)
       return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(

@@ -38,14 +38,16 @@ const Counter = Decider.make({
       : { ...state, stopped: true }
 })
 
-/** An EventStore that counts the payloads handed out for folding. */
+/** An EventStore that counts the events it hands out for folding (by stream or by page). */
 const counting = (counter: { read: number }) =>
   Layer.effect(
     EventStore.EventStore,
     Effect.map(EventStore.EventStore, (store) => ({
       ...store,
       readPayloads: (streamId: StreamId.StreamId, options?: EventStore.ReadOptions) =>
-        store.readPayloads(streamId, options).pipe(Stream.tap(() => Effect.sync(() => counter.read++)))
+        store.readPayloads(streamId, options).pipe(Stream.tap(() => Effect.sync(() => counter.read++))),
+      readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
+        store.readPage(streamId, page).pipe(Effect.tap((events) => Effect.sync(() => (counter.read += events.length))))
     }))
   ).pipe(Layer.provide(MemoryEventStore.layer()))
 

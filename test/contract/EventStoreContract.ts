@@ -363,6 +363,27 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 25 } }
       )
 
+      it.effect.prop(
+        "readPage returns the forward range read returns, at most limit events",
+        {
+          fromVersion: fc.integer({ min: 1, max: total + 3 }),
+          span: fc.integer({ min: 0, max: total + 3 }),
+          limit: fc.integer({ min: 0, max: total + 3 })
+        },
+        ({ fromVersion, limit, span }) =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            const page = { fromVersion, toVersion: fromVersion + span, limit }
+            const store = yield* EventStore.EventStore
+            const payloads = yield* store.readPage(streamId, page)
+            const full = yield* readStream(streamId, page)
+            expect(payloads.map((e) => [e.streamVersion, e.type, e.data])).toEqual(
+              full.map((e) => [e.streamVersion, e.type, e.data])
+            )
+          }),
+        { fastCheck: { numRuns: 25 } }
+      )
+
       it.effect("invalid read options are a StoreError, not a crash", () =>
         Effect.gen(function*() {
           const streamId = freshStream()

@@ -84,6 +84,14 @@ const toStored = (row: Row): StoredEvent => ({
   recordedAt: new Date(Number(row[8]))
 })
 
+const payloadOf = (streamId: StreamId, row: Row): EventPayload => ({
+  streamId,
+  streamVersion: Number(row[0]),
+  type: row[1] as string,
+  schemaVersion: Number(row[2]),
+  data: json(row[3])
+})
+
 /** A statement the store runs, named when it runs prepared on the store's own pool. */
 interface Statement {
   readonly name: string
@@ -346,13 +354,7 @@ export const make = (
         streamId,
         range,
         { forwards: q.readPayloadsForwards, backwards: q.readPayloadsBackwards },
-        (row): EventPayload => ({
-          streamId,
-          streamVersion: Number(row[0]),
-          type: row[1] as string,
-          schemaVersion: Number(row[2]),
-          data: json(row[3])
-        })
+        (row) => payloadOf(streamId, row)
       )
 
     const readAll = (range: EventStore.LogRange) => {
@@ -397,6 +399,11 @@ export const make = (
       append,
       read,
       readPayloads,
+      readPage: (streamId, page) =>
+        Effect.map(
+          run("read", q.readPayloadsForwards, [streamId, page.fromVersion, page.toVersion, page.limit]),
+          (rows) => rows.map((row): EventPayload => payloadOf(streamId, row))
+        ),
       readAll,
       streamVersion: currentVersion,
       deleteStream,
