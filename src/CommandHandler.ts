@@ -157,28 +157,44 @@ export interface CommandHandler<C, E, S, Err, R, Needs = EventStore.EventStore> 
 
 type Folder<S> = Pick<Decider.Decider<any, any, S, any, any>, "initialState" | "evolve">
 
-/** Folds the payloads of `streamId` from `fromVersion` (to `toVersion`) into `state`. */
-const fold = <E extends EventCodec.Tagged, S>(
+/** A fold in progress: the state, the version it is at, and how many events it took in. */
+interface Folding<S> {
+  state: S
+  version: number
+  count: number
+}
+
+/** Decodes (upcasting) and folds `payloads` into `folding`, or fails on the first that does not decode. */
+const foldPayloads = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  folding: Folding<S>,
+  payloads: Iterable<EventPayload>
+): EventCodec.DecodeError | undefined => {
+  for (const stored of payloads) {
+    const decoded = codec.decodeEvents(stored)
+    if (Either.isLeft(decoded)) return decoded.left
+    for (const event of decoded.right) folding.state = decider.evolve(folding.state, event)
+    folding.version = stored.streamVersion
+    folding.count++
+  }
+  return undefined
+}
+
+/** Folds a stream of payloads into the state `from`, chunk by chunk. */
+const foldStream = <E extends EventCodec.Tagged, S>(
   decider: Folder<S>,
   codec: EventCodec.EventCodec<E>,
   events: Stream.Stream<EventPayload, EventStore.StoreError, EventStore.EventStore>,
   from: { readonly state: S; readonly version: number }
 ) =>
   Effect.suspend(() => {
-    let state = from.state
-    let version = from.version
-    let count = 0
+    const folding: Folding<S> = { ...from, count: 0 }
     return Stream.runForEachChunk(events, (chunk) =>
       Effect.suspend(() => {
-        for (const stored of chunk) {
-          const decoded = codec.decodeEvents(stored)
-          if (Either.isLeft(decoded)) return Effect.fail(decoded.left)
-          for (const event of decoded.right) state = decider.evolve(state, event)
-          version = stored.streamVersion
-        }
-        count += chunk.length
-        return Effect.void
-      })).pipe(Effect.map(() => ({ state, version, count })))
+        const error = foldPayloads(decider, codec, folding, chunk)
+        return error === undefined ? Effect.void : Effect.fail(error)
+      })).pipe(Effect.as(folding))
   })
 
 /** Events per page when loading (a page is one query on PostgreSQL). */
@@ -198,23 +214,16 @@ const foldPages = <E extends EventCodec.Tagged, S>(
 ) =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.gen(function*() {
-      let state = from.state
-      let version = from.version
-      let count = 0
-      while (version < toVersion) {
-        const fromVersion = version + 1
-        const last = Math.min(toVersion, version + loadPageSize)
-        const page = yield* store.readPage(streamId, { fromVersion, toVersion: last, limit: last - version })
-        for (const stored of page) {
-          const decoded = codec.decodeEvents(stored)
-          if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
-          for (const event of decoded.right) state = decider.evolve(state, event)
-          version = stored.streamVersion
-        }
-        count += page.length
+      const folding: Folding<S> = { ...from, count: 0 }
+      while (folding.version < toVersion) {
+        const fromVersion = folding.version + 1
+        const last = Math.min(toVersion, folding.version + loadPageSize)
+        const page = yield* store.readPage(streamId, { fromVersion, toVersion: last, limit: last - folding.version })
+        const error = foldPayloads(decider, codec, folding, page)
+        if (error !== undefined) return yield* Effect.fail(error)
         if (page.length < last - fromVersion + 1) break
       }
-      return { state, version, count }
+      return folding
     }))
 
 /**
@@ -244,7 +253,7 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
       onSome: (snapshot) => ({ state: snapshot.state, version: snapshot.version })
     })
     const folded = byTime
-      ? yield* fold(
+      ? yield* foldStream(
         decider,
         codec,
         EventStore.read(streamId).pipe(Stream.takeWhile((event) => event.recordedAt.getTime() <= at.time.getTime())),
