@@ -474,11 +474,18 @@ export const make = (driver: Driver): EventStoreService => {
     readPage: (streamId, page) => {
       const range = settleRange({ ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
       if (range instanceof StoreError) return Effect.fail(range)
-      return driver.readPage !== undefined
+      const read = driver.readPage !== undefined
         ? driver.readPage(streamId, page)
         : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
           Effect.map((chunk) => Chunk.toReadonlyArray(chunk))
         )
+      return read.pipe(
+        Effect.withSpan("EventStore.readPage", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }
+        })
+      )
     },
     readAll: (options) => {
       const range = settleLogRange(options)

@@ -194,9 +194,12 @@ export const make = (
 
     /** Re-reads the tombstones when the file has changed (it only grows, and is small). */
     const refreshTombstones = Effect.gen(function*() {
-      const exists = yield* fs.exists(tombstonesPath)
-      if (!exists) return
-      const size = Number((yield* fs.stat(tombstonesPath)).size)
+      const info = yield* fs.stat(tombstonesPath).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeedNone)
+      )
+      if (Option.isNone(info)) return
+      const size = Number(info.value.size)
       if (size === tombstonesSize) return
       const decoded = decodeTombstones(yield* fs.readFileString(tombstonesPath))
       if ("damagedLine" in decoded) {

@@ -102,7 +102,12 @@ const statement = (text: string): Statement => ({ name: `chronicle_${crc32(text)
 
 /** Type parsers for the store's own queries: raw strings, but for what the store decodes itself. */
 const rawTypes: Pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number) => (oid === 23 || oid === 21 ? Number : oid === 701 ? Number : (value: string) => value)) as Pg.CustomTypesConfig["getTypeParser"]
+  getTypeParser: ((oid: number) =>
+    oid === 21 || oid === 23 || oid === 701
+      ? Number
+      : oid === 16
+      ? (value: string) => value === "t"
+      : (value: string) => value) as Pg.CustomTypesConfig["getTypeParser"]
 }
 
 const statements = (t: Tables) => {
@@ -240,7 +245,7 @@ export const make = (
       Effect.gen(function*() {
         const ids = JSON.stringify(events.map((e) => e.eventId))
         const [row] = yield* run("append", q.locate, [streamId, ids])
-        const deleted = row?.[1] === true || row?.[1] === "t"
+        const deleted = row?.[1] === true
         const found = (json(row?.[2]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
         const located = new Map<string, Location>()
         for (const entry of found) {
@@ -377,15 +382,13 @@ export const make = (
       )
     }
 
-    const isTrue = (value: unknown) => value === true || value === "t"
-
     /** In one transaction, under the stream row's lock: check the version, tombstone, erase if asked. */
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* run("deleteStream", q.ensureStream, [streamId])
         const [row] = yield* run("deleteStream", q.lockStream, [streamId])
         const version = Number(row?.[0] ?? 0)
-        if (!isTrue(row?.[1])) {
+        if (row?.[1] !== true) {
           if (!ExpectedVersion.matches(expected, version)) {
             return yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
           }
@@ -407,7 +410,7 @@ export const make = (
       readAll,
       streamVersion: currentVersion,
       deleteStream,
-      isDeleted: (streamId) => Effect.map(run("isDeleted", q.isDeleted, [streamId]), (rows) => isTrue(rows[0]?.[0]))
+      isDeleted: (streamId) => Effect.map(run("isDeleted", q.isDeleted, [streamId]), (rows) => rows[0]?.[0] === true)
     })
   })
 
