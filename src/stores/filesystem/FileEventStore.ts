@@ -15,6 +15,9 @@
  * - **Recovery**: trailing bytes of a torn write, or an append missing its
  *   last lines, are cut off when the next writer takes the lock; a damaged
  *   complete line is a `StoreError` naming file and offset, never skipped.
+ * - **Deletion**: tombstones go to `tombstones.jsonl`; erasing a stream
+ *   rewrites the log without it (temp file, fsync, rename), and other
+ *   processes reopen the new file (another inode) before they read on or write.
  *
  * @since 0.1.0
  */
