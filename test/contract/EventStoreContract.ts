@@ -9,6 +9,7 @@ import { Chunk, Effect, Either, Exit, Layer, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event, ExpectedVersion } from "chronicle"
 import { EventId, EventStore, StreamId } from "chronicle"
+import { pause } from "../support/time.js"
 
 type NewEvent = Event.NewEvent
 
@@ -37,8 +38,6 @@ const expectStrictlyIncreasing = (positions: ReadonlyArray<bigint>) => {
   for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true)
 }
 
-/** Real-time pause, independent of the TestClock. */
-const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /**
  * Reads the global log until it holds at least `count` events (or 10 s pass):
@@ -544,14 +543,14 @@ export const eventStoreContract = <E>(
           Effect.gen(function*() {
             const streamId = freshStream("race")
             let tick = 0
-            const pause = Effect.suspend(() => (pauses[tick++ % pauses.length] ? Effect.yieldNow() : Effect.void))
+            const maybeYield = Effect.suspend(() => (pauses[tick++ % pauses.length] ? Effect.yieldNow() : Effect.void))
             const written: Array<ReadonlyArray<string>> = []
             const writer = (sizes: ReadonlyArray<number>) =>
               Effect.forEach(sizes, (size) => {
                 const batch = events(size)
                 const attempt = Effect.gen(function*() {
                   const version = yield* EventStore.streamVersion(streamId)
-                  yield* pause
+                  yield* maybeYield
                   return yield* EventStore.append(streamId, batch, { expectedVersion: version })
                 })
                 return attempt.pipe(

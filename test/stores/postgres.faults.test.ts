@@ -8,7 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
 import { EventStore, PostgresEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
-import { pause, postgresAvailable, storeLayer } from "../support/postgres.js"
+import { postgresAvailable, storeLayer } from "../support/postgres.js"
+import { pause } from "../support/time.js"
 
 const readIds = (streamId: StreamId.StreamId) =>
   EventStore.read(streamId).pipe(

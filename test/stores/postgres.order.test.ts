@@ -9,7 +9,8 @@ import { Chunk, Effect, Stream } from "effect"
 import type { Event } from "chronicle"
 import { EventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
-import { pause, postgresAvailable, storeLayer } from "../support/postgres.js"
+import { postgresAvailable, storeLayer } from "../support/postgres.js"
+import { pause } from "../support/time.js"
 
 describe.runIf(postgresAvailable())("PostgresEventStore global order", () => {
   it.live("a checkpointing reader never skips an event committed late by a slower writer", () =>

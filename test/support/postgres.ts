@@ -52,8 +52,6 @@ export const client = (
     ...(options.connectTimeout === undefined ? {} : { connectTimeout: options.connectTimeout })
   })
 
-/** Real-time pause, independent of the TestClock. */
-export const pause = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** Drops `schema` when the layer closes. */
 export const dropSchemaAfter = (schema: string) =>
