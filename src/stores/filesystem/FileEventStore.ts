@@ -564,6 +564,14 @@ export const make = (
       append,
       read,
       readAll,
+      readPage: (streamId, page) =>
+        Effect.flatMap(catchUp(false), () => {
+          const view: View = { count: index.count, size: index.size, index, log }
+          const slots = index.streams.get(streamId)?.positions ?? []
+          const from = Math.max(1, page.fromVersion)
+          const to = Math.min(page.toVersion, streamVersionOf(index, streamId, view.count), from + page.limit - 1)
+          return from > to ? Effect.succeed([]) : readPositions(slots.slice(from - 1, to), view)
+        }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e)))),
       streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count)),
       deleteStream,
       isDeleted: (streamId) => Effect.map(refreshTombstones, () => deleted.has(streamId))

@@ -163,6 +163,13 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       append,
       read,
       readAll,
+      readPage: (streamId, page) =>
+        Effect.sync(() => {
+          const events = streams.get(streamId) ?? []
+          const from = Math.max(1, page.fromVersion)
+          const to = Math.min(page.toVersion, events.length, from + page.limit - 1)
+          return from > to ? [] : events.slice(from - 1, to)
+        }),
       streamVersion: (streamId) => Effect.sync(() => streams.get(streamId)?.length ?? tombstones.get(streamId) ?? 0),
       deleteStream,
       isDeleted: (streamId) => Effect.sync(() => tombstones.has(streamId))
