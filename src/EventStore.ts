@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Context, Effect, Metric, Schema, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, Metric, Queue, Schema, Stream } from "effect"
+import type { Scope } from "effect"
 import type { EventMetadata, EventPayload, NewEvent, PendingEvent, StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
@@ -219,6 +220,24 @@ export interface ReadAllOptions {
 }
 
 /**
+ * Where a subscription starts and how it waits for new events.
+ *
+ * @category models
+ */
+export interface SubscribeOptions {
+  /** Deliver the events after this global position (a checkpoint); default `0n`: from the start. */
+  readonly after?: bigint | undefined
+  /** Events fetched per read; default 1000. */
+  readonly chunkSize?: number | undefined
+  /**
+   * How long to wait for a change signal before reading again anyway: the
+   * fallback when a signal is lost (another process without notifications, a
+   * dropped listener connection). Default: the store's own.
+   */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/**
  * `ReadOptions` with every field settled, as a driver receives them.
  *
  * @category models
@@ -277,6 +296,15 @@ export interface EventStoreService {
   readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>
   /** Streams every event of the store in global order, in chunks. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
+  /**
+   * Follows the global log: the events after `options.after` in global order,
+   * then each new event as it becomes readable, forever. An event committed
+   * late by a slower concurrent writer is never skipped: it is delivered, in
+   * order, once every event before it is.
+   */
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, StoreError>
+  /** The global position of the last readable event: `0n` for an empty store. */
+  readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The current version of a stream: 0 when it has no events. */
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
   /**
@@ -319,6 +347,15 @@ export interface Driver {
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
   readonly readPage?: ((streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>) | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
+  readonly headPosition: Effect.Effect<bigint, StoreError>
+  /**
+   * Calls `onChange` whenever new events may have become readable, until the
+   * scope closes; registered when the effect completes. Without it, and to
+   * cover a lost signal, subscriptions poll every `pollInterval`.
+   */
+  readonly watch?: ((onChange: () => void) => Effect.Effect<void, never, Scope.Scope>) | undefined
+  /** How often subscriptions read when no signal arrives; default 500 ms. */
+  readonly pollInterval?: Duration.DurationInput | undefined
   readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
   readonly deleteStream: (
     streamId: StreamId,
@@ -412,6 +449,51 @@ const settleLogRange = (options: ReadAllOptions | undefined): LogRange | StoreEr
   return { fromPosition, limit, chunkSize }
 }
 
+const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, StoreError> => {
+  const after = options?.after ?? 0n
+  const chunkSize = options?.chunkSize ?? defaultChunkSize
+  if (typeof after !== "bigint" || after < 0n || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+    return Stream.fail(new StoreError({
+      operation: "subscribe",
+      reason: `invalid subscribe options: after must be a bigint >= 0 and chunkSize >= 1 (after ${after}, chunkSize ${chunkSize})`
+    }))
+  }
+  const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
+  const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
+  return Stream.unwrapScoped(Effect.gen(function*() {
+    const changed = yield* Queue.sliding<void>(1)
+    if (driver.watch !== undefined) yield* driver.watch(() => Queue.unsafeOffer(changed, undefined))
+    let cursor = after
+    // A signal that arrives during a read stays queued, so no change is slept through.
+    const next = Effect.gen(function*() {
+      yield* Queue.takeAll(changed)
+      const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize }))
+      const last = Chunk.last(events)
+      if (last._tag === "Some") {
+        cursor = last.value.globalPosition
+        yield* Metric.incrementBy(delivered, events.length)
+        return events
+      }
+      yield* Effect.timeoutOption(Queue.take(changed), pollInterval)
+      return Chunk.empty<StoredEvent>()
+    })
+    return Stream.repeatEffectChunk(next)
+  })).pipe(
+    Stream.withSpan("EventStore.subscribe", {
+      kind: "client",
+      captureStackTrace: false,
+      attributes: { "chronicle.store": driver.name, "chronicle.after": String(after) }
+    })
+  )
+}
+
+/**
+ * How often a subscription reads when the store sends no change signal.
+ *
+ * @category constants
+ */
+export const defaultPollInterval: Duration.DurationInput = "500 millis"
+
 /**
  * Builds the EventStore service from a store driver: validates and settles
  * inputs (event ids, metadata, read ranges), and wraps every operation in a
@@ -497,6 +579,14 @@ export const make = (driver: Driver): EventStoreService => {
         })
       )
     },
+    subscribe: (options) => followLog(driver, options),
+    headPosition: driver.headPosition.pipe(
+      Effect.withSpan("EventStore.headPosition", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "chronicle.store": driver.name }
+      })
+    ),
     streamVersion: (streamId) =>
       driver.streamVersion(streamId).pipe(
         Effect.withSpan("EventStore.streamVersion", {
@@ -595,3 +685,21 @@ export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, St
  */
 export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.streamVersion(streamId))
+
+/**
+ * Follows the global log through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+  Stream.unwrap(Effect.map(EventStore, (store) => store.subscribe(options)))
+
+/**
+ * The global position of the last readable event, through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effect.flatMap(
+  EventStore,
+  (store) => store.headPosition
+)

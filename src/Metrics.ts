@@ -107,3 +107,43 @@ export const snapshotsIgnored = Metric.counter("chronicle_snapshots_ignored_tota
   description: "Snapshots ignored on load (state schema version or decoding); replayed instead",
   incremental: true
 })
+
+/**
+ * Events delivered to subscriptions, tagged by `store`.
+ *
+ * @category metrics
+ */
+export const subscriptionEvents = Metric.counter("chronicle_subscription_events_total", {
+  description: "Events delivered to subscriptions",
+  incremental: true
+})
+
+/**
+ * Events handled by projections, tagged by `projection`.
+ *
+ * @category metrics
+ */
+export const projectionEvents = Metric.counter("chronicle_projection_events_total", {
+  description: "Events handled by projections",
+  incremental: true
+})
+
+/**
+ * Projection handler attempts that failed and were retried, tagged by `projection`.
+ *
+ * @category metrics
+ */
+export const projectionRetries = Metric.counter("chronicle_projection_retries_total", {
+  description: "Failed projection batches that were retried",
+  incremental: true
+})
+
+/**
+ * Projections parked after exhausting their retries, tagged by `projection`.
+ *
+ * @category metrics
+ */
+export const projectionsParked = Metric.counter("chronicle_projections_parked_total", {
+  description: "Projections parked on an event their handler kept failing on",
+  incremental: true
+})

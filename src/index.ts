@@ -4,6 +4,8 @@
  * @since 0.1.0
  */
 
+/** The CheckpointStore service: where each named reader of the global log got to. */
+export * as CheckpointStore from "./CheckpointStore.js"
 /** Runs commands against deciders over an EventStore, retrying conflicts. */
 export * as CommandHandler from "./CommandHandler.js"
 /** Aggregates as pure functions: initialState, decide, evolve. */
@@ -20,6 +22,16 @@ export * as EventId from "./EventId.js"
 export * as EventStore from "./EventStore.js"
 /** Expected versions for optimistic concurrency. */
 export * as ExpectedVersion from "./ExpectedVersion.js"
+/** Process managers (sagas): react to events with commands, propagating correlation ids. */
+export * as ProcessManager from "./ProcessManager.js"
+/** Projections: read models built from the global log. */
+export * as Projection from "./Projection.js"
+/** Runs projections: in the background, to the end of the log, rebuilt, or inline. */
+export * as ProjectionRunner from "./ProjectionRunner.js"
+/** Given-When-Then specifications for projections. */
+export * as ProjectionSpec from "./ProjectionSpec.js"
+/** Named subscriptions to the global log, with checkpoints. */
+export * as Subscription from "./Subscription.js"
 /** The metrics chronicle records. */
 export * as Metrics from "./Metrics.js"
 /** When to take snapshots: composable policies. */
@@ -32,13 +44,19 @@ export * as StreamId from "./StreamId.js"
 export * as Upcaster from "./Upcaster.js"
 /** The in-memory event store. */
 export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
+/** The in-memory checkpoint store. */
+export * as MemoryCheckpointStore from "./stores/memory/MemoryCheckpointStore.js"
 /** The in-memory snapshot store. */
 export * as MemorySnapshotStore from "./stores/memory/MemorySnapshotStore.js"
 /** The PostgreSQL event store. */
 export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"
+/** The PostgreSQL checkpoint store. */
+export * as PostgresCheckpointStore from "./stores/postgres/PostgresCheckpointStore.js"
 /** The PostgreSQL snapshot store. */
 export * as PostgresSnapshotStore from "./stores/postgres/PostgresSnapshotStore.js"
 /** The filesystem event store: the embedded default. */
 export * as FileEventStore from "./stores/filesystem/FileEventStore.js"
+/** The filesystem checkpoint store. */
+export * as FileCheckpointStore from "./stores/filesystem/FileCheckpointStore.js"
 /** The filesystem snapshot store. */
 export * as FileSnapshotStore from "./stores/filesystem/FileSnapshotStore.js"

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
-import { EventStore, MemoryEventStore, StreamId } from "chronicle"
+import { Chunk, Effect, Layer, Stream } from "effect"
+import { EventStore, MemoryCheckpointStore, MemoryEventStore, StreamId } from "chronicle"
 import { eventStoreContract, newEvent } from "../contract/EventStoreContract.js"
+import { subscriptionContract } from "../contract/SubscriptionContract.js"
 import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
 
 eventStoreContract("memory", MemoryEventStore.layer())
@@ -41,3 +42,5 @@ describe("MemoryEventStore", () => {
 })
 
 streamLifecycleContract("memory", MemoryEventStore.layer(), { erase: true })
+
+subscriptionContract("memory", Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))

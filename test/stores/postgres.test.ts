@@ -1,7 +1,8 @@
 import { describe } from "@effect/vitest"
 import { eventStoreContract } from "../contract/EventStoreContract.js"
 import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
-import { postgresAvailable, storeLayer } from "../support/postgres.js"
+import { subscriptionContract } from "../contract/SubscriptionContract.js"
+import { postgresAvailable, readSideLayer, storeLayer } from "../support/postgres.js"
 
 describe.runIf(postgresAvailable())("PostgresEventStore", () => {
   eventStoreContract("postgres, own pool, prepared statements", storeLayer("contract"))
@@ -10,4 +11,6 @@ describe.runIf(postgresAvailable())("PostgresEventStore", () => {
   eventStoreContract("postgres with a 4 KiB event limit", storeLayer("contract_small", { maxEventBytes: 4096 }), {
     maxEventBytes: 4096
   })
+  subscriptionContract("postgres, own pool", readSideLayer("subscriptions"))
+  subscriptionContract("postgres over a PgClient", readSideLayer("subscriptions_client", { via: "client" }))
 })

@@ -7,8 +7,8 @@ import { execFileSync } from "node:child_process"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import type { EventStore } from "chronicle"
-import { PostgresEventStore } from "chronicle"
+import type { CheckpointStore, EventStore } from "chronicle"
+import { PostgresCheckpointStore, PostgresEventStore } from "chronicle"
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
@@ -94,4 +94,23 @@ export const storeLayer = (
       })
     )
   )
+}
+
+/**
+ * A store (own pool) and its checkpoint store in one fresh schema, with the
+ * SqlClient beside them.
+ */
+export const readSideLayer = (
+  label: string,
+  options: { readonly maxConnections?: number; readonly via?: "client" | "pool" } = {}
+): Layer.Layer<EventStore.EventStore | CheckpointStore.CheckpointStore | SqlClient.SqlClient, unknown> => {
+  const schema = uniqueSchema(label)
+  const stores = options.via === "client"
+    ? Layer.mergeAll(PostgresEventStore.layer({ schema }), dropSchemaAfter(schema)).pipe(
+      Layer.provideMerge(client({ maxConnections: options.maxConnections }))
+    )
+    : dropSchemaAfter(schema).pipe(
+      Layer.provideMerge(PostgresEventStore.layerFromUrl({ schema, url: databaseUrl, maxConnections: options.maxConnections ?? 20 }))
+    )
+  return PostgresCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(stores))
 }

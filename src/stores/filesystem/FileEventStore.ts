@@ -191,6 +191,7 @@ export const make = (
     if (created && durable) yield* syncDirectory(fs, directory)
 
     let index = emptyIndex()
+    const watchers = new Set<() => void>()
     /** Deleted streams and their version when deleted, as of `tombstonesSize` bytes of the file. */
     const deleted = new Map<StreamId, number>()
     let tombstonesSize = -1
@@ -251,8 +252,10 @@ export const make = (
      * held (`repair`), a torn tail is cut off; without it, an incomplete tail
      * is a write in progress and is left alone.
      */
-    const catchUp = (repair: boolean) =>
+    const scanTail = (repair: boolean) =>
       Effect.gen(function*() {
+        // entries past `count` are our own append in flight (we hold the lock: nobody else writes)
+        if (index.offsets.length > index.count) return
         const size = yield* currentSize
         if (size <= index.size) return
         let offset = index.size
@@ -286,6 +289,14 @@ export const make = (
         }
       }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
+    /**
+     * One fiber at a time indexes the log: the writer (taking the tail and
+     * adding its own entries) and readers catching up. Two scans of the same
+     * bytes would index them twice.
+     */
+    const indexing = yield* Effect.makeSemaphore(1)
+    const catchUp = (repair: boolean) => indexing.withPermits(1)(scanTail(repair))
+
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       withDirectoryLock({ directory, lockPath, staleMs: stale }, (error) => fail("lock", error), effect)
 
@@ -300,58 +311,62 @@ export const make = (
       Effect.gen(function*() {
         const now = new Date(yield* Clock.currentTimeMillis).toISOString()
         const outcomes = yield* withLock(Effect.gen(function*() {
-          yield* catchUp(true)
-          yield* refreshTombstones
-          const start = index.offsets.length
-          const firstTentative = index.positionOf.at(-1) ?? 0
-          const chunks: Array<string> = []
-          let bytes = index.size
-          const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
-          for (const pending of group) {
-            const { streamId, events, expected } = pending
-            const current = streamVersionOf(index, streamId)
-            const plan = planAppend(streamId, events, expected, current, (id) => {
-              const at = index.ids.get(id)
-              return at === undefined ? undefined : {
-                streamId: index.streamOf[at]!,
-                streamVersion: index.versionOf[at]!,
-                globalPosition: BigInt(index.positionOf[at]!)
+          // plan under the indexing permit; once our entries are in, readers leave the tail to us
+          const { start, firstTentative, chunks, bytes, outcomes } = yield* indexing.withPermits(1)(Effect.gen(function*() {
+            yield* scanTail(true)
+            yield* refreshTombstones
+            const start = index.offsets.length
+            const firstTentative = index.positionOf.at(-1) ?? 0
+            const chunks: Array<string> = []
+            let bytes = index.size
+            const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
+            for (const pending of group) {
+              const { streamId, events, expected } = pending
+              const current = streamVersionOf(index, streamId)
+              const plan = planAppend(streamId, events, expected, current, (id) => {
+                const at = index.ids.get(id)
+                return at === undefined ? undefined : {
+                  streamId: index.streamOf[at]!,
+                  streamVersion: index.versionOf[at]!,
+                  globalPosition: BigInt(index.positionOf[at]!)
+                }
+              })
+              if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") {
+                outcomes.push(Either.right(plan.right.result))
+                continue
               }
-            })
-            if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") {
-              outcomes.push(Either.right(plan.right.result))
-              continue
+              if (deleted.has(streamId)) {
+                outcomes.push(Either.left(new EventStore.StreamDeleted({ streamId })))
+                continue
+              }
+              if (Either.isLeft(plan)) {
+                outcomes.push(Either.left(plan.left))
+                continue
+              }
+              const serialized = []
+              let rejected: EventStore.AppendError | undefined
+              for (let i = 0; i < events.length && rejected === undefined; i++) {
+                const result = serializeEvent(streamId, i, events[i]!, maxBytes)
+                if (Either.isLeft(result)) rejected = result.left
+                else serialized.push(result.right)
+              }
+              if (rejected !== undefined) {
+                outcomes.push(Either.left(rejected))
+                continue
+              }
+              const positions: Array<bigint> = []
+              for (let i = 0; i < events.length; i++) {
+                const position = (index.positionOf.at(-1) ?? 0) + 1
+                const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
+                addEntry(index, streamId, events[i]!.eventId, bytes, position)
+                bytes += Buffer.byteLength(line)
+                chunks.push(line)
+                positions.push(BigInt(position))
+              }
+              outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
             }
-            if (deleted.has(streamId)) {
-              outcomes.push(Either.left(new EventStore.StreamDeleted({ streamId })))
-              continue
-            }
-            if (Either.isLeft(plan)) {
-              outcomes.push(Either.left(plan.left))
-              continue
-            }
-            const serialized = []
-            let rejected: EventStore.AppendError | undefined
-            for (let i = 0; i < events.length && rejected === undefined; i++) {
-              const result = serializeEvent(streamId, i, events[i]!, maxBytes)
-              if (Either.isLeft(result)) rejected = result.left
-              else serialized.push(result.right)
-            }
-            if (rejected !== undefined) {
-              outcomes.push(Either.left(rejected))
-              continue
-            }
-            const positions: Array<bigint> = []
-            for (let i = 0; i < events.length; i++) {
-              const position = (index.positionOf.at(-1) ?? 0) + 1
-              const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
-              addEntry(index, streamId, events[i]!.eventId, bytes, position)
-              bytes += Buffer.byteLength(line)
-              chunks.push(line)
-              positions.push(BigInt(position))
-            }
-            outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
-          }
+            return { start, firstTentative, chunks, bytes, outcomes }
+          }))
           if (chunks.length > 0) {
             const written = yield* Effect.either(
               Effect.zipRight(
@@ -360,9 +375,9 @@ export const make = (
               )
             )
             if (Either.isLeft(written)) {
-              rollback(index, start)
-              // leave no partial append behind for the next writer to find
+              // leave no partial append behind for the next writer to find, then forget our entries
               yield* Effect.ignore(log.truncate(index.size))
+              rollback(index, start)
               const error = fail("append", written.left)
               return outcomes.map((outcome) =>
                 Either.isRight(outcome) && outcome.right.globalPositions.length > 0 &&
@@ -373,6 +388,7 @@ export const make = (
             }
             index.size = bytes
             index.count = index.offsets.length
+            for (const onChange of watchers) onChange()
           }
           return outcomes
         })).pipe(
@@ -564,6 +580,20 @@ export const make = (
       append,
       read,
       readAll,
+      headPosition: Effect.map(catchUp(false), () => BigInt(index.count === 0 ? 0 : index.positionOf[index.count - 1]!)),
+      watch: (onChange) =>
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            watchers.add(onChange)
+            return watchDirectory(directory, onChange)
+          }),
+          (watcher) =>
+            Effect.sync(() => {
+              watchers.delete(onChange)
+              watcher?.close()
+            })
+        ),
+      pollInterval: "1 second",
       readPage: (streamId, page) =>
         Effect.flatMap(catchUp(false), () => {
           const view: View = { count: index.count, size: index.size, index, log }
@@ -577,6 +607,20 @@ export const make = (
       isDeleted: (streamId) => Effect.map(refreshTombstones, () => deleted.has(streamId))
     })
   })
+
+/**
+ * Other processes' appends: watches the directory (a compaction renames a new
+ * log into place). Best effort: where watching fails, subscriptions poll.
+ */
+const watchDirectory = (directory: string, onChange: () => void): NodeFs.FSWatcher | undefined => {
+  try {
+    return NodeFs.watch(directory, { persistent: false }, (_, file) => {
+      if (file === logFileName) onChange()
+    }).on("error", () => {})
+  } catch {
+    return undefined
+  }
+}
 
 const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)

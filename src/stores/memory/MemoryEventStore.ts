@@ -63,6 +63,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     const byId = new Map<string, StoredEvent>()
     /** Deleted streams and their version when deleted. */
     const tombstones = new Map<StreamId, number>()
+    const watchers = new Set<() => void>()
 
     const append = (
       streamId: StreamId,
@@ -106,6 +107,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
             globalPositions.push(stored.globalPosition)
           }
           if (stream === undefined && target.length > 0) streams.set(streamId, target)
+          if (events.length > 0) for (const onChange of watchers) onChange()
           return Effect.succeed({ streamId, streamVersion: target.length, globalPositions })
         })
       )
@@ -163,6 +165,13 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       append,
       read,
       readAll,
+      headPosition: Effect.sync(() => BigInt(log.length)),
+      watch: (onChange) =>
+        Effect.acquireRelease(
+          Effect.sync(() => watchers.add(onChange)),
+          () => Effect.sync(() => watchers.delete(onChange))
+        ),
+      pollInterval: "1 second",
       readPage: (streamId, page) =>
         Effect.sync(() => {
           const events = streams.get(streamId) ?? []

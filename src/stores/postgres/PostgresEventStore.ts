@@ -18,9 +18,9 @@ import { SqlClient } from "@effect/sql"
 import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Config, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Chunk, Config, Deferred, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
 import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
-import type { EventId } from "../../EventId.js"
+import * as EventId from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { AppendPlan, Location } from "../../internal/appendPlan.js"
@@ -50,6 +50,11 @@ export interface PostgresEventStoreOptions {
    * `layerFromUrl` and `layerConfig` set this up.
    */
   readonly pool?: Pg.Pool | undefined
+  /**
+   * Announce appends on a LISTEN/NOTIFY channel so subscriptions (here and in
+   * other processes) wake at once instead of at their next poll; default true.
+   */
+  readonly notify?: boolean | undefined
 }
 
 /** How many times a statement is re-run on a fresh connection after losing its own. */
@@ -76,7 +81,7 @@ const toStored = (row: Row): StoredEvent => ({
   globalPosition: BigInt(row[0] as string | bigint),
   streamId: row[1] as StreamId,
   streamVersion: Number(row[2]),
-  eventId: row[3] as EventId,
+  eventId: row[3] as EventId.EventId,
   type: row[4] as string,
   schemaVersion: Number(row[5]),
   data: json(row[6]),
@@ -170,7 +175,10 @@ const statements = (t: Tables) => {
     readAll: statement(`SELECT ${columns} FROM ${t.events}
        WHERE global_position >= $1
          AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
-       ORDER BY global_position LIMIT $2`)
+       ORDER BY global_position LIMIT $2`),
+    headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
+       WHERE global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`),
+    notify: statement(`SELECT pg_notify($1, $2)`)
   }
 }
 
@@ -296,6 +304,7 @@ export const make = (
           if (Either.isRight(outcome) && outcome.right.length > 0) {
             const row = outcome.right[0]!
             const base = BigInt(row[1] as string)
+            yield* announce
             return {
               streamId,
               streamVersion: Number(row[0]),
@@ -314,6 +323,57 @@ export const make = (
               reason: "the append kept racing with concurrent writers without a decision; try again"
             })
           }
+        }
+      })
+
+    /**
+     * Wakes subscriptions. Inside a transaction the notification is part of
+     * it (delivered on commit). Otherwise one notification at a time is in
+     * flight, sent after the commit: appends never wait for it, and each
+     * commit is followed by a notification sent after it.
+     */
+    let notifying: "idle" | "running" | "again" = "idle"
+    const sendNotification: Effect.Effect<void> = Effect.ignore(run("notify", q.notify, [tables.channel, "append"])).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        if (notifying === "again") {
+          notifying = "running"
+          return sendNotification
+        }
+        notifying = "idle"
+        return Effect.void
+      }))
+    )
+    const announce = options.notify === false ? Effect.void : Effect.flatMap(
+      Effect.serviceOption(SqlClient.TransactionConnection),
+      (transaction) => {
+        if (Option.isSome(transaction)) return Effect.ignore(run("notify", q.notify, [tables.channel, "append"]))
+        if (notifying !== "idle") {
+          notifying = "again"
+          return Effect.void
+        }
+        notifying = "running"
+        return Effect.asVoid(Effect.forkDaemon(sendNotification))
+      }
+    )
+
+    const pgClient = yield* Effect.serviceOption(PgClient.PgClient)
+    /**
+     * LISTEN on the store's channel through the `PgClient`. `listen` gives no
+     * sign of when it is active, so the watcher notifies itself until its own
+     * token comes back (for at most a second; polling covers the rest).
+     */
+    const watch = Option.isNone(pgClient) ? undefined : (onChange: () => void) =>
+      Effect.gen(function*() {
+        const token = `ready:${EventId.unsafeGenerate()}`
+        const ready = yield* Deferred.make<void>()
+        yield* pgClient.value.listen(tables.channel).pipe(
+          Stream.runForEach((payload) => (payload === token ? Deferred.succeed(ready, undefined) : Effect.sync(onChange))),
+          Effect.catchAllCause((cause) => Effect.logWarning("chronicle: LISTEN failed; subscriptions poll", cause)),
+          Effect.forkScoped
+        )
+        for (let attempt = 0; attempt < 20; attempt++) {
+          yield* Effect.ignore(run("notify", q.notify, [tables.channel, token]))
+          if (Option.isSome(yield* Effect.timeoutOption(Deferred.await(ready), "50 millis"))) return
         }
       })
 
@@ -408,6 +468,8 @@ export const make = (
           (rows) => rows.map((row): EventPayload => payloadOf(streamId, row))
         ),
       readAll,
+      headPosition: Effect.map(run("headPosition", q.headPosition, []), (rows) => BigInt((rows[0]?.[0] as string | undefined) ?? "0")),
+      watch,
       streamVersion: currentVersion,
       deleteStream,
       isDeleted: (streamId) => Effect.map(run("isDeleted", q.isDeleted, [streamId]), (rows) => rows[0]?.[0] === true)

@@ -9,7 +9,10 @@ export interface Tables {
   readonly events: string
   readonly streams: string
   readonly snapshots: string
+  readonly checkpoints: string
   readonly migrations: string
+  /** The LISTEN/NOTIFY channel announcing appends (an identifier of at most 63 bytes). */
+  readonly channel: string
 }
 
 const identifier = /^[a-z_][a-z0-9_]{0,62}$/
@@ -31,7 +34,9 @@ export const tablesOf = (schema: string): Tables => {
     events: q("events"),
     streams: q("streams"),
     snapshots: q("snapshots"),
-    migrations: q("schema_migrations")
+    checkpoints: q("checkpoints"),
+    migrations: q("schema_migrations"),
+    channel: `chronicle_${schema}`.slice(0, 63)
   }
 }
 
@@ -67,7 +72,15 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
     )`
   ],
   // stream lifecycle: a tombstone closes a stream for good
-  [`ALTER TABLE ${t.streams} ADD COLUMN deleted_at timestamptz`]
+  [`ALTER TABLE ${t.streams} ADD COLUMN deleted_at timestamptz`],
+  // subscriptions: where each named reader of the global log got to
+  [
+    `CREATE TABLE ${t.checkpoints} (
+      name text PRIMARY KEY,
+      position bigint NOT NULL CHECK (position >= 0),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`
+  ]
 ]
 
 /**

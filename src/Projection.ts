@@ -1,0 +1,92 @@
+/**
+ * Projections: read models built from the global log. A projection is a
+ * value: a name (its checkpoint), the event types it handles, and a handler
+ * that is an Effect needing whatever services it writes to. Run it with
+ * `ProjectionRunner`.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Either, Schema } from "effect"
+import type { StoredEvent } from "./Event.js"
+import type * as EventCodec from "./EventCodec.js"
+
+/**
+ * A projection: `handle` is called for each event of `eventTypes` (every
+ * event when absent) in global order. Delivery is at least once: after a
+ * crash the events since the last checkpoint come again, so a handler that
+ * is not transactional with its checkpoint uses `event.globalPosition` to
+ * stay idempotent.
+ *
+ * @category models
+ */
+export interface Projection<E = never, R = never> {
+  readonly name: string
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+  readonly handle: (event: StoredEvent) => Effect.Effect<void, E, R>
+  /** Empties the read model before a rebuild (drop and re-create a table, say). */
+  readonly reset?: Effect.Effect<void, E, R> | undefined
+}
+
+/**
+ * A projection kept failing on one event until its retry schedule ran out. It
+ * stopped there: its checkpoint is still before `position`, so once the cause
+ * is fixed it resumes with this very event. Nothing was skipped.
+ *
+ * @category errors
+ */
+export class ProjectionParked extends Schema.TaggedError<ProjectionParked>()("ProjectionParked", {
+  projection: Schema.String,
+  position: Schema.BigIntFromSelf,
+  eventId: Schema.String,
+  streamId: Schema.String,
+  type: Schema.String,
+  attempts: Schema.Number,
+  cause: Schema.Defect
+}) {
+  override get message() {
+    return `Projection ${this.projection} is parked at position ${this.position} (${this.type} ${this.eventId} of ${this.streamId}) after ${this.attempts} attempts: ${
+      this.cause instanceof Error ? this.cause.message : String(this.cause)
+    }`
+  }
+}
+
+/**
+ * Defines a projection over raw stored events.
+ *
+ * @category constructors
+ */
+export const make = <E = never, R = never>(projection: Projection<E, R>): Projection<E, R> => projection
+
+/**
+ * Defines a projection over Schema-typed events: each event of the codec's
+ * types (or of `types`) is upcast and decoded before `handle` sees it; one
+ * that does not decode is a handler failure (retried, then parked).
+ *
+ * @category constructors
+ */
+export const fromCodec = <Ev extends EventCodec.Tagged, E = never, R = never>(
+  codec: EventCodec.EventCodec<Ev>,
+  options: {
+    readonly name: string
+    readonly types?: ReadonlyArray<Ev["_tag"]> | undefined
+    readonly handle: (event: StoredEvent<Ev>) => Effect.Effect<void, E, R>
+    readonly reset?: Effect.Effect<void, E, R> | undefined
+  }
+): Projection<E | EventCodec.DecodeError, R> => ({
+  name: options.name,
+  eventTypes: options.types ?? codec.types,
+  handle: (event) =>
+    Effect.suspend((): Effect.Effect<void, E | EventCodec.DecodeError, R> => {
+      const decoded = codec.decode(event)
+      return Either.isLeft(decoded) ? Effect.fail(decoded.left) : options.handle(decoded.right)
+    }),
+  reset: options.reset
+})
+
+/**
+ * Whether a projection handles events of `type`.
+ *
+ * @category predicates
+ */
+export const handles = (projection: Projection<any, any>, type: string): boolean =>
+  projection.eventTypes === undefined || projection.eventTypes.includes(type)

@@ -1,0 +1,291 @@
+/**
+ * Runs projections over the global log.
+ *
+ * - `run` / `start`: asynchronous, in the background: catch up from the
+ *   checkpoint, then follow the log live. Events come in chunks (as many as
+ *   are ready, up to `batchSize`); each chunk is handled and checkpointed as
+ *   one unit, inside the checkpoint store's `transaction` (on PostgreSQL one
+ *   database transaction: read model and checkpoint commit together). The
+ *   next chunk is read only once the last is handled: back-pressure. Stopping
+ *   lets the chunk in hand finish and be checkpointed.
+ * - `catchUp` / `rebuild`: up to the current end of the log, then return.
+ * - `inline`: inside the append itself, so the read model is never behind.
+ *
+ * A failing chunk is retried on a `Schedule`; when the schedule runs out the
+ * projection parks with `ProjectionParked`, naming the event: its checkpoint
+ * stays before it, and nothing is ever skipped.
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
+import type { Fiber, Scope } from "effect"
+import * as CheckpointStore from "./CheckpointStore.js"
+import type { StoredEvent } from "./Event.js"
+import * as EventId from "./EventId.js"
+import * as EventStore from "./EventStore.js"
+import * as Metrics from "./Metrics.js"
+import * as Projection from "./Projection.js"
+import * as Subscription from "./Subscription.js"
+
+/**
+ * @category models
+ */
+export interface RunOptions {
+  /** Most events handled (and checkpointed) as one unit; default 100. */
+  readonly batchSize?: number | undefined
+  /** Retries of a failing batch; default exponential from 50 ms, jittered, 5 retries. */
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Where to start when the projection has no checkpoint; default the beginning. */
+  readonly from?: Subscription.From | undefined
+  /** How long a live projection waits for a change signal before reading anyway. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * The default retry schedule of a failing batch.
+ *
+ * @category constants
+ */
+export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential(Duration.millis(50), 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(5))
+)
+
+/**
+ * Everything running a projection needs besides the projection's own services.
+ *
+ * @category models
+ */
+export type Requirements = EventStore.EventStore | CheckpointStore.CheckpointStore
+
+/** A handler failure, with the event it failed on. */
+class HandlerFailed extends Data.TaggedError("HandlerFailed")<{
+  readonly event: StoredEvent
+  readonly cause: unknown
+}> {}
+
+const handleBatch = <E, R>(
+  projection: Projection.Projection<E, R>,
+  checkpoints: CheckpointStore.CheckpointStoreService,
+  retry: Schedule.Schedule<unknown, unknown>,
+  batch: Chunk.Chunk<StoredEvent>
+): Effect.Effect<void, Projection.ProjectionParked | EventStore.StoreError, R> => {
+  const last = Chunk.unsafeLast(batch)
+  const handled = Metric.tagged(Metrics.projectionEvents, "projection", projection.name)
+  const retried = Metric.tagged(Metrics.projectionRetries, "projection", projection.name)
+  let attempts = 0
+  const attempt = Effect.gen(function*() {
+    attempts++
+    let count = 0
+    for (const event of batch) {
+      if (!Projection.handles(projection, event.type)) continue
+      yield* Effect.mapError(projection.handle(event), (cause) => new HandlerFailed({ event, cause }))
+      count++
+    }
+    yield* checkpoints.save(projection.name, last.globalPosition)
+    return count
+  })
+  return checkpoints.transaction(attempt).pipe(
+    // a batch in hand is finished, not torn, when the projection is stopped
+    Effect.uninterruptible,
+    Effect.tapError(() => Metric.increment(retried)),
+    Effect.retry(retry),
+    Effect.tap((count) => Metric.incrementBy(handled, count)),
+    Effect.catchTag("HandlerFailed", (failure) =>
+      Effect.zipRight(
+        Metric.increment(Metric.tagged(Metrics.projectionsParked, "projection", projection.name)),
+        Effect.fail(
+          new Projection.ProjectionParked({
+            projection: projection.name,
+            position: failure.event.globalPosition,
+            eventId: failure.event.eventId,
+            streamId: failure.event.streamId,
+            type: failure.event.type,
+            attempts,
+            cause: failure.cause
+          })
+        )
+      )),
+    Effect.tapError((error) => Effect.logError(`chronicle: projection ${projection.name} stopped`, error)),
+    Effect.asVoid,
+    Effect.withSpan("ProjectionRunner.handleBatch", {
+      captureStackTrace: false,
+      attributes: {
+        "chronicle.projection": projection.name,
+        "chronicle.event_count": batch.length,
+        "chronicle.from_position": String(Chunk.unsafeHead(batch).globalPosition),
+        "chronicle.to_position": String(last.globalPosition)
+      }
+    })
+  )
+}
+
+const settle = (options: RunOptions | undefined) => ({
+  batchSize: Math.max(1, options?.batchSize ?? 100),
+  retry: options?.retry ?? defaultRetrySchedule,
+  from: options?.from ?? "start"
+})
+
+/** The position the projection resumes after: its checkpoint, or `from` when it has none. */
+const resumePoint = (name: string, from: Subscription.From) =>
+  Effect.flatMap(CheckpointStore.load(name), (saved) =>
+    Option.isSome(saved) ? Effect.succeed(saved.value) : Subscription.startingPoint(name, from === "checkpoint" ? "start" : from))
+
+const drain = <E, R>(
+  projection: Projection.Projection<E, R>,
+  source: (after: bigint, batchSize: number) => Stream.Stream<StoredEvent, EventStore.StoreError>,
+  options: RunOptions | undefined
+) =>
+  Effect.gen(function*() {
+    const { batchSize, from, retry } = settle(options)
+    const checkpoints = yield* CheckpointStore.CheckpointStore
+    const after = yield* resumePoint(projection.name, from)
+    const position = yield* Ref.make(after)
+    yield* source(after, batchSize).pipe(
+      Stream.runForEachChunk((batch) =>
+        Chunk.isEmpty(batch) ? Effect.void : Effect.zipRight(
+          handleBatch(projection, checkpoints, retry, batch),
+          Ref.set(position, Chunk.unsafeLast(batch).globalPosition)
+        )
+      )
+    )
+    return yield* Ref.get(position)
+  })
+
+/**
+ * Runs a projection forever: catches up from its checkpoint, then follows
+ * the log live. Fails only when it parks or the store fails.
+ *
+ * @category runners
+ */
+export const run = <E, R>(
+  projection: Projection.Projection<E, R>,
+  options?: RunOptions
+): Effect.Effect<never, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    drain(
+      projection,
+      (after, batchSize) => store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }),
+      options
+    )).pipe(
+      Effect.zipRight(Effect.never),
+      Effect.withSpan("ProjectionRunner.run", { attributes: { "chronicle.projection": projection.name } })
+    )
+
+/**
+ * Starts a projection in the background for the life of the scope. Closing
+ * the scope stops it gracefully: the batch in hand is finished and
+ * checkpointed first. Join the fiber to see why it stopped.
+ *
+ * @category runners
+ */
+export const start = <E, R>(
+  projection: Projection.Projection<E, R>,
+  options?: RunOptions
+): Effect.Effect<
+  Fiber.RuntimeFiber<never, Projection.ProjectionParked | EventStore.StoreError>,
+  never,
+  R | Requirements | Scope.Scope
+> => Effect.forkScoped(run(projection, options))
+
+/**
+ * Handles every event up to the current end of the log, then returns the
+ * position reached.
+ *
+ * @category runners
+ */
+export const catchUp = <E, R>(
+  projection: Projection.Projection<E, R>,
+  options?: RunOptions
+): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
+      Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
+    )
+
+/**
+ * Rebuilds a projection from the beginning of the log: empties its read
+ * model (`reset`), forgets its checkpoint, and catches up. Returns the
+ * position reached.
+ *
+ * @category runners
+ */
+export const rebuild = <E, R>(
+  projection: Projection.Projection<E, R>,
+  options?: Omit<RunOptions, "from">
+): Effect.Effect<bigint, E | Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+  Effect.gen(function*() {
+    if (projection.reset !== undefined) yield* projection.reset
+    yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))
+    return yield* catchUp(projection, { ...options, from: "start" })
+  }).pipe(Effect.withSpan("ProjectionRunner.rebuild", { attributes: { "chronicle.projection": projection.name } }))
+
+/**
+ * Runs projections inside every append: wraps the EventStore below it so an
+ * append and the projections' handling of its events run in one checkpoint
+ * store `transaction`. On PostgreSQL (with the PostgreSQL checkpoint store on
+ * the same `SqlClient`) that is one database transaction: a handler failure
+ * rolls the append back, and the read model is never behind the log. On the
+ * other stores the handlers run right after the append; a failure is then
+ * reported but the events stay.
+ *
+ * An idempotent re-send of an append runs the handlers again: keep inline
+ * handlers idempotent by `globalPosition`.
+ *
+ * @category layers
+ */
+export const inline = <E, R>(
+  ...projections: ReadonlyArray<Projection.Projection<E, R>>
+): Layer.Layer<EventStore.EventStore, never, EventStore.EventStore | CheckpointStore.CheckpointStore | R> =>
+  Layer.effect(
+    EventStore.EventStore,
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const checkpoints = yield* CheckpointStore.CheckpointStore
+      const context = yield* Effect.context<R>()
+      const project = (stored: StoredEvent) =>
+        Effect.forEach(
+          projections.filter((projection) => Projection.handles(projection, stored.type)),
+          (projection) =>
+            Effect.mapError(projection.handle(stored), (cause) =>
+              new EventStore.StoreError({
+                operation: "append",
+                reason: `inline projection ${projection.name} failed on ${stored.type} ${stored.eventId}: ${
+                  cause instanceof Error ? cause.message : String(cause)
+                }`,
+                cause
+              })),
+          { discard: true }
+        )
+      const append: EventStore.EventStoreService["append"] = (streamId, events, options) => {
+        const withIds = events.map((event) => (event.eventId === undefined ? { ...event, eventId: EventId.unsafeGenerate() } : event))
+        return checkpoints.transaction(Effect.gen(function*() {
+          const result = yield* store.append(streamId, withIds, options)
+          const recordedAt = new Date(yield* Clock.currentTimeMillis)
+          const first = result.streamVersion - withIds.length + 1
+          for (let i = 0; i < withIds.length; i++) {
+            const event = withIds[i]!
+            yield* project({
+              eventId: event.eventId!,
+              type: event.type,
+              streamId,
+              streamVersion: first + i,
+              globalPosition: result.globalPositions[i]!,
+              recordedAt,
+              schemaVersion: event.schemaVersion ?? 1,
+              data: event.data,
+              metadata: options.metadata === undefined ? event.metadata ?? {} : { ...options.metadata, ...event.metadata }
+            })
+          }
+          return result
+        })).pipe(
+          Effect.provide(context),
+          Effect.withSpan("ProjectionRunner.inline", {
+            captureStackTrace: false,
+            attributes: { "chronicle.stream_id": streamId, "chronicle.event_count": events.length }
+          })
+        )
+      }
+      return { ...store, append }
+    })
+  )

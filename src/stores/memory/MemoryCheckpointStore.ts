@@ -1,0 +1,29 @@
+/**
+ * An in-memory checkpoint store: for tests, and beside the in-memory event store.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Layer, Option } from "effect"
+import * as CheckpointStore from "../../CheckpointStore.js"
+
+/**
+ * Builds an empty store.
+ *
+ * @category constructors
+ */
+export const make: Effect.Effect<CheckpointStore.CheckpointStoreService> = Effect.sync(() => {
+  const positions = new Map<string, bigint>()
+  return CheckpointStore.make("memory", {
+    load: (name) => Effect.sync(() => Option.fromNullable(positions.get(name))),
+    save: (name, position) => Effect.sync(() => void positions.set(name, position)),
+    remove: (name) => Effect.sync(() => void positions.delete(name)),
+    transaction: (effect) => effect
+  })
+})
+
+/**
+ * A fresh, empty store each time the layer is built.
+ *
+ * @category layers
+ */
+export const layer: Layer.Layer<CheckpointStore.CheckpointStore> = Layer.effect(CheckpointStore.CheckpointStore, make)

@@ -1,0 +1,73 @@
+/**
+ * The PostgreSQL checkpoint store: the `checkpoints` table of the event
+ * store's schema, through the `SqlClient`. Inside `transaction`, saves join
+ * the transaction your read model's writes run in, so both commit together.
+ *
+ * @since 0.1.0
+ */
+import { SqlClient, SqlError } from "@effect/sql"
+import { Effect, Layer, Option } from "effect"
+import * as CheckpointStore from "../../CheckpointStore.js"
+import type { StoreError } from "../../EventStore.js"
+import { storeError } from "./errors.js"
+import { migrate, tablesOf } from "./schema.js"
+
+/**
+ * @category models
+ */
+export interface PostgresCheckpointStoreOptions {
+  /** The PostgreSQL schema of the store; default `chronicle`. */
+  readonly schema?: string | undefined
+  /** Apply the schema migrations when the store is built; default true. */
+  readonly migrate?: boolean | undefined
+}
+
+/**
+ * Builds the checkpoint store over the `SqlClient` in context.
+ *
+ * @category constructors
+ */
+export const make = (
+  options: PostgresCheckpointStoreOptions = {}
+): Effect.Effect<CheckpointStore.CheckpointStoreService, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const tables = yield* Effect.try({
+      try: () => tablesOf(options.schema ?? "chronicle"),
+      catch: (error) => error as StoreError
+    })
+    if (options.migrate !== false) yield* migrate(tables)
+    const sql = yield* SqlClient.SqlClient
+    const save = `INSERT INTO ${tables.checkpoints} (name, position) VALUES ($1, $2)
+      ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`
+    const load = `SELECT position::text AS position FROM ${tables.checkpoints} WHERE name = $1`
+    const remove = `DELETE FROM ${tables.checkpoints} WHERE name = $1`
+
+    return CheckpointStore.make("postgres", {
+      load: (name) =>
+        sql.unsafe<{ readonly position: string }>(load, [name]).pipe(
+          Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => BigInt(row.position))),
+          Effect.mapError((error) => storeError("loadCheckpoint", error))
+        ),
+      save: (name, position) =>
+        sql.unsafe(save, [name, position.toString()]).pipe(
+          Effect.asVoid,
+          Effect.mapError((error) => storeError("saveCheckpoint", error))
+        ),
+      remove: (name) =>
+        sql.unsafe(remove, [name]).pipe(Effect.asVoid, Effect.mapError((error) => storeError("removeCheckpoint", error))),
+      transaction: (effect) =>
+        sql.withTransaction(effect).pipe(
+          Effect.mapError((error) => (error instanceof SqlError.SqlError ? storeError("transaction", error) : error))
+        ) as Effect.Effect<Effect.Effect.Success<typeof effect>, Effect.Effect.Error<typeof effect> | StoreError, Effect.Effect.Context<typeof effect>>
+    })
+  })
+
+/**
+ * The checkpoint store as a Layer over the `SqlClient` in context.
+ *
+ * @category layers
+ */
+export const layer = (
+  options: PostgresCheckpointStoreOptions = {}
+): Layer.Layer<CheckpointStore.CheckpointStore, StoreError, SqlClient.SqlClient> =>
+  Layer.effect(CheckpointStore.CheckpointStore, make(options))

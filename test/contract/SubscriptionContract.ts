@@ -1,0 +1,335 @@
+/**
+ * The read-side contract: subscriptions, checkpoints and the projection
+ * runner, over every store. A store's test file calls
+ * `subscriptionContract(name, layer)` with its EventStore and CheckpointStore.
+ * Each test starts after the log's current head, so tests of one file can
+ * share the store.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Layer, Option, Ref, Runtime, Schedule, Stream } from "effect"
+import * as fc from "fast-check"
+import type { Event } from "chronicle"
+import { CheckpointStore, EventStore, Projection, ProjectionRunner, StreamId, Subscription } from "chronicle"
+import { pause } from "../support/time.js"
+import { events, freshStream, newEvent } from "./EventStoreContract.js"
+
+type Stored = Event.StoredEvent
+
+let names = 0
+const freshName = (label: string) => `${label}-${process.pid}-${Date.now()}-${++names}`
+
+/** Takes `count` events from a subscription, failing after 20 s rather than hanging. */
+const take = <R>(stream: Stream.Stream<Stored, EventStore.StoreError, R>, count: number) =>
+  stream.pipe(
+    Stream.take(count),
+    Stream.runCollect,
+    Effect.map(Chunk.toReadonlyArray),
+    Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`timed out waiting for ${count} events`) })
+  )
+
+const expectStrictlyIncreasing = (log: ReadonlyArray<Stored>) => {
+  for (let i = 1; i < log.length; i++) expect(log[i]!.globalPosition > log[i - 1]!.globalPosition).toBe(true)
+}
+
+/** Waits (in real time) until `check` holds, up to 20 s. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      if (yield* check) return
+      yield* pause(20)
+    }
+    return yield* Effect.die(new Error("condition never held"))
+  })
+
+/** A projection recording what it handled, by category of stream. */
+const recorder = (name: string, category: string, options: { readonly failOn?: (event: Stored) => boolean } = {}) =>
+  Effect.map(Ref.make<ReadonlyArray<Stored>>([]), (seen) => ({
+    seen,
+    projection: Projection.make({
+      name,
+      handle: (event: Stored) =>
+        StreamId.category(event.streamId) !== category
+          ? Effect.void
+          : options.failOn?.(event) === true
+          ? Effect.fail(new Error(`refusing ${event.type} at ${event.globalPosition}`))
+          : Ref.update(seen, (all) => [...all, event])
+    })
+  }))
+
+export const subscriptionContract = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore | CheckpointStore.CheckpointStore, E>
+) =>
+  layer(storeLayer, { timeout: "90 seconds", excludeTestServices: true })(`Subscription contract: ${name}`, (it) => {
+    describe("subscribe", () => {
+      it.effect("delivers the events after the start in global order, then new events live", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const start = yield* store.headPosition
+          const streamId = freshStream("sub")
+          const before = events(3)
+          yield* store.append(streamId, before, { expectedVersion: "NoStream" })
+          const reader = yield* Effect.fork(take(store.subscribe({ after: start }), 5))
+          yield* pause(50)
+          const after = events(2)
+          yield* store.append(streamId, after, { expectedVersion: 3 })
+          const seen = yield* Fiber.join(reader)
+          expect(seen.map((e) => e.eventId)).toEqual([...before, ...after].map((e) => e.eventId))
+          expect(seen.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+          expectStrictlyIncreasing(seen)
+        }))
+
+      it.effect("starts after the given position, and a subscriber of an idle log just waits", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const streamId = freshStream("sub")
+          const { globalPositions } = yield* store.append(streamId, events(4), { expectedVersion: "NoStream" })
+          const tail = yield* take(store.subscribe({ after: globalPositions[1]! }), 2)
+          expect(tail.map((e) => e.streamVersion)).toEqual([3, 4])
+          const idle = yield* store.subscribe({ after: globalPositions[3]! }).pipe(
+            Stream.take(1),
+            Stream.runCollect,
+            Effect.timeoutOption("300 millis")
+          )
+          expect(Option.isNone(idle)).toBe(true)
+        }))
+
+      it.effect("headPosition is the position of the last event", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const { globalPositions } = yield* store.append(freshStream("sub"), events(2), { expectedVersion: "NoStream" })
+          yield* eventually(Effect.map(store.headPosition, (head) => head === globalPositions[1]))
+        }))
+
+      it.effect("rejects a negative start or an empty chunk size with a typed error", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const negative = yield* Effect.flip(Stream.runDrain(store.subscribe({ after: -1n })))
+          expect(negative._tag).toBe("StoreError")
+          const empty = yield* Effect.flip(Stream.runDrain(store.subscribe({ chunkSize: 0 })))
+          expect(empty.reason).toMatch(/chunkSize/)
+        }))
+
+      it.effect("concurrent writers: a live subscriber sees every event exactly once, in global order (property)", () =>
+        Effect.gen(function*() {
+          const runtime = yield* Effect.runtime<EventStore.EventStore>()
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.integer({ min: 2, max: 8 }),
+                fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 3, maxLength: 12 }),
+                (writers, batches) =>
+                  Runtime.runPromise(runtime)(Effect.gen(function*() {
+                    const store = yield* EventStore.EventStore
+                    const start = yield* store.headPosition
+                    const total = writers * batches.reduce((a, b) => a + b, 0)
+                    const subscriber = yield* Effect.fork(take(store.subscribe({ after: start, chunkSize: 7 }), total))
+                    const written: Array<string> = []
+                    yield* Effect.forEach(
+                      Array.from({ length: writers }, (_, w) => w),
+                      (w) =>
+                        Effect.forEach(batches, (size, i) => {
+                          const batch = events(size)
+                          batch.forEach((e) => written.push(e.eventId!))
+                          return store.append(StreamId.make("fanin", `${start}-w${w}-s${i % 2}`), batch, { expectedVersion: "Any" })
+                        }, { discard: true }),
+                      { concurrency: "unbounded", discard: true }
+                    )
+                    const seen = yield* Fiber.join(subscriber)
+                    const ids = seen.map((e) => e.eventId as string)
+                    expect(new Set(ids).size).toBe(ids.length)
+                    expect([...ids].sort()).toEqual([...written].sort())
+                    expectStrictlyIncreasing(seen)
+                  }))
+              ),
+              { numRuns: 8 }
+            )
+          )
+        }))
+    })
+
+    describe("checkpoints", () => {
+      it.effect("load is empty until saved; save overwrites; remove forgets", () =>
+        Effect.gen(function*() {
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          const name = freshName("ck/ünïcode and spaces")
+          expect(Option.isNone(yield* checkpoints.load(name))).toBe(true)
+          yield* checkpoints.save(name, 41n)
+          yield* checkpoints.save(name, 9_007_199_254_740_993n)
+          expect(yield* checkpoints.load(name)).toEqual(Option.some(9_007_199_254_740_993n))
+          yield* checkpoints.remove(name)
+          expect(Option.isNone(yield* checkpoints.load(name))).toBe(true)
+          yield* checkpoints.remove(name)
+        }))
+
+      it.effect("an empty name or a negative position is a typed error", () =>
+        Effect.gen(function*() {
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          expect((yield* Effect.flip(checkpoints.save("", 1n)))._tag).toBe("StoreError")
+          expect((yield* Effect.flip(checkpoints.save("x", -1n))).reason).toMatch(/>= 0/)
+        }))
+
+      it.effect("a named subscription resumes after its checkpoint; from end skips the past", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const name = freshName("resume")
+          const streamId = freshStream("sub")
+          const { globalPositions } = yield* store.append(streamId, events(3), { expectedVersion: "NoStream" })
+          yield* CheckpointStore.save(name, globalPositions[0]!)
+          const resumed = yield* take(Subscription.subscribe({ name }), 2)
+          expect(resumed.map((e) => e.streamVersion)).toEqual([2, 3])
+          const fromEnd = yield* Effect.fork(take(Subscription.subscribe({ name: freshName("end"), from: "end" }), 1))
+          yield* pause(50)
+          yield* store.append(streamId, [newEvent("Later")], { expectedVersion: 3 })
+          expect((yield* Fiber.join(fromEnd)).map((e) => e.type)).toEqual(["Later"])
+        }))
+    })
+
+    describe("projection runner", () => {
+      it.effect("catchUp handles every event once, in order, and checkpoints the end", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `cu${names++}`
+          const { seen, projection } = yield* recorder(freshName("catchup"), category)
+          const start = yield* store.headPosition
+          const appended = yield* Effect.forEach([3, 1, 5], (n, i) => store.append(StreamId.make(category, `s${i}`), events(n), { expectedVersion: "NoStream" }))
+          const reached = yield* ProjectionRunner.catchUp(projection, { from: { after: start }, batchSize: 4 })
+          expect((yield* Ref.get(seen)).length).toBe(9)
+          expectStrictlyIncreasing(yield* Ref.get(seen))
+          expect(reached).toBe(appended[2]!.globalPositions[4])
+          expect(yield* CheckpointStore.load(projection.name)).toEqual(Option.some(reached))
+          // nothing new: a second catch-up handles nothing
+          yield* ProjectionRunner.catchUp(projection)
+          expect((yield* Ref.get(seen)).length).toBe(9)
+        }))
+
+      it.effect("a running projection follows new events live; stopping and restarting resumes from its checkpoint", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `live${names++}`
+          const { seen, projection } = yield* recorder(freshName("live"), category)
+          const start = yield* store.headPosition
+          const streamId = StreamId.make(category, "a")
+          const first = yield* Effect.fork(Effect.scoped(Effect.zipRight(
+            ProjectionRunner.start(projection, { from: { after: start } }),
+            Effect.never
+          )))
+          yield* store.append(streamId, events(3), { expectedVersion: "NoStream" })
+          yield* eventually(Effect.map(Ref.get(seen), (all) => all.length === 3))
+          yield* Fiber.interrupt(first)
+          yield* store.append(streamId, events(2), { expectedVersion: 3 })
+          const second = yield* Effect.fork(ProjectionRunner.run(projection))
+          yield* eventually(Effect.map(Ref.get(seen), (all) => all.length === 5))
+          yield* Fiber.interrupt(second)
+          expect((yield* Ref.get(seen)).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+        }))
+
+      it.effect("a handler that keeps failing parks the projection at that event; fixed, it resumes there", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `park${names++}`
+          const failing = yield* Ref.make(true)
+          const seen = yield* Ref.make<ReadonlyArray<Stored>>([])
+          const projection = Projection.make({
+            name: freshName("park"),
+            handle: (event: Stored) =>
+              Effect.gen(function*() {
+                if (StreamId.category(event.streamId) !== category) return
+                if (event.type === "Poison" && (yield* Ref.get(failing))) return yield* Effect.fail(new Error("poison"))
+                yield* Ref.update(seen, (all) => [...all, event])
+              })
+          })
+          const start = yield* store.headPosition
+          const streamId = StreamId.make(category, "p")
+          const { globalPositions } = yield* store.append(
+            streamId,
+            [newEvent("Fine"), newEvent("Poison"), newEvent("Fine")],
+            { expectedVersion: "NoStream" }
+          )
+          const parked = yield* Effect.flip(ProjectionRunner.catchUp(projection, {
+            from: { after: start },
+            batchSize: 1,
+            retry: Schedule.recurs(2)
+          }))
+          expect(parked._tag).toBe("ProjectionParked")
+          if (parked._tag !== "ProjectionParked") return
+          expect(parked.position).toBe(globalPositions[1])
+          expect(parked.type).toBe("Poison")
+          expect(parked.attempts).toBe(3)
+          expect(yield* CheckpointStore.load(projection.name)).toEqual(Option.some(globalPositions[0]!))
+          yield* Ref.set(failing, false)
+          yield* ProjectionRunner.catchUp(projection)
+          expect((yield* Ref.get(seen)).map((e) => e.type)).toEqual(["Fine", "Poison", "Fine"])
+        }))
+
+      it.effect("a flaky handler is retried and nothing is lost", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `flaky${names++}`
+          let failures = 2
+          const seen = new Map<bigint, number>()
+          const projection = Projection.make({
+            name: freshName("flaky"),
+            handle: (event: Stored) =>
+              Effect.suspend(() => {
+                if (StreamId.category(event.streamId) !== category) return Effect.void
+                if (failures > 0) {
+                  failures--
+                  return Effect.fail(new Error("flaky"))
+                }
+                seen.set(event.globalPosition, (seen.get(event.globalPosition) ?? 0) + 1)
+                return Effect.void
+              })
+          })
+          const start = yield* store.headPosition
+          yield* store.append(StreamId.make(category, "f"), events(5), { expectedVersion: "NoStream" })
+          yield* ProjectionRunner.catchUp(projection, { from: { after: start }, retry: Schedule.recurs(3) })
+          expect(seen.size).toBe(5)
+        }))
+
+      it.effect("rebuild resets the read model and replays the whole log", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `rebuild${names++}`
+          const seen = yield* Ref.make<ReadonlyArray<Stored>>([])
+          let resets = 0
+          const projection = Projection.make({
+            name: freshName("rebuild"),
+            eventTypes: ["Counted"],
+            handle: (event: Stored) =>
+              StreamId.category(event.streamId) === category ? Ref.update(seen, (all) => [...all, event]) : Effect.void,
+            reset: Effect.zipRight(Effect.sync(() => resets++), Ref.set(seen, []))
+          })
+          yield* store.append(StreamId.make(category, "r"), [...events(4), newEvent("Ignored")], { expectedVersion: "NoStream" })
+          yield* ProjectionRunner.catchUp(projection)
+          expect((yield* Ref.get(seen)).length).toBe(4)
+          const reached = yield* ProjectionRunner.rebuild(projection)
+          expect(resets).toBe(1)
+          expect((yield* Ref.get(seen)).length).toBe(4)
+          expect(reached).toBe(yield* store.headPosition)
+        }))
+
+      it.effect("stopping a projection lets the batch in hand finish and be checkpointed", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `stop${names++}`
+          const started = yield* Ref.make(0)
+          const finished = yield* Ref.make(0)
+          const projection = Projection.make({
+            name: freshName("stop"),
+            handle: (event: Stored) =>
+              StreamId.category(event.streamId) !== category
+                ? Effect.void
+                : Effect.zipRight(Ref.update(started, (n) => n + 1), Effect.zipRight(pause(30), Ref.update(finished, (n) => n + 1)))
+          })
+          const start = yield* store.headPosition
+          const { globalPositions } = yield* store.append(StreamId.make(category, "s"), events(5), { expectedVersion: "NoStream" })
+          const fiber = yield* Effect.fork(ProjectionRunner.run(projection, { from: { after: start }, batchSize: 5 }))
+          yield* eventually(Effect.map(Ref.get(started), (n) => n >= 1))
+          const exit = yield* Fiber.interrupt(fiber)
+          expect(Exit.isInterrupted(exit)).toBe(true)
+          expect(yield* Ref.get(finished)).toBe(5)
+          expect(yield* CheckpointStore.load(projection.name)).toEqual(Option.some(globalPositions[4]!))
+        }))
+    })
+  })
