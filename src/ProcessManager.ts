@@ -34,15 +34,15 @@ export const causedBy = (event: StoredEvent): EventMetadata => ({
  *
  * @category constructors
  */
-export const make = <Ev extends EventCodec.Tagged, E = never, R = never>(
+export const make = <Ev extends EventCodec.Tagged, const T extends Ev["_tag"] = Ev["_tag"], E = never, R = never>(
   codec: EventCodec.EventCodec<Ev>,
   options: {
     readonly name: string
-    readonly types?: ReadonlyArray<Ev["_tag"]> | undefined
-    readonly react: (event: StoredEvent<Ev>, metadata: EventMetadata) => Effect.Effect<void, E, R>
+    readonly types?: ReadonlyArray<T> | undefined
+    readonly react: (event: StoredEvent<Extract<Ev, { readonly _tag: T }>>, metadata: EventMetadata) => Effect.Effect<void, E, R>
   }
 ): Projection.Projection<E | EventCodec.DecodeError, R> =>
-  Projection.fromCodec(codec, {
+  Projection.fromCodec<Ev, T, E, R>(codec, {
     name: options.name,
     types: options.types,
     handle: (event) => options.react(event, causedBy(event))

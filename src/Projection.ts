@@ -59,17 +59,18 @@ export const make = <E = never, R = never>(projection: Projection<E, R>): Projec
 
 /**
  * Defines a projection over Schema-typed events: each event of the codec's
- * types (or of `types`) is upcast and decoded before `handle` sees it; one
- * that does not decode is a handler failure (retried, then parked).
+ * types (or of `types`, which also narrows the event type `handle` sees) is
+ * upcast and decoded first; one that does not decode is a handler failure
+ * (retried, then parked).
  *
  * @category constructors
  */
-export const fromCodec = <Ev extends EventCodec.Tagged, E = never, R = never>(
+export const fromCodec = <Ev extends EventCodec.Tagged, const T extends Ev["_tag"] = Ev["_tag"], E = never, R = never>(
   codec: EventCodec.EventCodec<Ev>,
   options: {
     readonly name: string
-    readonly types?: ReadonlyArray<Ev["_tag"]> | undefined
-    readonly handle: (event: StoredEvent<Ev>) => Effect.Effect<void, E, R>
+    readonly types?: ReadonlyArray<T> | undefined
+    readonly handle: (event: StoredEvent<Extract<Ev, { readonly _tag: T }>>) => Effect.Effect<void, E, R>
     readonly reset?: Effect.Effect<void, E, R> | undefined
   }
 ): Projection<E | EventCodec.DecodeError, R> => ({
@@ -78,7 +79,9 @@ export const fromCodec = <Ev extends EventCodec.Tagged, E = never, R = never>(
   handle: (event) =>
     Effect.suspend((): Effect.Effect<void, E | EventCodec.DecodeError, R> => {
       const decoded = codec.decode(event)
-      return Either.isLeft(decoded) ? Effect.fail(decoded.left) : options.handle(decoded.right)
+      return Either.isLeft(decoded)
+        ? Effect.fail(decoded.left)
+        : options.handle(decoded.right as StoredEvent<Extract<Ev, { readonly _tag: T }>>)
     }),
   reset: options.reset
 })
