@@ -35,6 +35,11 @@ export interface NewEvent {
   readonly data: unknown
   readonly metadata?: EventMetadata | undefined
   readonly schemaVersion?: number | undefined
+  /**
+   * Tags for Dynamic Consistency Boundaries (`course:c1`, `student:s7`):
+   * queries select events by type and tags across streams.
+   */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -48,6 +53,8 @@ export interface PendingEvent {
   readonly data: unknown
   readonly metadata: EventMetadata
   readonly schemaVersion: number
+  /** Distinct, non-empty; empty when the event has none. */
+  readonly tags: ReadonlyArray<string>
 }
 
 /**
@@ -68,6 +75,8 @@ export interface StoredEvent<Data = unknown> {
   readonly schemaVersion: number
   readonly data: Data
   readonly metadata: EventMetadata
+  /** The event's tags; empty when it has none. */
+  readonly tags: ReadonlyArray<string>
 }
 
 /**

@@ -11,6 +11,7 @@ import type { EventMetadata, EventPayload, NewEvent, PendingEvent, StoredEvent }
 import * as EventId from "./EventId.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Metrics from "./Metrics.js"
+import * as Query from "./Query.js"
 import { StreamId } from "./StreamId.js"
 
 // ---------------------------------------------------------------------------
@@ -102,6 +103,26 @@ export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDe
 }
 
 /**
+ * A conditional append found an event matching its condition's query after
+ * the condition's position: the decision was made on stale information.
+ * Nothing of the batch was stored; read again and decide again.
+ *
+ * @category errors
+ */
+export class AppendConditionFailed extends Schema.TaggedError<AppendConditionFailed>()("AppendConditionFailed", {
+  streamId: Schema.String,
+  query: Query.Query,
+  after: Schema.BigIntFromSelf,
+  position: Schema.BigIntFromSelf
+}) {
+  override get message() {
+    return `Append to ${this.streamId} refused: event at position ${this.position} matches ${
+      Query.format(this.query)
+    } after position ${this.after}`
+  }
+}
+
+/**
  * The store itself failed: I/O, a lost connection, a corrupt file. The
  * operation names what was attempted.
  *
@@ -123,6 +144,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
  * @category errors
  */
 export type AppendError =
+  | AppendConditionFailed
   | ConcurrencyConflict
   | DuplicateEventId
   | EventTooLarge
@@ -142,6 +164,58 @@ export interface AppendOptions {
   readonly expectedVersion: ExpectedVersion.ExpectedVersion
   /** Metadata merged into every event's metadata (an event's own fields win). */
   readonly metadata?: EventMetadata | undefined
+  /**
+   * Dynamic Consistency Boundary: append only if no event matching
+   * `failIfEventsMatch` was stored after `after`; else fail with
+   * `AppendConditionFailed`, storing nothing. Checked atomically with the write.
+   */
+  readonly condition?: AppendCondition | undefined
+}
+
+/**
+ * The condition of a conditional append (the DCB specification's append
+ * condition): fail if any event matching `failIfEventsMatch` is stored after
+ * position `after` (exclusive; default 0: anywhere in the log). The batch's
+ * own events never trip its own condition.
+ *
+ * @category models
+ */
+export interface AppendCondition {
+  readonly failIfEventsMatch: Query.Query
+  readonly after?: bigint | undefined
+}
+
+/**
+ * An `AppendCondition` with every field settled, as a driver receives it.
+ *
+ * @category models
+ */
+export interface SettledCondition {
+  readonly failIfEventsMatch: Query.Query
+  readonly after: bigint
+}
+
+/**
+ * Which events matching a query to read: those after `after` (exclusive), at
+ * most `limit`, in global order.
+ *
+ * @category models
+ */
+export interface QueryOptions {
+  readonly after?: bigint | undefined
+  readonly limit?: number | undefined
+  readonly chunkSize?: number | undefined
+}
+
+/**
+ * `QueryOptions` with every field settled, as a driver receives them.
+ *
+ * @category models
+ */
+export interface QueryRange {
+  readonly after: bigint
+  readonly limit: number
+  readonly chunkSize: number
 }
 
 /**
@@ -297,6 +371,12 @@ export interface EventStoreService {
   /** Streams every event of the store in global order, in chunks. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
   /**
+   * Streams the events matching `query` (by type and tags, across streams),
+   * in global order, in chunks: what a DCB decision reads. The position of
+   * the last one is the `after` of the append condition that follows.
+   */
+  readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, StoreError>
+  /**
    * Follows the global log: the events after `options.after` in global order,
    * then each new event as it becomes readable, forever. An event committed
    * late by a slower concurrent writer is never skipped: it is delivered, in
@@ -339,9 +419,11 @@ export interface Driver {
   readonly append: (
     streamId: StreamId,
     events: ReadonlyArray<PendingEvent>,
-    expectedVersion: ExpectedVersion.ExpectedVersion
+    expectedVersion: ExpectedVersion.ExpectedVersion,
+    condition: SettledCondition | undefined
   ) => Effect.Effect<AppendResult, AppendError>
   readonly read: (streamId: StreamId, range: StreamRange) => Stream.Stream<StoredEvent, StoreError>
+  readonly query: (query: Query.Query, range: QueryRange) => Stream.Stream<StoredEvent, StoreError>
   /** A cheaper `read` for folding, when the store has one; `read` serves otherwise. */
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
@@ -370,6 +452,38 @@ const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPat
 
 const invalidEvent = (streamId: StreamId, index: number, reason: string) =>
   Effect.fail(new InvalidEvent({ streamId, index, reason }))
+
+/** The longest tag accepted, in characters. */
+const maxTagLength = 256
+const noTags: ReadonlyArray<string> = Object.freeze([])
+
+/** Distinct tags, or why they are refused. */
+const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<string> | string => {
+  if (tags === undefined || tags.length === 0) return noTags
+  if (!Array.isArray(tags)) return "tags must be an array of strings"
+  for (const tag of tags) {
+    if (typeof tag !== "string" || tag.length === 0 || tag.length > maxTagLength) {
+      return `a tag must be a non-empty string of at most ${maxTagLength} characters, got ${JSON.stringify(tag)}`
+    }
+  }
+  return tags.length === 1 ? tags : [...new Set(tags)]
+}
+
+/** Validates a query: items of non-empty type and tag strings. */
+const checkQuery = (operation: string, query: Query.Query): StoreError | undefined => {
+  const refuse = (detail: string) => new StoreError({ operation, reason: `invalid query: ${detail}` })
+  if (typeof query !== "object" || query === null || !Array.isArray(query.items)) return refuse("expected { items: [...] }")
+  for (const item of query.items) {
+    for (const key of ["types", "tags"] as const) {
+      const values = item[key]
+      if (values === undefined) continue
+      if (!Array.isArray(values) || values.some((value) => typeof value !== "string" || value.length === 0)) {
+        return refuse(`${key} must be arrays of non-empty strings`)
+      }
+    }
+  }
+  return undefined
+}
 
 const settleEvents = (
   streamId: StreamId,
@@ -402,12 +516,15 @@ const settleEvents = (
         return invalidEvent(streamId, index, `event id ${eventId} appears twice in the batch`)
       }
       seen.add(eventId)
+      const tags = settleTags(event.tags)
+      if (typeof tags === "string") return invalidEvent(streamId, index, tags)
       pending.push({
         eventId,
         type: event.type,
         data: event.data,
         metadata: metadata === undefined ? event.metadata ?? {} : { ...metadata, ...event.metadata },
-        schemaVersion
+        schemaVersion,
+        tags
       })
     }
     return Effect.succeed(pending)
@@ -528,10 +645,21 @@ export const make = (driver: Driver): EventStoreService => {
   const appends = Metric.tagged(Metrics.appends, "store", driver.name)
   const eventsAppended = Metric.tagged(Metrics.eventsAppended, "store", driver.name)
   const conflicts = Metric.tagged(Metrics.concurrencyConflicts, "store", driver.name)
+  const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
   return {
     append: (streamId, events, options) =>
       settleEvents(streamId, events, options.metadata).pipe(
-        Effect.flatMap((pending) => driver.append(streamId, pending, options.expectedVersion)),
+        Effect.flatMap((pending) => {
+          const condition = options.condition
+          if (condition === undefined) return driver.append(streamId, pending, options.expectedVersion, undefined)
+          const invalid = checkQuery("append", condition.failIfEventsMatch)
+          const after = condition.after ?? 0n
+          if (invalid !== undefined) return Effect.fail(invalid)
+          if (typeof after !== "bigint" || after < 0n) {
+            return Effect.fail(new StoreError({ operation: "append", reason: `the condition's after must be a bigint >= 0, got ${String(after)}` }))
+          }
+          return driver.append(streamId, pending, options.expectedVersion, { failIfEventsMatch: condition.failIfEventsMatch, after })
+        }),
         Effect.tap((result) =>
           Effect.zipRight(
             Metric.increment(appends),
@@ -539,6 +667,7 @@ export const make = (driver: Driver): EventStoreService => {
           )
         ),
         Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
+        Effect.tapErrorTag("AppendConditionFailed", () => Metric.increment(conditionFailures)),
         Effect.withSpan("EventStore.append", {
           kind: "client",
           captureStackTrace: false,
@@ -576,6 +705,19 @@ export const make = (driver: Driver): EventStoreService => {
           kind: "client",
           captureStackTrace: false,
           attributes: { "chronicle.store": driver.name, "chronicle.from_position": String(range.fromPosition) }
+        })
+      )
+    },
+    query: (query, options) => {
+      const invalid = checkQuery("query", query)
+      if (invalid !== undefined) return Stream.fail(invalid)
+      const range = settleLogRange({ fromPosition: (options?.after ?? 0n) + 1n, limit: options?.limit, chunkSize: options?.chunkSize })
+      if (range instanceof StoreError) return Stream.fail(range)
+      return driver.query(query, { after: range.fromPosition - 1n, limit: range.limit, chunkSize: range.chunkSize }).pipe(
+        Stream.withSpan("EventStore.query", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "chronicle.store": driver.name, "chronicle.query": Query.format(query), "chronicle.after": String(range.fromPosition - 1n) }
         })
       )
     },
@@ -703,3 +845,11 @@ export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effec
   EventStore,
   (store) => store.headPosition
 )
+
+/**
+ * Reads the events matching a query through the EventStore in context.
+ *
+ * @category accessors
+ */
+export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+  Stream.unwrap(Effect.map(EventStore, (store) => store.query(query, options)))

@@ -147,3 +147,13 @@ export const projectionsParked = Metric.counter("chronicle_projections_parked_to
   description: "Projections parked on an event their handler kept failing on",
   incremental: true
 })
+
+/**
+ * Conditional appends refused because an event matched their condition, tagged by `store`.
+ *
+ * @category metrics
+ */
+export const appendConditionFailures = Metric.counter("chronicle_append_condition_failures_total", {
+  description: "Conditional (DCB) appends refused: an event matched the condition's query",
+  incremental: true
+})

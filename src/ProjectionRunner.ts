@@ -274,7 +274,8 @@ export const inline = <E, R>(
               recordedAt,
               schemaVersion: event.schemaVersion ?? 1,
               data: event.data,
-              metadata: options.metadata === undefined ? event.metadata ?? {} : { ...options.metadata, ...event.metadata }
+              metadata: options.metadata === undefined ? event.metadata ?? {} : { ...options.metadata, ...event.metadata },
+              tags: event.tags === undefined ? [] : [...new Set(event.tags)]
             })
           }
           return result

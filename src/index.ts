@@ -30,6 +30,8 @@ export * as Projection from "./Projection.js"
 export * as ProjectionRunner from "./ProjectionRunner.js"
 /** Given-When-Then specifications for projections. */
 export * as ProjectionSpec from "./ProjectionSpec.js"
+/** Queries by event type and tags, for Dynamic Consistency Boundaries. */
+export * as Query from "./Query.js"
 /** Named subscriptions to the global log, with checkpoints. */
 export * as Subscription from "./Subscription.js"
 /** The metrics chronicle records. */

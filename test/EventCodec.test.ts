@@ -24,6 +24,7 @@ const stored = (type: string, data: unknown, extra: Partial<Event.StoredEvent> =
   schemaVersion: 1,
   data,
   metadata: {},
+  tags: [],
   ...extra
 })
 

@@ -75,7 +75,8 @@ describe("ProcessManager", () => {
     recordedAt: new Date(0),
     schemaVersion: 1,
     data: { amount: 1 },
-    metadata
+    metadata,
+    tags: []
   })
 
   it("causedBy: an event without a correlation id starts one with its own id", () => {

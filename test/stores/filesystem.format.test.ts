@@ -34,7 +34,8 @@ describe("filesystem log lines", () => {
           streamVersion: fc.integer({ min: 1, max: 2 ** 40 }),
           position: fc.integer({ min: 1, max: 2 ** 52 }),
           batchSize: fc.integer({ min: 1, max: 65_535 }),
-          at: fc.integer({ min: 0, max: 253_402_300_799_000 })
+          at: fc.integer({ min: 0, max: 253_402_300_799_000 }),
+          tags: fc.uniqueArray(tricky.filter((s) => s.length > 0), { maxLength: 3 })
         }),
         (e) => {
           const batchIndex = e.batchSize - 1
@@ -43,7 +44,8 @@ describe("filesystem log lines", () => {
             type: e.type,
             data: e.data,
             metadata: e.metadata,
-            schemaVersion: e.schemaVersion
+            schemaVersion: e.schemaVersion,
+            tags: e.tags
           }
           const recordedAt = new Date(e.at).toISOString()
           const line = encodeLine(
@@ -67,13 +69,16 @@ describe("filesystem log lines", () => {
             recordedAt: new Date(e.at),
             schemaVersion: e.schemaVersion,
             data: JSON.parse(JSON.stringify(e.data)),
-            metadata: JSON.parse(JSON.stringify(e.metadata))
+            metadata: JSON.parse(JSON.stringify(e.metadata)),
+            tags: e.tags
           })
           expect([decoded.batchIndex, decoded.batchSize]).toEqual([batchIndex, e.batchSize])
           expect(indexLine(line.slice(0, -1))).toEqual({
             globalPosition: e.position,
             streamId: e.streamId,
             eventId: pending.eventId,
+            type: e.type,
+            tags: e.tags,
             batchIndex,
             batchSize: e.batchSize
           })
@@ -85,7 +90,7 @@ describe("filesystem log lines", () => {
 
   it("a changed byte anywhere in a line is caught", () => {
     const line = encodeLine(
-      { eventId: EventId.unsafeGenerate(), type: "T", data: { a: "b" }, metadata: {}, schemaVersion: 1 },
+      { eventId: EventId.unsafeGenerate(), type: "T", data: { a: "b" }, metadata: {}, schemaVersion: 1, tags: [] },
       { data: "{\"a\":\"b\"}", metadata: "{}" },
       "s-1" as StreamId.StreamId,
       1,

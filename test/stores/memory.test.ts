@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import { EventStore, MemoryCheckpointStore, MemoryEventStore, StreamId } from "chronicle"
 import { eventStoreContract, newEvent } from "../contract/EventStoreContract.js"
+import { dcbContract } from "../contract/DcbContract.js"
 import { subscriptionContract } from "../contract/SubscriptionContract.js"
 import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
 
@@ -44,3 +45,5 @@ describe("MemoryEventStore", () => {
 streamLifecycleContract("memory", MemoryEventStore.layer(), { erase: true })
 
 subscriptionContract("memory", Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))
+
+dcbContract("memory", MemoryEventStore.layer())

@@ -1,6 +1,7 @@
 import { describe } from "@effect/vitest"
 import { eventStoreContract } from "../contract/EventStoreContract.js"
 import { streamLifecycleContract } from "../contract/StreamLifecycleContract.js"
+import { dcbContract } from "../contract/DcbContract.js"
 import { subscriptionContract } from "../contract/SubscriptionContract.js"
 import { postgresAvailable, readSideLayer, storeLayer } from "../support/postgres.js"
 
@@ -13,4 +14,6 @@ describe.runIf(postgresAvailable())("PostgresEventStore", () => {
   })
   subscriptionContract("postgres, own pool", readSideLayer("subscriptions"))
   subscriptionContract("postgres over a PgClient", readSideLayer("subscriptions_client", { via: "client" }))
+  dcbContract("postgres, own pool", storeLayer("dcb"))
+  dcbContract("postgres over a PgClient", storeLayer("dcb_client", { via: "client" }))
 })

@@ -28,6 +28,7 @@ import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Q
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
@@ -61,6 +62,7 @@ interface Pending {
   readonly streamId: StreamId
   readonly events: ReadonlyArray<PendingEvent>
   readonly expected: ExpectedVersion.ExpectedVersion
+  readonly condition: EventStore.SettledCondition | undefined
   readonly done: Deferred.Deferred<EventStore.AppendResult, EventStore.AppendError>
 }
 
@@ -79,6 +81,10 @@ interface Index {
   readonly streamOf: Array<StreamId>
   readonly versionOf: Array<number>
   readonly idOf: Array<string>
+  /** Each entry's type (one string per distinct type) and tags, for queries. */
+  readonly typeOf: Array<string>
+  readonly tagsOf: Array<ReadonlyArray<string>>
+  readonly types: Map<string, string>
   /** Per stream: its id (one string shared by all its entries) and its events' positions. */
   readonly streams: Map<StreamId, { readonly id: StreamId; readonly positions: Array<number> }>
   readonly ids: Map<string, number>
@@ -100,11 +106,22 @@ const emptyIndex = (): Index => ({
   streamOf: [],
   versionOf: [],
   idOf: [],
+  typeOf: [],
+  tagsOf: [],
+  types: new Map(),
   streams: new Map(),
   ids: new Map()
 })
 
-const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: number, globalPosition: number) => {
+const addEntry = (
+  index: Index,
+  streamId: StreamId,
+  eventId: string,
+  offset: number,
+  globalPosition: number,
+  type: string,
+  tags: ReadonlyArray<string>
+) => {
   const position = index.offsets.length
   let stream = index.streams.get(streamId)
   if (stream === undefined) {
@@ -118,6 +135,21 @@ const addEntry = (index: Index, streamId: StreamId, eventId: string, offset: num
   index.versionOf.push(stream.positions.length)
   index.idOf.push(eventId)
   index.ids.set(eventId, position)
+  let interned = index.types.get(type)
+  if (interned === undefined) {
+    interned = type
+    index.types.set(type, type)
+  }
+  index.typeOf.push(interned)
+  index.tagsOf.push(tags)
+}
+
+/** The first slot at or after `from` (up to `end`) whose event matches `query`, or -1. */
+const firstMatchingSlot = (index: Index, query: Query.Query, from: number, end: number): number => {
+  for (let slot = from; slot < end; slot++) {
+    if (Query.matches(query, { type: index.typeOf[slot]!, tags: index.tagsOf[slot]! })) return slot
+  }
+  return -1
 }
 
 /** Drops tentative entries back to `count` (a write failed). */
@@ -134,6 +166,8 @@ const rollback = (index: Index, count: number) => {
     index.streamOf.pop()
     index.versionOf.pop()
     index.idOf.pop()
+    index.typeOf.pop()
+    index.tagsOf.pop()
   }
 }
 
@@ -272,7 +306,7 @@ export const make = (
             })
           }
           for (const { entry, offset: at } of result.lines) {
-            addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition)
+            addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition, entry.type, entry.tags)
           }
           index.count = index.offsets.length
           index.size = offset + result.consumed
@@ -321,7 +355,7 @@ export const make = (
             let bytes = index.size
             const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
             for (const pending of group) {
-              const { streamId, events, expected } = pending
+              const { condition, events, expected, streamId } = pending
               const current = streamVersionOf(index, streamId)
               const plan = planAppend(streamId, events, expected, current, (id) => {
                 const at = index.ids.get(id)
@@ -343,6 +377,22 @@ export const make = (
                 outcomes.push(Either.left(plan.left))
                 continue
               }
+              // the whole index: events planned earlier in this group count too
+              const end = index.offsets.length
+              const conflicting = condition === undefined
+                ? -1
+                : firstMatchingSlot(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end)
+              if (conflicting !== -1) {
+                outcomes.push(Either.left(
+                  new EventStore.AppendConditionFailed({
+                    streamId,
+                    query: condition!.failIfEventsMatch,
+                    after: condition!.after,
+                    position: BigInt(index.positionOf[conflicting]!)
+                  })
+                ))
+                continue
+              }
               const serialized = []
               let rejected: EventStore.AppendError | undefined
               for (let i = 0; i < events.length && rejected === undefined; i++) {
@@ -358,7 +408,7 @@ export const make = (
               for (let i = 0; i < events.length; i++) {
                 const position = (index.positionOf.at(-1) ?? 0) + 1
                 const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
-                addEntry(index, streamId, events[i]!.eventId, bytes, position)
+                addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
                 bytes += Buffer.byteLength(line)
                 chunks.push(line)
                 positions.push(BigInt(position))
@@ -416,11 +466,12 @@ export const make = (
     const append = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
-      expected: ExpectedVersion.ExpectedVersion
+      expected: ExpectedVersion.ExpectedVersion,
+      condition: EventStore.SettledCondition | undefined
     ) =>
       Effect.gen(function*() {
         const done = yield* Deferred.make<EventStore.AppendResult, EventStore.AppendError>()
-        yield* Queue.offer(queue, { streamId, events, expected, done })
+        yield* Queue.offer(queue, { streamId, events, expected, condition, done })
         return yield* Deferred.await(done)
       })
 
@@ -511,6 +562,27 @@ export const make = (
         return [positions, following]
       })
 
+    const query = (query: Query.Query, range: EventStore.QueryRange) =>
+      pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
+        let slot = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
+        const positions: Array<number> = []
+        const wanted = Math.min(range.chunkSize, state.remaining)
+        while (positions.length < wanted) {
+          const found = firstMatchingSlot(limit.index, query, slot, limit.count)
+          if (found === -1) {
+            slot = limit.count
+            break
+          }
+          positions.push(found)
+          slot = found + 1
+        }
+        const remaining = state.remaining - positions.length
+        const following = positions.length === wanted && remaining > 0 && slot < limit.count
+          ? Option.some({ next: slot, remaining })
+          : Option.none()
+        return [positions, following]
+      })
+
     /**
      * Rewrites the log without the lines at `erased` slots: copied to a temp
      * file, synced, renamed into place. Other processes notice the new file
@@ -580,6 +652,7 @@ export const make = (
       append,
       read,
       readAll,
+      query,
       headPosition: Effect.map(catchUp(false), () => BigInt(index.count === 0 ? 0 : index.positionOf[index.count - 1]!)),
       watch: (onChange) =>
         Effect.acquireRelease(

@@ -5,7 +5,8 @@
  *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"metadata":{…},"data":{…}}}
  *
  * `batch` is `[index, size]` of the event within its append, so recovery can
- * tell a whole append from a torn one. The writer always puts the envelope
+ * tell a whole append from a torn one. `tags` follows `batch` when the event
+ * has any. The writer always puts the envelope
  * fields first, in this order, so the index can be rebuilt without parsing
  * payloads.
  */
@@ -28,6 +29,7 @@ interface LineEvent {
   readonly schemaVersion: number
   readonly recordedAt: string
   readonly batch: readonly [number, number]
+  readonly tags?: ReadonlyArray<string>
   readonly data: unknown
   readonly metadata: StoredEvent["metadata"]
 }
@@ -39,14 +41,18 @@ export interface Line {
   readonly batchSize: number
 }
 
-/** What the index needs of a line: who it belongs to and where its append ends. */
+/** What the index needs of a line: who it belongs to, what queries match on, and where its append ends. */
 export interface IndexEntry {
   readonly globalPosition: number
   readonly streamId: StreamId
   readonly eventId: string
+  readonly type: string
+  readonly tags: ReadonlyArray<string>
   readonly batchIndex: number
   readonly batchSize: number
 }
+
+const noTags: ReadonlyArray<string> = Object.freeze([])
 
 /** Renders one event as a log line, newline included. */
 export const encodeLine = (
@@ -61,7 +67,9 @@ export const encodeLine = (
 ): string => {
   const json = `{"globalPosition":${globalPosition},"streamId":${JSON.stringify(streamId)},"streamVersion":${streamVersion},"eventId":"${event.eventId}","type":${
     JSON.stringify(event.type)
-  },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}],"metadata":${serialized.metadata},"data":${serialized.data}}`
+  },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}]${
+    event.tags.length === 0 ? "" : `,"tags":${JSON.stringify(event.tags)}`
+  },"metadata":${serialized.metadata},"data":${serialized.data}}`
   return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
 }
 
@@ -120,6 +128,20 @@ const stringEnd = (json: string, start: number): number => {
   return -1
 }
 
+/** The end (exclusive) of the JSON array of strings starting at `start` (a bracket), or -1. */
+const stringArrayEnd = (json: string, start: number): number => {
+  let i = start + 1
+  while (i < json.length) {
+    const c = json.charCodeAt(i)
+    if (c === 0x5d) return i + 1
+    if (c === 0x22) {
+      i = stringEnd(json, i)
+      if (i === -1) return -1
+    } else i++
+  }
+  return -1
+}
+
 const readString = (json: string, start: number, end: number): string => {
   const raw = json.slice(start + 1, end - 1)
   // (" " + raw).slice(1) copies: a plain slice would keep the whole line alive
@@ -138,15 +160,21 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
   const streamStart = streamKey + 12
   const streamStop = streamKey === -1 ? -1 : stringEnd(json, streamStart)
   const idStart = streamStop === -1 ? -1 : json.indexOf(",\"eventId\":\"", streamStop)
-  const batchKey = json.indexOf(",\"batch\":[", idStart)
-  if (streamStop !== -1 && idStart !== -1 && batchKey !== -1 && batchKey < json.indexOf(",\"data\":")) {
+  const typeKey = idStart === -1 ? -1 : json.indexOf(",\"type\":", idStart)
+  const typeStop = typeKey === -1 ? -1 : stringEnd(json, typeKey + 8)
+  const batchKey = typeStop === -1 ? -1 : json.indexOf(",\"batch\":[", typeStop)
+  if (streamStop !== -1 && idStart !== -1 && typeStop !== -1 && batchKey !== -1 && batchKey < json.indexOf(",\"data\":")) {
     const comma = json.indexOf(",", batchKey + 10)
     const close = json.indexOf("]", comma)
+    const tagsStart = json.startsWith(",\"tags\":[", close + 1) ? close + 9 : -1
+    const tagsEnd = tagsStart === -1 ? -1 : stringArrayEnd(json, tagsStart)
     return {
       globalPosition: Number(json.slice(json.indexOf(":") + 1, streamKey)),
       streamId: readString(json, streamStart, streamStop) as StreamId,
       // a fresh string: a slice would keep the whole line alive for as long as the index holds the id
       eventId: Buffer.from(json.slice(idStart + 12, idStart + 48), "latin1").toString("latin1"),
+      type: readString(json, typeKey + 8, typeStop),
+      tags: tagsEnd === -1 ? noTags : (JSON.parse(json.slice(tagsStart, tagsEnd)) as ReadonlyArray<string>),
       batchIndex: Number(json.slice(batchKey + 10, comma)),
       batchSize: Number(json.slice(comma + 1, close))
     }
@@ -158,6 +186,8 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
       globalPosition: Number(line.event.globalPosition),
       streamId: line.event.streamId,
       eventId: line.event.eventId,
+      type: line.event.type,
+      tags: line.event.tags,
       batchIndex: line.batchIndex,
       batchSize: line.batchSize
     }
@@ -189,7 +219,8 @@ const decodeVerified = (json: string): Line | LineProblem => {
       recordedAt: new Date(parsed.recordedAt),
       schemaVersion: parsed.schemaVersion,
       data: parsed.data,
-      metadata: parsed.metadata
+      metadata: parsed.metadata,
+      tags: parsed.tags ?? noTags
     },
     batchIndex: parsed.batch[0],
     batchSize: parsed.batch[1]

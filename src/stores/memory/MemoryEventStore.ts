@@ -10,6 +10,7 @@ import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
+import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
@@ -65,10 +66,20 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     const tombstones = new Map<StreamId, number>()
     const watchers = new Set<() => void>()
 
+    /** The first event after `condition.after` matching its query, if any. */
+    const firstMatch = (condition: EventStore.SettledCondition) => {
+      for (let i = Number(condition.after); i < log.length; i++) {
+        const event = log[i]
+        if (event !== undefined && Query.matches(condition.failIfEventsMatch, event)) return event
+      }
+      return undefined
+    }
+
     const append = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
-      expected: ExpectedVersion.ExpectedVersion
+      expected: ExpectedVersion.ExpectedVersion,
+      condition: EventStore.SettledCondition | undefined
     ) =>
       Effect.clockWith((clock) =>
         Effect.suspend((): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> => {
@@ -78,6 +89,17 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
           if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return Effect.succeed(plan.right.result)
           if (tombstones.has(streamId)) return Effect.fail(new EventStore.StreamDeleted({ streamId }))
           if (Either.isLeft(plan)) return Effect.fail(plan.left)
+          const conflicting = condition === undefined ? undefined : firstMatch(condition)
+          if (conflicting !== undefined) {
+            return Effect.fail(
+              new EventStore.AppendConditionFailed({
+                streamId,
+                query: condition!.failIfEventsMatch,
+                after: condition!.after,
+                position: conflicting.globalPosition
+              })
+            )
+          }
 
           const serialized = []
           for (let i = 0; i < events.length; i++) {
@@ -99,7 +121,8 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
               recordedAt,
               schemaVersion: event.schemaVersion,
               data: JSON.parse(serialized[i]!.data),
-              metadata: JSON.parse(serialized[i]!.metadata)
+              metadata: JSON.parse(serialized[i]!.metadata),
+              tags: [...event.tags]
             })
             log.push(stored)
             target.push(stored)
@@ -140,6 +163,19 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
         })
       })
 
+    const query = (query: Query.Query, range: EventStore.QueryRange) =>
+      Stream.unfoldChunk({ next: Number(range.after), remaining: range.limit }, ({ next, remaining }) => {
+        const out: Array<StoredEvent> = []
+        let i = next
+        while (i < log.length && out.length < Math.min(range.chunkSize, remaining)) {
+          const event = log[i++]
+          if (event !== undefined && Query.matches(query, event)) out.push(event)
+        }
+        return out.length === 0
+          ? Option.none()
+          : Option.some([Chunk.unsafeFromArray(out), { next: i, remaining: remaining - out.length }])
+      })
+
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
       Effect.suspend(() => {
         const stream = streams.get(streamId)
@@ -165,6 +201,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       append,
       read,
       readAll,
+      query,
       headPosition: Effect.sync(() => BigInt(log.length)),
       watch: (onChange) =>
         Effect.acquireRelease(

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
+import { createHash } from "node:crypto"
 import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
@@ -23,6 +24,7 @@ import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventId from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
+import type * as Query from "../../Query.js"
 import type { AppendPlan, Location } from "../../internal/appendPlan.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
@@ -68,7 +70,10 @@ type Row = ReadonlyArray<unknown>
 
 // aliased: an output column named like a table column would capture ORDER BY stream_version
 const columns = `global_position AS p, stream_id AS s, stream_version AS v, event_id AS id,
-  type AS t, schema_version AS sv, data AS d, metadata AS m, recorded_ms AS at`
+  type AS t, schema_version AS sv, data AS d, metadata AS m, recorded_ms AS at,
+  CASE WHEN tags = '{}' THEN NULL ELSE array_to_json(tags) END AS g`
+
+const noTags: ReadonlyArray<string> = Object.freeze([])
 
 const json = (value: unknown): unknown => (typeof value === "string" ? JSON.parse(value) : value)
 
@@ -86,7 +91,8 @@ const toStored = (row: Row): StoredEvent => ({
   schemaVersion: Number(row[5]),
   data: json(row[6]),
   metadata: metadataOf(row[7]),
-  recordedAt: new Date(Number(row[8]))
+  recordedAt: new Date(Number(row[8])),
+  tags: row[9] == null ? noTags : (json(row[9]) as ReadonlyArray<string>)
 })
 
 const payloadOf = (streamId: StreamId, row: Row): EventPayload => ({
@@ -119,15 +125,15 @@ const statements = (t: Tables) => {
   const insertEvents = (streamCte: string) =>
     `WITH s AS (${streamCte}),
      batch AS (
-       SELECT r.event_id, r.type, r.schema_version, r.data, r.metadata, r.ord
+       SELECT r.event_id, r.type, r.schema_version, r.data, r.metadata, coalesce(r.tags, '{}') AS tags, r.ord
        FROM ROWS FROM (json_to_recordset($2::json)
-         AS (event_id uuid, type text, schema_version integer, data json, metadata json))
-         WITH ORDINALITY AS r(event_id, type, schema_version, data, metadata, ord)
+         AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
+         WITH ORDINALITY AS r(event_id, type, schema_version, data, metadata, tags, ord)
      ),
      inserted AS (
-       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata)
+       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
        SELECT (pg_current_xact_id()::text::bigint << 16) + b.ord, $1, s.base + b.ord,
-              b.event_id, b.type, b.schema_version, b.data, b.metadata
+              b.event_id, b.type, b.schema_version, b.data, b.metadata, b.tags
        FROM s CROSS JOIN batch b
      )
      SELECT (s.base + $3)::text, (pg_current_xact_id()::text::bigint << 16)::text FROM s`
@@ -178,8 +184,34 @@ const statements = (t: Tables) => {
        ORDER BY global_position LIMIT $2`),
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
        WHERE global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`),
-    notify: statement(`SELECT pg_notify($1, $2)`)
+    notify: statement(`SELECT pg_notify($1, $2)`),
+    // in the order given (sorted by the caller): exclusive for a condition's tags, shared for the events' own
+    lockTags: statement(`SELECT count(*) FROM (
+       SELECT CASE WHEN t.x THEN pg_advisory_xact_lock(t.k) ELSE pg_advisory_xact_lock_shared(t.k) END
+       FROM unnest($1::bigint[], $2::bool[]) AS t(k, x)) AS locked`),
+    lockTable: statement(`LOCK TABLE ${t.events} IN SHARE ROW EXCLUSIVE MODE`)
   }
+}
+
+/**
+ * The SQL of a query's items over the events table, parameters from `$first`
+ * on: each item is a type list and a tag array (only what it names).
+ */
+const queryPredicate = (query: Query.Query, first: number): { readonly sql: string; readonly params: ReadonlyArray<unknown> } => {
+  const params: Array<unknown> = []
+  const items = query.items.map((item) => {
+    const parts: Array<string> = []
+    if (item.types !== undefined && item.types.length > 0) {
+      params.push(item.types)
+      parts.push(`type = ANY($${first + params.length - 1}::text[])`)
+    }
+    if (item.tags !== undefined && item.tags.length > 0) {
+      params.push(item.tags)
+      parts.push(`tags @> $${first + params.length - 1}::text[] AND tags <> '{}'`)
+    }
+    return parts.length === 0 ? "TRUE" : `(${parts.join(" AND ")})`
+  })
+  return { sql: items.length === 0 ? "FALSE" : `(${items.join(" OR ")})`, params }
 }
 
 /**
@@ -238,7 +270,9 @@ export const make = (
         const serialized = serializeEvent(streamId, i, event, maxBytes)
         if (Either.isLeft(serialized)) return serialized
         parts.push(
-          `{"event_id":"${event.eventId}","type":${JSON.stringify(event.type)},"schema_version":${event.schemaVersion},"data":${serialized.right.data},"metadata":${serialized.right.metadata}}`
+          `{"event_id":"${event.eventId}","type":${JSON.stringify(event.type)},"schema_version":${event.schemaVersion},"data":${serialized.right.data},"metadata":${serialized.right.metadata}${
+            event.tags.length === 0 ? "" : `,"tags":${JSON.stringify(event.tags)}`
+          }}`
         )
       }
       return Either.right(`[${parts.join(",")}]`)
@@ -271,10 +305,64 @@ export const make = (
         return outcome
       })
 
+    /** An advisory lock key per tag, for this schema: a signed 64-bit integer. */
+    const lockKey = (tag: string) => createHash("sha256").update(`${tables.schema}\u0000${tag}`).digest().readBigInt64BE(0)
+
+    /**
+     * What a tagged or conditional append runs before its insert, in its
+     * transaction: shared locks on its events' tags, exclusive locks on one
+     * tag of each condition item (a writer of a matching event carries that
+     * tag, so it waits for us or we for it), the whole table when an item has
+     * no tags, then the condition's check. Writers on unrelated tags never wait
+     * for each other; appends without tags take no locks at all.
+     */
+    const prelude = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      condition: EventStore.SettledCondition | undefined
+    ): Effect.Effect<void, unknown> | undefined => {
+      const locks = new Map<bigint, boolean>()
+      let wholeTable = false
+      for (const item of condition?.failIfEventsMatch.items ?? []) {
+        if (item.tags === undefined || item.tags.length === 0) wholeTable = true
+        else locks.set(lockKey(item.tags[0]!), true)
+      }
+      for (const event of events) {
+        for (const tag of event.tags) {
+          const key = lockKey(tag)
+          if (!locks.has(key)) locks.set(key, false)
+        }
+      }
+      if (locks.size === 0 && condition === undefined) return undefined
+      const keys = [...locks.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      return Effect.gen(function*() {
+        if (keys.length > 0) {
+          yield* viaClient(q.lockTags, [keys.map(String), keys.map((key) => locks.get(key)!)])
+        }
+        if (wholeTable) yield* viaClient(q.lockTable, [])
+        if (condition === undefined || condition.failIfEventsMatch.items.length === 0) return
+        const predicate = queryPredicate(condition.failIfEventsMatch, 2)
+        const [row] = yield* viaClient(
+          statement(`SELECT global_position::text FROM ${tables.events}
+             WHERE global_position > $1 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
+          [String(condition.after), ...predicate.params]
+        )
+        if (row !== undefined) {
+          return yield* new EventStore.AppendConditionFailed({
+            streamId,
+            query: condition.failIfEventsMatch,
+            after: condition.after,
+            position: BigInt(row[0] as string)
+          })
+        }
+      })
+    }
+
     const append = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
-      expected: ExpectedVersion.ExpectedVersion
+      expected: ExpectedVersion.ExpectedVersion,
+      condition: EventStore.SettledCondition | undefined
     ): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> =>
       Effect.gen(function*() {
         if (events.length === 0) {
@@ -299,8 +387,18 @@ export const make = (
           ? [q.appendNoStream, [streamId, batch, events.length]]
           : [q.appendExact, [streamId, batch, events.length, expected]]
 
+        const before = prelude(streamId, events, condition)
+        const attemptAppend = before === undefined
+          ? execute(st, params)
+          : sql.withTransaction(Effect.zipRight(before, viaClient(st, params)))
         for (let attempt = 1;; attempt++) {
-          const outcome = yield* Effect.either(execute(st, params))
+          const outcome = yield* Effect.either(attemptAppend)
+          if (Either.isLeft(outcome) && outcome.left instanceof EventStore.AppendConditionFailed) {
+            // a re-send of a batch already stored matches its own condition: it succeeds again
+            const plan = yield* explainRefusal(streamId, events, expected)
+            if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return plan.right.result
+            return yield* outcome.left
+          }
           if (Either.isRight(outcome) && outcome.right.length > 0) {
             const row = outcome.right[0]!
             const base = BigInt(row[1] as string)
@@ -468,6 +566,31 @@ export const make = (
           (rows) => rows.map((row): EventPayload => payloadOf(streamId, row))
         ),
       readAll,
+      query: (query, range) => {
+        const page = Math.min(range.chunkSize, pageSize)
+        const predicate = queryPredicate(query, 3)
+        const st = statement(`SELECT ${columns} FROM ${tables.events}
+           WHERE global_position > $1
+             AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
+             AND ${predicate.sql}
+           ORDER BY global_position LIMIT $2`)
+        return Stream.paginateChunkEffect(
+          { after: range.after, remaining: range.limit },
+          ({ after, remaining }) => {
+            const count = Math.min(page, remaining)
+            if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
+            return Effect.map(run("query", st, [String(after), count, ...predicate.params]), (rows) => {
+              const events = rows.map(toStored)
+              const last = events.at(-1)
+              const done = events.length < count || last === undefined
+              return [
+                Chunk.unsafeFromArray(events),
+                done ? Option.none() : Option.some({ after: last.globalPosition, remaining: remaining - count })
+              ] as const
+            })
+          }
+        )
+      },
       headPosition: Effect.map(run("headPosition", q.headPosition, []), (rows) => BigInt((rows[0]?.[0] as string | undefined) ?? "0")),
       watch,
       streamVersion: currentVersion,

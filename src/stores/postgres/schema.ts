@@ -80,6 +80,11 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
       position bigint NOT NULL CHECK (position >= 0),
       updated_at timestamptz NOT NULL DEFAULT now()
     )`
+  ],
+  // Dynamic Consistency Boundaries: tags, indexed only where there are any
+  [
+    `ALTER TABLE ${t.events} ADD COLUMN tags text[] NOT NULL DEFAULT '{}'`,
+    `CREATE INDEX events_tags_idx ON ${t.events} USING gin (tags) WHERE tags <> '{}'`
   ]
 ]
 

@@ -1,0 +1,120 @@
+/**
+ * Queries over the global log for Dynamic Consistency Boundaries (after the
+ * DCB specification, dcb.events): a query is a list of items; an event
+ * matches an item when its type is one of the item's types (if it names any)
+ * and it carries every one of the item's tags; it matches the query when it
+ * matches any item. A query without items matches nothing; an item without
+ * types or tags matches every event.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * One alternative of a query.
+ *
+ * @category models
+ */
+export const QueryItem = Schema.Struct({
+  types: Schema.optional(Schema.Array(Schema.String)),
+  tags: Schema.optional(Schema.Array(Schema.String))
+})
+
+/**
+ * @category models
+ */
+export type QueryItem = typeof QueryItem.Type
+
+/**
+ * A query: events matching any of its items.
+ *
+ * @category models
+ */
+export const Query = Schema.Struct({ items: Schema.Array(QueryItem) })
+
+/**
+ * @category models
+ */
+export type Query = typeof Query.Type
+
+/**
+ * What matching needs of an event.
+ *
+ * @category models
+ */
+export interface Taggable {
+  readonly type: string
+  readonly tags: ReadonlyArray<string>
+}
+
+/**
+ * A query of the given items.
+ *
+ * @category constructors
+ */
+export const make = (...items: ReadonlyArray<QueryItem>): Query => ({ items })
+
+/**
+ * Every event.
+ *
+ * @category constructors
+ */
+export const all: Query = make({})
+
+/**
+ * No event.
+ *
+ * @category constructors
+ */
+export const none: Query = make()
+
+/**
+ * Events carrying every one of `tags`, of any type.
+ *
+ * @category constructors
+ */
+export const tagged = (...tags: ReadonlyArray<string>): Query => make({ tags })
+
+/**
+ * Events of any of `types` carrying every one of `tags`.
+ *
+ * @category constructors
+ */
+export const item = (types: ReadonlyArray<string>, tags: ReadonlyArray<string> = []): QueryItem => ({ types, tags })
+
+/**
+ * Events matching any of the queries.
+ *
+ * @category combinators
+ */
+export const or = (...queries: ReadonlyArray<Query>): Query => make(...queries.flatMap((query) => query.items))
+
+/**
+ * Whether an event matches one item.
+ *
+ * @category predicates
+ */
+export const matchesItem = (item: QueryItem, event: Taggable): boolean =>
+  (item.types === undefined || item.types.length === 0 || item.types.includes(event.type)) &&
+  (item.tags === undefined || item.tags.every((tag) => event.tags.includes(tag)))
+
+/**
+ * Whether an event matches a query: any of its items.
+ *
+ * @category predicates
+ */
+export const matches = (query: Query, event: Taggable): boolean => query.items.some((item) => matchesItem(item, event))
+
+/**
+ * A readable rendering: `(types: A|B, tags: course:c1) or (…)`.
+ *
+ * @category destructors
+ */
+export const format = (query: Query): string =>
+  query.items.length === 0 ? "nothing" : query.items.map((item) => {
+    const parts = [
+      item.types !== undefined && item.types.length > 0 ? `types: ${item.types.join("|")}` : "",
+      item.tags !== undefined && item.tags.length > 0 ? `tags: ${item.tags.join(", ")}` : ""
+    ].filter((part) => part.length > 0)
+    return parts.length === 0 ? "(every event)" : `(${parts.join("; ")})`
+  }).join(" or ")

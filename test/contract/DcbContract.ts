@@ -1,0 +1,222 @@
+/**
+ * The Dynamic Consistency Boundary contract: tags, queries and conditional
+ * appends, over every store. Each test writes events under tags of its own.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import type { Event } from "chronicle"
+import { EventId, EventStore, Query, StreamId } from "chronicle"
+import { freshStream } from "./EventStoreContract.js"
+
+let counter = 0
+/** A tag prefix no other test (or run against a kept database) uses. */
+const freshTag = (label: string) => `${label}-${EventId.unsafeGenerate().slice(-12)}-${++counter}`
+
+const tagged = (type: string, tags: ReadonlyArray<string>, data: unknown = {}): Event.NewEvent => ({
+  eventId: EventId.unsafeGenerate(),
+  type,
+  data,
+  tags
+})
+
+const collect = (query: Query.Query, options?: EventStore.QueryOptions) =>
+  EventStore.query(query, options).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+
+/** Reads a query, then appends with the condition that nothing matching it came since. */
+const decideAndAppend = (streamId: StreamId.StreamId, query: Query.Query, events: ReadonlyArray<Event.NewEvent>) =>
+  Effect.gen(function*() {
+    const seen = yield* collect(query)
+    const after = seen.at(-1)?.globalPosition ?? 0n
+    return yield* EventStore.append(streamId, events, { expectedVersion: "Any", condition: { failIfEventsMatch: query, after } })
+  })
+
+export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventStore, E>) =>
+  layer(storeLayer, { timeout: "60 seconds", excludeTestServices: true })(`DCB contract: ${name}`, (it) => {
+    describe("tags", () => {
+      it.effect("are stored with the envelope and come back from every read; untagged events have none", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          const { globalPositions } = yield* EventStore.append(streamId, [
+            tagged("CourseDefined", [course, "kind:course"]),
+            { eventId: EventId.unsafeGenerate(), type: "Noted", data: {} },
+            tagged("CourseDefined", [course, course])
+          ], { expectedVersion: "NoStream" })
+          const read = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+          expect(read.map((e) => e.tags)).toEqual([[course, "kind:course"], [], [course]])
+          const all = yield* EventStore.readAll({ fromPosition: globalPositions[0]! }).pipe(Stream.take(3), Stream.runCollect)
+          expect(Chunk.toReadonlyArray(all).map((e) => e.tags)).toEqual([[course, "kind:course"], [], [course]])
+        }))
+
+      it.effect("an empty or non-string tag is an InvalidEvent and nothing is stored", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream("dcb")
+          for (const tags of [[""], [42 as never as string], ["x".repeat(257)]]) {
+            const error = yield* Effect.flip(EventStore.append(streamId, [tagged("A", ["ok"]), tagged("A", tags)], { expectedVersion: "Any" }))
+            expect(error._tag).toBe("InvalidEvent")
+            if (error._tag === "InvalidEvent") expect(error.index).toBe(1)
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+        }))
+    })
+
+    describe("query", () => {
+      it.effect("returns the matching events of every stream in global order, after a position, in chunks", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const student = freshTag("student")
+          const a = yield* EventStore.append(freshStream("dcb"), [
+            tagged("CourseDefined", [course]),
+            tagged("StudentSubscribed", [course, student]),
+            tagged("StudentSubscribed", [freshTag("course"), student])
+          ], { expectedVersion: "NoStream" })
+          const b = yield* EventStore.append(freshStream("dcb"), [
+            tagged("CourseRenamed", [course]),
+            tagged("StudentSubscribed", [course, freshTag("student")])
+          ], { expectedVersion: "NoStream" })
+          const byCourse = yield* collect(Query.tagged(course), { chunkSize: 2 })
+          expect(byCourse.map((e) => e.globalPosition)).toEqual([a.globalPositions[0], a.globalPositions[1], b.globalPositions[0], b.globalPositions[1]])
+          const subscriptions = yield* collect(Query.make(Query.item(["StudentSubscribed"], [course])))
+          expect(subscriptions.map((e) => e.globalPosition)).toEqual([a.globalPositions[1], b.globalPositions[1]])
+          const either = yield* collect(Query.or(Query.make(Query.item(["CourseDefined"], [course])), Query.tagged(student)))
+          expect(either.map((e) => e.globalPosition)).toEqual(a.globalPositions)
+          const after = yield* collect(Query.tagged(course), { after: a.globalPositions[1]!, limit: 1 })
+          expect(after.map((e) => e.globalPosition)).toEqual([b.globalPositions[0]])
+          expect(yield* collect(Query.none)).toEqual([])
+          expect(yield* collect(Query.tagged(freshTag("nobody")))).toEqual([])
+        }))
+
+      it.effect("a malformed query is a StoreError", () =>
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(collect({ items: [{ tags: [""] }] }))
+          expect(error.reason).toMatch(/invalid query/)
+          const notAQuery = yield* Effect.flip(collect({} as Query.Query))
+          expect(notAQuery._tag).toBe("StoreError")
+        }))
+    })
+
+    describe("conditional append", () => {
+      it.effect("succeeds when nothing matched since the read, and fails with the first conflict when something did", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const query = Query.make(Query.item(["StudentSubscribed"], [course]))
+          const first = yield* decideAndAppend(freshStream("dcb"), query, [tagged("StudentSubscribed", [course])])
+          const stale = first.globalPositions[0]! - 1n
+          const streamId = freshStream("dcb")
+          const error = yield* Effect.flip(EventStore.append(streamId, [tagged("StudentSubscribed", [course])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: query, after: stale }
+          }))
+          expect(error._tag).toBe("AppendConditionFailed")
+          if (error._tag !== "AppendConditionFailed") return
+          expect(error.position).toBe(first.globalPositions[0])
+          expect(error.after).toBe(stale)
+          expect(error.query).toEqual(query)
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+          // with the position of the last event read, it goes through
+          yield* EventStore.append(streamId, [tagged("StudentSubscribed", [course])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: query, after: first.globalPositions[0]! }
+          })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("events of other tags or other types, and the batch's own events, do not trip the condition", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const head = (yield* EventStore.append(freshStream("dcb"), [tagged("Noise", [])], { expectedVersion: "Any" })).globalPositions[0]!
+          yield* EventStore.append(freshStream("dcb"), [
+            tagged("StudentSubscribed", [freshTag("course")]),
+            tagged("CourseRenamed", [course])
+          ], { expectedVersion: "Any" })
+          const result = yield* EventStore.append(freshStream("dcb"), [tagged("StudentSubscribed", [course]), tagged("StudentSubscribed", [course])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: Query.make(Query.item(["StudentSubscribed"], [course])), after: head }
+          })
+          expect(result.globalPositions.length).toBe(2)
+        }))
+
+      it.effect("an item with types only, or with neither, matches across tags; a query without items never fails", () =>
+        Effect.gen(function*() {
+          const type = `Rare${freshTag("t").replace(/-/g, "")}`
+          const written = yield* EventStore.append(freshStream("dcb"), [tagged(type, [freshTag("x")])], { expectedVersion: "Any" })
+          const before = written.globalPositions[0]! - 1n
+          const byType = yield* Effect.flip(EventStore.append(freshStream("dcb"), [tagged("A", [])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: Query.make({ types: [type] }), after: before }
+          }))
+          expect(byType._tag).toBe("AppendConditionFailed")
+          const everything = yield* Effect.flip(EventStore.append(freshStream("dcb"), [tagged("A", [])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: Query.all, after: before }
+          }))
+          expect(everything._tag).toBe("AppendConditionFailed")
+          yield* EventStore.append(freshStream("dcb"), [tagged("A", [])], {
+            expectedVersion: "Any",
+            condition: { failIfEventsMatch: Query.none, after: 0n }
+          })
+        }))
+
+      it.effect("without after, any matching event in the log fails it (a uniqueness check)", () =>
+        Effect.gen(function*() {
+          const username = freshTag("username")
+          const claim = (streamId: StreamId.StreamId) =>
+            EventStore.append(streamId, [tagged("UsernameClaimed", [username])], {
+              expectedVersion: "NoStream",
+              condition: { failIfEventsMatch: Query.tagged(username) }
+            })
+          yield* claim(freshStream("user"))
+          const second = yield* Effect.flip(claim(freshStream("user")))
+          expect(second._tag).toBe("AppendConditionFailed")
+        }))
+
+      it.effect("the condition and the expected version are both enforced", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          yield* EventStore.append(streamId, [tagged("A", [course])], { expectedVersion: "NoStream" })
+          const conflict = yield* Effect.flip(EventStore.append(streamId, [tagged("A", [course])], {
+            expectedVersion: 5,
+            condition: { failIfEventsMatch: Query.tagged(freshTag("none")), after: 0n }
+          }))
+          expect(conflict._tag).toBe("ConcurrencyConflict")
+        }))
+
+      it.effect("a re-sent batch (same event ids) succeeds again without writing, though it matches its own condition", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          const batch = [tagged("StudentSubscribed", [course])]
+          const options = { expectedVersion: "Any" as const, condition: { failIfEventsMatch: Query.tagged(course), after: 0n } }
+          const first = yield* EventStore.append(streamId, batch, options)
+          const again = yield* EventStore.append(streamId, batch, options)
+          expect(again.globalPositions).toEqual(first.globalPositions)
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("racing deciders: a course of capacity 3 never takes a fourth student; retries fill it exactly", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const capacity = 3
+          const query = Query.make(Query.item(["StudentSubscribed"], [course]))
+          const subscribe = (student: number) =>
+            Effect.gen(function*() {
+              const seen = yield* collect(query)
+              if (seen.length >= capacity) return "full" as const
+              const after = seen.at(-1)?.globalPosition ?? 0n
+              const result = yield* Effect.either(EventStore.append(freshStream("sub"), [tagged("StudentSubscribed", [course, `student:${student}`])], {
+                expectedVersion: "Any",
+                condition: { failIfEventsMatch: query, after }
+              }))
+              if (Either.isLeft(result)) {
+                if (result.left._tag === "AppendConditionFailed") return "retry" as const
+                return yield* Effect.fail(result.left)
+              }
+              return "subscribed" as const
+            }).pipe(Effect.repeat({ until: (outcome) => outcome !== "retry" }))
+          const outcomes = yield* Effect.all(Array.from({ length: 10 }, (_, i) => subscribe(i)), { concurrency: "unbounded" })
+          expect(outcomes.filter((o) => o === "subscribed").length).toBe(capacity)
+          expect((yield* collect(query)).length).toBe(capacity)
+        }))
+    })
+  })
