@@ -117,7 +117,7 @@ export interface EventCodec<E extends Tagged> {
 /**
  * @category options
  */
-export interface CodecOptions<Tag extends string> {
+export interface CodecOptions<Tag extends string, E = never> {
   /**
    * The current schema version per event type (default 1). Events stored
    * under a newer version than the codec knows fail to decode rather than
@@ -126,6 +126,11 @@ export interface CodecOptions<Tag extends string> {
   readonly schemaVersions?: { readonly [K in Tag]?: number } | undefined
   /** Upcasters run on read, before decoding (see `Upcaster`). */
   readonly upcasters?: ReadonlyArray<Upcaster.Upcaster> | undefined
+  /**
+   * The tags of an event, for Dynamic Consistency Boundaries: set on every
+   * event this codec encodes (`course:c1`, `student:s7`).
+   */
+  readonly tags?: ((event: NoInfer<E>) => ReadonlyArray<string>) | undefined
 }
 
 const flattenUnion = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.AST> =>
@@ -169,7 +174,7 @@ const formatIssue = (error: ParseResult.ParseError) => ParseResult.TreeFormatter
  */
 export const make = <E extends Tagged, I>(
   schema: Schema.Schema<E, I, never>,
-  options: CodecOptions<E["_tag"]> = {}
+  options: CodecOptions<E["_tag"], E> = {}
 ): EventCodec<E> => {
   interface Member {
     readonly decode: (u: unknown) => Either.Either<E, ParseResult.ParseError>
@@ -263,7 +268,8 @@ export const make = <E extends Tagged, I>(
             type: event._tag,
             data,
             metadata: encodeOptions?.metadata,
-            schemaVersion: member.version
+            schemaVersion: member.version,
+            tags: options.tags?.(event)
           })
         }
       })

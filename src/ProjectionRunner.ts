@@ -33,8 +33,12 @@ import * as Subscription from "./Subscription.js"
 export interface RunOptions {
   /** Most events handled (and checkpointed) as one unit; default 100. */
   readonly batchSize?: number | undefined
-  /** Retries of a failing batch; default exponential from 50 ms, jittered, 5 retries. */
-  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Retries of a failing batch; default exponential from 50 ms, jittered, 5
+   * retries. Its input is the handler's own error (or the store's), so
+   * `Schedule.whileInput` can park at once on errors no retry will fix.
+   */
+  readonly retry?: Schedule.Schedule<unknown, any> | undefined
   /** Where to start when the projection has no checkpoint; default the beginning. */
   readonly from?: Subscription.From | undefined
   /** How long a live projection waits for a change signal before reading anyway. */
@@ -67,7 +71,7 @@ class HandlerFailed extends Data.TaggedError("HandlerFailed")<{
 const handleBatch = <E, R>(
   projection: Projection.Projection<E, R>,
   checkpoints: CheckpointStore.CheckpointStoreService,
-  retry: Schedule.Schedule<unknown, unknown>,
+  retry: Schedule.Schedule<unknown, any>,
   batch: Chunk.Chunk<StoredEvent>
 ): Effect.Effect<void, Projection.ProjectionParked | EventStore.StoreError, R> => {
   const last = Chunk.unsafeLast(batch)
@@ -89,7 +93,7 @@ const handleBatch = <E, R>(
     // a batch in hand is finished, not torn, when the projection is stopped
     Effect.uninterruptible,
     Effect.tapError(() => Metric.increment(retried)),
-    Effect.retry(retry),
+    Effect.retry(Schedule.mapInput(retry, (error: HandlerFailed | EventStore.StoreError) => error._tag === "HandlerFailed" ? error.cause : error)),
     Effect.tap((count) => Metric.incrementBy(handled, count)),
     Effect.catchTag("HandlerFailed", (failure) =>
       Effect.zipRight(
@@ -202,6 +206,28 @@ export const catchUp = <E, R>(
     drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
       Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
     )
+
+/**
+ * Catches every projection up, again and again, until a round handles
+ * nothing new: process managers whose reactions append events that other
+ * (or the same) process managers react to settle this way. Returns the head
+ * position reached.
+ *
+ * @category runners
+ */
+export const catchUpAll = <E, R>(
+  projections: ReadonlyArray<Projection.Projection<E, R>>,
+  options?: RunOptions
+): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+  Effect.gen(function*() {
+    let head = -1n
+    for (;;) {
+      for (const projection of projections) yield* catchUp(projection, options)
+      const now = yield* EventStore.headPosition
+      if (now === head) return now
+      head = now
+    }
+  }).pipe(Effect.withSpan("ProjectionRunner.catchUpAll", { attributes: { "chronicle.projections": projections.length } }))
 
 /**
  * Rebuilds a projection from the beginning of the log: empties its read

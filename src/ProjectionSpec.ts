@@ -15,6 +15,7 @@
  */
 import { AssertionError } from "node:assert"
 import { Effect, Either, Exit, Layer, Schedule } from "effect"
+import type * as CheckpointStore from "./CheckpointStore.js"
 import type { NewEvent } from "./Event.js"
 import type * as EventCodec from "./EventCodec.js"
 import * as EventStore from "./EventStore.js"
@@ -36,12 +37,15 @@ export type SpecEvent<Ev> = readonly [streamId: string, event: Ev]
  */
 export interface When<E, R> {
   /** Handles every event, then runs `check` on the read model: it fails or dies to fail the spec. */
-  readonly then: <A, E2, R2>(check: Effect.Effect<A, E2, R2>) => Effect.Effect<A, E | E2, R | R2>
+  readonly then: <A, E2, R2>(check: Effect.Effect<A, E2, R2>) => Effect.Effect<A, E | E2, Exclude<R | R2, Provided>>
   /** Expects the projection to park on the event matching `expected` (e.g. its type), after `given` was handled. */
   readonly thenParks: (
     expected: (parked: Projection.ProjectionParked) => boolean
-  ) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<void, E, Exclude<R, Provided>>
 }
+
+/** What a specification provides itself: a fresh in-memory event store and checkpoint store. */
+type Provided = EventStore.EventStore | CheckpointStore.CheckpointStore
 
 /**
  * @category models
@@ -90,8 +94,10 @@ export function make<E, R>(
       Effect.gen(function*() {
         yield* appendAll(given)
         yield* ProjectionRunner.catchUp(projection).pipe(Effect.orDie)
-        yield* appendAll(when)
-        yield* ProjectionRunner.catchUp(projection).pipe(Effect.orDie)
+        if (when.length > 0) {
+          yield* appendAll(when)
+          yield* ProjectionRunner.catchUp(projection).pipe(Effect.orDie)
+        }
         return yield* check
       }).pipe(Effect.provide(stores)),
     thenParks: (expected) =>

@@ -8,6 +8,10 @@
 export * as CheckpointStore from "./CheckpointStore.js"
 /** Runs commands against deciders over an EventStore, retrying conflicts. */
 export * as CommandHandler from "./CommandHandler.js"
+/** Runs commands against Dynamic Consistency Boundaries: query, decide, conditional append. */
+export * as DecisionHandler from "./DecisionHandler.js"
+/** Decision models: state built from the events matching a query. */
+export * as DecisionModel from "./DecisionModel.js"
 /** Aggregates as pure functions: initialState, decide, evolve. */
 export * as Decider from "./Decider.js"
 /** Given-When-Then specifications for deciders. */
