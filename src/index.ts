@@ -10,6 +10,8 @@ export * as CheckpointStore from "./CheckpointStore.js"
 export * as CommandHandler from "./CommandHandler.js"
 /** Runs commands against Dynamic Consistency Boundaries: query, decide, conditional append. */
 export * as DecisionHandler from "./DecisionHandler.js"
+/** Given-When-Then specifications for DCB decisions. */
+export * as DecisionSpec from "./DecisionSpec.js"
 /** Decision models: state built from the events matching a query. */
 export * as DecisionModel from "./DecisionModel.js"
 /** Aggregates as pure functions: initialState, decide, evolve. */
