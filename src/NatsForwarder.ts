@@ -26,7 +26,7 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream"
 import * as Nats from "@nats-io/transport-node"
-import { Chunk, Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { Fiber, Schedule, Scope } from "effect"
 import * as CheckpointStore from "./CheckpointStore.js"
 import type { StoredEvent } from "./Event.js"
@@ -363,38 +363,15 @@ const publishEvent = (
 }
 
 /**
- * Publishes the events handed to it without waiting, and awaits every PubAck
- * at the end of each chunk (`flush`), before the checkpoint. The runner hands
- * a projection one event at a time, so `markChunk` (on the subscription
- * stream) tells the handler which event ends the chunk.
+ * Publishes a batch without waiting between messages, then awaits every
+ * PubAck: the runner checkpoints only after the whole batch is acknowledged.
  */
-const makePublisher = (js: JetStreamClient, settled: Settled) => {
-  let inFlight: Array<InFlight> = []
-  let chunkEnd = -1n
-
-  const flush = Effect.suspend(() => {
-    const pending = inFlight
-    inFlight = []
-    if (pending.length === 0) return Effect.void
-    return Effect.promise(() => Promise.all(pending)).pipe(
-      Effect.flatMap((outcomes) => {
-        const failed = outcomes.find((outcome): outcome is NatsPublishError => outcome instanceof NatsPublishError)
-        return failed === undefined
-          ? Effect.annotateCurrentSpan("nats.duplicates", outcomes.filter((ack) => (ack as PubAck).duplicate).length)
-          : Effect.fail(failed)
-      }),
-      Effect.withSpan("NatsForwarder.publish", {
-        captureStackTrace: false,
-        attributes: { "nats.stream": settled.stream, "chronicle.event_count": pending.length }
-      })
-    )
-  })
-
-  const handle = (event: StoredEvent): Effect.Effect<void, NatsPublishError> =>
-    Effect.suspend(() => {
+const publishBatch = (js: JetStreamClient, settled: Settled) => (events: ReadonlyArray<StoredEvent>): Effect.Effect<void, NatsPublishError> =>
+  Effect.suspend(() => {
+    const inFlight: Array<InFlight> = []
+    for (const event of events) {
       const subject = settled.subject(event)
       if (!subject.startsWith(`${settled.prefix}.`) || subject.split(".").some((token) => token.length === 0 || invalidToken.test(token))) {
-        inFlight = []
         return Effect.fail(
           new NatsPublishError({
             subject,
@@ -405,17 +382,20 @@ const makePublisher = (js: JetStreamClient, settled: Settled) => {
         )
       }
       inFlight.push(publishEvent(js, subject, event, settled.ackTimeout))
-      return event.globalPosition === chunkEnd ? flush : Effect.void
-    })
-
-  /** Notes where the chunk the runner is about to handle ends. */
-  const markChunk = (chunk: Chunk.Chunk<StoredEvent>) => {
-    if (Chunk.isNonEmpty(chunk)) chunkEnd = Chunk.lastNonEmpty(chunk).globalPosition
-    return chunk
-  }
-
-  return { handle, flush, markChunk }
-}
+    }
+    return Effect.promise(() => Promise.all(inFlight)).pipe(
+      Effect.flatMap((outcomes) => {
+        const failed = outcomes.find((outcome): outcome is NatsPublishError => outcome instanceof NatsPublishError)
+        return failed === undefined
+          ? Effect.annotateCurrentSpan("nats.duplicates", outcomes.filter((ack) => (ack as PubAck).duplicate).length)
+          : Effect.fail(failed)
+      }),
+      Effect.withSpan("NatsForwarder.publish", {
+        captureStackTrace: false,
+        attributes: { "nats.stream": settled.stream, "chronicle.event_count": events.length }
+      })
+    )
+  })
 
 interface Settled {
   readonly name: string
@@ -455,29 +435,14 @@ export const run = (
     const settled = settle(options)
     yield* ensureStream(options)
     const connection = yield* NatsConnection
-    const publisher = makePublisher(jetstream(connection), settled)
-    const store = yield* EventStore.EventStore
-    const checkpoints = yield* CheckpointStore.CheckpointStore
-    return yield* ProjectionRunner.run(Projection.make({ name: settled.name, handle: publisher.handle }), {
-      batchSize: options.batchSize ?? defaults.batchSize,
-      retry: options.retry,
-      from: options.from,
-      pollInterval: options.pollInterval
-    }).pipe(
-      Effect.provideService(EventStore.EventStore, {
-        ...store,
-        subscribe: (subscribe) => Stream.mapChunks(store.subscribe(subscribe), publisher.markChunk)
-      }),
-      // never checkpoint past a publish without its PubAck, however the runner chunks
-      Effect.provideService(CheckpointStore.CheckpointStore, {
-        ...checkpoints,
-        save: (name, position) =>
-          name !== settled.name ? checkpoints.save(name, position) : Effect.zipRight(
-            Effect.mapError(publisher.flush, (error) =>
-              new EventStore.StoreError({ operation: "saveCheckpoint", reason: error.message, cause: error })),
-            checkpoints.save(name, position)
-          )
-      })
+    return yield* ProjectionRunner.run(
+      Projection.make({ name: settled.name, handle: () => Effect.void, handleBatch: publishBatch(jetstream(connection), settled) }),
+      {
+        batchSize: options.batchSize ?? defaults.batchSize,
+        retry: options.retry,
+        from: options.from,
+        pollInterval: options.pollInterval
+      }
     )
   }).pipe(
     Effect.withSpan("NatsForwarder.run", {

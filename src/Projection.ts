@@ -23,6 +23,12 @@ export interface Projection<E = never, R = never> {
   readonly name: string
   readonly eventTypes?: ReadonlyArray<string> | undefined
   readonly handle: (event: StoredEvent) => Effect.Effect<void, E, R>
+  /**
+   * Handles a whole batch at once instead (its events of `eventTypes`, in
+   * order): for handlers that pipeline (publish many, await all) or write in
+   * bulk. A failure parks the projection at the batch's first event.
+   */
+  readonly handleBatch?: ((events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E, R>) | undefined
   /** Empties the read model before a rebuild (drop and re-create a table, say). */
   readonly reset?: Effect.Effect<void, E, R> | undefined
 }

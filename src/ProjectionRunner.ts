@@ -81,10 +81,18 @@ const handleBatch = <E, R>(
   const attempt = Effect.gen(function*() {
     attempts++
     let count = 0
-    for (const event of batch) {
-      if (!Projection.handles(projection, event.type)) continue
-      yield* Effect.mapError(projection.handle(event), (cause) => new HandlerFailed({ event, cause }))
-      count++
+    if (projection.handleBatch !== undefined) {
+      const selected = Chunk.toReadonlyArray(batch).filter((event) => Projection.handles(projection, event.type))
+      if (selected.length > 0) {
+        yield* Effect.mapError(projection.handleBatch(selected), (cause) => new HandlerFailed({ event: selected[0]!, cause }))
+      }
+      count = selected.length
+    } else {
+      for (const event of batch) {
+        if (!Projection.handles(projection, event.type)) continue
+        yield* Effect.mapError(projection.handle(event), (cause) => new HandlerFailed({ event, cause }))
+        count++
+      }
     }
     yield* checkpoints.save(projection.name, last.globalPosition)
     return count
@@ -273,7 +281,7 @@ export const inline = <E, R>(
         Effect.forEach(
           projections.filter((projection) => Projection.handles(projection, stored.type)),
           (projection) =>
-            Effect.mapError(projection.handle(stored), (cause) =>
+            Effect.mapError(projection.handleBatch !== undefined ? projection.handleBatch([stored]) : projection.handle(stored), (cause) =>
               new EventStore.StoreError({
                 operation: "append",
                 reason: `inline projection ${projection.name} failed on ${stored.type} ${stored.eventId}: ${
