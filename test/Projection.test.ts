@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Ref, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Layer, Option, Ref, Schedule, Stream } from "effect"
 import type { Event } from "chronicle"
 import { CheckpointStore, CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, ProcessManager, Projection, ProjectionRunner, ProjectionSpec, StreamId } from "chronicle"
 import { AccountEvents, BankAccount, MoneyDeposited, MoneyWithdrawn, AccountOpened } from "../examples/BankAccount.js"
@@ -120,4 +120,40 @@ describe("ProcessManager", () => {
       yield* ProjectionRunner.catchUp(bonus)
       expect(yield* EventStore.streamVersion(account)).toBe(3)
     }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))))
+})
+
+describe("batch projections", () => {
+  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const deposit = (amount: number) => Either.getOrThrow(AccountEvents.encode(MoneyDeposited.make({ amount })))
+
+  it.effect("handleBatch receives each batch's events of its types, in order, once", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<bigint>> = []
+      const projection = Projection.make({
+        name: "bulk",
+        eventTypes: ["MoneyDeposited"],
+        handle: () => Effect.die("not called"),
+        handleBatch: (events) => Effect.sync(() => void batches.push(events.map((e) => e.globalPosition)))
+      })
+      yield* EventStore.append(StreamId.make("account", "b"), [
+        Either.getOrThrow(AccountEvents.encode(opened)),
+        ...Array.from({ length: 7 }, (_, i) => deposit(i + 1))
+      ], { expectedVersion: "NoStream" })
+      yield* ProjectionRunner.catchUp(projection, { batchSize: 3 })
+      expect(batches).toEqual([[2n, 3n], [4n, 5n, 6n], [7n, 8n]])
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("a failing batch parks the projection at its first event, checkpoint before it", () =>
+    Effect.gen(function*() {
+      const projection = Projection.make({
+        name: "bulk-failing",
+        handle: () => Effect.void,
+        handleBatch: (events) => events.some((e) => e.globalPosition === 5n) ? Effect.fail(new Error("bulk write refused")) : Effect.void
+      })
+      yield* EventStore.append(StreamId.make("account", "c"), Array.from({ length: 6 }, (_, i) => deposit(i + 1)), { expectedVersion: "NoStream" })
+      const parked = yield* Effect.flip(ProjectionRunner.catchUp(projection, { batchSize: 2, retry: Schedule.recurs(1) }))
+      expect(parked._tag).toBe("ProjectionParked")
+      if (parked._tag === "ProjectionParked") expect(parked.position).toBe(5n)
+      expect(yield* CheckpointStore.load("bulk-failing")).toEqual(Option.some(4n))
+    }).pipe(Effect.provide(stores)))
 })
