@@ -48,6 +48,8 @@ export * as SnapshotPolicy from "./SnapshotPolicy.js"
 export * as SnapshotStore from "./SnapshotStore.js"
 /** Branded `category-id` stream ids. */
 export * as StreamId from "./StreamId.js"
+/** TOON for event histories and states: fewer tokens than JSON for prompts. */
+export * as Toon from "./Toon.js"
 /** Upcasters: evolve stored events to today's schemas on read. */
 export * as Upcaster from "./Upcaster.js"
 /** The in-memory event store. */
