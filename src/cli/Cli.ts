@@ -1,0 +1,54 @@
+/**
+ * The `chronicle` command line: inspect, replay, validate, move and measure
+ * event stores. Each command takes `--store` (or `CHRONICLE_STORE`).
+ *
+ * @since 0.1.0
+ */
+import { Command } from "@effect/cli"
+import type { FileSystem, Path, Terminal } from "@effect/platform"
+import type { Effect } from "effect"
+import * as read from "./commands/read.js"
+import * as stats from "./commands/stats.js"
+import * as streams from "./commands/streams.js"
+import * as tail from "./commands/tail.js"
+
+/**
+ * The version the CLI reports.
+ *
+ * @category constants
+ */
+export const version = "0.1.0"
+
+/**
+ * The root command and its subcommands.
+ *
+ * @category commands
+ */
+export const command = Command.make("chronicle").pipe(
+  Command.withDescription(
+    "Inspect, replay, validate, export, import, copy and benchmark chronicle event stores. Every command takes --store (file:<dir>, postgres://…?schema=…, memory:; default file:./.chronicle, or CHRONICLE_STORE)."
+  ),
+  Command.withSubcommands([
+    streams.command,
+    stats.command,
+    read.command,
+    tail.command
+  ])
+)
+
+/**
+ * The names of the subcommands.
+ *
+ * @category constants
+ */
+export const commandNames: ReadonlyArray<string> = [
+  "streams", "stats", "read", "tail", "replay", "validate", "export", "import", "copy", "bench"
+]
+
+/**
+ * Runs the CLI on `argv` (as `process.argv`: the first two entries are skipped).
+ *
+ * @category running
+ */
+export const run: (argv: ReadonlyArray<string>) => Effect.Effect<void, unknown, FileSystem.FileSystem | Path.Path | Terminal.Terminal> =
+  Command.run(command, { name: "chronicle", version })

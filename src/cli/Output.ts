@@ -1,0 +1,241 @@
+/**
+ * How the CLI writes: to stdout or a file with back-pressure, tables for
+ * people, JSON for machines (bigints as strings), colours only on a terminal
+ * and never with `NO_COLOR`.
+ *
+ * @since 0.1.0
+ */
+import * as NodeFs from "node:fs"
+import { Effect } from "effect"
+import type { Scope } from "effect"
+import type { StoredEvent } from "../Event.js"
+import * as CliError from "./CliError.js"
+
+/**
+ * Somewhere to write text to.
+ *
+ * @category models
+ */
+export interface Writer {
+  readonly write: (text: string) => Effect.Effect<void>
+}
+
+const writerOf = (stream: NodeJS.WritableStream): Writer => ({
+  write: (text) =>
+    Effect.async<void>((resume) => {
+      if (stream.write(text)) resume(Effect.void)
+      else stream.once("drain", () => resume(Effect.void))
+    })
+})
+
+/**
+ * Standard output.
+ *
+ * @category constructors
+ */
+export const stdout: Writer = writerOf(process.stdout)
+
+/**
+ * Standard error.
+ *
+ * @category constructors
+ */
+export const stderr: Writer = writerOf(process.stderr)
+
+/**
+ * Writes one line to stdout.
+ *
+ * @category combinators
+ */
+export const line = (text: string): Effect.Effect<void> => stdout.write(`${text}\n`)
+
+/**
+ * A file, created or truncated, flushed and closed with the scope.
+ *
+ * @category constructors
+ */
+export const file = (path: string): Effect.Effect<Writer, CliError.CliError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<NodeFs.WriteStream, CliError.CliError>((resume) => {
+      const stream = NodeFs.createWriteStream(path)
+      stream.once("error", (error) => resume(Effect.fail(CliError.usage(`cannot write ${path}: ${error.message}`))))
+      stream.once("ready", () => resume(Effect.succeed(stream)))
+    }),
+    (stream) => Effect.async<void>((resume) => void stream.end(() => resume(Effect.void)))
+  ).pipe(Effect.map(writerOf))
+
+// ---------------------------------------------------------------------------
+// colours
+// ---------------------------------------------------------------------------
+
+/**
+ * Whether to colour what goes to a stream: on a terminal, unless `NO_COLOR`
+ * is set (or `TERM=dumb`); `FORCE_COLOR` colours anyway.
+ *
+ * @category predicates
+ */
+export const colorEnabled = (stream: { readonly isTTY?: boolean | undefined }): boolean => {
+  const env = process.env
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "" && env.FORCE_COLOR !== "0") return true
+  return stream.isTTY === true && env.TERM !== "dumb"
+}
+
+/**
+ * Text styles, or no-ops when colours are off.
+ *
+ * @category models
+ */
+export interface Style {
+  readonly bold: (text: string) => string
+  readonly dim: (text: string) => string
+  readonly red: (text: string) => string
+  readonly green: (text: string) => string
+  readonly yellow: (text: string) => string
+  readonly cyan: (text: string) => string
+}
+
+const sgr = (open: number, close: number) => (text: string) => `\u001b[${open}m${text}\u001b[${close}m`
+const plainText = (text: string) => text
+
+/**
+ * The styles for a stream.
+ *
+ * @category constructors
+ */
+export const styleFor = (stream: { readonly isTTY?: boolean | undefined }): Style =>
+  colorEnabled(stream)
+    ? { bold: sgr(1, 22), dim: sgr(2, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) }
+    : { bold: plainText, dim: plainText, red: plainText, green: plainText, yellow: plainText, cyan: plainText }
+
+/**
+ * The styles for stdout.
+ *
+ * @category constructors
+ */
+export const style = (): Style => styleFor(process.stdout)
+
+// eslint-disable-next-line no-control-regex
+const ansi = /\u001b\[[0-9;]*m/g
+
+/**
+ * Text without its ANSI colour codes.
+ *
+ * @category formatting
+ */
+export const stripAnsi = (text: string): string => text.replace(ansi, "")
+
+// ---------------------------------------------------------------------------
+// tables
+// ---------------------------------------------------------------------------
+
+/**
+ * A column of a table: its header, how a row shows in it, and its alignment.
+ *
+ * @category models
+ */
+export interface Column<A> {
+  readonly header: string
+  readonly cell: (row: A) => string
+  readonly align?: "left" | "right" | undefined
+}
+
+/**
+ * Rows as an aligned text table with a header line (the last column is not
+ * padded).
+ *
+ * @category formatting
+ */
+export const table = <A>(rows: ReadonlyArray<A>, columns: ReadonlyArray<Column<A>>, styles: Style = style()): string => {
+  const cells = rows.map((row) => columns.map((column) => column.cell(row)))
+  const widths = columns.map((column, i) =>
+    Math.max(column.header.length, ...cells.map((row) => stripAnsi(row[i]!).length))
+  )
+  const render = (values: ReadonlyArray<string>) =>
+    values.map((value, i) => {
+      const last = i === values.length - 1
+      const pad = widths[i]! - stripAnsi(value).length
+      if (columns[i]!.align === "right") return " ".repeat(pad) + value
+      return last ? value : value + " ".repeat(pad)
+    }).join("  ").trimEnd()
+  return [styles.bold(render(columns.map((column) => column.header))), ...cells.map(render)].join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// values
+// ---------------------------------------------------------------------------
+
+/**
+ * JSON text of any value, bigints as strings.
+ *
+ * @category formatting
+ */
+export const json = (value: unknown, indent?: number): string =>
+  JSON.stringify(value, (_, item) => (typeof item === "bigint" ? item.toString() : item), indent)
+
+/**
+ * A stored event as a plain JSON object: the envelope with its global
+ * position as a string (it is a 64-bit integer) and its time in ISO 8601.
+ *
+ * @category formatting
+ */
+export const eventToJson = (event: StoredEvent): Record<string, unknown> => ({
+  globalPosition: event.globalPosition.toString(),
+  streamId: event.streamId,
+  streamVersion: event.streamVersion,
+  eventId: event.eventId,
+  type: event.type,
+  recordedAt: event.recordedAt.toISOString(),
+  schemaVersion: event.schemaVersion,
+  data: event.data,
+  metadata: event.metadata,
+  tags: event.tags
+})
+
+/**
+ * A count with thousands separators.
+ *
+ * @category formatting
+ */
+export const count = (n: number | bigint): string => n.toLocaleString("en-US")
+
+/**
+ * A byte size in B, KiB, MiB, GiB.
+ *
+ * @category formatting
+ */
+export const bytes = (n: number): string => {
+  if (n < 1024) return `${n} B`
+  const units = ["KiB", "MiB", "GiB", "TiB"]
+  let value = n / 1024
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`
+}
+
+/**
+ * A duration in milliseconds as `1h02m`, `3m05s`, `12s`, `850ms`.
+ *
+ * @category formatting
+ */
+export const duration = (ms: number): string => {
+  if (!Number.isFinite(ms)) return "?"
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const s = Math.round(ms / 1000)
+  if (s < 60) return `${s}s`
+  const m = Math.floor(s / 60)
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`
+}
+
+/**
+ * UTF-8 bytes of an event's payload: its data and metadata as JSON, the
+ * measure stores apply their size limit to.
+ *
+ * @category getters
+ */
+export const payloadBytes = (event: Pick<StoredEvent, "data" | "metadata">): number =>
+  Buffer.byteLength(JSON.stringify(event.data) ?? "", "utf8") + Buffer.byteLength(JSON.stringify(event.metadata) ?? "", "utf8")

@@ -1,0 +1,66 @@
+/**
+ * The entry point of the `chronicle` command line (see `Cli`): runs it on the
+ * process's arguments, reports a failure as one line on stderr (no stack
+ * trace; `CHRONICLE_DEBUG=1` shows the cause) and sets the exit code: 0, 1 for
+ * a failed operation, 2 for a command used wrongly. Ctrl-C interrupts the
+ * command cleanly (exit 0 for `tail`, 130 otherwise).
+ *
+ * @since 0.1.0
+ */
+import { ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Exit } from "effect"
+import * as Cli from "./Cli.js"
+import * as CliError from "./CliError.js"
+
+// a reader that goes away (`chronicle export | head`) ends the command, quietly
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0)
+    throw error
+  })
+}
+
+const debug = process.env.CHRONICLE_DEBUG !== undefined && process.env.CHRONICLE_DEBUG !== "" && process.env.CHRONICLE_DEBUG !== "0"
+
+const report = (message: string, exitCode: number) =>
+  Effect.sync(() => {
+    process.stderr.write(`chronicle: ${message}\n`)
+    process.exitCode = exitCode
+  })
+
+const program = Cli.run(process.argv).pipe(
+  Effect.catchAll((error) => {
+    // @effect/cli has printed the usage error already
+    if (ValidationError.isValidationError(error)) {
+      return Effect.sync(() => {
+        const command = Cli.commandNames.includes(process.argv[2] ?? "") ? ` ${process.argv[2]}` : ""
+        process.stderr.write(`Run chronicle${command} --help for usage.\n`)
+        process.exitCode = 2
+      })
+    }
+    if (error instanceof CliError.CliError) return report(error.message, error.exitCode)
+    return report(CliError.messageOf(error), 1)
+  }),
+  Effect.catchAllDefect((defect) =>
+    Effect.zipRight(
+      debug ? Effect.sync(() => process.stderr.write(`${Cause.pretty(Cause.die(defect))}\n`)) : Effect.void,
+      report(`unexpected error: ${CliError.messageOf(defect)}`, 1)
+    )
+  ),
+  Effect.provide(NodeContext.layer)
+)
+
+const tailing = process.argv[2] === "tail"
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit)
+        ? Number(process.exitCode ?? 0)
+        : Cause.isInterruptedOnly(exit.cause)
+        ? (tailing ? 0 : 130)
+        : 1
+    )
+})
