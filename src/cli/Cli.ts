@@ -8,9 +8,11 @@ import { Command } from "@effect/cli"
 import type { FileSystem, Path, Terminal } from "@effect/platform"
 import type { Effect } from "effect"
 import * as read from "./commands/read.js"
+import * as replay from "./commands/replay.js"
 import * as stats from "./commands/stats.js"
 import * as streams from "./commands/streams.js"
 import * as tail from "./commands/tail.js"
+import * as validate from "./commands/validate.js"
 
 /**
  * The version the CLI reports.
@@ -32,7 +34,9 @@ export const command = Command.make("chronicle").pipe(
     streams.command,
     stats.command,
     read.command,
-    tail.command
+    tail.command,
+    replay.command,
+    validate.command
   ])
 )
 
