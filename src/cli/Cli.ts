@@ -7,6 +7,10 @@
 import { Command } from "@effect/cli"
 import type { FileSystem, Path, Terminal } from "@effect/platform"
 import type { Effect } from "effect"
+import * as bench from "./commands/bench.js"
+import * as copy from "./commands/copy.js"
+import * as exportCommand from "./commands/export.js"
+import * as importCommand from "./commands/import.js"
 import * as read from "./commands/read.js"
 import * as replay from "./commands/replay.js"
 import * as stats from "./commands/stats.js"
@@ -36,7 +40,11 @@ export const command = Command.make("chronicle").pipe(
     read.command,
     tail.command,
     replay.command,
-    validate.command
+    validate.command,
+    exportCommand.command,
+    importCommand.command,
+    copy.command,
+    bench.command
   ])
 )
 

@@ -1,0 +1,187 @@
+/**
+ * Event histories in files: JSON Lines (one event per line, streamed), one
+ * JSON array, or TOON (`Toon.toToon`). Every format keeps the whole envelope:
+ * event id, type, stream id and version, global position, recording time,
+ * schema version, data, metadata and tags.
+ *
+ * @since 0.1.0
+ */
+import * as NodeFs from "node:fs"
+import * as NodeReadline from "node:readline"
+import { Chunk, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import type { StoredEvent } from "../Event.js"
+import { EventId } from "../EventId.js"
+import { StreamId } from "../StreamId.js"
+import * as Toon from "../Toon.js"
+import * as CliError from "./CliError.js"
+import * as Output from "./Output.js"
+
+/**
+ * The formats of an event file.
+ *
+ * @category models
+ */
+export const formats = ["jsonl", "json", "toon"] as const
+
+/**
+ * @category models
+ */
+export type Format = (typeof formats)[number]
+
+/**
+ * The format a file name suggests (`.jsonl`/`.ndjson`, `.json`, `.toon`), if any.
+ *
+ * @category constructors
+ */
+export const formatOfPath = (path: string): Format | undefined => {
+  const lower = path.toLowerCase()
+  if (lower.endsWith(".jsonl") || lower.endsWith(".ndjson")) return "jsonl"
+  if (lower.endsWith(".json")) return "json"
+  if (lower.endsWith(".toon")) return "toon"
+  return undefined
+}
+
+/**
+ * The JSON form of a stored event, as `Output.eventToJson` writes it; the
+ * global position may also be a number.
+ *
+ * @category models
+ */
+export const EventJson = Schema.Struct({
+  globalPosition: Schema.Union(
+    Schema.BigInt,
+    Schema.transform(Schema.Int, Schema.BigIntFromSelf, { strict: true, decode: (n) => BigInt(n), encode: (n) => Number(n) })
+  ),
+  streamId: StreamId,
+  streamVersion: Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)),
+  eventId: EventId,
+  type: Schema.NonEmptyString,
+  recordedAt: Schema.DateFromString.pipe(Schema.filter((d) => !Number.isNaN(d.getTime()), { message: () => "a valid ISO time" })),
+  schemaVersion: Schema.optionalWith(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1)), { default: () => 1 }),
+  data: Schema.Unknown,
+  metadata: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  tags: Schema.optionalWith(Schema.Array(Schema.NonEmptyString), { default: () => [] })
+})
+
+const decodeEvent = Schema.decodeUnknownEither(EventJson)
+
+/**
+ * Decodes one event from its JSON form; `where` names it in the error.
+ *
+ * @category decoding
+ */
+export const eventFromJson = (value: unknown, where: string): Either.Either<StoredEvent, CliError.CliError> =>
+  Either.mapBoth(decodeEvent(value), {
+    onLeft: (error) => CliError.fail(`${where}: not an event: ${ParseResult.TreeFormatter.formatErrorSync(error).replace(/\n\s*/g, " ")}`),
+    onRight: (event) => ({ ...event, data: event.data === undefined ? null : event.data })
+  })
+
+// ---------------------------------------------------------------------------
+// writing
+// ---------------------------------------------------------------------------
+
+/**
+ * Writes a stream of events in `format`; returns how many. TOON needs the
+ * whole history at once (it groups events by type), so it is collected first.
+ *
+ * @category encoding
+ */
+export const write = <E, R>(
+  events: Stream.Stream<StoredEvent, E, R>,
+  format: Format,
+  writer: Output.Writer
+): Effect.Effect<number, E, R> => {
+  switch (format) {
+    case "jsonl":
+      return Stream.runFoldEffect(events, 0, (n, event) => Effect.as(writer.write(`${Output.json(Output.eventToJson(event))}\n`), n + 1))
+    case "json":
+      return Effect.gen(function*() {
+        yield* writer.write("[")
+        const n = yield* Stream.runFoldEffect(
+          events,
+          0,
+          (n, event) => Effect.as(writer.write(`${n === 0 ? "\n" : ",\n"}  ${Output.json(Output.eventToJson(event))}`), n + 1)
+        )
+        yield* writer.write(n === 0 ? "]\n" : "\n]\n")
+        return n
+      })
+    case "toon":
+      return Effect.gen(function*() {
+        const all = Chunk.toReadonlyArray(yield* Stream.runCollect(events))
+        yield* writer.write(`${Toon.toToon(all)}\n`)
+        return all.length
+      })
+  }
+}
+
+// ---------------------------------------------------------------------------
+// reading
+// ---------------------------------------------------------------------------
+
+const inputStream = (path: string | undefined): NodeJS.ReadableStream =>
+  path === undefined || path === "-" ? process.stdin : NodeFs.createReadStream(path, { encoding: "utf8" })
+
+const checkReadable = (path: string | undefined) =>
+  path === undefined || path === "-"
+    ? Effect.void
+    : Effect.tryPromise({
+      try: () => NodeFs.promises.access(path, NodeFs.constants.R_OK),
+      catch: () => CliError.usage(`cannot read ${path}: no such file, or not readable`)
+    })
+
+const readText = (path: string | undefined) =>
+  Effect.zipRight(
+    checkReadable(path),
+    Effect.tryPromise({
+      try: async () => {
+        let text = ""
+        for await (const chunk of inputStream(path)) text += typeof chunk === "string" ? chunk : chunk.toString("utf8")
+        return text
+      },
+      catch: (error) => CliError.fail(`cannot read ${path ?? "stdin"}: ${CliError.messageOf(error)}`)
+    })
+  )
+
+/**
+ * Reads the events of a file (or stdin, for `undefined` or `-`) in `format`.
+ * JSON Lines are read line by line; the other formats whole.
+ *
+ * @category decoding
+ */
+export const read = (path: string | undefined, format: Format): Stream.Stream<StoredEvent, CliError.CliError> => {
+  const name = path === undefined || path === "-" ? "stdin" : path
+  switch (format) {
+    case "jsonl":
+      return Stream.unwrap(Effect.as(checkReadable(path), Stream.fromAsyncIterable(
+        // the interface and its iterator are made together, when the stream starts: lines
+        // a readline interface emits before its iterator exists are lost
+        { [Symbol.asyncIterator]: () => NodeReadline.createInterface({ input: inputStream(path), crlfDelay: Infinity })[Symbol.asyncIterator]() },
+        (error) => CliError.fail(`cannot read ${name}: ${CliError.messageOf(error)}`)
+      ))).pipe(
+        Stream.zipWithIndex,
+        Stream.filter(([text]) => text.trim().length > 0),
+        Stream.mapEffect(([text, index]) => {
+          const where = `${name}:${index + 1}`
+          return Effect.flatMap(
+            Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => CliError.fail(`${where}: not JSON`) }),
+            (value) => eventFromJson(value, where)
+          )
+        })
+      )
+    case "json":
+      return Stream.unwrap(Effect.gen(function*() {
+        const text = yield* readText(path)
+        const value = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => CliError.fail(`${name}: not JSON`) })
+        if (!Array.isArray(value)) return yield* CliError.fail(`${name}: expected a JSON array of events`)
+        const events: Array<StoredEvent> = []
+        for (let i = 0; i < value.length; i++) events.push(yield* eventFromJson(value[i], `${name}[${i}]`))
+        return Stream.fromIterable(events)
+      }))
+    case "toon":
+      return Stream.unwrap(Effect.gen(function*() {
+        const text = yield* readText(path)
+        const events = yield* Either.mapLeft(Toon.fromToon(text), (error) => CliError.fail(`${name}: ${error.message}`))
+        return Stream.fromIterable(events)
+      }))
+  }
+}
