@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Metric, Predicate, Schema, Stream } from "effect"
+import { Effect, Either, Metric, Predicate, Schema } from "effect"
 import type { Schedule } from "effect"
 import { defaultRetrySchedule } from "./CommandHandler.js"
 import type * as DecisionModel from "./DecisionModel.js"
@@ -96,6 +96,16 @@ export interface DecisionHandler<C, E, S, Err, R> {
 }
 
 /**
+ * Defines a decider for DCB decisions, inferring its types (share one value
+ * between `make` and `DecisionSpec.make`).
+ *
+ * @category constructors
+ */
+export const decider = <C, E extends EventCodec.Tagged, S, Err, R>(
+  definition: DecisionDecider<C, E, S, Err, R>
+): DecisionDecider<C, E, S, Err, R> => definition
+
+/**
  * Builds the handler.
  *
  * @category constructors
@@ -108,20 +118,15 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
   const load = (command: C) =>
     Effect.gen(function*() {
       const model = decider.model(command)
-      const decode = EventCodec.decodeStream(decider.codec)
+      const store = yield* EventStore.EventStore
+      const read = yield* store.queryForDecision(model.query)
       let state = model.initialState
-      let position = 0n
-      yield* EventStore.query(model.query).pipe(
-        decode,
-        Stream.runForEachChunk((chunk) =>
-          Effect.sync(() => {
-            for (const event of chunk) state = model.evolve(state, event)
-            const last = Chunk.last(chunk)
-            if (last._tag === "Some") position = last.value.globalPosition
-          })
-        )
-      )
-      return { state, position, query: model.query }
+      for (const stored of read.events) {
+        const decoded = decider.codec.decode(stored)
+        if (Either.isLeft(decoded)) return yield* decoded.left
+        state = model.evolve(state, decoded.right)
+      }
+      return { state, position: read.condition.after ?? 0n, condition: read.condition }
     }).pipe(Effect.withSpan("DecisionHandler.load", { captureStackTrace: false }))
 
   const attempt = (command: C, metadata: EventMetadata | undefined) =>
@@ -135,7 +140,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
       const encoded = yield* EventCodec.encodeAll(decider.codec, events, metadata)
       const appended = yield* EventStore.append(decider.streamId(command), encoded, {
         expectedVersion: ExpectedVersion.Any,
-        condition: { failIfEventsMatch: loaded.query, after: loaded.position }
+        condition: loaded.condition
       })
       let state = loaded.state
       for (let i = 0; i < events.length; i++) {

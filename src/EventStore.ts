@@ -183,6 +183,26 @@ export interface AppendOptions {
 export interface AppendCondition {
   readonly failIfEventsMatch: Query.Query
   readonly after?: bigint | undefined
+  /**
+   * What the decision's read saw, as the store that made it describes it
+   * (from `queryForDecision`; PostgreSQL: the read's snapshot). With it, the
+   * condition fails on any matching event the read did not see, even one
+   * below `after` that committed late: positions that are not commit-ordered
+   * need it. Leave it out when building a condition by hand.
+   */
+  readonly token?: string | undefined
+}
+
+/**
+ * What a decision read returns: the matching events, in global order, and
+ * the append condition that fails if anything matching was stored that the
+ * read did not see.
+ *
+ * @category models
+ */
+export interface DecisionRead {
+  readonly events: ReadonlyArray<StoredEvent>
+  readonly condition: AppendCondition
 }
 
 /**
@@ -193,6 +213,7 @@ export interface AppendCondition {
 export interface SettledCondition {
   readonly failIfEventsMatch: Query.Query
   readonly after: bigint
+  readonly token: string | undefined
 }
 
 /**
@@ -377,6 +398,15 @@ export interface EventStoreService {
    */
   readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, StoreError>
   /**
+   * Reads every event matching `query` for a decision, with the condition to
+   * append the decision's events on. Unlike `query`, it shows every event
+   * committed before it (your own appends included) even while an older
+   * transaction is still open on PostgreSQL; the condition's token covers
+   * what it could not see. Loads all matches into memory: for decision
+   * models, not for scans.
+   */
+  readonly queryForDecision: (query: Query.Query) => Effect.Effect<DecisionRead, StoreError>
+  /**
    * Follows the global log: the events after `options.after` in global order,
    * then each new event as it becomes readable, forever. An event committed
    * late by a slower concurrent writer is never skipped: it is delivered, in
@@ -424,6 +454,8 @@ export interface Driver {
   ) => Effect.Effect<AppendResult, AppendError>
   readonly read: (streamId: StreamId, range: StreamRange) => Stream.Stream<StoredEvent, StoreError>
   readonly query: (query: Query.Query, range: QueryRange) => Stream.Stream<StoredEvent, StoreError>
+  /** A decision read with a consistency token, where positions alone do not tell what a read saw. */
+  readonly queryForDecision?: ((query: Query.Query) => Effect.Effect<DecisionRead, StoreError>) | undefined
   /** A cheaper `read` for folding, when the store has one; `read` serves otherwise. */
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
@@ -658,7 +690,11 @@ export const make = (driver: Driver): EventStoreService => {
           if (typeof after !== "bigint" || after < 0n) {
             return Effect.fail(new StoreError({ operation: "append", reason: `the condition's after must be a bigint >= 0, got ${String(after)}` }))
           }
-          return driver.append(streamId, pending, options.expectedVersion, { failIfEventsMatch: condition.failIfEventsMatch, after })
+          return driver.append(streamId, pending, options.expectedVersion, {
+            failIfEventsMatch: condition.failIfEventsMatch,
+            after,
+            token: condition.token
+          })
         }),
         Effect.tap((result) =>
           Effect.zipRight(
@@ -718,6 +754,26 @@ export const make = (driver: Driver): EventStoreService => {
           kind: "client",
           captureStackTrace: false,
           attributes: { "chronicle.store": driver.name, "chronicle.query": Query.format(query), "chronicle.after": String(range.fromPosition - 1n) }
+        })
+      )
+    },
+    queryForDecision: (query) => {
+      const invalid = checkQuery("queryForDecision", query)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const read = driver.queryForDecision !== undefined
+        ? driver.queryForDecision(query)
+        : Effect.map(
+          Stream.runCollect(driver.query(query, { after: 0n, limit: Number.MAX_SAFE_INTEGER, chunkSize: defaultChunkSize })),
+          (chunk): DecisionRead => {
+            const events = Chunk.toReadonlyArray(chunk)
+            return { events, condition: { failIfEventsMatch: query, after: events.at(-1)?.globalPosition ?? 0n } }
+          }
+        )
+      return read.pipe(
+        Effect.withSpan("EventStore.queryForDecision", {
+          kind: "client",
+          captureStackTrace: false,
+          attributes: { "chronicle.store": driver.name, "chronicle.query": Query.format(query) }
         })
       )
     },

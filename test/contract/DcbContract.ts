@@ -194,6 +194,30 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           expect(yield* EventStore.streamVersion(streamId)).toBe(1)
         }))
 
+      it.effect("queryForDecision returns the matches and the condition to append on", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const course = freshTag("course")
+          const query = Query.tagged(course)
+          const empty = yield* store.queryForDecision(query)
+          expect(empty.events).toEqual([])
+          expect(empty.condition.failIfEventsMatch).toEqual(query)
+          const first = yield* store.append(freshStream("dcb"), [tagged("A", [course]), tagged("B", [freshTag("other")])], {
+            expectedVersion: "Any",
+            condition: empty.condition
+          })
+          const read = yield* store.queryForDecision(query)
+          expect(read.events.map((e) => e.globalPosition)).toEqual([first.globalPositions[0]])
+          expect(read.condition.after).toBe(first.globalPositions[0])
+          // the stale condition now fails; the fresh one goes through once
+          expect((yield* Effect.flip(store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: empty.condition })))._tag)
+            .toBe("AppendConditionFailed")
+          yield* store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })
+          expect((yield* Effect.flip(store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })))._tag)
+            .toBe("AppendConditionFailed")
+          expect((yield* Effect.flip(store.queryForDecision({ items: [{ types: [""] }] })))._tag).toBe("StoreError")
+        }))
+
       it.effect("racing deciders: a course of capacity 3 never takes a fourth student; retries fill it exactly", () =>
         Effect.gen(function*() {
           const course = freshTag("course")

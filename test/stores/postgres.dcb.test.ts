@@ -5,7 +5,8 @@
  * lost, and writers whose conditions share no tag must never fail each other.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Runtime, Stream } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Deferred, Effect, Either, Fiber, Runtime, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventId, EventStore, Query, StreamId } from "chronicle"
@@ -20,18 +21,21 @@ const subscribed = (course: string, student: string): Event.NewEvent => ({
   tags: [`course:${course}`, `student:${student}`]
 })
 
-const collect = (query: Query.Query) => EventStore.query(query).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+/** Every matching event committed so far (a decision read: no waiting for older transactions). */
+const collect = (query: Query.Query) =>
+  Effect.flatMap(EventStore.EventStore, (store) => Effect.map(store.queryForDecision(query), (read) => read.events))
 
 /** Read, decide against the capacity, append on condition; repeat on a failed condition. */
 const subscribe = (course: string, student: string, capacity: number) => {
   const query = Query.make(Query.item(["StudentSubscribed"], [`course:${course}`]))
   let conditionFailures = 0
   return Effect.gen(function*() {
-    const seen = yield* collect(query)
-    if (seen.length >= capacity) return { outcome: "full" as const, conditionFailures }
+    const store = yield* EventStore.EventStore
+    const read = yield* store.queryForDecision(query)
+    if (read.events.length >= capacity) return { outcome: "full" as const, conditionFailures }
     const result = yield* Effect.either(EventStore.append(StreamId.make("subscription", `${course}-${student}`), [subscribed(course, student)], {
       expectedVersion: "NoStream",
-      condition: { failIfEventsMatch: query, after: seen.at(-1)?.globalPosition ?? 0n }
+      condition: read.condition
     }))
     if (Either.isRight(result)) return { outcome: "subscribed" as const, conditionFailures }
     if (result.left._tag !== "AppendConditionFailed") return yield* Effect.fail(result.left)
@@ -41,6 +45,43 @@ const subscribe = (course: string, student: string, capacity: number) => {
 }
 
 describe.runIf(postgresAvailable())("PostgreSQL conditional appends under concurrency", () => {
+  it.live("a decision read sees what committed even behind an older open transaction, and its token catches a late commit below it", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* EventStore.EventStore
+      const tag = `course:late-${process.pid}-${Date.now()}`
+      const query = Query.tagged(tag)
+      const event = () => ({ eventId: EventId.unsafeGenerate(), type: "StudentSubscribed", data: {}, tags: [tag] })
+      const inserted = yield* Deferred.make<bigint>()
+      const release = yield* Deferred.make<void>()
+      // an older transaction: its event takes a low position but commits last
+      const slow = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+        const result = yield* store.append(StreamId.make("late", "slow"), [event()], { expectedVersion: "Any" })
+        yield* Deferred.succeed(inserted, result.globalPositions[0]!)
+        yield* Deferred.await(release)
+      })))
+      const slowPosition = yield* Deferred.await(inserted)
+      const fast = yield* store.append(StreamId.make("late", "fast"), [event()], { expectedVersion: "Any" })
+      expect(fast.globalPositions[0]! > slowPosition).toBe(true)
+      // the plain query waits for the older transaction; the decision read shows the committed event now
+      expect((yield* EventStore.query(query).pipe(Stream.runCollect)).length).toBe(0)
+      const read = yield* store.queryForDecision(query)
+      expect(read.events.map((e) => e.globalPosition)).toEqual([fast.globalPositions[0]])
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(slow)
+      // the slow event sits below the read's last position, but the read never saw it: the condition fails on it
+      const refused = yield* Effect.flip(store.append(StreamId.make("late", "decision"), [event()], {
+        expectedVersion: "Any",
+        condition: read.condition
+      }))
+      expect(refused._tag).toBe("AppendConditionFailed")
+      if (refused._tag === "AppendConditionFailed") expect(refused.position).toBe(slowPosition)
+      // read again: both are seen, and the decision goes through
+      const again = yield* store.queryForDecision(query)
+      expect(again.events.length).toBe(2)
+      yield* store.append(StreamId.make("late", "decision"), [event()], { expectedVersion: "Any", condition: again.condition })
+    }).pipe(Effect.provide(storeLayer("dcb_late", { maxConnections: 8 }))), 60_000)
+
   it.live("many fibers on many connections never push a course past its capacity, and lose no subscription (property)", () =>
     Effect.gen(function*() {
       const runtime = yield* Effect.runtime<EventStore.EventStore>()

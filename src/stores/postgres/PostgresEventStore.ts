@@ -342,11 +342,20 @@ export const make = (
         if (wholeTable) yield* viaClient(q.lockTable, [])
         if (condition === undefined || condition.failIfEventsMatch.items.length === 0) return
         const predicate = queryPredicate(condition.failIfEventsMatch, 2)
-        const [row] = yield* viaClient(
-          statement(`SELECT global_position::text FROM ${tables.events}
-             WHERE global_position > $1 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
-          [String(condition.after), ...predicate.params]
-        )
+        // with the read's snapshot: any matching event it did not see, wherever its position
+        const [row] = yield* condition.token === undefined
+          ? viaClient(
+            statement(`SELECT global_position::text FROM ${tables.events}
+               WHERE global_position > $1 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
+            [String(condition.after), ...predicate.params]
+          )
+          : viaClient(
+            statement(`SELECT global_position::text FROM ${tables.events}
+               WHERE global_position >= (pg_snapshot_xmin($1::pg_snapshot)::text::bigint << 16)
+                 AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $1::pg_snapshot)
+                 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
+            [condition.token, ...predicate.params]
+          )
         if (row !== undefined) {
           return yield* new EventStore.AppendConditionFailed({
             streamId,
@@ -590,6 +599,25 @@ export const make = (
             })
           }
         )
+      },
+      queryForDecision: (query) => {
+        const predicate = queryPredicate(query, 1)
+        // one statement: the rows and the snapshot they were read in; no horizon, so a reader sees its own writes
+        const st = statement(`WITH s AS (SELECT pg_current_snapshot()::text AS snapshot)
+           SELECT s.snapshot, e.* FROM s LEFT JOIN LATERAL (
+             SELECT ${columns} FROM ${tables.events} WHERE ${predicate.sql}
+           ) AS e ON true ORDER BY e.p`)
+        return Effect.map(run("queryForDecision", st, predicate.params), (rows): EventStore.DecisionRead => {
+          const events = rows[0]?.[1] == null ? [] : rows.map((row) => toStored(row.slice(1)))
+          return {
+            events,
+            condition: {
+              failIfEventsMatch: query,
+              after: events.at(-1)?.globalPosition ?? 0n,
+              token: (rows[0]?.[0] as string | undefined) ?? undefined
+            }
+          }
+        })
       },
       headPosition: Effect.map(run("headPosition", q.headPosition, []), (rows) => BigInt((rows[0]?.[0] as string | undefined) ?? "0")),
       watch,
