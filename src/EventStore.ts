@@ -613,17 +613,29 @@ const followLog = (driver: Driver, options: SubscribeOptions | undefined): Strea
     const changed = yield* Queue.sliding<void>(1)
     if (driver.watch !== undefined) yield* driver.watch(() => Queue.unsafeOffer(changed, undefined))
     let cursor = after
+    /**
+     * A signal whose events were not readable yet (on PostgreSQL: held back
+     * behind an older transaction, whose end sends no signal): look again
+     * soon, backing off towards the poll interval.
+     */
+    let retryIn = -1
+    const pollMillis = Duration.toMillis(pollInterval)
     // A signal that arrives during a read stays queued, so no change is slept through.
     const next = Effect.gen(function*() {
-      yield* Queue.takeAll(changed)
+      const signals = yield* Queue.takeAll(changed)
+      if (Chunk.isNonEmpty(signals)) retryIn = 5
       const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize }))
       const last = Chunk.last(events)
       if (last._tag === "Some") {
         cursor = last.value.globalPosition
+        retryIn = -1
         yield* Metric.incrementBy(delivered, events.length)
         return events
       }
-      yield* Effect.timeoutOption(Queue.take(changed), pollInterval)
+      const wait = retryIn === -1 ? pollMillis : Math.min(retryIn, pollMillis)
+      retryIn = retryIn === -1 || retryIn >= pollMillis ? -1 : retryIn * 2
+      const woken = yield* Effect.timeoutOption(Queue.take(changed), Duration.millis(wait))
+      if (woken._tag === "Some") retryIn = 5
       return Chunk.empty<StoredEvent>()
     })
     return Stream.repeatEffectChunk(next)

@@ -175,11 +175,19 @@ export const run = <E, R>(
   options?: RunOptions
 ): Effect.Effect<never, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
-    drain(
-      projection,
-      (after, batchSize) => store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }),
-      options
-    )).pipe(
+    Effect.gen(function*() {
+      // catch up in one read of the log, then follow it live from where that ended
+      const reached = yield* drain(
+        projection,
+        (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }),
+        options
+      )
+      yield* drain(
+        projection,
+        (after, batchSize) => store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }),
+        { ...options, from: { after: reached } }
+      )
+    })).pipe(
       Effect.zipRight(Effect.never),
       Effect.withSpan("ProjectionRunner.run", { attributes: { "chronicle.projection": projection.name } })
     )

@@ -440,7 +440,14 @@ export const make = (
      * commit is followed by a notification sent after it.
      */
     let notifying: "idle" | "running" | "again" = "idle"
-    const sendNotification: Effect.Effect<void> = Effect.ignore(run("notify", q.notify, [tables.channel, "append"])).pipe(
+    // its own transaction, committed without waiting for the WAL flush: a hint, not data
+    const notifyText = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${tables.channel}', 'append'); COMMIT`
+    const notifyOnce: Effect.Effect<void> = pool === undefined
+      ? Effect.ignore(run("notify", q.notify, [tables.channel, "append"]))
+      : Effect.async<void>((resume) => {
+        pool.query(notifyText, () => resume(Effect.void))
+      })
+    const sendNotification: Effect.Effect<void> = notifyOnce.pipe(
       Effect.zipRight(Effect.suspend(() => {
         if (notifying === "again") {
           notifying = "running"
