@@ -24,6 +24,8 @@ import * as Output from "./Output.js"
 export const formats = ["jsonl", "json", "toon"] as const
 
 /**
+ * One of `formats`.
+ *
  * @category models
  */
 export type Format = (typeof formats)[number]
