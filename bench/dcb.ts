@@ -14,7 +14,9 @@
  *      so reads stay those of a real entity: 0 to 99 events, ~50 on average.
  *      No other writer touches the tag, so every `AppendConditionFailed` is
  *      counted, and those on the writer's own previous event (committed, but
- *      not yet readable by its query) counted apart;
+ *      not yet readable by its query) counted apart. The same again reading
+ *      with `queryForDecision` (what `DecisionHandler` reads with: the
+ *      condition carries the store's consistency token);
  *    - `append only, disjoint tags`: the same appends without the read; the
  *      condition's `after` is the position of the writer's own previous append;
  *    - `decide, one hot tag`: all 16 writers decide on ONE tag: read, append
@@ -23,12 +25,12 @@
  *      success, the latency of a whole decision (with its retries) and how
  *      many decisions took more than 6 attempts (`DecisionHandler`'s default
  *      schedule would have given up on them). The hot tag too is retired
- *      after 100 successful appends;
+ *      after 100 successful appends. With `query`, and with `queryForDecision`;
  *    - for reference, unconditional appends: untagged, tagged with the
  *      writer's own tag, and tagged with its own tag plus one tag shared by
  *      all 16 writers (shared advisory locks on the same key).
  *    Each workload: an untimed warm-up slice, then a timed one (10 s on
- *    PostgreSQL, 3 s on the others; `--quick`: 1 s and 0.4 s). On PostgreSQL,
+ *    PostgreSQL, 3 s on the others; `--quick`: 0.8 s and 0.3 s). On PostgreSQL,
  *    `pg_stat_activity` is sampled every 20 ms during the timed slice: the
  *    mean number of the store's sessions per state and wait event says
  *    where the time goes (queued on a tag's advisory lock, inside a
@@ -40,19 +42,20 @@
  *    locality), 4 types, tagged `course:<n>` (and `student:<m>`, ~94 events
  *    a student), appended in batches of 1,000. Then p50/p95/p99 of `query`
  *    (collected to the end, as a decision reads) for: one course's tag (100
- *    matches), a type + tag item, an OR of a course item and a student item,
+ *    matches; also read by `queryForDecision`), a type + tag item, an OR of a course item and a student item,
  *    a tag no event carries (a new entity), a type-only item with
  *    `limit: 1000` (no index serves types: a scan), and one full read of a
  *    type-only item (events/s). Random courses and students per run; each
  *    series after 10 untimed runs (3 with `--quick`), and cut short after
- *    10 s (1 s) once it has 10 runs.
+ *    10 s (0.5 s) once it has 10 runs.
  * 3. What the condition check costs on that log, one writer, one append at a
  *    time: unconditional appends (untagged; tagged with a 100-event course),
  *    conditional appends on a course with 100 events (`after` = the course's
  *    last position, read untimed beforehand, 50 courses per query), and
  *    conditional appends on a fresh tag (`after` = 0: the first decision of
  *    a new entity).
- * 4. On PostgreSQL only: `decide, disjoint tags` again over the seeded log.
+ * 4. On PostgreSQL only: `decide, disjoint tags` again over the seeded log
+ *    (with `query`, and with `queryForDecision`).
  *
  * PostgreSQL lives in the schema `bench_dcb`, dropped at the start and,
  * unless `--keep` (to run EXPLAIN against it afterwards), at the end; it is
@@ -61,7 +64,7 @@
  * deleted afterwards.
  *
  * Run: npm run bench:dcb                     (a table, and bench/results/dcb.json; ~7 minutes)
- *      npx tsx bench/dcb.ts --quick          (~35 s smoke run: 100,000 events, short slices)
+ *      npx tsx bench/dcb.ts --quick          (~30 s smoke run: 100,000 events, short slices)
  *      npx tsx bench/dcb.ts --json           (the JSON on stdout instead of the table)
  *      npx tsx bench/dcb.ts --only=postgres  (one store: memory, filesystem or postgres)
  *      npx tsx bench/dcb.ts --keep           (leave the schema bench_dcb behind, for EXPLAIN)
@@ -130,9 +133,9 @@ type StoreName = "memory" | "filesystem" | "postgres"
 /** Per store: the write slices and how many times each read and append is measured. */
 const plans: Record<StoreName, { warmupMillis: number; sliceMillis: number; queryRuns: number; scanRuns: number; checkAppends: number }> = quick
   ? {
-    postgres: { warmupMillis: 200, sliceMillis: 1_000, queryRuns: 60, scanRuns: 10, checkAppends: 60 },
-    memory: { warmupMillis: 100, sliceMillis: 400, queryRuns: 20, scanRuns: 5, checkAppends: 30 },
-    filesystem: { warmupMillis: 100, sliceMillis: 400, queryRuns: 20, scanRuns: 5, checkAppends: 30 }
+    postgres: { warmupMillis: 150, sliceMillis: 800, queryRuns: 40, scanRuns: 10, checkAppends: 40 },
+    memory: { warmupMillis: 100, sliceMillis: 300, queryRuns: 20, scanRuns: 5, checkAppends: 20 },
+    filesystem: { warmupMillis: 100, sliceMillis: 300, queryRuns: 20, scanRuns: 5, checkAppends: 20 }
   }
   : {
     postgres: { warmupMillis: 1_000, sliceMillis: 10_000, queryRuns: 300, scanRuns: 30, checkAppends: 300 },
@@ -142,7 +145,7 @@ const plans: Record<StoreName, { warmupMillis: number; sliceMillis: number; quer
 /** Untimed runs before each measured series. */
 const warmupRuns = quick ? 3 : 10
 /** A measured series of reads or appends stops early after this long (but not before `minimumRuns`). */
-const seriesBudgetMillis = quick ? 1_000 : 10_000
+const seriesBudgetMillis = quick ? 500 : 10_000
 const minimumRuns = 10
 
 /** Whether a series begun at `started` with `done` runs out of `planned` goes on. */
@@ -282,8 +285,22 @@ const writerStream = (prefix: string, writer: number) => StreamId.make("dcb", `$
 const isConditionFailure = (error: EventStore.AppendError): error is EventStore.AppendConditionFailed =>
   error._tag === "AppendConditionFailed"
 
+/** How a decision reads its query: how many events matched, and the condition to append on. */
+type DecisionReader = (
+  query: Query.Query
+) => Effect.Effect<{ readonly count: number; readonly condition: EventStore.AppendCondition }, EventStore.StoreError, EventStore.EventStore>
+
+/** `EventStore.query` to the end; the condition's `after` is the last event's position. */
+const viaQuery: DecisionReader = (query) =>
+  Effect.map(readAll(query), (read) => ({ count: read.count, condition: { failIfEventsMatch: query, after: read.position } }))
+
+/** `queryForDecision` (what `DecisionHandler` reads with): the condition carries the store's consistency token. */
+const viaQueryForDecision: DecisionReader = (query) =>
+  Effect.flatMap(EventStore.EventStore, (store) =>
+    Effect.map(store.queryForDecision(query), (read) => ({ count: read.events.length, condition: read.condition })))
+
 /** Read the writer's tag, append on the condition; a fresh tag every `eventsPerTag` events. */
-const decideDisjoint: WriterLoop = (prefix, writer, deadline, _shared, out) =>
+const decideDisjoint = (reader: DecisionReader): WriterLoop => (prefix, writer, deadline, _shared, out) =>
   Effect.gen(function*() {
     const streamId = writerStream(prefix, writer)
     let generation = 0
@@ -292,9 +309,9 @@ const decideDisjoint: WriterLoop = (prefix, writer, deadline, _shared, out) =>
       const tag = `course:${prefix}-w${writer}-${generation}`
       const query = Query.tagged(tag)
       const start = performance.now()
-      const read = yield* readAll(query)
+      const read = yield* reader(query)
       const readDone = performance.now()
-      const result = yield* Effect.either(appendOne(streamId, decided(tag, writer), { failIfEventsMatch: query, after: read.position }))
+      const result = yield* Effect.either(appendOne(streamId, decided(tag, writer), read.condition))
       const done = performance.now()
       if (Either.isLeft(result)) {
         if (!isConditionFailure(result.left)) return yield* result.left
@@ -335,7 +352,7 @@ const appendDisjoint: WriterLoop = (prefix, writer, deadline, _shared, out) =>
   })
 
 /** All writers decide on one tag; a failed condition means read again and retry at once. */
-const decideHot: WriterLoop = (prefix, writer, deadline, shared, out) =>
+const decideHot = (reader: DecisionReader): WriterLoop => (prefix, writer, deadline, shared, out) =>
   Effect.gen(function*() {
     const streamId = writerStream(prefix, writer)
     while (performance.now() < deadline) {
@@ -344,10 +361,10 @@ const decideHot: WriterLoop = (prefix, writer, deadline, shared, out) =>
         const tag = `course:${prefix}-hot-${shared.generation}`
         const query = Query.tagged(tag)
         const readStart = performance.now()
-        const read = yield* readAll(query)
+        const read = yield* reader(query)
         const readDone = performance.now()
         out.readMillis.push(readDone - readStart)
-        const result = yield* Effect.either(appendOne(streamId, decided(tag, writer), { failIfEventsMatch: query, after: read.position }))
+        const result = yield* Effect.either(appendOne(streamId, decided(tag, writer), read.condition))
         const done = performance.now()
         out.appendMillis.push(done - readDone)
         if (Either.isRight(result)) {
@@ -381,9 +398,26 @@ const appendPlain = (tagsOf: (prefix: string, writer: number) => ReadonlyArray<s
   })
 
 const writeWorkloads: ReadonlyArray<WriteWorkload> = [
-  { key: "decide-disjoint", label: "decide (read + conditional append), disjoint tags", conditional: true, writer: decideDisjoint },
+  {
+    key: "decide-disjoint",
+    label: "decide (query + conditional append), disjoint tags",
+    conditional: true,
+    writer: decideDisjoint(viaQuery)
+  },
+  {
+    key: "decide-disjoint-qfd",
+    label: "decide (queryForDecision + append), disjoint tags",
+    conditional: true,
+    writer: decideDisjoint(viaQueryForDecision)
+  },
   { key: "append-disjoint", label: "conditional append only, disjoint tags", conditional: true, writer: appendDisjoint },
-  { key: "decide-hot", label: "decide, ONE hot tag (retry on failure)", conditional: true, writer: decideHot },
+  { key: "decide-hot", label: "decide (query), ONE hot tag, retry on failure", conditional: true, writer: decideHot(viaQuery) },
+  {
+    key: "decide-hot-qfd",
+    label: "decide (queryForDecision), ONE hot tag, retry",
+    conditional: true,
+    writer: decideHot(viaQueryForDecision)
+  },
   { key: "plain-untagged", label: "unconditional append, untagged", conditional: false, writer: appendPlain(() => []) },
   {
     key: "plain-tagged",
@@ -570,6 +604,8 @@ interface QueryWorkload {
   /** A fresh query per run. */
   readonly query: () => Query.Query
   readonly limit?: number
+  /** Read with `queryForDecision` rather than `query`. */
+  readonly decision?: boolean
   readonly scan: boolean
 }
 
@@ -594,6 +630,13 @@ const queryWorkloads: ReadonlyArray<QueryWorkload> = [
         Query.make(Query.item(courseTypes, [courseTag(random(courses))])),
         Query.make(Query.item(subscriptionTypes, [studentTag(random(students))]))
       ),
+    scan: false
+  },
+  {
+    key: "tag-qfd",
+    label: "one course's tag, by queryForDecision",
+    query: () => Query.tagged(courseTag(random(courses))),
+    decision: true,
     scan: false
   },
   {
@@ -634,9 +677,12 @@ interface ScanResult {
 const measureQuery = (store: StoreName, workload: QueryWorkload) =>
   Effect.gen(function*() {
     const runs = workload.scan ? plans[store].scanRuns : plans[store].queryRuns
-    const once = () => (workload.limit === undefined
-      ? Effect.map(readAll(workload.query()), (read) => read.count)
-      : readSome(workload.query(), workload.limit))
+    const once = () =>
+      workload.decision === true
+        ? Effect.map(viaQueryForDecision(workload.query()), (read) => read.count)
+        : workload.limit === undefined
+        ? Effect.map(readAll(workload.query()), (read) => read.count)
+        : readSome(workload.query(), workload.limit)
     for (let run = 0; run < warmupRuns; run++) yield* once()
     const millis: Array<number> = []
     let matches = 0
@@ -870,9 +916,12 @@ const runStore = async (store: StoreUnderTest): Promise<StoreReport> => {
     const scan = await runtime.runPromise(fullScan(store.name))
     log(`${store.name}: the condition check's cost`)
     const checks = await runtime.runPromise(measureChecks(store.name))
-    const seededWrites = store.name === "postgres"
-      ? [await measureWrites(store.name, runtime, writeWorkloads.find((w) => w.key === "decide-disjoint")!, true)]
-      : []
+    const seededWrites: Array<WriteResult> = []
+    if (store.name === "postgres") {
+      for (const workload of writeWorkloads.filter((w) => w.key === "decide-disjoint" || w.key === "decide-disjoint-qfd")) {
+        seededWrites.push(await measureWrites(store.name, runtime, workload, true))
+      }
+    }
     return { seed: seedResult, size, queries, scan, checks, seededWrites }
   })
   return {
