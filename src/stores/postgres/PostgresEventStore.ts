@@ -19,7 +19,7 @@ import { createHash } from "node:crypto"
 import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Config, Deferred, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Chunk, Config, Data, Deferred, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
 import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventId from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
@@ -105,11 +105,18 @@ const payloadOf = (streamId: StreamId, row: Row): EventPayload => ({
 
 /** A statement the store runs, named when it runs prepared on the store's own pool. */
 interface Statement {
-  readonly name: string
+  readonly name: string | undefined
   readonly text: string
 }
 
 const statement = (text: string): Statement => ({ name: `chronicle_${crc32(text).toString(16)}`, text })
+
+/**
+ * A statement planned anew on every run: for tag queries, whose best plan
+ * depends on the values (a prepared statement's generic plan walks the whole
+ * primary key instead of the tags' GIN index).
+ */
+const planned = (text: string): Statement => ({ name: undefined, text })
 
 /** Type parsers for the store's own queries: raw strings, but for what the store decodes itself. */
 const rawTypes: Pg.CustomTypesConfig = {
@@ -193,6 +200,9 @@ const statements = (t: Tables) => {
   }
 }
 
+/** A conditional append refused on one of its own events: maybe a re-send of a stored batch. */
+class ResentBatch extends Data.TaggedError("ResentBatch")<{ readonly failed: EventStore.AppendConditionFailed }> {}
+
 /**
  * The SQL of a query's items over the events table, parameters from `$first`
  * on: each item is a type list and a tag array (only what it names).
@@ -244,7 +254,9 @@ export const make = (
           ? viaClient(st, params)
           : Effect.async<ReadonlyArray<Row>, unknown>((resume) => {
             pool.query<Array<unknown>>(
-              { name: st.name, text: st.text, values: params as Array<unknown>, rowMode: "array", types: rawTypes },
+              st.name === undefined
+                ? { text: st.text, values: params as Array<unknown>, rowMode: "array", types: rawTypes }
+                : { name: st.name, text: st.text, values: params as Array<unknown>, rowMode: "array", types: rawTypes },
               (error, result) => resume(error ? Effect.fail(error) : Effect.succeed(result.rows))
             )
           }))
@@ -345,24 +357,26 @@ export const make = (
         // with the read's snapshot: any matching event it did not see, wherever its position
         const [row] = yield* condition.token === undefined
           ? viaClient(
-            statement(`SELECT global_position::text FROM ${tables.events}
+            planned(`SELECT global_position::text AS p, event_id::text AS id FROM ${tables.events}
                WHERE global_position > $1 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
             [String(condition.after), ...predicate.params]
           )
           : viaClient(
-            statement(`SELECT global_position::text FROM ${tables.events}
+            planned(`SELECT global_position::text AS p, event_id::text AS id FROM ${tables.events}
                WHERE global_position >= (pg_snapshot_xmin($1::pg_snapshot)::text::bigint << 16)
                  AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $1::pg_snapshot)
                  AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
             [condition.token, ...predicate.params]
           )
         if (row !== undefined) {
-          return yield* new EventStore.AppendConditionFailed({
+          const failed = new EventStore.AppendConditionFailed({
             streamId,
             query: condition.failIfEventsMatch,
             after: condition.after,
             position: BigInt(row[0] as string)
           })
+          // the batch's own event: a re-send of a batch already stored, to be recognised as such
+          return yield* events.some((event) => event.eventId === row[1]) ? new ResentBatch({ failed }) : failed
         }
       })
     }
@@ -402,11 +416,12 @@ export const make = (
           : sql.withTransaction(Effect.zipRight(before, viaClient(st, params)))
         for (let attempt = 1;; attempt++) {
           const outcome = yield* Effect.either(attemptAppend)
-          if (Either.isLeft(outcome) && outcome.left instanceof EventStore.AppendConditionFailed) {
+          if (Either.isLeft(outcome) && outcome.left instanceof EventStore.AppendConditionFailed) return yield* outcome.left
+          if (Either.isLeft(outcome) && outcome.left instanceof ResentBatch) {
             // a re-send of a batch already stored matches its own condition: it succeeds again
             const plan = yield* explainRefusal(streamId, events, expected)
             if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return plan.right.result
-            return yield* outcome.left
+            return yield* outcome.left.failed
           }
           if (Either.isRight(outcome) && outcome.right.length > 0) {
             const row = outcome.right[0]!
@@ -585,7 +600,7 @@ export const make = (
       query: (query, range) => {
         const page = Math.min(range.chunkSize, pageSize)
         const predicate = queryPredicate(query, 3)
-        const st = statement(`SELECT ${columns} FROM ${tables.events}
+        const st = planned(`SELECT ${columns} FROM ${tables.events}
            WHERE global_position > $1
              AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
              AND ${predicate.sql}
@@ -610,7 +625,7 @@ export const make = (
       queryForDecision: (query) => {
         const predicate = queryPredicate(query, 1)
         // one statement: the rows and the snapshot they were read in; no horizon, so a reader sees its own writes
-        const st = statement(`WITH s AS (SELECT pg_current_snapshot()::text AS snapshot)
+        const st = planned(`WITH s AS (SELECT pg_current_snapshot()::text AS snapshot)
            SELECT s.snapshot, e.* FROM s LEFT JOIN LATERAL (
              SELECT ${columns} FROM ${tables.events} WHERE ${predicate.sql}
            ) AS e ON true ORDER BY e.p`)
