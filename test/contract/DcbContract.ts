@@ -3,7 +3,8 @@
  * appends, over every store. Each test writes events under tags of its own.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Runtime, Stream } from "effect"
+import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventId, EventStore, Query, StreamId } from "chronicle"
 import { freshStream } from "./EventStoreContract.js"
@@ -92,6 +93,57 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           expect(error.reason).toMatch(/invalid query/)
           const notAQuery = yield* Effect.flip(collect({} as Query.Query))
           expect(notAQuery._tag).toBe("StoreError")
+        }))
+    })
+
+    describe("query matches the rules (property)", () => {
+      it.effect("query returns exactly the events of the log that Query.matches, after any position", () =>
+        Effect.gen(function*() {
+          const runtime = yield* Effect.runtime<EventStore.EventStore>()
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.array(fc.record({ type: fc.constantFrom("A", "B", "C"), tags: fc.uniqueArray(fc.constantFrom("t1", "t2", "t3", "t4"), { maxLength: 3 }) }), {
+                  minLength: 1,
+                  maxLength: 25
+                }),
+                fc.array(
+                  fc.record({
+                    types: fc.option(fc.uniqueArray(fc.constantFrom("A", "B", "C"), { maxLength: 2 }), { nil: undefined }),
+                    tags: fc.option(fc.uniqueArray(fc.constantFrom("t1", "t2", "t3", "t4"), { maxLength: 2 }), { nil: undefined })
+                  }),
+                  { maxLength: 3 }
+                ),
+                fc.nat({ max: 30 }),
+                (specs, items, skip) =>
+                  Runtime.runPromise(runtime)(Effect.gen(function*() {
+                    const prefix = freshTag("p")
+                    const scoped = (tag: string) => `${prefix}:${tag}`
+                    // every event also carries the run's own tag, which narrows tagless items to this run
+                    const written = specs.map((spec) => tagged(spec.type, [...spec.tags.map(scoped), scoped("run")]))
+                    const result = yield* EventStore.append(freshStream("prop"), written, { expectedVersion: "Any" })
+                    const query = Query.make(...items.map((item) => ({
+                      ...(item.types === undefined ? {} : { types: item.types }),
+                      tags: item.tags === undefined || item.tags.length === 0 ? [scoped("run")] : item.tags.map(scoped)
+                    })))
+                    const after = skip >= written.length ? result.globalPositions[0]! - 1n : result.globalPositions[skip]!
+                    const expected = written
+                      .map((event, i) => ({ type: event.type, tags: event.tags!, position: result.globalPositions[i]! }))
+                      .filter((event) => event.position > after && Query.matches(query, event))
+                      .map((event) => event.position)
+                    // PostgreSQL shows fresh events once older transactions (of other test files) end
+                    let got: ReadonlyArray<Event.StoredEvent> = []
+                    for (let attempt = 0; attempt < 100; attempt++) {
+                      got = yield* collect(query, { after, chunkSize: 2 })
+                      if (got.length >= expected.length) break
+                      yield* Effect.sleep("20 millis")
+                    }
+                    expect(got.map((e) => e.globalPosition)).toEqual(expected)
+                  }))
+              ),
+              { numRuns: 25 }
+            )
+          )
         }))
     })
 

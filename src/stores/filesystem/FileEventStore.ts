@@ -31,6 +31,8 @@ import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
+import type { TagIndex } from "../../internal/tagIndex.js"
+import { addTags, candidateSlots, removeTags } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "./directoryLock.js"
 import { decodeLine, decodeTombstones, encodeLine, encodeTombstone, scan } from "./logFormat.js"
@@ -85,6 +87,7 @@ interface Index {
   readonly typeOf: Array<string>
   readonly tagsOf: Array<ReadonlyArray<string>>
   readonly types: Map<string, string>
+  readonly tagged: TagIndex
   /** Per stream: its id (one string shared by all its entries) and its events' positions. */
   readonly streams: Map<StreamId, { readonly id: StreamId; readonly positions: Array<number> }>
   readonly ids: Map<string, number>
@@ -109,6 +112,7 @@ const emptyIndex = (): Index => ({
   typeOf: [],
   tagsOf: [],
   types: new Map(),
+  tagged: new Map(),
   streams: new Map(),
   ids: new Map()
 })
@@ -142,14 +146,20 @@ const addEntry = (
   }
   index.typeOf.push(interned)
   index.tagsOf.push(tags)
+  addTags(index.tagged, position, tags)
 }
 
-/** The first slot at or after `from` (up to `end`) whose event matches `query`, or -1. */
-const firstMatchingSlot = (index: Index, query: Query.Query, from: number, end: number): number => {
-  for (let slot = from; slot < end; slot++) {
-    if (Query.matches(query, { type: index.typeOf[slot]!, tags: index.tagsOf[slot]! })) return slot
+/** The slots from `from` (up to `end`) whose events match `query`, ascending, at most `limit`: by tag where it can. */
+const matchingSlots = (index: Index, query: Query.Query, from: number, end: number, limit: number): Array<number> => {
+  const out: Array<number> = []
+  const matches = (slot: number) => Query.matches(query, { type: index.typeOf[slot]!, tags: index.tagsOf[slot]! })
+  const candidates = candidateSlots(index.tagged, query, from, end)
+  if (candidates === undefined) {
+    for (let slot = from; slot < end && out.length < limit; slot++) if (matches(slot)) out.push(slot)
+  } else {
+    for (let k = 0; k < candidates.length && out.length < limit; k++) if (matches(candidates[k]!)) out.push(candidates[k]!)
   }
-  return -1
+  return out
 }
 
 /** Drops tentative entries back to `count` (a write failed). */
@@ -166,6 +176,7 @@ const rollback = (index: Index, count: number) => {
     index.streamOf.pop()
     index.versionOf.pop()
     index.idOf.pop()
+    removeTags(index.tagged, position, index.tagsOf[position]!)
     index.typeOf.pop()
     index.tagsOf.pop()
   }
@@ -381,7 +392,7 @@ export const make = (
               const end = index.offsets.length
               const conflicting = condition === undefined
                 ? -1
-                : firstMatchingSlot(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end)
+                : matchingSlots(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end, 1)[0] ?? -1
               if (conflicting !== -1) {
                 outcomes.push(Either.left(
                   new EventStore.AppendConditionFailed({
@@ -564,18 +575,10 @@ export const make = (
 
     const query = (query: Query.Query, range: EventStore.QueryRange) =>
       pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
-        let slot = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
-        const positions: Array<number> = []
+        const from = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
         const wanted = Math.min(range.chunkSize, state.remaining)
-        while (positions.length < wanted) {
-          const found = firstMatchingSlot(limit.index, query, slot, limit.count)
-          if (found === -1) {
-            slot = limit.count
-            break
-          }
-          positions.push(found)
-          slot = found + 1
-        }
+        const positions = matchingSlots(limit.index, query, from, limit.count, wanted)
+        const slot = wanted > 0 && positions.length === wanted ? positions.at(-1)! + 1 : limit.count
         const remaining = state.remaining - positions.length
         const following = positions.length === wanted && remaining > 0 && slot < limit.count
           ? Option.some({ next: slot, remaining })

@@ -13,6 +13,8 @@ import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
+import type { TagIndex } from "../../internal/tagIndex.js"
+import { addTags, candidateSlots } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 
 /**
@@ -65,15 +67,29 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     /** Deleted streams and their version when deleted. */
     const tombstones = new Map<StreamId, number>()
     const watchers = new Set<() => void>()
+    const tagged: TagIndex = new Map()
+
+    /** The events from slot `from` on that match `query`, in order, at most `limit`: by tag where the query has tags. */
+    const matching = (query: Query.Query, from: number, limit: number): Array<StoredEvent> => {
+      const out: Array<StoredEvent> = []
+      const candidates = candidateSlots(tagged, query, from, log.length)
+      if (candidates === undefined) {
+        for (let i = from; i < log.length && out.length < limit; i++) {
+          const event = log[i]
+          if (event !== undefined && Query.matches(query, event)) out.push(event)
+        }
+      } else {
+        for (let k = 0; k < candidates.length && out.length < limit; k++) {
+          const event = log[candidates[k]!]
+          if (event !== undefined && Query.matches(query, event)) out.push(event)
+        }
+      }
+      return out
+    }
 
     /** The first event after `condition.after` matching its query, if any. */
-    const firstMatch = (condition: EventStore.SettledCondition) => {
-      for (let i = Number(condition.after); i < log.length; i++) {
-        const event = log[i]
-        if (event !== undefined && Query.matches(condition.failIfEventsMatch, event)) return event
-      }
-      return undefined
-    }
+    const firstMatch = (condition: EventStore.SettledCondition) =>
+      matching(condition.failIfEventsMatch, Math.min(Number(condition.after), log.length), 1)[0]
 
     const append = (
       streamId: StreamId,
@@ -124,6 +140,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
               metadata: JSON.parse(serialized[i]!.metadata),
               tags: [...event.tags]
             })
+            addTags(tagged, log.length, stored.tags)
             log.push(stored)
             target.push(stored)
             byId.set(stored.eventId, stored)
@@ -164,16 +181,14 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       })
 
     const query = (query: Query.Query, range: EventStore.QueryRange) =>
-      Stream.unfoldChunk({ next: Number(range.after), remaining: range.limit }, ({ next, remaining }) => {
-        const out: Array<StoredEvent> = []
-        let i = next
-        while (i < log.length && out.length < Math.min(range.chunkSize, remaining)) {
-          const event = log[i++]
-          if (event !== undefined && Query.matches(query, event)) out.push(event)
-        }
+      Stream.unfoldChunk({ next: Math.min(Number(range.after), log.length), remaining: range.limit }, ({ next, remaining }) => {
+        const out = matching(query, next, Math.min(range.chunkSize, remaining))
         return out.length === 0
           ? Option.none()
-          : Option.some([Chunk.unsafeFromArray(out), { next: i, remaining: remaining - out.length }])
+          : Option.some([
+            Chunk.unsafeFromArray(out),
+            { next: Number(out.at(-1)!.globalPosition), remaining: remaining - out.length }
+          ])
       })
 
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>

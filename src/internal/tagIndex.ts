@@ -1,0 +1,70 @@
+/**
+ * An in-memory inverted index from tag to the (ascending) slots of the events
+ * carrying it, for the memory and filesystem stores: queries and append
+ * conditions look at the events of a tag, not at the whole log.
+ */
+import type * as Query from "../Query.js"
+
+/** Tag → ascending slots. */
+export type TagIndex = Map<string, Array<number>>
+
+/** Records that the event at `slot` (the highest so far) carries `tags`. */
+export const addTags = (index: TagIndex, slot: number, tags: ReadonlyArray<string>): void => {
+  for (const tag of tags) {
+    const slots = index.get(tag)
+    if (slots === undefined) index.set(tag, [slot])
+    else slots.push(slot)
+  }
+}
+
+/** Forgets the event at `slot`, the highest indexed (a write rolled back). */
+export const removeTags = (index: TagIndex, slot: number, tags: ReadonlyArray<string>): void => {
+  for (const tag of tags) {
+    const slots = index.get(tag)
+    if (slots === undefined) continue
+    if (slots.at(-1) === slot) slots.pop()
+    if (slots.length === 0) index.delete(tag)
+  }
+}
+
+const firstAtOrAfter = (slots: ReadonlyArray<number>, from: number): number => {
+  let low = 0
+  let high = slots.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (slots[middle]! < from) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/**
+ * The slots in `[from, end)` that may match `query` (each carries all the
+ * tags of some item: check the types and tags still), ascending; `undefined`
+ * when an item has no tags, so every slot may match.
+ */
+export const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: number): ReadonlyArray<number> | undefined => {
+  const lists: Array<ReadonlyArray<number>> = []
+  for (const item of query.items) {
+    if (item.tags === undefined || item.tags.length === 0) return undefined
+    let shortest: ReadonlyArray<number> = []
+    let first = true
+    for (const tag of item.tags) {
+      const slots = index.get(tag) ?? []
+      if (first || slots.length < shortest.length) shortest = slots
+      first = false
+    }
+    lists.push(shortest)
+  }
+  const out: Array<number> = []
+  for (const slots of lists) {
+    for (let i = firstAtOrAfter(slots, from); i < slots.length && slots[i]! < end; i++) out.push(slots[i]!)
+  }
+  if (lists.length > 1) {
+    out.sort((a, b) => a - b)
+    let kept = 0
+    for (let i = 0; i < out.length; i++) if (i === 0 || out[i] !== out[i - 1]) out[kept++] = out[i]!
+    out.length = kept
+  }
+  return out
+}
