@@ -85,6 +85,53 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
   [
     `ALTER TABLE ${t.events} ADD COLUMN tags text[] NOT NULL DEFAULT '{}'`,
     `CREATE INDEX events_tags_idx ON ${t.events} USING gin (tags) WHERE tags <> '{}'`
+  ],
+  // group commit: concurrent appends of one process in one call, one transaction, one WAL flush
+  [
+    `CREATE FUNCTION ${t.schema}.append_group(requests json)
+       RETURNS TABLE (i int, version bigint, base bigint) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       b bigint;
+       origin bigint := pg_current_xact_id()::text::bigint << 16;
+       offs bigint := 0;
+     BEGIN
+       -- stream rows are locked in stream order: two groups never wait on each other in a cycle
+       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
+                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
+                ORDER BY x.s, x.i LOOP
+         b := NULL;
+         IF r.m = 'any' THEN
+           INSERT INTO ${t.streams} AS st (stream_id, version) VALUES (r.s, r.n)
+             ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
+             RETURNING st.version - r.n INTO b;
+         ELSIF r.m = 'nostream' THEN
+           INSERT INTO ${t.streams} (stream_id, version) VALUES (r.s, r.n)
+             ON CONFLICT (stream_id) DO NOTHING RETURNING 0 INTO b;
+         ELSIF r.m = 'exists' THEN
+           UPDATE ${t.streams} AS st SET version = st.version + r.n
+             WHERE st.stream_id = r.s AND st.version > 0 AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
+         ELSE
+           UPDATE ${t.streams} AS st SET version = st.version + r.n
+             WHERE st.stream_id = r.s AND st.version = r.e AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
+         END IF;
+         IF b IS NULL THEN
+           i := r.i; version := NULL; base := NULL;
+           RETURN NEXT;
+           CONTINUE;
+         END IF;
+         INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
+           SELECT origin + offs + e.ord, r.s, b + e.ord, e.event_id, e.type, e.schema_version, e.data, e.metadata, coalesce(e.tags, '{}')
+           FROM ROWS FROM (json_to_recordset(r.ev)
+             AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
+             WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, tags, ord);
+         i := r.i; version := b + r.n; base := origin + offs;
+         RETURN NEXT;
+         offs := offs + r.n;
+       END LOOP;
+     END
+     $fn$`
   ]
 ]
 
