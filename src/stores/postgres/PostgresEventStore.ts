@@ -192,12 +192,10 @@ const statements = (t: Tables) => {
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
        WHERE global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`),
     notify: statement(`SELECT pg_notify($1, $2)`),
-    // in the order given (sorted by the caller): exclusive for a condition's tags, shared for the events' own
-    lockTags: statement(`SELECT count(*) FROM (
-       SELECT CASE WHEN t.x THEN pg_advisory_xact_lock(t.k) ELSE pg_advisory_xact_lock_shared(t.k) END
-       FROM unnest($1::bigint[], $2::bool[]) AS t(k, x)) AS locked`),
-    lockTable: statement(`LOCK TABLE ${t.events} IN SHARE ROW EXCLUSIVE MODE`),
-    appendGroup: statement(`SELECT i, version::text, base::text FROM ${t.schema}.append_group($1::json)`)
+    appendGroup: statement(`SELECT i, version::text, base::text FROM ${t.schema}.append_group($1::json)`),
+    appendGuarded: statement(
+      `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text FROM ${t.schema}.append_guarded($1::json)`
+    )
   }
 }
 
@@ -322,18 +320,21 @@ export const make = (
     const lockKey = (tag: string) => createHash("sha256").update(`${tables.schema}\u0000${tag}`).digest().readBigInt64BE(0)
 
     /**
-     * What a tagged or conditional append runs before its insert, in its
-     * transaction: shared locks on its events' tags, exclusive locks on one
-     * tag of each condition item (a writer of a matching event carries that
-     * tag, so it waits for us or we for it), the whole table when an item has
-     * no tags, then the condition's check. Writers on unrelated tags never wait
-     * for each other; appends without tags take no locks at all.
+     * A tagged or conditional append, as one call of the schema's
+     * `append_guarded` (one round trip, one transaction): shared locks on its
+     * events' tags, exclusive locks on one tag of each condition item (a
+     * writer of a matching event carries that tag, so it waits for us or we
+     * for it), the whole table when an item has no tags, then the condition's
+     * check, then the write. Locks are taken in sorted key order, so writers
+     * never wait on each other in a cycle; writers on unrelated tags never
+     * wait at all; appends without tags or condition do not come here.
      */
-    const prelude = (
+    const guardedRequest = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
-      condition: EventStore.SettledCondition | undefined
-    ): Effect.Effect<void, unknown> | undefined => {
+      condition: EventStore.SettledCondition | undefined,
+      write: string
+    ): string | undefined => {
       const locks = new Map<bigint, boolean>()
       let wholeTable = false
       for (const item of condition?.failIfEventsMatch.items ?? []) {
@@ -348,39 +349,29 @@ export const make = (
       }
       if (locks.size === 0 && condition === undefined) return undefined
       const keys = [...locks.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      return Effect.gen(function*() {
-        if (keys.length > 0) {
-          yield* viaClient(q.lockTags, [keys.map(String), keys.map((key) => locks.get(key)!)])
-        }
-        if (wholeTable) yield* viaClient(q.lockTable, [])
-        if (condition === undefined || condition.failIfEventsMatch.items.length === 0) return
-        const predicate = queryPredicate(condition.failIfEventsMatch, 2)
-        // with the read's snapshot: any matching event it did not see, wherever its position
-        const [row] = yield* condition.token === undefined
-          ? viaClient(
-            planned(`SELECT global_position::text AS p, event_id::text AS id FROM ${tables.events}
-               WHERE global_position > $1 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
-            [String(condition.after), ...predicate.params]
-          )
-          : viaClient(
-            planned(`SELECT global_position::text AS p, event_id::text AS id FROM ${tables.events}
-               WHERE global_position >= (pg_snapshot_xmin($1::pg_snapshot)::text::bigint << 16)
-                 AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $1::pg_snapshot)
-                 AND ${predicate.sql} ORDER BY global_position LIMIT 1`),
-            [condition.token, ...predicate.params]
-          )
-        if (row !== undefined) {
-          const failed = new EventStore.AppendConditionFailed({
-            streamId,
-            query: condition.failIfEventsMatch,
-            after: condition.after,
-            position: BigInt(row[0] as string)
-          })
-          // the batch's own event: a re-send of a batch already stored, to be recognised as such
-          return yield* events.some((event) => event.eventId === row[1]) ? new ResentBatch({ failed }) : failed
-        }
-      })
+      const items = condition === undefined
+        ? null
+        : condition.failIfEventsMatch.items.map((item) => ({ types: item.types ?? null, tags: item.tags ?? null }))
+      return `${write.slice(0, -1)},"keys":[${keys.join(",")}],"exclusive":${JSON.stringify(keys.map((key) => locks.get(key)!))},"whole":${wholeTable},"q":${
+        JSON.stringify(items)
+      },"after":${condition?.after ?? 0},"token":${JSON.stringify(condition?.token ?? null)}}`
     }
+
+    /** The rows the plain append statement would have returned, or the condition's refusal. */
+    const appendGuarded = (streamId: StreamId, events: ReadonlyArray<PendingEvent>, condition: EventStore.SettledCondition | undefined, request: string) =>
+      Effect.flatMap(execute(q.appendGuarded, [request]), (rows): Effect.Effect<ReadonlyArray<Row>, unknown> => {
+        const row = rows[0]
+        if (row === undefined || row[0] === "refused") return Effect.succeed([])
+        if (row[0] === "ok") return Effect.succeed([[row[1], row[2]]])
+        const failed = new EventStore.AppendConditionFailed({
+          streamId,
+          query: condition!.failIfEventsMatch,
+          after: condition!.after,
+          position: BigInt(row[3] as string)
+        })
+        // the batch's own event: a re-send of a batch already stored, to be recognised as such
+        return Effect.fail(events.some((event) => event.eventId === row[4]) ? new ResentBatch({ failed }) : failed)
+      })
 
     /**
      * Group commit. Appends that arrive while others are on their way wait in
@@ -495,7 +486,6 @@ export const make = (
           ? [q.appendNoStream, [streamId, batch, events.length]]
           : [q.appendExact, [streamId, batch, events.length, expected]]
 
-        const before = prelude(streamId, events, condition)
         const mode = expected === ExpectedVersion.Any
           ? "any"
           : expected === ExpectedVersion.StreamExists
@@ -503,20 +493,17 @@ export const make = (
           : expected === ExpectedVersion.NoStream || expected === 0
           ? "nostream"
           : "exact"
-        const attemptAppend = before !== undefined
-          ? sql.withTransaction(Effect.zipRight(before, viaClient(st, params)))
+        const write = `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`
+        const guarded = guardedRequest(streamId, events, condition, write)
+        const attemptAppend = guarded !== undefined
+          ? appendGuarded(streamId, events, condition, guarded)
           : pool === undefined
           ? execute(st, params)
           : Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
             // large batches gain more from running on many connections at once than from sharing a commit
             Option.isSome(transaction) || events.length > groupableEvents
               ? execute(st, params)
-              : grouped(
-                st,
-                params,
-                `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`,
-                events.length
-              ))
+              : grouped(st, params, write, events.length))
         for (let attempt = 1;; attempt++) {
           const outcome = yield* Effect.either(attemptAppend)
           if (Either.isLeft(outcome) && outcome.left instanceof EventStore.AppendConditionFailed) return yield* outcome.left

@@ -132,6 +132,83 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
        END LOOP;
      END
      $fn$`
+  ],
+  // tagged and conditional appends in one call: locks, the condition's check, the write
+  [
+    `CREATE FUNCTION ${t.schema}.append_guarded(request json)
+       RETURNS TABLE (outcome text, version bigint, base bigint, conflict bigint, conflict_id uuid) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       item record;
+       b bigint;
+       origin bigint;
+       check_sql text;
+       found_position bigint;
+       found_id uuid;
+       first_position bigint;
+       first_id uuid;
+     BEGIN
+       SELECT x.s, x.m, x.e, x.n, x.ev, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
+         FROM json_to_record(request) AS x(s text, m text, e bigint, n int, ev json, keys bigint[], exclusive bool[],
+                                           whole bool, q json, after bigint, token text);
+       -- in the caller's order (sorted keys): shared for the events' own tags, exclusive for the condition's
+       PERFORM CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) END
+         FROM unnest(r.keys, r.exclusive) AS l(k, x);
+       IF r.whole THEN
+         LOCK TABLE ${t.events} IN SHARE ROW EXCLUSIVE MODE;
+       END IF;
+       -- each statement below sees what committed while we waited for the locks
+       IF r.q IS NOT NULL THEN
+         FOR item IN SELECT i.types, i.tags FROM json_to_recordset(r.q) AS i(types text[], tags text[]) LOOP
+           check_sql := 'SELECT global_position, event_id FROM ${t.events} WHERE '
+             || CASE WHEN r.token IS NULL THEN 'global_position > $1'
+                ELSE 'global_position >= (pg_snapshot_xmin($4::pg_snapshot)::text::bigint << 16)
+                      AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $4::pg_snapshot)' END
+             || CASE WHEN coalesce(cardinality(item.types), 0) > 0 THEN ' AND type = ANY($2)' ELSE '' END
+             || CASE WHEN coalesce(cardinality(item.tags), 0) > 0 THEN ' AND tags @> $3 AND tags <> ''{}''' ELSE '' END
+             || ' ORDER BY global_position LIMIT 1';
+           found_position := NULL;
+           EXECUTE check_sql INTO found_position, found_id USING r.after, item.types, item.tags, r.token;
+           IF found_position IS NOT NULL AND (first_position IS NULL OR found_position < first_position) THEN
+             first_position := found_position;
+             first_id := found_id;
+           END IF;
+         END LOOP;
+         IF first_position IS NOT NULL THEN
+           RETURN QUERY SELECT 'condition'::text, NULL::bigint, NULL::bigint, first_position, first_id;
+           RETURN;
+         END IF;
+       END IF;
+       b := NULL;
+       IF r.m = 'any' THEN
+         INSERT INTO ${t.streams} AS st (stream_id, version) VALUES (r.s, r.n)
+           ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
+           RETURNING st.version - r.n INTO b;
+       ELSIF r.m = 'nostream' THEN
+         INSERT INTO ${t.streams} (stream_id, version) VALUES (r.s, r.n)
+           ON CONFLICT (stream_id) DO NOTHING RETURNING 0 INTO b;
+       ELSIF r.m = 'exists' THEN
+         UPDATE ${t.streams} AS st SET version = st.version + r.n
+           WHERE st.stream_id = r.s AND st.version > 0 AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
+       ELSE
+         UPDATE ${t.streams} AS st SET version = st.version + r.n
+           WHERE st.stream_id = r.s AND st.version = r.e AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
+       END IF;
+       IF b IS NULL THEN
+         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
+         RETURN;
+       END IF;
+       -- the transaction id is taken here, after the locks: positions follow the order the locks imposed
+       origin := pg_current_xact_id()::text::bigint << 16;
+       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
+         SELECT origin + e.ord, r.s, b + e.ord, e.event_id, e.type, e.schema_version, e.data, e.metadata, coalesce(e.tags, '{}')
+         FROM ROWS FROM (json_to_recordset(r.ev)
+           AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
+           WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, tags, ord);
+       RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
+     END
+     $fn$`
   ]
 ]
 
