@@ -16,6 +16,7 @@ import type { Event } from "chronicle"
 import { CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, ProjectionRunner, StreamId, Toon } from "chronicle"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import { orders, processManagers, stock, stockStream } from "../examples/OrderFulfillment.js"
+import { eventToJson } from "../src/cli/Output.js"
 
 const Store = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
@@ -80,20 +81,6 @@ const courseHistory = Effect.gen(function*() {
   return yield* log
 }).pipe(Effect.provide(Store)) as Effect.Effect<ReadonlyArray<Event.StoredEvent>, unknown>
 
-/** The JSON form `chronicle export --format json` writes. */
-const asJson = (event: Event.StoredEvent) => ({
-  globalPosition: event.globalPosition.toString(),
-  streamId: event.streamId,
-  streamVersion: event.streamVersion,
-  eventId: event.eventId,
-  type: event.type,
-  recordedAt: event.recordedAt.toISOString(),
-  schemaVersion: event.schemaVersion,
-  data: event.data,
-  metadata: event.metadata,
-  tags: event.tags
-})
-
 const histories: Array<[string, Effect.Effect<ReadonlyArray<Event.StoredEvent>, unknown>]> = [
   ["bank account", bankHistory],
   ["order fulfillment", orderHistory]
@@ -103,9 +90,9 @@ if (existsSync(new URL("../examples/CourseSubscriptions.ts", import.meta.url))) 
 const rows: Array<Record<string, string | number>> = []
 for (const [name, history] of histories) {
   const events = await Effect.runPromise(history)
-  const json = countTokens(JSON.stringify(events.map(asJson)))
-  const pretty = countTokens(JSON.stringify(events.map(asJson), null, 2))
-  const jsonl = countTokens(events.map((event) => JSON.stringify(asJson(event))).join("\n"))
+  const json = countTokens(JSON.stringify(events.map(eventToJson)))
+  const pretty = countTokens(JSON.stringify(events.map(eventToJson), null, 2))
+  const jsonl = countTokens(events.map((event) => JSON.stringify(eventToJson(event))).join("\n"))
   const toon = countTokens(Toon.toToon(events))
   const types = new Set(events.map((event) => event.type)).size
   rows.push({

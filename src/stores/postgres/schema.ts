@@ -88,6 +88,37 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
   ],
   // group commit: concurrent appends of one process in one call, one transaction, one WAL flush
   [
+    // one stream's share of a multi-append call: the version check of its mode, then its events
+    `CREATE FUNCTION ${t.schema}.write_stream(s text, m text, e bigint, n int, ev json, origin bigint)
+       RETURNS bigint LANGUAGE plpgsql AS $fn$
+     DECLARE
+       b bigint;
+     BEGIN
+       IF m = 'any' THEN
+         INSERT INTO ${t.streams} AS st (stream_id, version) VALUES (s, n)
+           ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
+           RETURNING st.version - n INTO b;
+       ELSIF m = 'nostream' THEN
+         INSERT INTO ${t.streams} (stream_id, version) VALUES (s, n)
+           ON CONFLICT (stream_id) DO NOTHING RETURNING 0 INTO b;
+       ELSIF m = 'exists' THEN
+         UPDATE ${t.streams} AS st SET version = st.version + n
+           WHERE st.stream_id = s AND st.version > 0 AND st.deleted_at IS NULL RETURNING st.version - n INTO b;
+       ELSE
+         UPDATE ${t.streams} AS st SET version = st.version + n
+           WHERE st.stream_id = s AND st.version = e AND st.deleted_at IS NULL RETURNING st.version - n INTO b;
+       END IF;
+       IF b IS NULL THEN
+         RETURN NULL;
+       END IF;
+       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
+         SELECT origin + x.ord, s, b + x.ord, x.event_id, x.type, x.schema_version, x.data, x.metadata, coalesce(x.tags, '{}')
+         FROM ROWS FROM (json_to_recordset(ev)
+           AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
+           WITH ORDINALITY AS x(event_id, type, schema_version, data, metadata, tags, ord);
+       RETURN b;
+     END
+     $fn$`,
     `CREATE FUNCTION ${t.schema}.append_group(requests json)
        RETURNS TABLE (i int, version bigint, base bigint) LANGUAGE plpgsql AS $fn$
      #variable_conflict use_column
@@ -101,34 +132,14 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
        FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
                 FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
                 ORDER BY x.s, x.i LOOP
-         b := NULL;
-         IF r.m = 'any' THEN
-           INSERT INTO ${t.streams} AS st (stream_id, version) VALUES (r.s, r.n)
-             ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
-             RETURNING st.version - r.n INTO b;
-         ELSIF r.m = 'nostream' THEN
-           INSERT INTO ${t.streams} (stream_id, version) VALUES (r.s, r.n)
-             ON CONFLICT (stream_id) DO NOTHING RETURNING 0 INTO b;
-         ELSIF r.m = 'exists' THEN
-           UPDATE ${t.streams} AS st SET version = st.version + r.n
-             WHERE st.stream_id = r.s AND st.version > 0 AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
-         ELSE
-           UPDATE ${t.streams} AS st SET version = st.version + r.n
-             WHERE st.stream_id = r.s AND st.version = r.e AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
-         END IF;
-         IF b IS NULL THEN
-           i := r.i; version := NULL; base := NULL;
-           RETURN NEXT;
-           CONTINUE;
-         END IF;
-         INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
-           SELECT origin + offs + e.ord, r.s, b + e.ord, e.event_id, e.type, e.schema_version, e.data, e.metadata, coalesce(e.tags, '{}')
-           FROM ROWS FROM (json_to_recordset(r.ev)
-             AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
-             WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, tags, ord);
-         i := r.i; version := b + r.n; base := origin + offs;
+         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
+         i := r.i;
+         version := b + r.n;
+         base := CASE WHEN b IS NULL THEN NULL ELSE origin + offs END;
          RETURN NEXT;
-         offs := offs + r.n;
+         IF b IS NOT NULL THEN
+           offs := offs + r.n;
+         END IF;
        END LOOP;
      END
      $fn$`
@@ -180,33 +191,14 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
            RETURN;
          END IF;
        END IF;
-       b := NULL;
-       IF r.m = 'any' THEN
-         INSERT INTO ${t.streams} AS st (stream_id, version) VALUES (r.s, r.n)
-           ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
-           RETURNING st.version - r.n INTO b;
-       ELSIF r.m = 'nostream' THEN
-         INSERT INTO ${t.streams} (stream_id, version) VALUES (r.s, r.n)
-           ON CONFLICT (stream_id) DO NOTHING RETURNING 0 INTO b;
-       ELSIF r.m = 'exists' THEN
-         UPDATE ${t.streams} AS st SET version = st.version + r.n
-           WHERE st.stream_id = r.s AND st.version > 0 AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
-       ELSE
-         UPDATE ${t.streams} AS st SET version = st.version + r.n
-           WHERE st.stream_id = r.s AND st.version = r.e AND st.deleted_at IS NULL RETURNING st.version - r.n INTO b;
-       END IF;
-       IF b IS NULL THEN
-         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
-         RETURN;
-       END IF;
        -- the transaction id is taken here, after the locks: positions follow the order the locks imposed
        origin := pg_current_xact_id()::text::bigint << 16;
-       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
-         SELECT origin + e.ord, r.s, b + e.ord, e.event_id, e.type, e.schema_version, e.data, e.metadata, coalesce(e.tags, '{}')
-         FROM ROWS FROM (json_to_recordset(r.ev)
-           AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
-           WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, tags, ord);
-       RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
+       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
+       IF b IS NULL THEN
+         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
+       ELSE
+         RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
+       END IF;
      END
      $fn$`
   ]
