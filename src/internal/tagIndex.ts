@@ -43,7 +43,7 @@ const firstAtOrAfter = (slots: ReadonlyArray<number>, from: number): number => {
  * tags of some item: check the types and tags still), ascending; `undefined`
  * when an item has no tags, so every slot may match.
  */
-export const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: number): ReadonlyArray<number> | undefined => {
+const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: number): ReadonlyArray<number> | undefined => {
   const lists: Array<ReadonlyArray<number>> = []
   for (const item of query.items) {
     if (item.tags === undefined || item.tags.length === 0) return undefined
@@ -65,6 +65,29 @@ export const candidateSlots = (index: TagIndex, query: Query.Query, from: number
     let kept = 0
     for (let i = 0; i < out.length; i++) if (i === 0 || out[i] !== out[i - 1]) out[kept++] = out[i]!
     out.length = kept
+  }
+  return out
+}
+
+/**
+ * The slots from `from` (up to `end`) holding an event for which
+ * `matchesAt(slot)` holds, ascending, at most `limit`: through the tag index
+ * where every item of `query` has tags, else slot by slot.
+ */
+export const matchingSlots = (
+  index: TagIndex,
+  query: Query.Query,
+  from: number,
+  end: number,
+  limit: number,
+  matchesAt: (slot: number) => boolean
+): Array<number> => {
+  const out: Array<number> = []
+  const candidates = candidateSlots(index, query, from, end)
+  if (candidates === undefined) {
+    for (let slot = from; slot < end && out.length < limit; slot++) if (matchesAt(slot)) out.push(slot)
+  } else {
+    for (let k = 0; k < candidates.length && out.length < limit; k++) if (matchesAt(candidates[k]!)) out.push(candidates[k]!)
   }
   return out
 }

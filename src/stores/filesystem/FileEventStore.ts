@@ -32,7 +32,7 @@ import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { TagIndex } from "../../internal/tagIndex.js"
-import { addTags, candidateSlots, removeTags } from "../../internal/tagIndex.js"
+import { addTags, matchingSlots, removeTags } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "./directoryLock.js"
 import { decodeLine, decodeTombstones, encodeLine, encodeTombstone, scan } from "./logFormat.js"
@@ -149,18 +149,10 @@ const addEntry = (
   addTags(index.tagged, position, tags)
 }
 
-/** The slots from `from` (up to `end`) whose events match `query`, ascending, at most `limit`: by tag where it can. */
-const matchingSlots = (index: Index, query: Query.Query, from: number, end: number, limit: number): Array<number> => {
-  const out: Array<number> = []
-  const matches = (slot: number) => Query.matches(query, { type: index.typeOf[slot]!, tags: index.tagsOf[slot]! })
-  const candidates = candidateSlots(index.tagged, query, from, end)
-  if (candidates === undefined) {
-    for (let slot = from; slot < end && out.length < limit; slot++) if (matches(slot)) out.push(slot)
-  } else {
-    for (let k = 0; k < candidates.length && out.length < limit; k++) if (matches(candidates[k]!)) out.push(candidates[k]!)
-  }
-  return out
-}
+/** The slots from `from` (up to `end`) whose events match `query`, ascending, at most `limit`. */
+const matchingEntries = (index: Index, query: Query.Query, from: number, end: number, limit: number): Array<number> =>
+  matchingSlots(index.tagged, query, from, end, limit, (slot) =>
+    Query.matches(query, { type: index.typeOf[slot]!, tags: index.tagsOf[slot]! }))
 
 /** Drops tentative entries back to `count` (a write failed). */
 const rollback = (index: Index, count: number) => {
@@ -392,7 +384,7 @@ export const make = (
               const end = index.offsets.length
               const conflicting = condition === undefined
                 ? -1
-                : matchingSlots(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end, 1)[0] ?? -1
+                : matchingEntries(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end, 1)[0] ?? -1
               if (conflicting !== -1) {
                 outcomes.push(Either.left(
                   new EventStore.AppendConditionFailed({
@@ -577,7 +569,7 @@ export const make = (
       pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
         const from = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
         const wanted = Math.min(range.chunkSize, state.remaining)
-        const positions = matchingSlots(limit.index, query, from, limit.count, wanted)
+        const positions = matchingEntries(limit.index, query, from, limit.count, wanted)
         const slot = wanted > 0 && positions.length === wanted ? positions.at(-1)! + 1 : limit.count
         const remaining = state.remaining - positions.length
         const following = positions.length === wanted && remaining > 0 && slot < limit.count

@@ -14,7 +14,7 @@ import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { TagIndex } from "../../internal/tagIndex.js"
-import { addTags, candidateSlots } from "../../internal/tagIndex.js"
+import { addTags, matchingSlots } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 
 /**
@@ -70,22 +70,11 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     const tagged: TagIndex = new Map()
 
     /** The events from slot `from` on that match `query`, in order, at most `limit`: by tag where the query has tags. */
-    const matching = (query: Query.Query, from: number, limit: number): Array<StoredEvent> => {
-      const out: Array<StoredEvent> = []
-      const candidates = candidateSlots(tagged, query, from, log.length)
-      if (candidates === undefined) {
-        for (let i = from; i < log.length && out.length < limit; i++) {
-          const event = log[i]
-          if (event !== undefined && Query.matches(query, event)) out.push(event)
-        }
-      } else {
-        for (let k = 0; k < candidates.length && out.length < limit; k++) {
-          const event = log[candidates[k]!]
-          if (event !== undefined && Query.matches(query, event)) out.push(event)
-        }
-      }
-      return out
-    }
+    const matching = (query: Query.Query, from: number, limit: number): Array<StoredEvent> =>
+      matchingSlots(tagged, query, from, log.length, limit, (slot) => {
+        const event = log[slot]
+        return event !== undefined && Query.matches(query, event)
+      }).map((slot) => log[slot]!)
 
     /** The first event after `condition.after` matching its query, if any. */
     const firstMatch = (condition: EventStore.SettledCondition) =>
