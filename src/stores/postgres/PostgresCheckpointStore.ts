@@ -10,7 +10,7 @@ import { Effect, Layer, Option } from "effect"
 import * as CheckpointStore from "../../CheckpointStore.js"
 import type { StoreError } from "../../EventStore.js"
 import { storeError } from "./errors.js"
-import { migrate, tablesOf } from "./schema.js"
+import { prepare } from "./schema.js"
 
 /**
  * @category models
@@ -31,11 +31,7 @@ export const make = (
   options: PostgresCheckpointStoreOptions = {}
 ): Effect.Effect<CheckpointStore.CheckpointStoreService, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const tables = yield* Effect.try({
-      try: () => tablesOf(options.schema ?? "chronicle"),
-      catch: (error) => error as StoreError
-    })
-    if (options.migrate !== false) yield* migrate(tables)
+    const tables = yield* prepare(options)
     const sql = yield* SqlClient.SqlClient
     const save = `INSERT INTO ${tables.checkpoints} (name, position) VALUES ($1, $2)
       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`

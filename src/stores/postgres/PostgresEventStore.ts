@@ -31,7 +31,7 @@ import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.j
 import type { StreamId } from "../../StreamId.js"
 import { errorCode, isConnectionLost, storeError, violatedConstraint } from "./errors.js"
 import type { Tables } from "./schema.js"
-import { migrate as migrateTables, tablesOf } from "./schema.js"
+import { prepare } from "./schema.js"
 
 /**
  * @category models
@@ -233,11 +233,7 @@ export const make = (
   options: PostgresEventStoreOptions = {}
 ): Effect.Effect<EventStore.EventStoreService, EventStore.StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const tables = yield* Effect.try({
-      try: () => tablesOf(options.schema ?? "chronicle"),
-      catch: (error) => error as EventStore.StoreError
-    })
-    if (options.migrate !== false) yield* migrateTables(tables)
+    const tables = yield* prepare(options)
     const sql = yield* SqlClient.SqlClient
     const maxBytes = options.maxEventBytes ?? defaultMaxEventBytes
     const pageSize = options.pageSize ?? 1000
@@ -834,7 +830,4 @@ export const layerConfig = (
 export const migrate = (
   options: Pick<PostgresEventStoreOptions, "schema"> = {}
 ): Effect.Effect<void, EventStore.StoreError, SqlClient.SqlClient> =>
-  Effect.flatMap(
-    Effect.try({ try: () => tablesOf(options.schema ?? "chronicle"), catch: (error) => error as EventStore.StoreError }),
-    migrateTables
-  )
+  Effect.asVoid(prepare({ schema: options.schema }))

@@ -10,7 +10,7 @@ import type { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { storeError } from "./errors.js"
-import { migrate, tablesOf } from "./schema.js"
+import { prepare } from "./schema.js"
 
 /**
  * @category models
@@ -38,11 +38,7 @@ export const make = (
   options: PostgresSnapshotStoreOptions = {}
 ): Effect.Effect<SnapshotStore.SnapshotStoreService, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const tables = yield* Effect.try({
-      try: () => tablesOf(options.schema ?? "chronicle"),
-      catch: (error) => error as StoreError
-    })
-    if (options.migrate !== false) yield* migrate(tables)
+    const tables = yield* prepare(options)
     const sql = yield* SqlClient.SqlClient
     const save = `INSERT INTO ${tables.snapshots} AS s (stream_id, version, state, state_schema_version)
       VALUES ($1, $2, $3::json, $4)

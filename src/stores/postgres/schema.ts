@@ -232,3 +232,18 @@ export const migrate = (tables: Tables): Effect.Effect<void, StoreError, SqlClie
     Effect.mapError((error) => storeError("migrate", error)),
     Effect.withSpan("PostgresEventStore.migrate", { attributes: { "chronicle.schema": tables.schema } })
   )
+
+/**
+ * The tables of the store in `options.schema` (default `chronicle`), brought
+ * up to date unless `options.migrate` is false: what every PostgreSQL store
+ * does first.
+ */
+export const prepare = (options: {
+  readonly schema?: string | undefined
+  readonly migrate?: boolean | undefined
+}): Effect.Effect<Tables, StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const tables = yield* Effect.try({ try: () => tablesOf(options.schema ?? "chronicle"), catch: (error) => error as StoreError })
+    if (options.migrate !== false) yield* migrate(tables)
+    return tables
+  })
