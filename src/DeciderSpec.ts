@@ -13,11 +13,11 @@
  *
  * @since 0.1.0
  */
-import { AssertionError } from "node:assert"
 import { isDeepStrictEqual } from "node:util"
-import { Cause, Effect, Either, Exit, Option } from "effect"
+import { Effect, Either, Exit } from "effect"
 import * as Decider from "./Decider.js"
 import type * as EventCodec from "./EventCodec.js"
+import { describeExit, expectError, expectEvents, fail, guardedThen } from "./internal/specAssertions.js"
 import type { StreamId } from "./StreamId.js"
 
 /**
@@ -61,20 +61,7 @@ export interface SpecOptions<E extends EventCodec.Tagged> {
   readonly codec?: EventCodec.EventCodec<E> | undefined
 }
 
-const plain = (value: unknown): unknown =>
-  value instanceof Error && "_tag" in value ? { ...value, _tag: value._tag } : value
-
-/** Dies with an AssertionError; Node appends a diff of actual and expected to the header. */
-const fail = (header: string, actual: unknown, expected: unknown): Effect.Effect<never> =>
-  Effect.die(new AssertionError({ message: header, actual: plain(actual), expected: plain(expected), operator: "deepStrictEqual" }))
-
-const describeExit = <A, E>(exit: Exit.Exit<A, E>): string =>
-  Exit.isSuccess(exit)
-    ? `decided ${JSON.stringify(exit.value)}`
-    : Option.match(Cause.failureOption(exit.cause), {
-      onNone: () => `died: ${Cause.pretty(exit.cause)}`,
-      onSome: (error) => `failed with ${JSON.stringify(plain(error))}`
-    })
+const kit = "DeciderSpec"
 
 const roundTrip = <E extends EventCodec.Tagged>(
   codec: EventCodec.EventCodec<E>,
@@ -123,30 +110,12 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
           return { state, exit }
         })
 
-        const expectEvents = (expected: ReadonlyArray<E>) =>
-          Effect.flatMap(decide, ({ exit }) =>
-            Exit.isSuccess(exit)
-              ? isDeepStrictEqual(exit.value, expected)
-                ? Effect.void
-                : fail("DeciderSpec: the decided events differ from the expected ones", exit.value, expected)
-              : fail(`DeciderSpec: expected events, but decide ${describeExit(exit)}`, describeExit(exit), expected))
-
-        const expectError = (expected: Err | ((error: Err) => boolean)) =>
-          Effect.flatMap(decide, ({ exit }) => {
-            const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-            if (Option.isNone(failure)) {
-              return fail(`DeciderSpec: expected a domain error, but decide ${describeExit(exit)}`, describeExit(exit), expected)
-            }
-            const holds = typeof expected === "function"
-              ? (expected as (error: Err) => boolean)(failure.value)
-              : isDeepStrictEqual(plain(failure.value), plain(expected))
-            return holds ? Effect.void : fail("DeciderSpec: decide failed with another error", failure.value, expected)
-          })
-
         const when: When<E, S, Err, R> = {
-          then: (expected) => (Array.isArray(expected) ? expectEvents(expected) : expectError(expected as Err)),
-          thenNothing: () => expectEvents([]),
-          thenFails: expectError,
+          then: guardedThen(kit, (expected: ReadonlyArray<E> | Err) =>
+            Effect.flatMap(decide, ({ exit }) =>
+              Array.isArray(expected) ? expectEvents(kit, exit, expected) : expectError(kit, exit, expected as Err))),
+          thenNothing: () => Effect.flatMap(decide, ({ exit }) => expectEvents(kit, exit, [])),
+          thenFails: (expected) => Effect.flatMap(decide, ({ exit }) => expectError(kit, exit, expected)),
           thenState: (expected) =>
             Effect.flatMap(decide, ({ exit, state }) =>
               Exit.isSuccess(exit)
@@ -158,25 +127,8 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
                 })
                 : fail(`DeciderSpec: expected a state, but decide ${describeExit(exit)}`, describeExit(exit), expected))
         }
-        return guardAgainstAwait(when)
+        return when
       }
     })
   }
 }
-
-/**
- * `when(…)` has a `then` method, which makes it look like a promise: awaiting
- * it by mistake would hang. Fail loudly instead.
- */
-const guardAgainstAwait = <E, S, Err, R>(when: When<E, S, Err, R>): When<E, S, Err, R> => ({
-  ...when,
-  then: (...args: ReadonlyArray<unknown>) => {
-    if (typeof args[0] === "function") {
-      const reject = args[1]
-      const error = new TypeError("DeciderSpec: call .then(expected) and run the Effect it returns; do not await .when(…)")
-      if (typeof reject === "function") reject(error)
-      return Effect.die(error)
-    }
-    return when.then(args[0] as ReadonlyArray<E> | Err)
-  }
-})
