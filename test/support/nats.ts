@@ -3,38 +3,20 @@
  * JetStream stream and subject prefix per test, deleted afterwards. Under
  * CI=true an unreachable server fails the run.
  */
-import { execFileSync } from "node:child_process"
 import { jetstreamManager } from "@nats-io/jetstream"
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import type { Scope } from "effect"
+import { serviceAvailable } from "./service.js"
 
 export const natsUrl = process.env.NATS_URL ?? "127.0.0.1:4222"
 
-const reachable = (() => {
-  const [host, port] = natsUrl.replace(/^nats:\/\//, "").split(":")
-  try {
-    execFileSync(process.execPath, [
-      "-e",
-      `const s = require("node:net").connect({ host: ${JSON.stringify(host)}, port: ${Number(port ?? 4222)} }); s.on("connect", () => process.exit(0)); s.on("error", () => process.exit(1)); setTimeout(() => process.exit(1), 3000)`
-    ])
-    return true
-  } catch {
-    return false
-  }
-})()
+const [natsHost, natsPort] = natsUrl.replace(/^nats:\/\//, "").split(":")
 
 /** Whether NATS tests run; in CI an unreachable server throws instead. */
-export const natsAvailable = (): boolean => {
-  if (reachable) return true
-  if (process.env.CI === "true") {
-    throw new Error(`NATS is not reachable at ${natsUrl}; CI=true, so the NATS tests fail rather than skip`)
-  }
-  console.warn(`NATS is not reachable at ${natsUrl}: skipping its tests (they fail under CI=true)`)
-  return false
-}
+export const natsAvailable = serviceAvailable("NATS", natsUrl, natsHost ?? "127.0.0.1", Number(natsPort ?? 4222))
 
 let names = 0
 /** A JetStream stream name and a subject prefix no other test or run uses. */

@@ -3,38 +3,24 @@
  * test file (dropped when the file's layer closes), so files run in parallel
  * and again. Under CI=true an unreachable database fails the run.
  */
-import { execFileSync } from "node:child_process"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import type { CheckpointStore, EventStore } from "chronicle"
 import { PostgresCheckpointStore, PostgresEventStore } from "chronicle"
+import { serviceAvailable } from "./service.js"
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 
-const reachable = (() => {
-  try {
-    execFileSync(process.execPath, [
-      "-e",
-      `const s = require("node:net").connect({ host: new URL(${JSON.stringify(databaseUrl)}).hostname, port: Number(new URL(${
-        JSON.stringify(databaseUrl)
-      }).port || 5432) }); s.on("connect", () => process.exit(0)); s.on("error", () => process.exit(1)); setTimeout(() => process.exit(1), 3000)`
-    ])
-    return true
-  } catch {
-    return false
-  }
-})()
+const databaseAddress = new URL(databaseUrl)
 
 /** Whether PostgreSQL tests run; in CI an unreachable database throws instead. */
-export const postgresAvailable = (): boolean => {
-  if (reachable) return true
-  if (process.env.CI === "true") {
-    throw new Error(`PostgreSQL is not reachable at ${databaseUrl}; CI=true, so the PostgreSQL tests fail rather than skip`)
-  }
-  console.warn(`PostgreSQL is not reachable at ${databaseUrl}: skipping its tests (they fail under CI=true)`)
-  return false
-}
+export const postgresAvailable = serviceAvailable(
+  "PostgreSQL",
+  databaseUrl,
+  databaseAddress.hostname,
+  Number(databaseAddress.port || 5432)
+)
 
 let schemas = 0
 /** A schema name no other test file or run uses. */
