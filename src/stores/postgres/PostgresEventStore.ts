@@ -329,8 +329,9 @@ export const make = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
       condition: EventStore.SettledCondition | undefined,
-      write: string
+      write: () => string
     ): string | undefined => {
+      if (condition === undefined && events.every((event) => event.tags.length === 0)) return undefined
       const locks = new Map<bigint, boolean>()
       let wholeTable = false
       for (const item of condition?.failIfEventsMatch.items ?? []) {
@@ -343,12 +344,11 @@ export const make = (
           if (!locks.has(key)) locks.set(key, false)
         }
       }
-      if (locks.size === 0 && condition === undefined) return undefined
       const keys = [...locks.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
       const items = condition === undefined
         ? null
         : condition.failIfEventsMatch.items.map((item) => ({ types: item.types ?? null, tags: item.tags ?? null }))
-      return `${write.slice(0, -1)},"keys":[${keys.join(",")}],"exclusive":${JSON.stringify(keys.map((key) => locks.get(key)!))},"whole":${wholeTable},"q":${
+      return `${write().slice(0, -1)},"keys":[${keys.join(",")}],"exclusive":${JSON.stringify(keys.map((key) => locks.get(key)!))},"whole":${wholeTable},"q":${
         JSON.stringify(items)
       },"after":${condition?.after ?? 0},"token":${JSON.stringify(condition?.token ?? null)}}`
     }
@@ -382,7 +382,7 @@ export const make = (
     interface Queued {
       readonly st: Statement
       readonly params: ReadonlyArray<unknown>
-      readonly request: string
+      readonly request: () => string
       readonly events: number
       readonly done: Deferred.Deferred<ReadonlyArray<Row>, unknown>
     }
@@ -397,7 +397,7 @@ export const make = (
         const [only] = group
         return Effect.flatMap(Effect.exit(execute(only!.st, only!.params)), (exit) => Deferred.done(only!.done, exit))
       }
-      const requests = `[${group.map((item, i) => item.request.replace("{", `{"i":${i},`)).join(",")}]`
+      const requests = `[${group.map((item, i) => item.request().replace("{", `{"i":${i},`)).join(",")}]`
       return Effect.exit(execute(q.appendGroup, [requests])).pipe(
         Effect.flatMap((exit) => {
           if (exit._tag === "Success") {
@@ -436,7 +436,7 @@ export const make = (
       return Effect.void
     })
 
-    const grouped = (st: Statement, params: ReadonlyArray<unknown>, request: string, events: number) =>
+    const grouped = (st: Statement, params: ReadonlyArray<unknown>, request: () => string, events: number) =>
       Effect.flatMap(Deferred.make<ReadonlyArray<Row>, unknown>(), (done) =>
         Effect.suspend(() => {
           const item = { st, params, request, events, done }
@@ -474,14 +474,6 @@ export const make = (
           })
         }
         const batch = yield* encodeBatch(streamId, events)
-        const [st, params] = expected === ExpectedVersion.Any
-          ? [q.appendAny, [streamId, batch, events.length]]
-          : expected === ExpectedVersion.StreamExists
-          ? [q.appendStreamExists, [streamId, batch, events.length]]
-          : expected === ExpectedVersion.NoStream || expected === 0
-          ? [q.appendNoStream, [streamId, batch, events.length]]
-          : [q.appendExact, [streamId, batch, events.length, expected]]
-
         const mode = expected === ExpectedVersion.Any
           ? "any"
           : expected === ExpectedVersion.StreamExists
@@ -489,7 +481,11 @@ export const make = (
           : expected === ExpectedVersion.NoStream || expected === 0
           ? "nostream"
           : "exact"
-        const write = `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`
+        const st = { any: q.appendAny, exists: q.appendStreamExists, nostream: q.appendNoStream, exact: q.appendExact }[mode]
+        const params = mode === "exact" ? [streamId, batch, events.length, expected] : [streamId, batch, events.length]
+        /** The append as a request of the schema's functions; built only for a group or a guarded append. */
+        const write = () =>
+          `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`
         const guarded = guardedRequest(streamId, events, condition, write)
         const attemptAppend = guarded !== undefined
           ? appendGuarded(streamId, events, condition, guarded)
