@@ -436,7 +436,7 @@ export const run = (
     yield* ensureStream(options)
     const connection = yield* NatsConnection
     return yield* ProjectionRunner.run(
-      Projection.make({ name: settled.name, handle: () => Effect.void, handleBatch: publishBatch(jetstream(connection), settled) }),
+      Projection.batched({ name: settled.name, handleBatch: publishBatch(jetstream(connection), settled) }),
       {
         batchSize: options.batchSize ?? defaults.batchSize,
         retry: options.retry,

@@ -24,9 +24,8 @@ export interface Projection<E = never, R = never> {
   readonly eventTypes?: ReadonlyArray<string> | undefined
   readonly handle: (event: StoredEvent) => Effect.Effect<void, E, R>
   /**
-   * Handles a whole batch at once instead (its events of `eventTypes`, in
-   * order): for handlers that pipeline (publish many, await all) or write in
-   * bulk. A failure parks the projection at the batch's first event.
+   * Handles a whole batch at once instead (see `batched`). A failure parks
+   * the projection at the batch's first event.
    */
   readonly handleBatch?: ((events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E, R>) | undefined
   /** Empties the read model before a rebuild (drop and re-create a table, say). */
@@ -62,6 +61,20 @@ export class ProjectionParked extends Schema.TaggedError<ProjectionParked>()("Pr
  * @category constructors
  */
 export const make = <E = never, R = never>(projection: Projection<E, R>): Projection<E, R> => projection
+
+/**
+ * Defines a projection that handles whole batches (its events of
+ * `eventTypes`, in order): for handlers that pipeline (publish many, await
+ * all) or write in bulk. One event alone (an inline run) is a batch of one.
+ *
+ * @category constructors
+ */
+export const batched = <E = never, R = never>(projection: {
+  readonly name: string
+  readonly eventTypes?: ReadonlyArray<string> | undefined
+  readonly handleBatch: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E, R>
+  readonly reset?: Effect.Effect<void, E, R> | undefined
+}): Projection<E, R> => ({ ...projection, handle: (event) => projection.handleBatch([event]) })
 
 /**
  * Defines a projection over Schema-typed events: each event of the codec's

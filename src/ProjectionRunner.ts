@@ -289,7 +289,7 @@ export const inline = <E, R>(
         Effect.forEach(
           projections.filter((projection) => Projection.handles(projection, stored.type)),
           (projection) =>
-            Effect.mapError(projection.handleBatch !== undefined ? projection.handleBatch([stored]) : projection.handle(stored), (cause) =>
+            Effect.mapError(projection.handle(stored), (cause) =>
               new EventStore.StoreError({
                 operation: "append",
                 reason: `inline projection ${projection.name} failed on ${stored.type} ${stored.eventId}: ${

@@ -129,10 +129,9 @@ describe("batch projections", () => {
   it.effect("handleBatch receives each batch's events of its types, in order, once", () =>
     Effect.gen(function*() {
       const batches: Array<ReadonlyArray<bigint>> = []
-      const projection = Projection.make({
+      const projection = Projection.batched({
         name: "bulk",
         eventTypes: ["MoneyDeposited"],
-        handle: () => Effect.die("not called"),
         handleBatch: (events) => Effect.sync(() => void batches.push(events.map((e) => e.globalPosition)))
       })
       yield* EventStore.append(StreamId.make("account", "b"), [
@@ -145,9 +144,8 @@ describe("batch projections", () => {
 
   it.effect("a failing batch parks the projection at its first event, checkpoint before it", () =>
     Effect.gen(function*() {
-      const projection = Projection.make({
+      const projection = Projection.batched({
         name: "bulk-failing",
-        handle: () => Effect.void,
         handleBatch: (events) => events.some((e) => e.globalPosition === 5n) ? Effect.fail(new Error("bulk write refused")) : Effect.void
       })
       yield* EventStore.append(StreamId.make("account", "c"), Array.from({ length: 6 }, (_, i) => deposit(i + 1)), { expectedVersion: "NoStream" })
