@@ -139,6 +139,23 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
+ * An append made inside a database transaction that took its id before a
+ * concurrent append committed (it wrote something else first): storing it now
+ * would place its events before that append in the global log, which readers
+ * may already have passed. Nothing was stored; roll the transaction back and
+ * run it again. Appending before the transaction's other writes avoids it.
+ *
+ * @category errors
+ */
+export class TransactionConflict extends Schema.TaggedError<TransactionConflict>()("TransactionConflict", {
+  streamId: Schema.String
+}) {
+  override get message() {
+    return `Append to ${this.streamId} refused: the enclosing transaction took its id before a concurrent append committed; retry the transaction`
+  }
+}
+
+/**
  * Every way an append can fail.
  *
  * @category errors
@@ -151,6 +168,7 @@ export type AppendError =
   | InvalidEvent
   | StreamDeleted
   | StoreError
+  | TransactionConflict
 
 // ---------------------------------------------------------------------------
 // models

@@ -39,7 +39,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
         const append = yield* Effect.fork(Effect.either(EventStore.append(streamId, batch, { expectedVersion: "NoStream" })))
         let killed = 0
         while (killed === 0 && append.unsafePoll() === null) {
-          killed = yield* killActive(app, "%json_to_recordset%")
+          killed = yield* killActive(app, "%append_stream%")
           if (killed === 0) yield* pause(1)
         }
         kills += killed

@@ -128,43 +128,11 @@ const rawTypes: Pg.CustomTypesConfig = {
       : (value: string) => value) as Pg.CustomTypesConfig["getTypeParser"]
 }
 
-const statements = (t: Tables) => {
-  const insertEvents = (streamCte: string) =>
-    `WITH s AS (${streamCte}),
-     batch AS (
-       SELECT r.event_id, r.type, r.schema_version, r.data, r.metadata, coalesce(r.tags, '{}') AS tags, r.ord
-       FROM ROWS FROM (json_to_recordset($2::json)
-         AS (event_id uuid, type text, schema_version integer, data json, metadata json, tags text[]))
-         WITH ORDINALITY AS r(event_id, type, schema_version, data, metadata, tags, ord)
-     ),
-     inserted AS (
-       INSERT INTO ${t.events} (global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, tags)
-       SELECT (pg_current_xact_id()::text::bigint << 16) + b.ord, $1, s.base + b.ord,
-              b.event_id, b.type, b.schema_version, b.data, b.metadata, b.tags
-       FROM s CROSS JOIN batch b
-     )
-     SELECT (s.base + $3)::text, (pg_current_xact_id()::text::bigint << 16)::text FROM s`
-  return {
-    appendAny: statement(insertEvents(
-      `INSERT INTO ${t.streams} AS st (stream_id, version) VALUES ($1, $3)
-       ON CONFLICT (stream_id) DO UPDATE SET version = st.version + EXCLUDED.version WHERE st.deleted_at IS NULL
-       RETURNING st.version - $3 AS base`
-    )),
-    appendNoStream: statement(insertEvents(
-      `INSERT INTO ${t.streams} (stream_id, version) VALUES ($1, $3)
-       ON CONFLICT (stream_id) DO NOTHING
-       RETURNING 0::bigint AS base`
-    )),
-    appendExact: statement(insertEvents(
-      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version = $4 AND deleted_at IS NULL
-       RETURNING version - $3 AS base`
-    )),
-    appendStreamExists: statement(insertEvents(
-      `UPDATE ${t.streams} SET version = version + $3 WHERE stream_id = $1 AND version > 0 AND deleted_at IS NULL
-       RETURNING version - $3 AS base`
-    )),
+const statements = (t: Tables) => ({
+    appendStream: statement(`SELECT version::text, base::text FROM ${t.schema}.append_stream($1, $2, $3, $4, $5::json)`),
     streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
     isDeleted: statement(`SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1`),
+    lockStreamKey: statement(`SELECT pg_advisory_xact_lock(${t.schema}.stream_key($1))`),
     ensureStream: statement(`INSERT INTO ${t.streams} (stream_id, version) VALUES ($1, 0) ON CONFLICT (stream_id) DO NOTHING`),
     lockStream: statement(`SELECT version::text, deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1 FOR UPDATE`),
     tombstone: statement(`UPDATE ${t.streams} SET deleted_at = now() WHERE stream_id = $1 AND deleted_at IS NULL`),
@@ -185,19 +153,19 @@ const statements = (t: Tables) => {
     readPayloadsBackwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version DESC LIMIT $4`),
-    readAll: statement(`SELECT ${columns} FROM ${t.events}
-       WHERE global_position >= $1
-         AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
-       ORDER BY global_position LIMIT $2`),
+    // the first page settles the read's bound (the horizon when it started); the rest keep to it
+    readAll: statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${t.schema}.horizon()) AS bound) AS h,
+       LATERAL (SELECT * FROM ${t.events} WHERE global_position >= $1 AND global_position < h.bound
+                ORDER BY global_position LIMIT $2) AS e`),
+    horizon: statement(`SELECT ${t.schema}.horizon()::text`),
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
-       WHERE global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)`),
+       WHERE global_position < (SELECT ${t.schema}.horizon())`),
     notify: statement(`SELECT pg_notify($1, $2)`),
     appendGroup: statement(`SELECT i, version::text, base::text FROM ${t.schema}.append_group($1::json)`),
     appendGuarded: statement(
       `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text FROM ${t.schema}.append_guarded($1::json)`
     )
-  }
-}
+})
 
 /** A conditional append refused on one of its own events: maybe a re-send of a stored batch. */
 class ResentBatch extends Data.TaggedError("ResentBatch")<{ readonly failed: EventStore.AppendConditionFailed }> {}
@@ -481,8 +449,8 @@ export const make = (
           : expected === ExpectedVersion.NoStream || expected === 0
           ? "nostream"
           : "exact"
-        const st = { any: q.appendAny, exists: q.appendStreamExists, nostream: q.appendNoStream, exact: q.appendExact }[mode]
-        const params = mode === "exact" ? [streamId, batch, events.length, expected] : [streamId, batch, events.length]
+        const st = q.appendStream
+        const params = [streamId, mode, mode === "exact" ? expected : null, events.length, batch]
         /** The append as a request of the schema's functions; built only for a group or a guarded append. */
         const write = () =>
           `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`
@@ -514,6 +482,9 @@ export const make = (
               streamVersion: Number(row[0]),
               globalPositions: events.map((_, i) => base + BigInt(i + 1))
             }
+          }
+          if (Either.isLeft(outcome) && errorCode(outcome.left) === "40001") {
+            return yield* new EventStore.TransactionConflict({ streamId })
           }
           if (Either.isLeft(outcome) && !isUniqueViolation(outcome.left)) {
             return yield* storeError("append", outcome.left)
@@ -633,20 +604,27 @@ export const make = (
         (row) => payloadOf(streamId, row)
       )
 
+    /**
+     * The global log from `range.fromPosition`, up to the horizon found by the
+     * first page: a read returns what had settled when it started, however
+     * many pages it takes; following what comes later is for subscriptions.
+     */
     const readAll = (range: EventStore.LogRange) => {
       const page = Math.min(range.chunkSize, pageSize)
       return Stream.paginateChunkEffect(
-        { from: range.fromPosition, remaining: range.limit },
-        ({ from, remaining }) => {
+        { from: range.fromPosition, remaining: range.limit, bound: null as string | null },
+        ({ bound, from, remaining }) => {
           const count = Math.min(page, remaining)
           if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-          return Effect.map(run("readAll", q.readAll, [String(from), count]), (rows) => {
+          return Effect.map(run("readAll", q.readAll, [String(from), count, bound]), (rows) => {
             const events = rows.map(toStored)
             const last = events.at(-1)
             const done = events.length < count || last === undefined
             return [
               Chunk.unsafeFromArray(events),
-              done ? Option.none() : Option.some({ from: last.globalPosition + 1n, remaining: remaining - count })
+              done
+                ? Option.none()
+                : Option.some({ from: last.globalPosition + 1n, remaining: remaining - count, bound: rows[0]![10] as string })
             ] as const
           })
         }
@@ -656,6 +634,8 @@ export const make = (
     /** In one transaction, under the stream row's lock: check the version, tombstone, erase if asked. */
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
       sql.withTransaction(Effect.gen(function*() {
+        // the stream's lock first, as every writer takes it: no cycle with an append waiting on the row
+        yield* run("deleteStream", q.lockStreamKey, [streamId])
         yield* run("deleteStream", q.ensureStream, [streamId])
         const [row] = yield* run("deleteStream", q.lockStream, [streamId])
         const version = Number(row?.[0] ?? 0)
@@ -681,18 +661,18 @@ export const make = (
       readAll,
       query: (query, range) => {
         const page = Math.min(range.chunkSize, pageSize)
-        const predicate = queryPredicate(query, 3)
+        const predicate = queryPredicate(query, 4)
+        // bounded, like readAll, by the horizon when the read started
         const st = planned(`SELECT ${columns} FROM ${tables.events}
-           WHERE global_position > $1
-             AND global_position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)
-             AND ${predicate.sql}
+           WHERE global_position > $1 AND global_position < $3::bigint AND ${predicate.sql}
            ORDER BY global_position LIMIT $2`)
-        return Stream.paginateChunkEffect(
+        const bound = Effect.map(run("query", q.horizon, []), (rows) => rows[0]![0] as string)
+        return Stream.unwrap(Effect.map(bound, (bound) => Stream.paginateChunkEffect(
           { after: range.after, remaining: range.limit },
           ({ after, remaining }) => {
             const count = Math.min(page, remaining)
             if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-            return Effect.map(run("query", st, [String(after), count, ...predicate.params]), (rows) => {
+            return Effect.map(run("query", st, [String(after), count, bound, ...predicate.params]), (rows) => {
               const events = rows.map(toStored)
               const last = events.at(-1)
               const done = events.length < count || last === undefined
@@ -702,7 +682,7 @@ export const make = (
               ] as const
             })
           }
-        )
+        )))
       },
       queryForDecision: (query) => {
         const predicate = queryPredicate(query, 1)

@@ -201,8 +201,168 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
        END IF;
      END
      $fn$`
+  ],
+  // order ids after the locks, and a horizon only this store's writers hold back
+  [
+    // a stream's advisory lock key: every writer of the stream takes it before anything else
+    `CREATE FUNCTION ${t.schema}.stream_key(s text) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
+       AS $fn$ SELECT hashtextextended('stream:' || s, ${streamKeySeed(t)}) $fn$`,
+    // the locks of an append, in one order for every writer: advisory keys sorted (the streams' exclusive,
+    // tags' shared, conditions' exclusive), then the events table; only then the transaction id, so
+    // positions follow the order the locks imposed. Returns the position the append's events follow.
+    `CREATE FUNCTION ${t.schema}.begin_append(keys bigint[], exclusive bool[], whole bool)
+       RETURNS bigint LANGUAGE plpgsql AS $fn$
+     DECLARE
+       early boolean := pg_current_xact_id_if_assigned() IS NOT NULL;
+       origin bigint;
+       used bigint;
+     BEGIN
+       PERFORM CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) END
+         FROM (SELECT u.k, bool_or(u.x) AS x FROM unnest(keys, exclusive) AS u(k, x) GROUP BY u.k ORDER BY u.k) AS l;
+       IF whole THEN
+         LOCK TABLE ${t.events} IN SHARE ROW EXCLUSIVE MODE;
+       ELSE
+         LOCK TABLE ${t.events} IN ROW EXCLUSIVE MODE;
+       END IF;
+       origin := pg_current_xact_id()::text::bigint << 16;
+       IF early THEN
+         -- the caller's transaction took its id before these locks: an append committed meanwhile by a
+         -- later transaction would sit after ours in the log although ours comes after it
+         IF EXISTS (SELECT 1 FROM ${t.events} WHERE global_position >= origin + 65536) THEN
+           RAISE EXCEPTION 'chronicle: the transaction took its id before a concurrent append committed; retry the transaction'
+             USING ERRCODE = '40001';
+         END IF;
+         -- an earlier append of this transaction: continue after its events
+         SELECT max(global_position) INTO used FROM ${t.events} WHERE global_position > origin AND global_position < origin + 65536;
+         IF used IS NOT NULL THEN
+           origin := used;
+         END IF;
+       END IF;
+       RETURN origin;
+     END
+     $fn$`,
+    `CREATE FUNCTION ${t.schema}.append_stream(s text, m text, e bigint, n int, ev json)
+       RETURNS TABLE (version bigint, base bigint) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       origin bigint := ${t.schema}.begin_append(ARRAY[${t.schema}.stream_key(s)], ARRAY[true], false);
+       b bigint := ${t.schema}.write_stream(s, m, e, n, ev, origin);
+     BEGIN
+       IF b IS NOT NULL THEN
+         RETURN QUERY SELECT b + n, origin;
+       END IF;
+     END
+     $fn$`,
+    `CREATE OR REPLACE FUNCTION ${t.schema}.append_group(requests json)
+       RETURNS TABLE (i int, version bigint, base bigint) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       b bigint;
+       origin bigint;
+       offs bigint := 0;
+     BEGIN
+       SELECT ${t.schema}.begin_append(array_agg(k), array_agg(true), false) INTO origin
+         FROM (SELECT DISTINCT ${t.schema}.stream_key(x.s) AS k FROM json_to_recordset(requests) AS x(s text)) AS keys;
+       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
+                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
+                ORDER BY x.s, x.i LOOP
+         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
+         i := r.i;
+         version := b + r.n;
+         base := CASE WHEN b IS NULL THEN NULL ELSE origin + offs END;
+         RETURN NEXT;
+         IF b IS NOT NULL THEN
+           offs := offs + r.n;
+         END IF;
+       END LOOP;
+     END
+     $fn$`,
+    `CREATE OR REPLACE FUNCTION ${t.schema}.append_guarded(request json)
+       RETURNS TABLE (outcome text, version bigint, base bigint, conflict bigint, conflict_id uuid) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       item record;
+       b bigint;
+       origin bigint;
+       check_sql text;
+       found_position bigint;
+       found_id uuid;
+       first_position bigint;
+       first_id uuid;
+     BEGIN
+       SELECT x.s, x.m, x.e, x.n, x.ev, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
+         FROM json_to_record(request) AS x(s text, m text, e bigint, n int, ev json, keys bigint[], exclusive bool[],
+                                           whole bool, q json, after bigint, token text);
+       origin := ${t.schema}.begin_append(r.keys || ${t.schema}.stream_key(r.s), r.exclusive || true, r.whole);
+       -- each statement below sees what committed while we waited for the locks
+       IF r.q IS NOT NULL THEN
+         FOR item IN SELECT i.types, i.tags FROM json_to_recordset(r.q) AS i(types text[], tags text[]) LOOP
+           check_sql := 'SELECT global_position, event_id FROM ${t.events} WHERE '
+             || CASE WHEN r.token IS NULL THEN 'global_position > $1'
+                ELSE 'global_position >= (pg_snapshot_xmin($4::pg_snapshot)::text::bigint << 16)
+                      AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $4::pg_snapshot)' END
+             || CASE WHEN coalesce(cardinality(item.types), 0) > 0 THEN ' AND type = ANY($2)' ELSE '' END
+             || CASE WHEN coalesce(cardinality(item.tags), 0) > 0 THEN ' AND tags @> $3 AND tags <> ''{}''' ELSE '' END
+             || ' ORDER BY global_position LIMIT 1';
+           found_position := NULL;
+           EXECUTE check_sql INTO found_position, found_id USING r.after, item.types, item.tags, r.token;
+           IF found_position IS NOT NULL AND (first_position IS NULL OR found_position < first_position) THEN
+             first_position := found_position;
+             first_id := found_id;
+           END IF;
+         END LOOP;
+         IF first_position IS NOT NULL THEN
+           RETURN QUERY SELECT 'condition'::text, NULL::bigint, NULL::bigint, first_position, first_id;
+           RETURN;
+         END IF;
+       END IF;
+       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
+       IF b IS NULL THEN
+         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
+       ELSE
+         RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
+       END IF;
+     END
+     $fn$`,
+    // Where global readers stop: below every transaction that may still write to this store. A writer
+    // holds the events table (ROW EXCLUSIVE or stronger) from before it takes its id until it ends, so a
+    // transaction still running after pg_locks was read, which held no such lock, is a stranger: it cannot
+    // hold readers back (should it append later, begin_append refuses it if anything committed after its id).
+    `CREATE FUNCTION ${t.schema}.horizon() RETURNS bigint LANGUAGE plpgsql STABLE AS $fn$
+     DECLARE
+       snap pg_snapshot := pg_current_snapshot();
+       strangers bigint[];
+       h bigint;
+     BEGIN
+       IF pg_snapshot_xmin(snap) = pg_snapshot_xmax(snap) THEN
+         RETURN pg_snapshot_xmax(snap)::text::bigint << 16;
+       END IF;
+       WITH locks AS MATERIALIZED (
+         SELECT l.locktype, l.pid, l.transactionid, l.relation, l.mode FROM pg_locks AS l
+         WHERE l.locktype IN ('transactionid', 'relation') AND l.granted AND l.pid IS NOT NULL
+       )
+       SELECT array_agg(t.transactionid::text::bigint) INTO strangers FROM locks AS t
+         WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'
+           AND NOT EXISTS (SELECT 1 FROM locks AS w WHERE w.pid = t.pid AND w.locktype = 'relation'
+                           AND w.relation = '${t.events}'::regclass
+                           AND w.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'));
+       -- after the scan: one that ended meanwhile may have let go of its locks one by one, so it counts
+       SELECT min(x::text::bigint) INTO h FROM pg_snapshot_xip(snap) AS x
+         WHERE NOT ((x::text::bigint & 4294967295) = ANY (coalesce(strangers, '{}')) AND pg_xact_status(x) = 'in progress');
+       RETURN coalesce(h, pg_snapshot_xmax(snap)::text::bigint) << 16;
+     END
+     $fn$`
   ]
 ]
+
+/** A per-schema seed for stream lock keys: two stores in one database do not share keys. */
+const streamKeySeed = (t: Tables): number => {
+  let hash = 0
+  for (const char of t.schema) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) | 0
+  return hash
+}
 
 /**
  * Brings the store's schema up to date. Idempotent, and safe when several
