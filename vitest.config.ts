@@ -10,7 +10,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000
+    // generous bounds, not expectations: on a loaded 2-core machine one CLI process takes ~5 s to start
+    testTimeout: 120_000,
+    hookTimeout: 120_000
   }
 })
