@@ -112,6 +112,8 @@ export interface ClientConfig {
   readonly tags?: ReadonlyArray<string> | undefined
   /** After how long an operation is given up as unknown, in ms; default 30,000. */
   readonly timeoutMs?: number | undefined
+  /** Up to how many bytes of padding each event's data carries; default none. */
+  readonly paddingBytes?: number | undefined
   /** Stop early once this returns true (checked between operations). */
   readonly stop?: (() => boolean) | undefined
 }
@@ -178,7 +180,7 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
     const newEvent = (type: string, eventTags: ReadonlyArray<string>): Event.NewEvent => ({
       eventId: EventId.unsafeGenerate(),
       type,
-      data: { client: config.client, n },
+      data: config.paddingBytes === undefined ? { client: config.client, n } : { client: config.client, n, padding: "x".repeat(random.int(0, config.paddingBytes)) },
       tags: eventTags
     })
     const randomEvents = (): Array<Event.NewEvent> =>
