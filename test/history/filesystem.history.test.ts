@@ -101,7 +101,7 @@ describe("filesystem store across processes: history check", () => {
       killed.add(victim)
       victim.child.kill("SIGKILL")
       await victim.exited
-      start(ops)
+      start(Math.ceil(ops / 2))
     }
     const exits = await Promise.all(workers.map((w) => w.exited))
     workers.forEach((w, i) => {

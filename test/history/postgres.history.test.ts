@@ -13,6 +13,7 @@
  * run throughout.
  */
 import { SqlClient } from "@effect/sql"
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer } from "effect"
@@ -69,6 +70,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
       }
 
       const directory = tempDirectory("history-pg")
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
       const workers: Array<Worker> = (["p1", "p2"] as const).map((name) =>
         startWorker({
           store: "postgres",
@@ -78,7 +80,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
           maxConnections: 6,
           process: name,
           clients: 4,
-          ops: sized(150),
+          ops: sized(100),
           seed,
           streams: homes[name],
           run: `${name}-`,
