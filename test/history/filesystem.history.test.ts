@@ -18,7 +18,7 @@ import { merge, readHistoryFile } from "./history.js"
 import type { Worker } from "./processes.js"
 import { completedOps, startWorker, waitFor } from "./processes.js"
 import type { WorkerConfig } from "./worker.js"
-import { fileLog, prng, runSeed, runStats, sized } from "./workload.js"
+import { fileLog, prng, runSeed, runStats, sized, testTimeout } from "./workload.js"
 
 const lockStaleMs = 2000
 const streams = ["f-0", "f-1", "f-2", "f-3"]
@@ -111,7 +111,7 @@ describe("filesystem store across processes: history check", () => {
     expect(problems).toEqual([])
     expect(violations, summarize(violations, 10)).toEqual([])
     rmSync(directory, { recursive: true, force: true })
-  }, 240_000)
+  }, testTimeout)
 
   it("a lock holder stopped (SIGSTOP) past the lock's stale time, then resumed: no version or position is written twice", async () => {
     const seed = runSeed("filesystem-stall")
@@ -163,5 +163,5 @@ describe("filesystem store across processes: history check", () => {
     expect(problems).toEqual([])
     expect(violations, summarize(violations, 10)).toEqual([])
     rmSync(directory, { recursive: true, force: true })
-  }, 240_000)
+  }, testTimeout)
 })

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { EventStore, MemoryEventStore } from "chronicle"
 import { check, summarize } from "./checker.js"
 import { memoryRecorder } from "./history.js"
-import { runClient, runSeed, runStats, sized, storeLog } from "./workload.js"
+import { runClient, runSeed, runStats, sized, storeLog, testTimeout } from "./workload.js"
 
 describe("memory store: history check", () => {
   it.live("many fibers mixing every kind of append, re-sends, reads, queries and decisions: no violations", () =>
@@ -38,5 +38,5 @@ describe("memory store: history check", () => {
       const caught = new Set(check(recorder.entries, tampered).map((v) => v.rule))
       expect(caught).toContain("lost-ack")
       expect(caught).toContain("stream-order")
-    }).pipe(Effect.provide(MemoryEventStore.layer())), 120_000)
+    }).pipe(Effect.provide(MemoryEventStore.layer())), testTimeout)
 })

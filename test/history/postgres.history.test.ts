@@ -25,7 +25,7 @@ import { check, summarize } from "./checker.js"
 import { memoryRecorder, merge, now, readHistoryFile } from "./history.js"
 import type { Worker } from "./processes.js"
 import { startWorker } from "./processes.js"
-import { postgresLog, prng, runClient, runSeed, runStats, sized } from "./workload.js"
+import { postgresLog, prng, runClient, runSeed, runStats, sized, testTimeout } from "./workload.js"
 
 /**
  * Streams s0…s5 and who writes them: the held stream s0 sorts first, so a
@@ -153,5 +153,5 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
         } ms\n${summarize(violations, 4)}`
       )
       expect(violations, summarize(violations, 10)).toEqual([])
-    }).pipe(Effect.scoped), 240_000)
+    }).pipe(Effect.scoped), testTimeout)
 })

@@ -412,3 +412,6 @@ export const runStats = (history: ReadonlyArray<import("./history.js").Entry>): 
   }
   return `${kinds.size} operations: ${[...counts].sort().map(([k, n]) => `${k}=${n}`).join(", ")}`
 }
+
+/** A test's time limit: generous for CI, much longer for a soak. */
+export const testTimeout = soak ? 1_800_000 : 240_000
