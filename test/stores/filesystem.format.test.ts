@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { EventId } from "chronicle"
 import type { Event, StreamId } from "chronicle"
-import { decodeLine, encodeLine, indexLine } from "../../src/stores/filesystem/logFormat.js"
+import { decodeLine, encodeLine, encodeSeal, indexLine, relocateLine, scan } from "../../src/stores/filesystem/logFormat.js"
 
 const tricky = fc.oneof(
   fc.string(),
@@ -103,5 +103,54 @@ describe("filesystem log lines", () => {
       const damaged = line.slice(0, i) + String.fromCharCode(line.charCodeAt(i) ^ 0x04) + line.slice(i + 1)
       expect(["checksum", "shape"]).toContain(decodeLine(damaged))
     }
+  })
+})
+
+describe("filesystem log fencing", () => {
+  /** An append of `size` events planned at offset `at`. */
+  const append = (stream: string, size: number, at: number) =>
+    Array.from({ length: size }, (_, i) =>
+      encodeLine(
+        { eventId: EventId.unsafeGenerate(), type: "T", data: {}, metadata: {}, schemaVersion: 1, tags: [] },
+        { data: "{}", metadata: "{}" },
+        stream as StreamId.StreamId,
+        i + 1,
+        i + 1,
+        new Date(0).toISOString(),
+        i,
+        size,
+        i === 0 ? at : undefined
+      )).join("")
+  const streamsOf = (log: string) => scan(Buffer.from(log), 0).lines.map((line) => line.entry.streamId)
+
+  it("an append that starts where its writer planned it is kept; one that landed elsewhere is void", () => {
+    const first = append("a", 2, 0)
+    const stale = append("stale", 2, 0)
+    const next = append("b", 1, first.length + stale.length)
+    const log = first + stale + next
+    expect(streamsOf(log)).toEqual(["a", "a", "b"])
+    expect(scan(Buffer.from(log), 0).consumed).toBe(Buffer.byteLength(log))
+  })
+
+  it("a torn tail is left out until sealed; sealed, it and its seal are skipped, and appends go on after", () => {
+    const first = append("a", 1, 0)
+    const torn = append("torn", 3, first.length).slice(0, -40)
+    expect(scan(Buffer.from(first + torn), 0)).toMatchObject({ torn: first.length, consumed: first.length })
+    const seal = encodeSeal({ from: first.length, at: first.length + torn.length + 1 })
+    const after = append("b", 1, first.length + torn.length + 1 + seal.length)
+    expect(streamsOf(`${first}${torn}\n${seal}${after}`)).toEqual(["a", "b"])
+    // a seal that landed elsewhere (its writer stalled) seals nothing
+    const misplaced = encodeSeal({ from: first.length, at: first.length + torn.length })
+    expect(scan(Buffer.from(`${first}${torn}\n${misplaced}`), 0).damaged).toBeDefined()
+    // a stalled sealer's seal, with its leading newline, landing after the newer holder's seal and appends
+    const late = `\n${encodeSeal({ from: first.length, at: first.length + torn.length + 1 })}`
+    expect(streamsOf(`${first}${torn}\n${seal}${after}${late}`)).toEqual(["a", "b"])
+  })
+
+  it("a line moved by a compaction says where it now is, and still checks", () => {
+    const line = append("a", 1, 1234).slice(0, -1)
+    const moved = relocateLine(line, 99)
+    expect(indexLine(moved)).toMatchObject({ streamId: "a", at: 99 })
+    expect(decodeLine(moved)).not.toBe("checksum")
   })
 })

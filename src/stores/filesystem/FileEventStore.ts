@@ -8,13 +8,28 @@
  *   processes), so a stream read never scans the store.
  * - **Across processes**: an exclusive lock (`proper-lockfile`, stale locks of
  *   crashed holders are taken over) around catch-up + version check + write.
+ * - **Fencing**: a holder that merely stalled past the stale time (a long GC
+ *   pause, a frozen VM) loses the lock without knowing it, so the log itself
+ *   decides: each append's first line carries `at`, the offset its writer
+ *   planned it at (the log's end as that writer saw it: the fencing token).
+ *   The log only grows (O_APPEND, never truncated), so an append that starts
+ *   anywhere else was planned against a log that has grown since: it is void
+ *   for every reader (this process, others, a fresh open). The writer reads
+ *   its bytes back after the write (and fsync): not there, its append fails
+ *   with a `StoreError` ("the write lock was lost … nothing of it was
+ *   stored"). Versions and positions of valid appends are therefore always
+ *   planned against everything valid before them. Not fenced: a holder that
+ *   stalls in the middle of erasing a stream (compaction renames a new log
+ *   into place) while another process appends.
  * - **Within a process**: appends queue to one writer fiber that commits
  *   whatever has queued in one write and one `fsync` (group commit).
  * - **Durability**: `fsync` of the log (and of the directory when the log is
  *   created) before an append returns, unless `fsync: false`.
  * - **Recovery**: trailing bytes of a torn write, or an append missing its
- *   last lines, are cut off when the next writer takes the lock; a damaged
- *   complete line is a `StoreError` naming file and offset, never skipped.
+ *   last lines, are left out by readers and sealed off (a seal line voiding
+ *   them; never cut off, which a stalled holder could do to a newer holder's
+ *   appends) when the next writer takes the lock; a damaged complete line is a
+ *   `StoreError` naming file and offset, never skipped.
  * - **Deletion**: tombstones go to `tombstones.jsonl`; erasing a stream
  *   rewrites the log without it (temp file, fsync, rename), and other
  *   processes reopen the new file (another inode) before they read on or write.
@@ -35,7 +50,7 @@ import type { TagIndex } from "../../internal/tagIndex.js"
 import { addTags, matchingSlots, removeTags } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "./directoryLock.js"
-import { decodeLine, decodeTombstones, encodeLine, encodeTombstone, scan } from "./logFormat.js"
+import { decodeLine, decodeTombstones, encodeLine, encodeSeal, encodeTombstone, relocateLine, scan } from "./logFormat.js"
 
 /**
  * @category models
@@ -289,7 +304,7 @@ export const make = (
      * held (`repair`), a torn tail is cut off; without it, an incomplete tail
      * is a write in progress and is left alone.
      */
-    const scanTail = (repair: boolean) =>
+    const scanTail = (repair: boolean): Effect.Effect<void, EventStore.StoreError> =>
       Effect.gen(function*() {
         // entries past `count` are our own append in flight (we hold the lock: nobody else writes)
         if (index.offsets.length > index.count) return
@@ -297,9 +312,11 @@ export const make = (
         if (size <= index.size) return
         let offset = index.size
         let window = readRunLimit * 4
+        let torn: number | undefined
         while (offset < size) {
           const bytes = yield* readBytes(log, offset, Math.min(window, size - offset))
-          const result = scan(bytes, offset)
+          const atEnd = offset + bytes.length >= size
+          const result = scan(bytes, offset, atEnd)
           if (result.damaged !== undefined) {
             return yield* new EventStore.StoreError({
               operation: "open",
@@ -313,18 +330,47 @@ export const make = (
           }
           index.count = index.offsets.length
           index.size = offset + result.consumed
+          if (result.torn !== undefined) {
+            torn = result.torn
+            break
+          }
           if (result.consumed === 0) {
-            if (offset + bytes.length >= size) break
+            if (atEnd) break
             window *= 2
           }
           offset += result.consumed
         }
-        if (repair && index.size < size) {
-          yield* Effect.logWarning(`chronicle: cutting ${size - index.size} bytes of a torn append off ${logPath}`)
-          yield* log.truncate(index.size)
-          if (durable) yield* log.sync
+        if (repair && torn !== undefined) {
+          yield* sealTail(torn, size)
+          yield* scanTail(false)
         }
       }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
+
+    /**
+     * Seals off a torn tail (bytes `from` up to `size`) with a seal line. It is
+     * never cut off: a holder that stalled here past the stale time would cut
+     * off the appends of the process that took its lock over. A seal that did
+     * not land right at `size` is void, and so is this holder's hold.
+     */
+    const sealTail = (from: number, size: number) =>
+      Effect.gen(function*() {
+        const last = yield* readBytes(log, size - 1, 1)
+        const lead = last[0] === 0x0a ? "" : "\n"
+        const record = Buffer.from(lead + encodeSeal({ from, at: size + lead.length }))
+        yield* Effect.logWarning(`chronicle: sealing off a torn append of ${size - from} bytes at byte ${from} of ${logPath}`)
+        yield* log.writeAll(record)
+        if (durable) yield* log.sync
+        const landed = yield* readBytes(log, size, record.length)
+        if (!landed.equals(record)) return yield* fenced("append")
+      })
+
+    /** The error of a holder whose lock was taken over while it stalled: its write landed nowhere valid. */
+    const fenced = (operation: string) =>
+      new EventStore.StoreError({
+        operation,
+        reason: `${directory}: the write lock was lost (another process took it over while this one stalled past ${stale} ms); ` +
+          "the write was fenced off and nothing of it was stored"
+      })
 
     /**
      * One fiber at a time indexes the log: the writer (taking the tail and
@@ -337,9 +383,8 @@ export const make = (
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       withDirectoryLock({ directory, lockPath, staleMs: stale }, (error) => fail("lock", error), effect)
 
-    // index the log without the lock (others keep appending), then repair the tail under it
+    // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
     yield* catchUp(false)
-    yield* withLock(catchUp(true))
 
     const queue = yield* Queue.unbounded<Pending>()
 
@@ -349,13 +394,14 @@ export const make = (
         const now = new Date(yield* Clock.currentTimeMillis).toISOString()
         const outcomes = yield* withLock(Effect.gen(function*() {
           // plan under the indexing permit; once our entries are in, readers leave the tail to us
-          const { start, firstTentative, chunks, bytes, outcomes } = yield* indexing.withPermits(1)(Effect.gen(function*() {
+          const { start, chunks, bytes, outcomes, spans } = yield* indexing.withPermits(1)(Effect.gen(function*() {
             yield* scanTail(true)
             yield* refreshTombstones
             const start = index.offsets.length
-            const firstTentative = index.positionOf.at(-1) ?? 0
             const chunks: Array<string> = []
             let bytes = index.size
+            /** The byte span each append is planned at, and which outcome it is. */
+            const spans: Array<{ readonly outcome: number; readonly from: number; readonly to: number }> = []
             const outcomes: Array<Either.Either<EventStore.AppendResult, EventStore.AppendError>> = []
             for (const pending of group) {
               const { condition, events, expected, streamId } = pending
@@ -408,39 +454,58 @@ export const make = (
                 continue
               }
               const positions: Array<bigint> = []
+              const from = bytes
               for (let i = 0; i < events.length; i++) {
                 const position = (index.positionOf.at(-1) ?? 0) + 1
-                const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length)
+                // the first line says where the append must start: anywhere else, it is void
+                const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length, i === 0 ? from : undefined)
                 addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
                 bytes += Buffer.byteLength(line)
                 chunks.push(line)
                 positions.push(BigInt(position))
               }
+              spans.push({ outcome: outcomes.length, from, to: bytes })
               outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
             }
-            return { start, firstTentative, chunks, bytes, outcomes }
+            return { start, chunks, bytes, outcomes, spans }
           }))
           if (chunks.length > 0) {
-            const written = yield* Effect.either(
-              Effect.zipRight(
-                log.writeAll(Buffer.from(chunks.join(""))),
-                durable ? log.sync : Effect.void
-              )
+            const buffer = Buffer.from(chunks.join(""))
+            const base = index.size
+            const written = yield* Effect.either(log.writeAll(buffer))
+            // synced even after a failed write: appends that landed whole are then acknowledged
+            const synced = durable ? yield* Effect.either(log.sync) : Either.right(undefined)
+            // an append is ours only where we planned it: a holder that stalled past the stale time
+            // finds another's bytes there (its own landed later, and is void), so it reads back to see
+            const landed = yield* Effect.either(readBytes(log, base, buffer.length))
+            // a log compacted by another process (renamed over ours) while we stalled: our bytes are in the old file
+            const replaced = yield* Effect.all([fs.stat(logPath), log.stat]).pipe(
+              Effect.map(([onDisk, mine]) => Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino)),
+              Effect.orElseSucceed(() => false)
             )
-            if (Either.isLeft(written)) {
-              // leave no partial append behind for the next writer to find, then forget our entries
-              yield* Effect.ignore(log.truncate(index.size))
-              rollback(index, start)
-              const error = fail("append", written.left)
-              return outcomes.map((outcome) =>
-                Either.isRight(outcome) && outcome.right.globalPositions.length > 0 &&
-                  Number(outcome.right.globalPositions[0]!) > firstTentative
-                  ? Either.left(error)
-                  : outcome
-              )
+            const failure = Either.isLeft(written)
+              ? fail("append", written.left)
+              : Either.isLeft(synced)
+              ? fail("append", synced.left)
+              : Either.isLeft(landed)
+              ? fail("append", landed.left)
+              : undefined
+            let whole = failure === undefined
+            for (const { from, outcome, to } of spans) {
+              const intact = !replaced && Either.isRight(landed) && landed.right.length >= to - base &&
+                landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+              if (!intact || failure !== undefined) {
+                whole = false
+                outcomes[outcome] = Either.left(failure ?? fenced("append"))
+              }
             }
-            index.size = bytes
-            index.count = index.offsets.length
+            if (whole) {
+              index.size = bytes
+              index.count = index.offsets.length
+            } else {
+              // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
+              rollback(index, start)
+            }
             for (const onChange of watchers) onChange()
           }
           return outcomes
@@ -503,7 +568,8 @@ export const make = (
           const bytes = yield* readBytes(limit.log, low, high - low)
           for (let k = i; k <= j; k++) {
             const at = limit.index.offsets[positions[k]!]!
-            const line = decodeLine(bytes.toString("utf8", at - low, endOf(positions[k]!, limit) - low - 1))
+            // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
+            const line = decodeLine(bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low))))
             if (typeof line === "string") {
               return yield* new EventStore.StoreError({
                 operation: "read",
@@ -579,9 +645,11 @@ export const make = (
       })
 
     /**
-     * Rewrites the log without the lines at `erased` slots: copied to a temp
-     * file, synced, renamed into place. Other processes notice the new file
-     * (another inode) on their next catch-up, always before they write.
+     * Rewrites the log without the lines at `erased` slots: the other lines
+     * (only those: void bytes stay behind) copied to a temp file, each
+     * append's `at` set to its new offset, synced, renamed into place. Other
+     * processes notice the new file (another inode) on their next catch-up,
+     * always before they write.
      */
     const compactWithout = (erased: ReadonlySet<number>) =>
       Effect.gen(function*() {
@@ -591,12 +659,23 @@ export const make = (
         const endOfSlot = (slot: number) => (slot < slots ? index.offsets[slot]! : index.size)
         yield* Effect.scoped(Effect.gen(function*() {
           const out = yield* fs.open(temporary, { flag: "w" })
+          let written = 0
           const copy = (from: number, to: number) =>
             Effect.gen(function*() {
-              for (let offset = endOfSlot(from), end = endOfSlot(to); offset < end;) {
-                const bytes = yield* readBytes(source, offset, Math.min(readRunLimit, end - offset))
-                yield* out.writeAll(bytes)
-                offset += bytes.length
+              for (let slot = from; slot < to;) {
+                let last = slot + 1
+                while (last < to && endOfSlot(last + 1) - index.offsets[slot]! <= readRunLimit) last++
+                const low = index.offsets[slot]!
+                const bytes = yield* readBytes(source, low, endOfSlot(last) - low)
+                const lines: Array<Buffer> = []
+                for (let k = slot; k < last; k++) {
+                  const at = index.offsets[k]! - low
+                  const line = Buffer.from(`${relocateLine(bytes.toString("utf8", at, bytes.indexOf(0x0a, at)), written)}\n`)
+                  lines.push(line)
+                  written += line.length
+                }
+                yield* out.writeAll(Buffer.concat(lines))
+                slot = last
               }
             })
           let run = -1

@@ -6,9 +6,19 @@
  *
  * `batch` is `[index, size]` of the event within its append, so recovery can
  * tell a whole append from a torn one. `tags` follows `batch` when the event
- * has any. The writer always puts the envelope
- * fields first, in this order, so the index can be rebuilt without parsing
- * payloads.
+ * has any. The first line of an append carries `at`, the byte offset at which
+ * its writer expected it to start (the end of the log as the writer saw it):
+ * an append that starts anywhere else is void (see `scan`). The writer always
+ * puts the envelope fields first, in this order, so the index can be rebuilt
+ * without parsing payloads.
+ *
+ * A torn tail is never cut off (a stalled writer could cut off a newer
+ * writer's appends); it is sealed instead by a line of its own:
+ *
+ *   {"crc":"1a2b3c4d","seal":{"from":1234,"at":1300}}
+ *
+ * which voids the bytes from `from` up to itself, and is void itself unless it
+ * starts at `at`.
  */
 import { crc32 } from "node:zlib"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
@@ -30,6 +40,7 @@ interface LineEvent {
   readonly recordedAt: string
   readonly batch: readonly [number, number]
   readonly tags?: ReadonlyArray<string>
+  readonly at?: number
   readonly data: unknown
   readonly metadata: StoredEvent["metadata"]
 }
@@ -39,6 +50,7 @@ export interface Line {
   readonly event: StoredEvent
   readonly batchIndex: number
   readonly batchSize: number
+  readonly at?: number | undefined
 }
 
 /** What the index needs of a line: who it belongs to, what queries match on, and where its append ends. */
@@ -50,6 +62,8 @@ export interface IndexEntry {
   readonly tags: ReadonlyArray<string>
   readonly batchIndex: number
   readonly batchSize: number
+  /** On an append's first line: the offset its writer expected it at. Absent on lines older than the field. */
+  readonly at?: number | undefined
 }
 
 const noTags: ReadonlyArray<string> = Object.freeze([])
@@ -63,14 +77,67 @@ export const encodeLine = (
   globalPosition: number,
   recordedAt: string,
   batchIndex: number,
-  batchSize: number
+  batchSize: number,
+  at?: number
 ): string => {
   const json = `{"globalPosition":${globalPosition},"streamId":${JSON.stringify(streamId)},"streamVersion":${streamVersion},"eventId":"${event.eventId}","type":${
     JSON.stringify(event.type)
   },"schemaVersion":${event.schemaVersion},"recordedAt":"${recordedAt}","batch":[${batchIndex},${batchSize}]${
     event.tags.length === 0 ? "" : `,"tags":${JSON.stringify(event.tags)}`
-  },"metadata":${serialized.metadata},"data":${serialized.data}}`
+  }${at === undefined ? "" : `,"at":${at}`},"metadata":${serialized.metadata},"data":${serialized.data}}`
   return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
+}
+
+/**
+ * The same line with its `at` set to `at` (and its checksum redone), for a
+ * copy of the line at another offset; a line without `at` is returned as is.
+ */
+export const relocateLine = (text: string, at: number): string => {
+  const json = text.slice(eventStart, -1)
+  const field = atField(json)
+  if (field === undefined) return text
+  const moved = `${json.slice(0, field.start)}${at}${json.slice(field.end)}`
+  return `${prefix}${crc32(moved).toString(16).padStart(8, "0")}${middle}${moved}}`
+}
+
+/** Where the number of the `at` field is in the event JSON of a line, if it has one. */
+const atField = (json: string): { readonly start: number; readonly end: number } | undefined => {
+  const batchKey = json.indexOf(",\"batch\":[")
+  if (batchKey === -1) return undefined
+  let after = json.indexOf("]", batchKey) + 1
+  if (json.startsWith(",\"tags\":[", after)) after = stringArrayEnd(json, after + 8)
+  if (after <= 0 || !json.startsWith(",\"at\":", after)) return undefined
+  const start = after + 6
+  let end = start
+  while (end < json.length && json.charCodeAt(end) >= 0x30 && json.charCodeAt(end) <= 0x39) end++
+  return { start, end }
+}
+
+const sealPrefix = "{\"crc\":\""
+const sealMiddle = "\",\"seal\":"
+
+/** A seal: the bytes from `from` up to the seal are void; the seal counts only if it starts at `at`. */
+export interface Seal {
+  readonly from: number
+  readonly at: number
+}
+
+/** Renders a seal as a log line, newline included. */
+export const encodeSeal = (seal: Seal): string => {
+  const json = `{"from":${seal.from},"at":${seal.at}}`
+  return `${sealPrefix}${crc32(json).toString(16).padStart(8, "0")}${sealMiddle}${json}}\n`
+}
+
+/** The seal a line (without its newline) holds, if it is an intact seal line. */
+export const decodeSeal = (text: string): Seal | undefined => {
+  const start = sealPrefix.length + 8 + sealMiddle.length
+  if (!text.startsWith(sealPrefix) || text.slice(sealPrefix.length + 8, start) !== sealMiddle || !text.endsWith("}")) {
+    return undefined
+  }
+  const json = text.slice(start, -1)
+  if (Number.parseInt(text.slice(sealPrefix.length, sealPrefix.length + 8), 16) !== crc32(json)) return undefined
+  const parsed = JSON.parse(json) as Partial<Seal>
+  return typeof parsed.from === "number" && typeof parsed.at === "number" ? { from: parsed.from, at: parsed.at } : undefined
 }
 
 /** A tombstone: the stream was deleted at this version. */
@@ -168,6 +235,7 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
     const close = json.indexOf("]", comma)
     const tagsStart = json.startsWith(",\"tags\":[", close + 1) ? close + 9 : -1
     const tagsEnd = tagsStart === -1 ? -1 : stringArrayEnd(json, tagsStart)
+    const atStart = json.startsWith(",\"at\":", tagsEnd === -1 ? close + 1 : tagsEnd) ? (tagsEnd === -1 ? close + 1 : tagsEnd) + 6 : -1
     return {
       globalPosition: Number(json.slice(json.indexOf(":") + 1, streamKey)),
       streamId: readString(json, streamStart, streamStop) as StreamId,
@@ -176,7 +244,8 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
       type: readString(json, typeKey + 8, typeStop),
       tags: tagsEnd === -1 ? noTags : (JSON.parse(json.slice(tagsStart, tagsEnd)) as ReadonlyArray<string>),
       batchIndex: Number(json.slice(batchKey + 10, comma)),
-      batchSize: Number(json.slice(comma + 1, close))
+      batchSize: Number(json.slice(comma + 1, close)),
+      ...(atStart === -1 ? {} : { at: Number.parseInt(json.slice(atStart, atStart + 20), 10) })
     }
   }
   const line = decodeVerified(json)
@@ -189,7 +258,8 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
       type: line.event.type,
       tags: line.event.tags,
       batchIndex: line.batchIndex,
-      batchSize: line.batchSize
+      batchSize: line.batchSize,
+      ...(line.at === undefined ? {} : { at: line.at })
     }
 }
 
@@ -223,7 +293,8 @@ const decodeVerified = (json: string): Line | LineProblem => {
       tags: parsed.tags ?? noTags
     },
     batchIndex: parsed.batch[0],
-    batchSize: parsed.batch[1]
+    batchSize: parsed.batch[1],
+    ...(parsed.at === undefined ? {} : { at: parsed.at })
   }
 }
 
@@ -236,40 +307,101 @@ export interface ScannedLine {
 
 /** The outcome of scanning log bytes. */
 export interface Scan {
-  /** Complete appends, in order. */
+  /** Complete, valid appends, in order. */
   readonly lines: ReadonlyArray<ScannedLine>
-  /** Bytes consumed: the end of the last complete append. */
+  /** Bytes consumed: the end of the last complete append (or void bytes, or seal) read. */
   readonly consumed: number
   /** A damaged complete line, if any: scanning stopped there. */
   readonly damaged?: { readonly offset: number; readonly problem: LineProblem } | undefined
+  /** Where an unsealed torn tail starts, if the bytes end in one: a write in progress, or one cut short. */
+  readonly torn?: number | undefined
 }
 
 const newline = 0x0a
 
 /**
- * Scans `bytes` (which start at file offset `base`) for complete appends.
- * Trailing bytes without a newline, and the lines of an append whose last
- * line is missing, are not consumed: they are a write in progress, or torn.
+ * Scans `bytes` (which start at file offset `base`; `atEnd` when they run to
+ * the end of the log) for complete appends.
+ *
+ * - An append whose first line's `at` is not its offset is void: its writer
+ *   planned it against a shorter log, so it was fenced off (a stalled lock
+ *   holder's write landing after a newer holder's). It is consumed, not kept.
+ * - Trailing bytes without a newline, and the lines of an append whose last
+ *   line is missing, are a write in progress or torn: not consumed, reported
+ *   as `torn` once the bytes reach the end of the log.
+ * - A torn stretch followed by a valid seal for it is consumed, seal included.
+ * - Anything else out of place is damage: a complete line whose checksum or
+ *   shape fails, or a valid append right after an unsealed torn stretch.
  */
-export const scan = (bytes: Buffer, base: number): Scan => {
+export const scan = (bytes: Buffer, base: number, atEnd = true): Scan => {
   const lines: Array<ScannedLine> = []
   let consumed = 0
   let pending: Array<ScannedLine> = []
+  let pendingVoid = false
   let start = 0
   while (start < bytes.length) {
     const end = bytes.indexOf(newline, start)
     if (end === -1) break
-    const decoded = indexLine(bytes.toString("utf8", start, end))
-    if (typeof decoded === "string" || decoded.batchIndex !== pending.length) {
-      return { lines, consumed, damaged: { offset: base + start, problem: typeof decoded === "string" ? decoded : "shape" } }
+    const text = bytes.toString("utf8", start, end)
+    const decoded = indexLine(text)
+    if (typeof decoded !== "string" && decoded.batchIndex === pending.length) {
+      if (pending.length === 0) pendingVoid = decoded.at !== undefined && decoded.at !== base + start
+      pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
+      if (decoded.batchIndex === decoded.batchSize - 1) {
+        if (!pendingVoid) for (const line of pending) lines.push(line)
+        pending = []
+        consumed = end + 1
+      }
+      start = end + 1
+      continue
     }
-    pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
-    if (decoded.batchIndex === decoded.batchSize - 1) {
-      for (const line of pending) lines.push(line)
+    if (pending.length === 0 && (end === start || decodeSeal(text) !== undefined)) {
+      // a seal outside a torn stretch: a stalled writer's (void), or one whose stretch was read as sealed already;
+      // an empty line: a stalled sealer's leading newline, landed after a newer writer's whole line
+      consumed = start = end + 1
+      continue
+    }
+    const from = pending.length === 0 ? base + start : pending[0]!.offset
+    const problem = sealFor(bytes, base, start, from)
+    if (problem.sealedTo !== -1) {
       pending = []
-      consumed = end + 1
+      consumed = start = problem.sealedTo
+      continue
     }
-    start = end + 1
+    if (!atEnd) return { lines, consumed }
+    if (problem.damaged !== undefined) return { lines, consumed, damaged: problem.damaged }
+    if (problem.validAppend) return { lines, consumed, damaged: { offset: base + start, problem: "shape" } }
+    return { lines, consumed, torn: from }
+  }
+  if (atEnd && (pending.length > 0 || start < bytes.length)) {
+    return { lines, consumed, torn: pending.length > 0 ? pending[0]!.offset : base + start }
   }
   return { lines, consumed }
+}
+
+/**
+ * Looks from `start` on for the seal of the torn stretch starting at `from`:
+ * where it ends, or -1 with what the stretch holds (a damaged line, a valid
+ * append) to tell damage from a torn tail.
+ */
+const sealFor = (bytes: Buffer, base: number, start: number, from: number) => {
+  let damaged: { readonly offset: number; readonly problem: LineProblem } | undefined
+  let validAppend = false
+  for (let at = start; at < bytes.length;) {
+    const end = bytes.indexOf(newline, at)
+    if (end === -1) break
+    const text = bytes.toString("utf8", at, end)
+    const seal = decodeSeal(text)
+    if (seal !== undefined) {
+      if (seal.from === from && seal.at === base + at) return { sealedTo: end + 1, damaged, validAppend }
+    } else {
+      const decoded = indexLine(text)
+      if (typeof decoded === "string") {
+        if (end > at) damaged ??= { offset: base + at, problem: decoded }
+      }
+      else if (decoded.batchIndex === 0 && (decoded.at === undefined || decoded.at === base + at)) validAppend = true
+    }
+    at = end + 1
+  }
+  return { sealedTo: -1, damaged, validAppend }
 }
