@@ -15,7 +15,7 @@ import { SqlClient } from "@effect/sql"
 import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
 import type { Event } from "chronicle"
 import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
-import { decodeLine } from "../../src/stores/filesystem/logFormat.js"
+import { decodeLine, scan } from "../../src/stores/filesystem/logFormat.js"
 import type { ConditionSpec, EventSpec, Expected, LogEvent, Op, Recorder, SeenEvent, Value } from "./history.js"
 import { errorData, now } from "./history.js"
 
@@ -346,35 +346,22 @@ export const storeLog = (store: EventStore.EventStoreService): Effect.Effect<Arr
   Effect.map(collect(store.readAll()), (events) => events.map(seenOf))
 
 /**
- * The filesystem store's log read straight from its file, line by line: every
- * complete append, duplicates and all (the store's own index would hide
- * some). Problems (a damaged line) are returned beside the events.
+ * The filesystem store's log read straight from its file with the log
+ * format's own scan (fenced and sealed-off appends are void there, as for
+ * every reader), not through the store's index: every valid append,
+ * duplicates and all. A damaged line is returned as a problem.
  */
 export const fileLog = (directory: string): { readonly events: Array<LogEvent>; readonly problems: Array<string> } => {
-  const text = readFileSync(join(directory, FileEventStore.logFileName), "utf8")
+  const bytes = readFileSync(join(directory, FileEventStore.logFileName))
+  const scanned = scan(bytes, 0)
   const events: Array<LogEvent> = []
   const problems: Array<string> = []
-  let pending: Array<LogEvent> = []
-  const lines = text.split("\n")
-  // the last element is "" after a final newline, or a torn line
-  for (let i = 0; i < lines.length - 1; i++) {
-    const decoded = decodeLine(lines[i]!)
-    if (typeof decoded === "string") {
-      problems.push(`line ${i + 1}: ${decoded}`)
-      pending = []
-      continue
-    }
-    if (decoded.batchIndex !== pending.length) {
-      problems.push(`line ${i + 1}: batch index ${decoded.batchIndex} after ${pending.length} lines of its batch`)
-      pending = []
-      if (decoded.batchIndex !== 0) continue
-    }
-    pending.push(seenOf(decoded.event))
-    if (decoded.batchIndex === decoded.batchSize - 1) {
-      events.push(...pending)
-      pending = []
-    }
+  for (const line of scanned.lines) {
+    const decoded = decodeLine(bytes.toString("utf8", line.offset, line.offset + line.length).replace(/\n$/, ""))
+    if (typeof decoded === "string") problems.push(`byte ${line.offset}: ${decoded}`)
+    else events.push(seenOf(decoded.event))
   }
+  if (scanned.damaged !== undefined) problems.push(`byte ${scanned.damaged.offset}: ${scanned.damaged.problem}`)
   return { events, problems }
 }
 
