@@ -51,7 +51,7 @@ export const cli = (args: ReadonlyArray<string>, options: CliOptions = {}): Prom
   })
 
 /** Waits until `read()` satisfies `done`, or fails after `ms`. */
-export const waitFor = (read: () => string, done: (text: string) => boolean, ms = 20_000): Promise<string> =>
+export const waitFor = (read: () => string, done: (text: string) => boolean, ms = 90_000): Promise<string> =>
   new Promise((resolve, reject) => {
     const started = Date.now()
     const check = () => {
