@@ -37,9 +37,20 @@ export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>
 }
 
 /**
- * An event id of the batch is already stored, but not as part of this very
- * batch at this position (which would be an idempotent re-send). Nothing of
- * the batch was stored.
+ * An event id of the batch is already stored, and the batch is not a re-send
+ * of the append that stored it. Nothing of the batch was stored.
+ *
+ * A batch whose ids are all stored, in batch order, as consecutive versions
+ * `v + 1 …` of this stream is a re-send (a retry after a lost reply): it
+ * succeeds again, without writing, when the expected version accepts `v`
+ * (stores keep no batch boundaries: any run of the stream's events counts).
+ * Any other stored id fails the batch with this error, whatever the expected
+ * version (a version that matches never surfaces as a conflict): a partial
+ * re-send (`[e1, e2, e3]` after `[e1, e2]`), a batch mixing stored and new
+ * ids, a stored batch re-sent with an expected version its append could not
+ * have had, an id stored elsewhere in this stream or in another stream.
+ * `eventId` is the batch's first event (in batch order) that is stored, and
+ * `existingStreamId`, `existingVersion`, `existingPosition` say where.
  *
  * @category errors
  */
@@ -47,10 +58,11 @@ export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("Du
   streamId: StreamId,
   eventId: Schema.String,
   existingStreamId: StreamId,
-  existingVersion: Schema.Number
+  existingVersion: Schema.Number,
+  existingPosition: Schema.BigIntFromSelf
 }) {
   override get message() {
-    return `Event ${this.eventId} appended to ${this.streamId} is already stored as ${this.existingStreamId}@${this.existingVersion}`
+    return `Event ${this.eventId} appended to ${this.streamId} is already stored as ${this.existingStreamId}@${this.existingVersion} (global position ${this.existingPosition})`
   }
 }
 

@@ -286,6 +286,24 @@ export const dcbContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(1)
         }))
 
+      it.effect("given a stored tagged batch, when a batch mixing its ids with new ones is appended on a condition they match, then DuplicateEventId names the stored event", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          const batch = [tagged("StudentSubscribed", [course]), tagged("StudentSubscribed", [course])]
+          const options = { expectedVersion: "Any" as const, condition: { failIfEventsMatch: Query.tagged(course), after: 0n } }
+          const { globalPositions } = yield* EventStore.append(streamId, batch, options)
+          const error = yield* Effect.flip(EventStore.append(streamId, [...batch, tagged("StudentSubscribed", [course])], options))
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            eventId: batch[0]!.eventId,
+            existingStreamId: streamId,
+            existingVersion: 1,
+            existingPosition: globalPositions[0]
+          })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(2)
+        }))
+
       it.effect("queryForDecision returns the matches and the condition to append on", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore

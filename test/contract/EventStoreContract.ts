@@ -259,14 +259,67 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(7)
         }))
 
-      it.effect("a re-send with an expected version the original could not have had is a conflict", () =>
+      it.effect("given a stored batch, when it is re-sent with an expected version the original could not have had, then DuplicateEventId names its first event", () =>
         Effect.gen(function*() {
           const streamId = freshStream()
           yield* appendN(streamId, 1, "NoStream")
           const batch = events(2)
-          yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
+          const { globalPositions } = yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
           const error = yield* flip(EventStore.append(streamId, batch, { expectedVersion: "NoStream" }))
-          expect(error).toEqual(conflictOf(streamId, "NoStream", 3))
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            streamId,
+            eventId: batch[0]!.eventId,
+            existingStreamId: streamId,
+            existingVersion: 2,
+            existingPosition: globalPositions[0]
+          })
+        }))
+
+      it.effect("given [e1..e6], when [e1] is appended at the stream's version 6, then DuplicateEventId names e1 at version 1, not a conflict", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const stored = events(6)
+          const { globalPositions } = yield* EventStore.append(streamId, stored, { expectedVersion: "NoStream" })
+          for (const expectedVersion of [6, "StreamExists", 3] as const) {
+            const error = yield* flip(EventStore.append(streamId, [stored[0]!], { expectedVersion }))
+            expect(error).toMatchObject({
+              _tag: "DuplicateEventId",
+              streamId,
+              eventId: stored[0]!.eventId,
+              existingStreamId: streamId,
+              existingVersion: 1,
+              existingPosition: globalPositions[0]
+            })
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(6)
+        }))
+
+      it.effect("given [e1, e2] stored, when [e1, e2, e3] is appended (a partial re-send), then DuplicateEventId names e1, the first stored event", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const stored = events(2)
+          const { globalPositions } = yield* EventStore.append(streamId, stored, { expectedVersion: "NoStream" })
+          const e3 = newEvent("New")
+          for (const expectedVersion of ["NoStream", 2, "Any"] as const) {
+            const error = yield* flip(EventStore.append(streamId, [...stored, e3], { expectedVersion }))
+            expect(error).toMatchObject({
+              _tag: "DuplicateEventId",
+              eventId: stored[0]!.eventId,
+              existingStreamId: streamId,
+              existingVersion: 1,
+              existingPosition: globalPositions[0]
+            })
+          }
+          const mixed = yield* flip(EventStore.append(streamId, [e3, stored[1]!], { expectedVersion: 2 }))
+          expect(mixed).toMatchObject({
+            _tag: "DuplicateEventId",
+            eventId: stored[1]!.eventId,
+            existingVersion: 2,
+            existingPosition: globalPositions[1]
+          })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(2)
+          expect(mixed.message).toContain(stored[1]!.eventId)
         }))
 
       it.effect("a batch that partly overlaps stored events fails whole with DuplicateEventId", () =>
@@ -294,9 +347,16 @@ export const eventStoreContract = <E>(
           const a = freshStream()
           const b = freshStream()
           const batch = events(1)
-          yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
+          const stored = yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
           const error = yield* flip(EventStore.append(b, batch, { expectedVersion: "NoStream" }))
-          expect(error).toMatchObject({ _tag: "DuplicateEventId", streamId: b, existingStreamId: a, existingVersion: 1 })
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            streamId: b,
+            eventId: batch[0]!.eventId,
+            existingStreamId: a,
+            existingVersion: 1,
+            existingPosition: stored.globalPositions[0]
+          })
           expect(yield* EventStore.streamVersion(b)).toBe(0)
         }))
     })

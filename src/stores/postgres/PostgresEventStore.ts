@@ -311,6 +311,8 @@ export const make = (
         const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
         const outcome: Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> =
           deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
+        // a stored id decides the refusal, even of a conditional append that its own stored events tripped
+        if (Either.isLeft(outcome) && outcome.left._tag === "DuplicateEventId") return yield* outcome.left
         return outcome
       })
 
