@@ -151,6 +151,32 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
 }
 
 /**
+ * An argument the operation does not accept: a negative or fractional
+ * version, limit, chunk size or position, an expected version that is no
+ * version, a query without items or with an item whose type and tag lists are
+ * both empty. Refused before any store sees the call, the same on every
+ * store; nothing was read or written.
+ *
+ * @category errors
+ */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  operation: Schema.String,
+  argument: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Invalid argument ${this.argument} to ${this.operation}: ${this.reason}`
+  }
+}
+
+/**
+ * Every way a read can fail: a bad argument, or the store itself.
+ *
+ * @category errors
+ */
+export type ReadError = InvalidArgument | StoreError
+
+/**
  * Every way an append can fail.
  *
  * @category errors
@@ -160,6 +186,7 @@ export type AppendError =
   | ConcurrencyConflict
   | DuplicateEventId
   | EventTooLarge
+  | InvalidArgument
   | InvalidEvent
   | StreamDeleted
   | StoreError
@@ -392,23 +419,23 @@ export interface EventStoreService {
     options: AppendOptions
   ) => Effect.Effect<AppendResult, AppendError>
   /** Streams the events of one stream, in chunks. A missing stream reads as empty. */
-  readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, ReadError>
   /** Like `read`, but only what folding needs of each event: cheaper on some stores. */
-  readonly readPayloads: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<EventPayload, StoreError>
+  readonly readPayloads: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<EventPayload, ReadError>
   /**
    * One page of `readPayloads`, forwards: at most `limit` events from
    * `fromVersion` to `toVersion`. Folding page by page skips the cost of a
    * `Stream` when a stream is short.
    */
-  readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>
+  readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, ReadError>
   /** Streams every event of the store in global order, in chunks. */
-  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
    * Streams the events matching `query` (by type and tags, across streams),
    * in global order, in chunks: what a DCB decision reads. The position of
    * the last one is the `after` of the append condition that follows.
    */
-  readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
    * Reads every event matching `query` for a decision, with the condition to
    * append the decision's events on. Unlike `query`, it shows every event
@@ -417,14 +444,14 @@ export interface EventStoreService {
    * what it could not see. Loads all matches into memory: for decision
    * models, not for scans.
    */
-  readonly queryForDecision: (query: Query.Query) => Effect.Effect<DecisionRead, StoreError>
+  readonly queryForDecision: (query: Query.Query) => Effect.Effect<DecisionRead, ReadError>
   /**
    * Follows the global log: the events after `options.after` in global order,
    * then each new event as it becomes readable, forever. An event committed
    * late by a slower concurrent writer is never skipped: it is delivered, in
    * order, once every event before it is.
    */
-  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, ReadError>
   /** The global position of the last readable event: `0n` for an empty store. */
   readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The current version of a stream: 0 when it has no events. */
@@ -437,7 +464,7 @@ export interface EventStoreService {
   readonly deleteStream: (
     streamId: StreamId,
     options?: DeleteOptions
-  ) => Effect.Effect<void, ConcurrencyConflict | StoreError>
+  ) => Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError>
   /** Whether a stream was deleted. */
   readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, StoreError>
 }
@@ -513,11 +540,19 @@ const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<stri
   return tags.length === 1 ? tags : [...new Set(tags)]
 }
 
-/** Validates a query: items of non-empty type and tag strings. */
-const checkQuery = (operation: string, query: Query.Query): StoreError | undefined => {
-  const refuse = (detail: string) => new StoreError({ operation, reason: `invalid query: ${detail}` })
+/**
+ * Why a query is refused, if it is: it must have items, each of arrays of
+ * non-empty type and tag strings, naming at least one type or tag unless it
+ * is the every-event item `{}`.
+ */
+const checkQuery = (operation: string, argument: string, query: Query.Query): InvalidArgument | undefined => {
+  const refuse = (reason: string) => new InvalidArgument({ operation, argument, reason })
   if (typeof query !== "object" || query === null || !Array.isArray(query.items)) return refuse("expected { items: [...] }")
+  if (query.items.length === 0) {
+    return refuse("a query with no items matches nothing: give at least one item (Query.all for every event)")
+  }
   for (const item of query.items) {
+    if (typeof item !== "object" || item === null) return refuse("every item must be an object { types?, tags? }")
     for (const key of ["types", "tags"] as const) {
       const values = item[key]
       if (values === undefined) continue
@@ -525,9 +560,24 @@ const checkQuery = (operation: string, query: Query.Query): StoreError | undefin
         return refuse(`${key} must be arrays of non-empty strings`)
       }
     }
+    const lists = (item.types === undefined ? 0 : 1) + (item.tags === undefined ? 0 : 1)
+    if (lists > 0 && (item.types?.length ?? 0) === 0 && (item.tags?.length ?? 0) === 0) {
+      return refuse("an item with empty types and tags would match every event: name a type or a tag, or use Query.all ({}) for every event")
+    }
   }
   return undefined
 }
+
+const isExpectedVersion = (value: unknown): value is ExpectedVersion.ExpectedVersion =>
+  value === ExpectedVersion.Any || value === ExpectedVersion.NoStream || value === ExpectedVersion.StreamExists ||
+  (typeof value === "number" && isNonNegativeInteger(value))
+
+const checkExpectedVersion = (operation: string, value: unknown): InvalidArgument | undefined =>
+  isExpectedVersion(value) ? undefined : new InvalidArgument({
+    operation,
+    argument: "expectedVersion",
+    reason: `must be an integer >= 0, "NoStream", "StreamExists" or "Any", got ${describe(value)}`
+  })
 
 const settleEvents = (
   streamId: StreamId,
@@ -576,49 +626,58 @@ const settleEvents = (
 
 const isNonNegativeInteger = (n: number) => Number.isSafeInteger(n) && n >= 0
 
-const invalidOptions = (operation: string, detail: string) =>
-  new StoreError({ operation, reason: `invalid read options: ${detail}` })
+const describe = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : typeof value === "bigint" ? `${value}n` : String(value)
 
-const settleRange = (options: ReadOptions | undefined): StreamRange | StoreError => {
+/** Refuses `value` unless it is a safe integer >= `min`. */
+const checkInteger = (operation: string, argument: string, value: number, min: number): InvalidArgument | undefined =>
+  Number.isSafeInteger(value) && value >= min
+    ? undefined
+    : new InvalidArgument({ operation, argument, reason: `must be an integer >= ${min}, got ${describe(value)}` })
+
+/** Refuses `value` unless it is a bigint >= 0. */
+const checkPosition = (operation: string, argument: string, value: bigint): InvalidArgument | undefined =>
+  typeof value === "bigint" && value >= 0n
+    ? undefined
+    : new InvalidArgument({ operation, argument, reason: `must be a bigint >= 0n, got ${describe(value)}` })
+
+const settleRange = (operation: string, options: ReadOptions | undefined): StreamRange | InvalidArgument => {
   const fromVersion = options?.fromVersion ?? 1
   const toVersion = options?.toVersion ?? Number.MAX_SAFE_INTEGER
   const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
   const chunkSize = options?.chunkSize ?? defaultChunkSize
   const direction = options?.direction ?? "forwards"
-  if (!isNonNegativeInteger(fromVersion) || !isNonNegativeInteger(toVersion)) {
-    return invalidOptions("read", `versions must be non-negative integers (from ${fromVersion}, to ${toVersion})`)
-  }
-  if (!isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return invalidOptions("read", `limit must be >= 0 and chunkSize >= 1 (limit ${limit}, chunkSize ${chunkSize})`)
-  }
+  const deleted = options?.deleted ?? "read"
+  const invalid = checkInteger(operation, "fromVersion", fromVersion, 0) ??
+    checkInteger(operation, "toVersion", toVersion, 0) ??
+    checkInteger(operation, "limit", limit, 0) ??
+    checkInteger(operation, "chunkSize", chunkSize, 1)
+  if (invalid !== undefined) return invalid
   if (direction !== "forwards" && direction !== "backwards") {
-    return invalidOptions("read", `direction must be "forwards" or "backwards", got ${String(direction)}`)
+    return new InvalidArgument({ operation, argument: "direction", reason: `must be "forwards" or "backwards", got ${describe(direction)}` })
+  }
+  if (deleted !== "read" && deleted !== "hide") {
+    return new InvalidArgument({ operation, argument: "deleted", reason: `must be "read" or "hide", got ${describe(deleted)}` })
   }
   return { fromVersion: Math.max(1, fromVersion), toVersion, direction, limit, chunkSize }
 }
 
-const settleLogRange = (options: ReadAllOptions | undefined): LogRange | StoreError => {
-  const fromPosition = options?.fromPosition ?? 0n
+const settleLogRange = (
+  operation: string,
+  fromPosition: bigint,
+  options: { readonly limit?: number | undefined; readonly chunkSize?: number | undefined } | undefined
+): LogRange | InvalidArgument => {
   const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  if (typeof fromPosition !== "bigint" || fromPosition < 0n || !isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return invalidOptions(
-      "readAll",
-      `fromPosition and limit must be >= 0, chunkSize >= 1 (fromPosition ${fromPosition}, limit ${limit}, chunkSize ${chunkSize})`
-    )
-  }
-  return { fromPosition, limit, chunkSize }
+  return checkInteger(operation, "limit", limit, 0) ?? checkInteger(operation, "chunkSize", chunkSize, 1) ??
+    { fromPosition, limit, chunkSize }
 }
 
-const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, StoreError> => {
+const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
   const after = options?.after ?? 0n
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  if (typeof after !== "bigint" || after < 0n || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return Stream.fail(new StoreError({
-      operation: "subscribe",
-      reason: `invalid subscribe options: after must be a bigint >= 0 and chunkSize >= 1 (after ${after}, chunkSize ${chunkSize})`
-    }))
-  }
+  const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1)
+  if (invalid !== undefined) return Stream.fail(invalid)
   const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
   const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
   return Stream.unwrapScoped(Effect.gen(function*() {
@@ -677,12 +736,13 @@ export const defaultPollInterval: Duration.DurationInput = "500 millis"
 export const make = (driver: Driver): EventStoreService => {
   const readWith = <A>(
     name: string,
+    operation: string,
     read: (streamId: StreamId, range: StreamRange) => Stream.Stream<A, StoreError>,
     streamId: StreamId,
     options: ReadOptions | undefined
-  ): Stream.Stream<A, StoreError> => {
-    const range = settleRange(options)
-    if (range instanceof StoreError) return Stream.fail(range)
+  ): Stream.Stream<A, ReadError> => {
+    const range = settleRange(operation, options)
+    if (range instanceof InvalidArgument) return Stream.fail(range)
     const events = options?.deleted === "hide"
       ? Stream.unwrap(Effect.map(driver.isDeleted(streamId), (deleted) => (deleted ? Stream.empty : read(streamId, range))))
       : read(streamId, range)
@@ -704,19 +764,20 @@ export const make = (driver: Driver): EventStoreService => {
   const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
   return {
     append: (streamId, events, options) =>
-      settleEvents(streamId, events, options.metadata).pipe(
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent> => {
+        const condition = options.condition
+        const invalid = checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
+          ? undefined
+          : checkQuery("append", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
+            checkPosition("append", "condition.after", condition.after ?? 0n))
+        return invalid === undefined ? settleEvents(streamId, events, options.metadata) : Effect.fail(invalid)
+      }).pipe(
         Effect.flatMap((pending) => {
           const condition = options.condition
           if (condition === undefined) return driver.append(streamId, pending, options.expectedVersion, undefined)
-          const invalid = checkQuery("append", condition.failIfEventsMatch)
-          const after = condition.after ?? 0n
-          if (invalid !== undefined) return Effect.fail(invalid)
-          if (typeof after !== "bigint" || after < 0n) {
-            return Effect.fail(new StoreError({ operation: "append", reason: `the condition's after must be a bigint >= 0, got ${String(after)}` }))
-          }
           return driver.append(streamId, pending, options.expectedVersion, {
             failIfEventsMatch: condition.failIfEventsMatch,
-            after,
+            after: condition.after ?? 0n,
             token: condition.token
           })
         }),
@@ -739,12 +800,12 @@ export const make = (driver: Driver): EventStoreService => {
           }
         })
       ),
-    read: (streamId, options) => readWith("EventStore.read", driver.read, streamId, options),
+    read: (streamId, options) => readWith("EventStore.read", "read", driver.read, streamId, options),
     readPayloads: (streamId, options) =>
-      readWith("EventStore.readPayloads", driver.readPayloads ?? driver.read, streamId, options),
+      readWith("EventStore.readPayloads", "readPayloads", driver.readPayloads ?? driver.read, streamId, options),
     readPage: (streamId, page) => {
-      const range = settleRange({ ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
-      if (range instanceof StoreError) return Effect.fail(range)
+      const range = settleRange("readPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof InvalidArgument) return Effect.fail(range)
       const read = driver.readPage !== undefined
         ? driver.readPage(streamId, page)
         : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
@@ -759,8 +820,9 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     readAll: (options) => {
-      const range = settleLogRange(options)
-      return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(
+      const fromPosition = options?.fromPosition ?? 0n
+      const range = checkPosition("readAll", "fromPosition", fromPosition) ?? settleLogRange("readAll", fromPosition, options)
+      return range instanceof InvalidArgument ? Stream.fail(range) : driver.readAll(range).pipe(
         Stream.withSpan("EventStore.readAll", {
           kind: "client",
           captureStackTrace: false,
@@ -769,10 +831,10 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     query: (query, options) => {
-      const invalid = checkQuery("query", query)
-      if (invalid !== undefined) return Stream.fail(invalid)
-      const range = settleLogRange({ fromPosition: (options?.after ?? 0n) + 1n, limit: options?.limit, chunkSize: options?.chunkSize })
-      if (range instanceof StoreError) return Stream.fail(range)
+      const after = options?.after ?? 0n
+      const range = checkQuery("query", "query", query) ?? checkPosition("query", "after", after) ??
+        settleLogRange("query", after + 1n, options)
+      if (range instanceof InvalidArgument) return Stream.fail(range)
       return driver.query(query, { after: range.fromPosition - 1n, limit: range.limit, chunkSize: range.chunkSize }).pipe(
         Stream.withSpan("EventStore.query", {
           kind: "client",
@@ -782,7 +844,7 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     queryForDecision: (query) => {
-      const invalid = checkQuery("queryForDecision", query)
+      const invalid = checkQuery("queryForDecision", "query", query)
       if (invalid !== undefined) return Effect.fail(invalid)
       const read = driver.queryForDecision !== undefined
         ? driver.queryForDecision(query)
@@ -818,7 +880,11 @@ export const make = (driver: Driver): EventStoreService => {
         })
       ),
     deleteStream: (streamId, options) =>
-      driver.deleteStream(streamId, options?.expectedVersion ?? ExpectedVersion.Any, options?.erase === true).pipe(
+      Effect.suspend((): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError> => {
+        const expected = options?.expectedVersion ?? ExpectedVersion.Any
+        const invalid = checkExpectedVersion("deleteStream", expected)
+        return invalid === undefined ? driver.deleteStream(streamId, expected, options?.erase === true) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.deleteStream", {
           kind: "client",
           attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId, "chronicle.erase": options?.erase === true }
@@ -859,7 +925,7 @@ export const append = (
 export const read = (
   streamId: StreamId,
   options?: ReadOptions
-): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.read(streamId, options)))
 
 /**
@@ -870,7 +936,7 @@ export const read = (
 export const deleteStream = (
   streamId: StreamId,
   options?: DeleteOptions
-): Effect.Effect<void, ConcurrencyConflict | StoreError, EventStore> =>
+): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.deleteStream(streamId, options))
 
 /**
@@ -889,7 +955,7 @@ export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, StoreError
 export const readPayloads = (
   streamId: StreamId,
   options?: ReadOptions
-): Stream.Stream<EventPayload, StoreError, EventStore> =>
+): Stream.Stream<EventPayload, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.readPayloads(streamId, options)))
 
 /**
@@ -897,7 +963,7 @@ export const readPayloads = (
  *
  * @category accessors
  */
-export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.readAll(options)))
 
 /**
@@ -913,7 +979,7 @@ export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreEr
  *
  * @category accessors
  */
-export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.subscribe(options)))
 
 /**
@@ -931,5 +997,5 @@ export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effec
  *
  * @category accessors
  */
-export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.query(query, options)))

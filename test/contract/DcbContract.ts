@@ -94,16 +94,38 @@ export const dcbContract = <E>(
           expect(either.map((e) => e.globalPosition)).toEqual(a.globalPositions)
           const after = yield* collect(Query.tagged(course), { after: a.globalPositions[1]!, limit: 1 })
           expect(after.map((e) => e.globalPosition)).toEqual([b.globalPositions[0]])
-          expect(yield* collect(Query.none)).toEqual([])
           expect(yield* collect(Query.tagged(freshTag("nobody")))).toEqual([])
         }))
 
-      it.effect("a malformed query is a StoreError", () =>
+      const invalidArgument = (operation: string, argument: string) =>
+        expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
+
+      it.effect("given a malformed or empty query, or an item with empty types and tags, when querying, then it fails with InvalidArgument", () =>
         Effect.gen(function*() {
-          const error = yield* Effect.flip(collect({ items: [{ tags: [""] }] }))
-          expect(error.reason).toMatch(/invalid query/)
-          const notAQuery = yield* Effect.flip(collect({} as Query.Query))
-          expect(notAQuery._tag).toBe("StoreError")
+          const store = yield* EventStore.EventStore
+          const bad: ReadonlyArray<Query.Query> = [
+            { items: [{ tags: [""] }] },
+            {} as Query.Query,
+            { items: [] },
+            { items: [{ types: [], tags: [] }] },
+            { items: [{ types: [] }] },
+            { items: [Query.item(["A"]), { tags: [] }] }
+          ]
+          for (const query of bad) {
+            expect(yield* Effect.flip(collect(query))).toEqual(invalidArgument("query", "query"))
+            expect(yield* Effect.flip(store.queryForDecision(query))).toEqual(invalidArgument("queryForDecision", "query"))
+          }
+          expect((yield* Effect.flip(collect({ items: [] }))).message).toMatch(/no items/)
+          expect((yield* Effect.flip(collect({ items: [{ types: [], tags: [] }] }))).message).toMatch(/every event/)
+        }))
+
+      it.effect("given query options out of bounds, when querying, then it fails with InvalidArgument naming the option", () =>
+        Effect.gen(function*() {
+          const query = Query.tagged(freshTag("any"))
+          expect(yield* Effect.flip(collect(query, { after: -1n }))).toEqual(invalidArgument("query", "after"))
+          expect(yield* Effect.flip(collect(query, { limit: -1 }))).toEqual(invalidArgument("query", "limit"))
+          expect(yield* Effect.flip(collect(query, { limit: 2.5 }))).toEqual(invalidArgument("query", "limit"))
+          expect(yield* Effect.flip(collect(query, { chunkSize: 0 }))).toEqual(invalidArgument("query", "chunkSize"))
         }))
     })
 
@@ -123,7 +145,7 @@ export const dcbContract = <E>(
                     types: fc.option(fc.uniqueArray(fc.constantFrom("A", "B", "C"), { maxLength: 2 }), { nil: undefined }),
                     tags: fc.option(fc.uniqueArray(fc.constantFrom("t1", "t2", "t3", "t4"), { maxLength: 2 }), { nil: undefined })
                   }),
-                  { maxLength: 3 }
+                  { minLength: 1, maxLength: 3 }
                 ),
                 fc.nat({ max: 30 }),
                 (specs, items, skip) =>
@@ -228,7 +250,7 @@ export const dcbContract = <E>(
           expect(result.globalPositions.length).toBe(2)
         }))
 
-      it.effect("an item with types only, or with neither, matches across tags; a query without items never fails", () =>
+      it.effect("an item with types only, or with neither, matches across tags", () =>
         Effect.gen(function*() {
           const type = `Rare${freshTag("t").replace(/-/g, "")}`
           const written = yield* EventStore.append(freshStream("dcb"), [tagged(type, [freshTag("x")])], { expectedVersion: "Any" })
@@ -243,10 +265,24 @@ export const dcbContract = <E>(
             condition: { failIfEventsMatch: Query.all, after: before }
           }))
           expect(everything._tag).toBe("AppendConditionFailed")
-          yield* EventStore.append(freshStream("dcb"), [tagged("A", [])], {
+        }))
+
+      it.effect("given a condition whose query has no items or an item with empty lists, when appending, then it fails with InvalidArgument and writes nothing", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream("dcb")
+          for (const failIfEventsMatch of [{ items: [] }, { items: [{ types: [], tags: [] }] }, { items: [{ tags: [""] }] }]) {
+            const error = yield* Effect.flip(EventStore.append(streamId, [tagged("A", [])], {
+              expectedVersion: "Any",
+              condition: { failIfEventsMatch, after: 0n }
+            }))
+            expect(error).toEqual(expect.objectContaining({ _tag: "InvalidArgument", operation: "append", argument: "condition.failIfEventsMatch" }))
+          }
+          const negative = yield* Effect.flip(EventStore.append(streamId, [tagged("A", [])], {
             expectedVersion: "Any",
-            condition: { failIfEventsMatch: Query.none, after: 0n }
-          })
+            condition: { failIfEventsMatch: Query.all, after: -1n }
+          }))
+          expect(negative).toEqual(expect.objectContaining({ _tag: "InvalidArgument", argument: "condition.after" }))
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
         }))
 
       it.effect("without after, any matching event in the log fails it (a uniqueness check)", () =>
@@ -325,7 +361,7 @@ export const dcbContract = <E>(
           yield* store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })
           expect((yield* Effect.flip(store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })))._tag)
             .toBe("AppendConditionFailed")
-          expect((yield* Effect.flip(store.queryForDecision({ items: [{ types: [""] }] })))._tag).toBe("StoreError")
+          expect((yield* Effect.flip(store.queryForDecision({ items: [{ types: [""] }] })))._tag).toBe("InvalidArgument")
         }))
 
       it.effect("racing deciders: a course of capacity 3 never takes a fourth student; retries fill it exactly", () =>

@@ -470,13 +470,54 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 25 } }
       )
 
-      it.effect("invalid read options are a StoreError, not a crash", () =>
+      const invalidArgument = (operation: string, argument: string) =>
+        expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
+
+      const badStreamOptions: ReadonlyArray<readonly [EventStore.ReadOptions, string]> = [
+        [{ fromVersion: -1 }, "fromVersion"],
+        [{ fromVersion: 1.5 }, "fromVersion"],
+        [{ toVersion: -1 }, "toVersion"],
+        [{ toVersion: 2.5 }, "toVersion"],
+        [{ limit: -1 }, "limit"],
+        [{ limit: 0.5 }, "limit"],
+        [{ chunkSize: 0 }, "chunkSize"],
+        [{ chunkSize: 1.5 }, "chunkSize"],
+        [{ direction: "sideways" as never }, "direction"],
+        [{ deleted: "maybe" as never }, "deleted"]
+      ]
+      for (const [options, argument] of badStreamOptions) {
+        it.effect(`given read options ${JSON.stringify(options)}, when reading a stream, then it fails with InvalidArgument naming ${argument}`, () =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            expect(yield* flip(readStream(streamId, options))).toEqual(invalidArgument("read", argument))
+            expect(yield* flip(Stream.runDrain(EventStore.readPayloads(streamId, options)))).toEqual(invalidArgument("readPayloads", argument))
+          }))
+      }
+
+      it.effect("given a page or log range out of bounds, when reading, then it fails with InvalidArgument naming the argument", () =>
+        Effect.gen(function*() {
+          const streamId = yield* sample
+          const store = yield* EventStore.EventStore
+          expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 5, limit: -1 }))).toEqual(invalidArgument("readPage", "limit"))
+          expect(yield* flip(store.readPage(streamId, { fromVersion: -2, toVersion: 5, limit: 1 }))).toEqual(invalidArgument("readPage", "fromVersion"))
+          expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 0.5, limit: 1 }))).toEqual(invalidArgument("readPage", "toVersion"))
+          expect(yield* flip(readLog({ fromPosition: -1n }))).toEqual(invalidArgument("readAll", "fromPosition"))
+          expect(yield* flip(readLog({ limit: -1 }))).toEqual(invalidArgument("readAll", "limit"))
+          expect(yield* flip(readLog({ limit: 1.5 }))).toEqual(invalidArgument("readAll", "limit"))
+          expect(yield* flip(readLog({ chunkSize: 0 }))).toEqual(invalidArgument("readAll", "chunkSize"))
+          const error = yield* flip(readStream(streamId, { limit: -1 }))
+          expect(error.message).toMatch(/limit/)
+        }))
+
+      it.effect("given an expected version that is no version, when appending or deleting, then it fails with InvalidArgument and writes nothing", () =>
         Effect.gen(function*() {
           const streamId = freshStream()
-          const error = yield* flip(readStream(streamId, { fromVersion: -1 }))
-          expect(error._tag).toBe("StoreError")
-          expect((yield* flip(readStream(streamId, { chunkSize: 0 })))._tag).toBe("StoreError")
-            expect((yield* flip(readLog({ fromPosition: -1n })))._tag).toBe("StoreError")
+          for (const expectedVersion of [-1, 1.5, "Whatever" as never, Number.NaN]) {
+            expect(yield* flip(appendN(streamId, 1, expectedVersion))).toEqual(invalidArgument("append", "expectedVersion"))
+            expect(yield* flip(EventStore.deleteStream(streamId, { expectedVersion }))).toEqual(invalidArgument("deleteStream", "expectedVersion"))
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+          expect(yield* EventStore.isDeleted(streamId)).toBe(false)
         }))
     })
 
