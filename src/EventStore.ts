@@ -12,7 +12,8 @@ import * as EventId from "./EventId.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Metrics from "./Metrics.js"
 import * as Query from "./Query.js"
-import { StreamId } from "./StreamId.js"
+import { InvalidStreamId, StreamId } from "./StreamId.js"
+import { unfitForId, unstorable } from "./internal/text.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -86,14 +87,20 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventToo
 
 /**
  * An event that cannot be stored as given: an empty type, a payload that is
- * not JSON, an id repeated within the batch. Nothing of the batch was stored.
+ * not JSON, an id repeated within the batch, or text no store can keep: U+0000
+ * (NUL) or a lone UTF-16 surrogate in its data, metadata, tags or type (every
+ * store refuses them, though memory and files could hold them, so that all
+ * stores behave alike). `path` names the field when one is at fault
+ * (`data.items[1].name`, `metadata.tenant`, `tags[0]`, `type`). Nothing of
+ * the batch was stored.
  *
  * @category errors
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
   streamId: Schema.String,
   index: Schema.Number,
-  reason: Schema.String
+  reason: Schema.String,
+  path: Schema.optional(Schema.String)
 }) {
   override get message() {
     return `Invalid event #${this.index} for ${this.streamId}: ${this.reason}`
@@ -170,11 +177,11 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
 }
 
 /**
- * Every way a read can fail: a bad argument, or the store itself.
+ * Every way a read can fail: a bad argument or stream id, or the store itself.
  *
  * @category errors
  */
-export type ReadError = InvalidArgument | StoreError
+export type ReadError = InvalidArgument | InvalidStreamId | StoreError
 
 /**
  * Every way an append can fail.
@@ -188,6 +195,7 @@ export type AppendError =
   | EventTooLarge
   | InvalidArgument
   | InvalidEvent
+  | InvalidStreamId
   | StreamDeleted
   | StoreError
 
@@ -455,7 +463,7 @@ export interface EventStoreService {
   /** The global position of the last readable event: `0n` for an empty store. */
   readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The current version of a stream: 0 when it has no events. */
-  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, InvalidStreamId | StoreError>
   /**
    * Deletes a stream: a tombstone makes later appends fail with
    * `StreamDeleted`; with `erase`, its events are removed too. Deleting a
@@ -464,9 +472,9 @@ export interface EventStoreService {
   readonly deleteStream: (
     streamId: StreamId,
     options?: DeleteOptions
-  ) => Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError>
+  ) => Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError>
   /** Whether a stream was deleted. */
-  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, StoreError>
+  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, InvalidStreamId | StoreError>
 }
 
 /**
@@ -521,21 +529,33 @@ export interface Driver {
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPattern.test(value)
 
-const invalidEvent = (streamId: StreamId, index: number, reason: string) =>
-  Effect.fail(new InvalidEvent({ streamId, index, reason }))
+const invalidEvent = (streamId: StreamId, index: number, reason: string, path?: string) =>
+  Effect.fail(new InvalidEvent(path === undefined ? { streamId, index, reason } : { streamId, index, reason, path }))
+
+/** Refuses a stream id that is empty or holds control characters or lone surrogates (the brand bypassed). */
+const checkStreamId = (streamId: StreamId): InvalidStreamId | undefined => {
+  if (typeof streamId !== "string" || streamId.length === 0) {
+    return new InvalidStreamId({ value: String(streamId), reason: "a stream id must be a non-empty string" })
+  }
+  const problem = unfitForId(streamId)
+  return problem === undefined ? undefined : new InvalidStreamId({ value: streamId, reason: `a stream id must not hold ${problem}` })
+}
 
 /** The longest tag accepted, in characters. */
 const maxTagLength = 256
 const noTags: ReadonlyArray<string> = Object.freeze([])
 
-/** Distinct tags, or why they are refused. */
-const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<string> | string => {
+/** Distinct tags, or why they are refused (and which tag). */
+const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<string> | { readonly reason: string; readonly path?: string } => {
   if (tags === undefined || tags.length === 0) return noTags
-  if (!Array.isArray(tags)) return "tags must be an array of strings"
-  for (const tag of tags) {
+  if (!Array.isArray(tags)) return { reason: "tags must be an array of strings" }
+  for (let i = 0; i < tags.length; i++) {
+    const tag = tags[i]
     if (typeof tag !== "string" || tag.length === 0 || tag.length > maxTagLength) {
-      return `a tag must be a non-empty string of at most ${maxTagLength} characters, got ${JSON.stringify(tag)}`
+      return { reason: `a tag must be a non-empty string of at most ${maxTagLength} characters, got ${JSON.stringify(tag)}`, path: `tags[${i}]` }
     }
+    const problem = unstorable(tag)
+    if (problem !== undefined) return { reason: `tags[${i}] holds ${problem}`, path: `tags[${i}]` }
   }
   return tags.length === 1 ? tags : [...new Set(tags)]
 }
@@ -585,16 +605,15 @@ const settleEvents = (
   metadata: EventMetadata | undefined
 ): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidEvent> =>
   Effect.suspend(() => {
-    if (typeof streamId !== "string" || streamId.length === 0) {
-      return invalidEvent(streamId, -1, "the stream id must be a non-empty string")
-    }
     const seen = new Set<string>()
     const pending: Array<PendingEvent> = []
     for (let index = 0; index < events.length; index++) {
       const event = events[index]!
       if (typeof event.type !== "string" || event.type.length === 0) {
-        return invalidEvent(streamId, index, "the event type must be a non-empty string")
+        return invalidEvent(streamId, index, "the event type must be a non-empty string", "type")
       }
+      const typeProblem = unstorable(event.type)
+      if (typeProblem !== undefined) return invalidEvent(streamId, index, `the event type holds ${typeProblem}`, "type")
       if (event.data === undefined) {
         return invalidEvent(streamId, index, "the event data must be a JSON value, not undefined")
       }
@@ -611,7 +630,7 @@ const settleEvents = (
       }
       seen.add(eventId)
       const tags = settleTags(event.tags)
-      if (typeof tags === "string") return invalidEvent(streamId, index, tags)
+      if ("reason" in tags) return invalidEvent(streamId, index, tags.reason, tags.path)
       pending.push({
         eventId,
         type: event.type,
@@ -741,8 +760,8 @@ export const make = (driver: Driver): EventStoreService => {
     streamId: StreamId,
     options: ReadOptions | undefined
   ): Stream.Stream<A, ReadError> => {
-    const range = settleRange(operation, options)
-    if (range instanceof InvalidArgument) return Stream.fail(range)
+    const range = checkStreamId(streamId) ?? settleRange(operation, options)
+    if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Stream.fail(range)
     const events = options?.deleted === "hide"
       ? Stream.unwrap(Effect.map(driver.isDeleted(streamId), (deleted) => (deleted ? Stream.empty : read(streamId, range))))
       : read(streamId, range)
@@ -764,9 +783,9 @@ export const make = (driver: Driver): EventStoreService => {
   const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
   return {
     append: (streamId, events, options) =>
-      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent> => {
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent | InvalidStreamId> => {
         const condition = options.condition
-        const invalid = checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
           ? undefined
           : checkQuery("append", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
             checkPosition("append", "condition.after", condition.after ?? 0n))
@@ -804,8 +823,9 @@ export const make = (driver: Driver): EventStoreService => {
     readPayloads: (streamId, options) =>
       readWith("EventStore.readPayloads", "readPayloads", driver.readPayloads ?? driver.read, streamId, options),
     readPage: (streamId, page) => {
-      const range = settleRange("readPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
-      if (range instanceof InvalidArgument) return Effect.fail(range)
+      const range = checkStreamId(streamId) ??
+        settleRange("readPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
       const read = driver.readPage !== undefined
         ? driver.readPage(streamId, page)
         : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
@@ -872,7 +892,10 @@ export const make = (driver: Driver): EventStoreService => {
       })
     ),
     streamVersion: (streamId) =>
-      driver.streamVersion(streamId).pipe(
+      Effect.suspend((): Effect.Effect<number, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.streamVersion(streamId) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.streamVersion", {
           kind: "client",
           captureStackTrace: false,
@@ -880,9 +903,9 @@ export const make = (driver: Driver): EventStoreService => {
         })
       ),
     deleteStream: (streamId, options) =>
-      Effect.suspend((): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError> => {
+      Effect.suspend((): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError> => {
         const expected = options?.expectedVersion ?? ExpectedVersion.Any
-        const invalid = checkExpectedVersion("deleteStream", expected)
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("deleteStream", expected)
         return invalid === undefined ? driver.deleteStream(streamId, expected, options?.erase === true) : Effect.fail(invalid)
       }).pipe(
         Effect.withSpan("EventStore.deleteStream", {
@@ -891,7 +914,10 @@ export const make = (driver: Driver): EventStoreService => {
         })
       ),
     isDeleted: (streamId) =>
-      driver.isDeleted(streamId).pipe(
+      Effect.suspend((): Effect.Effect<boolean, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.isDeleted(streamId) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.isDeleted", {
           kind: "client",
           captureStackTrace: false,
@@ -936,7 +962,7 @@ export const read = (
 export const deleteStream = (
   streamId: StreamId,
   options?: DeleteOptions
-): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | StoreError, EventStore> =>
+): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.deleteStream(streamId, options))
 
 /**
@@ -944,7 +970,7 @@ export const deleteStream = (
  *
  * @category accessors
  */
-export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, StoreError, EventStore> =>
+export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.isDeleted(streamId))
 
 /**
@@ -971,7 +997,7 @@ export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, Re
  *
  * @category accessors
  */
-export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreError, EventStore> =>
+export const streamVersion = (streamId: StreamId): Effect.Effect<number, InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.streamVersion(streamId))
 
 /**

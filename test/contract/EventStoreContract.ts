@@ -641,11 +641,61 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(0)
         }))
 
-      it.effect("an empty stream id (the brand bypassed) is InvalidEvent and writes nothing", () =>
+      it.effect("given text with U+0000 or a lone surrogate in data, metadata, tags or type, when appending, then InvalidEvent names the field and nothing is stored", () =>
         Effect.gen(function*() {
-          const error = yield* flip(appendN("" as StreamId.StreamId, 1, "Any"))
-          expect(error).toMatchObject({ _tag: "InvalidEvent", index: -1 })
-          expect(error.message).toContain("non-empty")
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const cases: ReadonlyArray<readonly [NewEvent, string]> = [
+            [newEvent("A", { name: "a\u0000b" }), "data.name"],
+            [newEvent("A", { items: [{ ok: "x" }, { note: "\u0000" }] }), "data.items[1].note"],
+            [newEvent("A", { ["k\u0000"]: 1 }), "data[\"k\\u0000\"]"],
+            [newEvent("A", "\u0000"), "data"],
+            [newEvent("A", { name: "half \ud83d pair" }), "data.name"],
+            [newEvent("A", { name: "\ude80 low first" }), "data.name"],
+            [newEvent("A", {}, { metadata: { tenant: "t\u0000" } }), "metadata.tenant"],
+            [newEvent("A", {}, { tags: ["ok", "bad\u0000"] }), "tags[1]"],
+            [newEvent("A", {}, { tags: ["\udc00"] }), "tags[0]"],
+            [newEvent("A\u0000"), "type"]
+          ]
+          for (const [event, path] of cases) {
+            const error = yield* flip(EventStore.append(streamId, [newEvent("Fine"), event], { expectedVersion: 1 }))
+            expect(error).toMatchObject({ _tag: "InvalidEvent", streamId, index: 1, path })
+            expect(error.message).toContain(path)
+          }
+          const batchMetadata = yield* flip(
+            EventStore.append(streamId, [newEvent("Fine")], { expectedVersion: 1, metadata: { correlationId: "\u0000" } })
+          )
+          expect(batchMetadata).toMatchObject({ _tag: "InvalidEvent", index: 0, path: "metadata.correlationId" })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("given other control characters and whole surrogate pairs, when appending, then they round trip", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const data = { text: "tab\t line\n bell\u0007 esc\u001b del\u007f rocket\ud83d\ude80 \\u0000 literal" }
+          yield* EventStore.append(streamId, [newEvent("A", data, { metadata: { note: "\u0001" }, tags: ["t\u0001"] })], { expectedVersion: "NoStream" })
+          const [stored] = yield* readStream(streamId)
+          expect(stored!.data).toEqual(data)
+          expect(stored!.metadata).toEqual({ note: "\u0001" })
+          expect(stored!.tags).toEqual(["t\u0001"])
+        }))
+
+      it.effect("given a stream id that is empty or holds NUL, control characters or a lone surrogate (the brand bypassed), then every operation fails with InvalidStreamId", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const suffix = EventId.unsafeGenerate()
+          for (const raw of ["", `nul\u0000-${suffix}`, `bell\u0007-${suffix}`, `tab\t-${suffix}`, `line\n-${suffix}`, `half\ud83d-${suffix}`]) {
+            const streamId = raw as StreamId.StreamId
+            const invalid = expect.objectContaining({ _tag: "InvalidStreamId", value: raw })
+            expect(yield* flip(appendN(streamId, 1, "Any"))).toEqual(invalid)
+            expect(yield* flip(readStream(streamId))).toEqual(invalid)
+            expect(yield* flip(Stream.runDrain(store.readPayloads(streamId)))).toEqual(invalid)
+            expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 10, limit: 10 }))).toEqual(invalid)
+            expect(yield* flip(store.streamVersion(streamId))).toEqual(invalid)
+            expect(yield* flip(store.isDeleted(streamId))).toEqual(invalid)
+            expect(yield* flip(store.deleteStream(streamId))).toEqual(invalid)
+          }
+          expect(Either.isLeft(StreamId.parse(`nul\u0000-${suffix}`))).toBe(true)
         }))
 
       it.effect("unicode, path-like and very long stream ids are ordinary streams; case matters", () =>
@@ -657,7 +707,7 @@ export const eventStoreContract = <E>(
             `case-${suffix}`,
             `..-${suffix}`,
             `long-${"ü".repeat(2000)}${suffix}`,
-            `spaces and\ttabs-${suffix}`
+            `spaces and symbols !"#$%&'()*+,;<=>?@[]^_\`{|}~-${suffix}`
           ].map(StreamId.unsafeMake)
           for (const [i, streamId] of ids.entries()) {
             yield* appendN(streamId, i + 1, "NoStream")
