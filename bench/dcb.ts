@@ -288,7 +288,7 @@ const isConditionFailure = (error: EventStore.AppendError): error is EventStore.
 /** How a decision reads its query: how many events matched, and the condition to append on. */
 type DecisionReader = (
   query: Query.Query
-) => Effect.Effect<{ readonly count: number; readonly condition: EventStore.AppendCondition }, EventStore.StoreError, EventStore.EventStore>
+) => Effect.Effect<{ readonly count: number; readonly condition: EventStore.AppendCondition }, EventStore.ReadError, EventStore.EventStore>
 
 /** `EventStore.query` to the end; the condition's `after` is the last event's position. */
 const viaQuery: DecisionReader = (query) =>

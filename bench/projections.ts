@@ -383,7 +383,7 @@ const warmUpReads = Effect.flatMap(EventStore.EventStore, (store) =>
   Stream.runDrain(store.readAll({ limit: Math.min(eventCount, 100_000), chunkSize: rawChunkSize })))
 
 /** Reads the whole log as a raw stream (no handler, no checkpoints), counting events chunk by chunk. */
-const rawRead = (label: string, events: (store: EventStore.EventStoreService) => Stream.Stream<Event.StoredEvent, EventStore.StoreError>) =>
+const rawRead = (label: string, events: (store: EventStore.EventStoreService) => Stream.Stream<Event.StoredEvent, EventStore.ReadError>) =>
   Effect.gen(function*() {
     const store = yield* EventStore.EventStore
     let count = 0

@@ -89,7 +89,7 @@ const log = progressLog(asJson)
 // the account and its handlers -----------------------------------------------------
 
 type Stores = EventStore.EventStore | SnapshotStore.SnapshotStore
-type LoadError = EventStore.StoreError | EventCodec.DecodeError
+type LoadError = EventStore.ReadError | EventCodec.DecodeError
 
 /** The account's state as snapshots store it. */
 const AccountStateSchema = Schema.Struct({

@@ -144,7 +144,7 @@ export interface CommandHandler<C, E, S, Err, R, Needs = EventStore.EventStore> 
     options?: HandleOptions
   ) => Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | Needs>
   /** The current state, from the latest usable snapshot and the events after it. */
-  readonly load: (streamId: StreamId) => Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, Needs>
+  readonly load: (streamId: StreamId) => Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, Needs>
   /**
    * The state as it was at a version or a time. Snapshots newer than a target
    * version are never used; a target time replays from the start.
@@ -152,7 +152,7 @@ export interface CommandHandler<C, E, S, Err, R, Needs = EventStore.EventStore> 
   readonly loadAt: (
     streamId: StreamId,
     at: PointInTime
-  ) => Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, Needs>
+  ) => Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, Needs>
 }
 
 type Folder<S> = Pick<Decider.Decider<any, any, S, any, any>, "initialState" | "evolve">
@@ -185,7 +185,7 @@ const foldPayloads = <E extends EventCodec.Tagged, S>(
 const foldStream = <E extends EventCodec.Tagged, S>(
   decider: Folder<S>,
   codec: EventCodec.EventCodec<E>,
-  events: Stream.Stream<EventPayload, EventStore.StoreError, EventStore.EventStore>,
+  events: Stream.Stream<EventPayload, EventStore.ReadError, EventStore.EventStore>,
   from: { readonly state: S; readonly version: number }
 ) =>
   Effect.suspend(() => {
@@ -238,7 +238,7 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
   codec: EventCodec.EventCodec<E>,
   streamId: StreamId,
   options: O & { readonly at?: PointInTime | undefined } = {} as O
-): Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, LoadRequirements<O>> => {
+): Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, LoadRequirements<O>> => {
   const snapshots = options.snapshots
   const at = options.at
   const started = performance.now()
@@ -279,7 +279,7 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
   })
   return program.pipe(
     Effect.withSpan("CommandHandler.load", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
-  ) as Effect.Effect<Loaded<S>, EventStore.StoreError | EventCodec.DecodeError, LoadRequirements<O>>
+  ) as Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, LoadRequirements<O>>
 }
 
 const isConflict = (u: unknown): u is EventStore.ConcurrencyConflict => u instanceof EventStore.ConcurrencyConflict

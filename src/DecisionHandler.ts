@@ -92,7 +92,7 @@ export interface DecisionHandler<C, E, S, Err, R> {
   /** The current state of a command's decision model, and the position it was read up to. */
   readonly load: (
     command: C
-  ) => Effect.Effect<{ readonly state: S; readonly position: bigint }, EventStore.StoreError | EventCodec.DecodeError, EventStore.EventStore>
+  ) => Effect.Effect<{ readonly state: S; readonly position: bigint }, EventStore.ReadError | EventCodec.DecodeError, EventStore.EventStore>
 }
 
 /**

@@ -330,5 +330,5 @@ export const read = <E extends Tagged>(
   codec: EventCodec<E>,
   streamId: StreamId,
   options?: EventStore.ReadOptions
-): Stream.Stream<StoredEvent<E>, EventStore.StoreError | DecodeError, EventStore.EventStore> =>
+): Stream.Stream<StoredEvent<E>, EventStore.ReadError | DecodeError, EventStore.EventStore> =>
   decodeStream(codec)(EventStore.read(streamId, options))

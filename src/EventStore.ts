@@ -12,7 +12,8 @@ import * as EventId from "./EventId.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Metrics from "./Metrics.js"
 import * as Query from "./Query.js"
-import { StreamId } from "./StreamId.js"
+import { InvalidStreamId, StreamId } from "./StreamId.js"
+import { unfitForId, unstorable } from "./internal/text.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -37,9 +38,20 @@ export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>
 }
 
 /**
- * An event id of the batch is already stored, but not as part of this very
- * batch at this position (which would be an idempotent re-send). Nothing of
- * the batch was stored.
+ * An event id of the batch is already stored, and the batch is not a re-send
+ * of the append that stored it. Nothing of the batch was stored.
+ *
+ * A batch whose ids are all stored, in batch order, as consecutive versions
+ * `v + 1 …` of this stream is a re-send (a retry after a lost reply): it
+ * succeeds again, without writing, when the expected version accepts `v`
+ * (stores keep no batch boundaries: any run of the stream's events counts).
+ * Any other stored id fails the batch with this error, whatever the expected
+ * version (a version that matches never surfaces as a conflict): a partial
+ * re-send (`[e1, e2, e3]` after `[e1, e2]`), a batch mixing stored and new
+ * ids, a stored batch re-sent with an expected version its append could not
+ * have had, an id stored elsewhere in this stream or in another stream.
+ * `eventId` is the batch's first event (in batch order) that is stored, and
+ * `existingStreamId`, `existingVersion`, `existingPosition` say where.
  *
  * @category errors
  */
@@ -47,10 +59,11 @@ export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("Du
   streamId: StreamId,
   eventId: Schema.String,
   existingStreamId: StreamId,
-  existingVersion: Schema.Number
+  existingVersion: Schema.Number,
+  existingPosition: Schema.BigIntFromSelf
 }) {
   override get message() {
-    return `Event ${this.eventId} appended to ${this.streamId} is already stored as ${this.existingStreamId}@${this.existingVersion}`
+    return `Event ${this.eventId} appended to ${this.streamId} is already stored as ${this.existingStreamId}@${this.existingVersion} (global position ${this.existingPosition})`
   }
 }
 
@@ -74,14 +87,20 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventToo
 
 /**
  * An event that cannot be stored as given: an empty type, a payload that is
- * not JSON, an id repeated within the batch. Nothing of the batch was stored.
+ * not JSON, an id repeated within the batch, or text no store can keep: U+0000
+ * (NUL) or a lone UTF-16 surrogate in its data, metadata, tags or type (every
+ * store refuses them, though memory and files could hold them, so that all
+ * stores behave alike). `path` names the field when one is at fault
+ * (`data.items[1].name`, `metadata.tenant`, `tags[0]`, `type`). Nothing of
+ * the batch was stored.
  *
  * @category errors
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
   streamId: Schema.String,
   index: Schema.Number,
-  reason: Schema.String
+  reason: Schema.String,
+  path: Schema.optional(Schema.String)
 }) {
   override get message() {
     return `Invalid event #${this.index} for ${this.streamId}: ${this.reason}`
@@ -156,6 +175,32 @@ export class TransactionConflict extends Schema.TaggedError<TransactionConflict>
 }
 
 /**
+ * An argument the operation does not accept: a negative or fractional
+ * version, limit, chunk size or position, an expected version that is no
+ * version, a query without items or with an item whose type and tag lists are
+ * both empty. Refused before any store sees the call, the same on every
+ * store; nothing was read or written.
+ *
+ * @category errors
+ */
+export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
+  operation: Schema.String,
+  argument: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Invalid argument ${this.argument} to ${this.operation}: ${this.reason}`
+  }
+}
+
+/**
+ * Every way a read can fail: a bad argument or stream id, or the store itself.
+ *
+ * @category errors
+ */
+export type ReadError = InvalidArgument | InvalidStreamId | StoreError
+
+/**
  * Every way an append can fail.
  *
  * @category errors
@@ -165,7 +210,9 @@ export type AppendError =
   | ConcurrencyConflict
   | DuplicateEventId
   | EventTooLarge
+  | InvalidArgument
   | InvalidEvent
+  | InvalidStreamId
   | StreamDeleted
   | StoreError
   | TransactionConflict
@@ -398,23 +445,23 @@ export interface EventStoreService {
     options: AppendOptions
   ) => Effect.Effect<AppendResult, AppendError>
   /** Streams the events of one stream, in chunks. A missing stream reads as empty. */
-  readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, ReadError>
   /** Like `read`, but only what folding needs of each event: cheaper on some stores. */
-  readonly readPayloads: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<EventPayload, StoreError>
+  readonly readPayloads: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<EventPayload, ReadError>
   /**
    * One page of `readPayloads`, forwards: at most `limit` events from
    * `fromVersion` to `toVersion`. Folding page by page skips the cost of a
    * `Stream` when a stream is short.
    */
-  readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>
+  readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, ReadError>
   /** Streams every event of the store in global order, in chunks. */
-  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
    * Streams the events matching `query` (by type and tags, across streams),
    * in global order, in chunks: what a DCB decision reads. The position of
    * the last one is the `after` of the append condition that follows.
    */
-  readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly query: (query: Query.Query, options?: QueryOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
    * Reads every event matching `query` for a decision, with the condition to
    * append the decision's events on. Unlike `query`, it shows every event
@@ -423,18 +470,18 @@ export interface EventStoreService {
    * what it could not see. Loads all matches into memory: for decision
    * models, not for scans.
    */
-  readonly queryForDecision: (query: Query.Query) => Effect.Effect<DecisionRead, StoreError>
+  readonly queryForDecision: (query: Query.Query) => Effect.Effect<DecisionRead, ReadError>
   /**
    * Follows the global log: the events after `options.after` in global order,
    * then each new event as it becomes readable, forever. An event committed
    * late by a slower concurrent writer is never skipped: it is delivered, in
    * order, once every event before it is.
    */
-  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, StoreError>
+  readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, ReadError>
   /** The global position of the last readable event: `0n` for an empty store. */
   readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The current version of a stream: 0 when it has no events. */
-  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
+  readonly streamVersion: (streamId: StreamId) => Effect.Effect<number, InvalidStreamId | StoreError>
   /**
    * Deletes a stream: a tombstone makes later appends fail with
    * `StreamDeleted`; with `erase`, its events are removed too. Deleting a
@@ -443,9 +490,9 @@ export interface EventStoreService {
   readonly deleteStream: (
     streamId: StreamId,
     options?: DeleteOptions
-  ) => Effect.Effect<void, ConcurrencyConflict | StoreError>
+  ) => Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError>
   /** Whether a stream was deleted. */
-  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, StoreError>
+  readonly isDeleted: (streamId: StreamId) => Effect.Effect<boolean, InvalidStreamId | StoreError>
 }
 
 /**
@@ -500,30 +547,50 @@ export interface Driver {
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPattern.test(value)
 
-const invalidEvent = (streamId: StreamId, index: number, reason: string) =>
-  Effect.fail(new InvalidEvent({ streamId, index, reason }))
+const invalidEvent = (streamId: StreamId, index: number, reason: string, path?: string) =>
+  Effect.fail(new InvalidEvent(path === undefined ? { streamId, index, reason } : { streamId, index, reason, path }))
+
+/** Refuses a stream id that is empty or holds control characters or lone surrogates (the brand bypassed). */
+const checkStreamId = (streamId: StreamId): InvalidStreamId | undefined => {
+  if (typeof streamId !== "string" || streamId.length === 0) {
+    return new InvalidStreamId({ value: String(streamId), reason: "a stream id must be a non-empty string" })
+  }
+  const problem = unfitForId(streamId)
+  return problem === undefined ? undefined : new InvalidStreamId({ value: streamId, reason: `a stream id must not hold ${problem}` })
+}
 
 /** The longest tag accepted, in characters. */
 const maxTagLength = 256
 const noTags: ReadonlyArray<string> = Object.freeze([])
 
-/** Distinct tags, or why they are refused. */
-const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<string> | string => {
+/** Distinct tags, or why they are refused (and which tag). */
+const settleTags = (tags: ReadonlyArray<string> | undefined): ReadonlyArray<string> | { readonly reason: string; readonly path?: string } => {
   if (tags === undefined || tags.length === 0) return noTags
-  if (!Array.isArray(tags)) return "tags must be an array of strings"
-  for (const tag of tags) {
+  if (!Array.isArray(tags)) return { reason: "tags must be an array of strings" }
+  for (let i = 0; i < tags.length; i++) {
+    const tag = tags[i]
     if (typeof tag !== "string" || tag.length === 0 || tag.length > maxTagLength) {
-      return `a tag must be a non-empty string of at most ${maxTagLength} characters, got ${JSON.stringify(tag)}`
+      return { reason: `a tag must be a non-empty string of at most ${maxTagLength} characters, got ${JSON.stringify(tag)}`, path: `tags[${i}]` }
     }
+    const problem = unstorable(tag)
+    if (problem !== undefined) return { reason: `tags[${i}] holds ${problem}`, path: `tags[${i}]` }
   }
   return tags.length === 1 ? tags : [...new Set(tags)]
 }
 
-/** Validates a query: items of non-empty type and tag strings. */
-const checkQuery = (operation: string, query: Query.Query): StoreError | undefined => {
-  const refuse = (detail: string) => new StoreError({ operation, reason: `invalid query: ${detail}` })
+/**
+ * Why a query is refused, if it is: it must have items, each of arrays of
+ * non-empty type and tag strings, naming at least one type or tag unless it
+ * is the every-event item `{}`.
+ */
+const checkQuery = (operation: string, argument: string, query: Query.Query): InvalidArgument | undefined => {
+  const refuse = (reason: string) => new InvalidArgument({ operation, argument, reason })
   if (typeof query !== "object" || query === null || !Array.isArray(query.items)) return refuse("expected { items: [...] }")
+  if (query.items.length === 0) {
+    return refuse("a query with no items matches nothing: give at least one item (Query.all for every event)")
+  }
   for (const item of query.items) {
+    if (typeof item !== "object" || item === null) return refuse("every item must be an object { types?, tags? }")
     for (const key of ["types", "tags"] as const) {
       const values = item[key]
       if (values === undefined) continue
@@ -531,9 +598,24 @@ const checkQuery = (operation: string, query: Query.Query): StoreError | undefin
         return refuse(`${key} must be arrays of non-empty strings`)
       }
     }
+    const lists = (item.types === undefined ? 0 : 1) + (item.tags === undefined ? 0 : 1)
+    if (lists > 0 && (item.types?.length ?? 0) === 0 && (item.tags?.length ?? 0) === 0) {
+      return refuse("an item with empty types and tags would match every event: name a type or a tag, or use Query.all ({}) for every event")
+    }
   }
   return undefined
 }
+
+const isExpectedVersion = (value: unknown): value is ExpectedVersion.ExpectedVersion =>
+  value === ExpectedVersion.Any || value === ExpectedVersion.NoStream || value === ExpectedVersion.StreamExists ||
+  (typeof value === "number" && isNonNegativeInteger(value))
+
+const checkExpectedVersion = (operation: string, value: unknown): InvalidArgument | undefined =>
+  isExpectedVersion(value) ? undefined : new InvalidArgument({
+    operation,
+    argument: "expectedVersion",
+    reason: `must be an integer >= 0, "NoStream", "StreamExists" or "Any", got ${describe(value)}`
+  })
 
 const settleEvents = (
   streamId: StreamId,
@@ -541,16 +623,15 @@ const settleEvents = (
   metadata: EventMetadata | undefined
 ): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidEvent> =>
   Effect.suspend(() => {
-    if (typeof streamId !== "string" || streamId.length === 0) {
-      return invalidEvent(streamId, -1, "the stream id must be a non-empty string")
-    }
     const seen = new Set<string>()
     const pending: Array<PendingEvent> = []
     for (let index = 0; index < events.length; index++) {
       const event = events[index]!
       if (typeof event.type !== "string" || event.type.length === 0) {
-        return invalidEvent(streamId, index, "the event type must be a non-empty string")
+        return invalidEvent(streamId, index, "the event type must be a non-empty string", "type")
       }
+      const typeProblem = unstorable(event.type)
+      if (typeProblem !== undefined) return invalidEvent(streamId, index, `the event type holds ${typeProblem}`, "type")
       if (event.data === undefined) {
         return invalidEvent(streamId, index, "the event data must be a JSON value, not undefined")
       }
@@ -567,7 +648,7 @@ const settleEvents = (
       }
       seen.add(eventId)
       const tags = settleTags(event.tags)
-      if (typeof tags === "string") return invalidEvent(streamId, index, tags)
+      if ("reason" in tags) return invalidEvent(streamId, index, tags.reason, tags.path)
       pending.push({
         eventId,
         type: event.type,
@@ -582,49 +663,58 @@ const settleEvents = (
 
 const isNonNegativeInteger = (n: number) => Number.isSafeInteger(n) && n >= 0
 
-const invalidOptions = (operation: string, detail: string) =>
-  new StoreError({ operation, reason: `invalid read options: ${detail}` })
+const describe = (value: unknown): string =>
+  typeof value === "string" ? JSON.stringify(value) : typeof value === "bigint" ? `${value}n` : String(value)
 
-const settleRange = (options: ReadOptions | undefined): StreamRange | StoreError => {
+/** Refuses `value` unless it is a safe integer >= `min`. */
+const checkInteger = (operation: string, argument: string, value: number, min: number): InvalidArgument | undefined =>
+  Number.isSafeInteger(value) && value >= min
+    ? undefined
+    : new InvalidArgument({ operation, argument, reason: `must be an integer >= ${min}, got ${describe(value)}` })
+
+/** Refuses `value` unless it is a bigint >= 0. */
+const checkPosition = (operation: string, argument: string, value: bigint): InvalidArgument | undefined =>
+  typeof value === "bigint" && value >= 0n
+    ? undefined
+    : new InvalidArgument({ operation, argument, reason: `must be a bigint >= 0n, got ${describe(value)}` })
+
+const settleRange = (operation: string, options: ReadOptions | undefined): StreamRange | InvalidArgument => {
   const fromVersion = options?.fromVersion ?? 1
   const toVersion = options?.toVersion ?? Number.MAX_SAFE_INTEGER
   const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
   const chunkSize = options?.chunkSize ?? defaultChunkSize
   const direction = options?.direction ?? "forwards"
-  if (!isNonNegativeInteger(fromVersion) || !isNonNegativeInteger(toVersion)) {
-    return invalidOptions("read", `versions must be non-negative integers (from ${fromVersion}, to ${toVersion})`)
-  }
-  if (!isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return invalidOptions("read", `limit must be >= 0 and chunkSize >= 1 (limit ${limit}, chunkSize ${chunkSize})`)
-  }
+  const deleted = options?.deleted ?? "read"
+  const invalid = checkInteger(operation, "fromVersion", fromVersion, 0) ??
+    checkInteger(operation, "toVersion", toVersion, 0) ??
+    checkInteger(operation, "limit", limit, 0) ??
+    checkInteger(operation, "chunkSize", chunkSize, 1)
+  if (invalid !== undefined) return invalid
   if (direction !== "forwards" && direction !== "backwards") {
-    return invalidOptions("read", `direction must be "forwards" or "backwards", got ${String(direction)}`)
+    return new InvalidArgument({ operation, argument: "direction", reason: `must be "forwards" or "backwards", got ${describe(direction)}` })
+  }
+  if (deleted !== "read" && deleted !== "hide") {
+    return new InvalidArgument({ operation, argument: "deleted", reason: `must be "read" or "hide", got ${describe(deleted)}` })
   }
   return { fromVersion: Math.max(1, fromVersion), toVersion, direction, limit, chunkSize }
 }
 
-const settleLogRange = (options: ReadAllOptions | undefined): LogRange | StoreError => {
-  const fromPosition = options?.fromPosition ?? 0n
+const settleLogRange = (
+  operation: string,
+  fromPosition: bigint,
+  options: { readonly limit?: number | undefined; readonly chunkSize?: number | undefined } | undefined
+): LogRange | InvalidArgument => {
   const limit = options?.limit ?? Number.MAX_SAFE_INTEGER
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  if (typeof fromPosition !== "bigint" || fromPosition < 0n || !isNonNegativeInteger(limit) || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return invalidOptions(
-      "readAll",
-      `fromPosition and limit must be >= 0, chunkSize >= 1 (fromPosition ${fromPosition}, limit ${limit}, chunkSize ${chunkSize})`
-    )
-  }
-  return { fromPosition, limit, chunkSize }
+  return checkInteger(operation, "limit", limit, 0) ?? checkInteger(operation, "chunkSize", chunkSize, 1) ??
+    { fromPosition, limit, chunkSize }
 }
 
-const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, StoreError> => {
+const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
   const after = options?.after ?? 0n
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  if (typeof after !== "bigint" || after < 0n || !Number.isSafeInteger(chunkSize) || chunkSize < 1) {
-    return Stream.fail(new StoreError({
-      operation: "subscribe",
-      reason: `invalid subscribe options: after must be a bigint >= 0 and chunkSize >= 1 (after ${after}, chunkSize ${chunkSize})`
-    }))
-  }
+  const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1)
+  if (invalid !== undefined) return Stream.fail(invalid)
   const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
   const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
   return Stream.unwrapScoped(Effect.gen(function*() {
@@ -683,12 +773,13 @@ export const defaultPollInterval: Duration.DurationInput = "500 millis"
 export const make = (driver: Driver): EventStoreService => {
   const readWith = <A>(
     name: string,
+    operation: string,
     read: (streamId: StreamId, range: StreamRange) => Stream.Stream<A, StoreError>,
     streamId: StreamId,
     options: ReadOptions | undefined
-  ): Stream.Stream<A, StoreError> => {
-    const range = settleRange(options)
-    if (range instanceof StoreError) return Stream.fail(range)
+  ): Stream.Stream<A, ReadError> => {
+    const range = checkStreamId(streamId) ?? settleRange(operation, options)
+    if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Stream.fail(range)
     const events = options?.deleted === "hide"
       ? Stream.unwrap(Effect.map(driver.isDeleted(streamId), (deleted) => (deleted ? Stream.empty : read(streamId, range))))
       : read(streamId, range)
@@ -710,19 +801,20 @@ export const make = (driver: Driver): EventStoreService => {
   const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
   return {
     append: (streamId, events, options) =>
-      settleEvents(streamId, events, options.metadata).pipe(
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent | InvalidStreamId> => {
+        const condition = options.condition
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
+          ? undefined
+          : checkQuery("append", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
+            checkPosition("append", "condition.after", condition.after ?? 0n))
+        return invalid === undefined ? settleEvents(streamId, events, options.metadata) : Effect.fail(invalid)
+      }).pipe(
         Effect.flatMap((pending) => {
           const condition = options.condition
           if (condition === undefined) return driver.append(streamId, pending, options.expectedVersion, undefined)
-          const invalid = checkQuery("append", condition.failIfEventsMatch)
-          const after = condition.after ?? 0n
-          if (invalid !== undefined) return Effect.fail(invalid)
-          if (typeof after !== "bigint" || after < 0n) {
-            return Effect.fail(new StoreError({ operation: "append", reason: `the condition's after must be a bigint >= 0, got ${String(after)}` }))
-          }
           return driver.append(streamId, pending, options.expectedVersion, {
             failIfEventsMatch: condition.failIfEventsMatch,
-            after,
+            after: condition.after ?? 0n,
             token: condition.token
           })
         }),
@@ -745,12 +837,13 @@ export const make = (driver: Driver): EventStoreService => {
           }
         })
       ),
-    read: (streamId, options) => readWith("EventStore.read", driver.read, streamId, options),
+    read: (streamId, options) => readWith("EventStore.read", "read", driver.read, streamId, options),
     readPayloads: (streamId, options) =>
-      readWith("EventStore.readPayloads", driver.readPayloads ?? driver.read, streamId, options),
+      readWith("EventStore.readPayloads", "readPayloads", driver.readPayloads ?? driver.read, streamId, options),
     readPage: (streamId, page) => {
-      const range = settleRange({ ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
-      if (range instanceof StoreError) return Effect.fail(range)
+      const range = checkStreamId(streamId) ??
+        settleRange("readPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
       const read = driver.readPage !== undefined
         ? driver.readPage(streamId, page)
         : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
@@ -765,8 +858,9 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     readAll: (options) => {
-      const range = settleLogRange(options)
-      return range instanceof StoreError ? Stream.fail(range) : driver.readAll(range).pipe(
+      const fromPosition = options?.fromPosition ?? 0n
+      const range = checkPosition("readAll", "fromPosition", fromPosition) ?? settleLogRange("readAll", fromPosition, options)
+      return range instanceof InvalidArgument ? Stream.fail(range) : driver.readAll(range).pipe(
         Stream.withSpan("EventStore.readAll", {
           kind: "client",
           captureStackTrace: false,
@@ -775,10 +869,10 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     query: (query, options) => {
-      const invalid = checkQuery("query", query)
-      if (invalid !== undefined) return Stream.fail(invalid)
-      const range = settleLogRange({ fromPosition: (options?.after ?? 0n) + 1n, limit: options?.limit, chunkSize: options?.chunkSize })
-      if (range instanceof StoreError) return Stream.fail(range)
+      const after = options?.after ?? 0n
+      const range = checkQuery("query", "query", query) ?? checkPosition("query", "after", after) ??
+        settleLogRange("query", after + 1n, options)
+      if (range instanceof InvalidArgument) return Stream.fail(range)
       return driver.query(query, { after: range.fromPosition - 1n, limit: range.limit, chunkSize: range.chunkSize }).pipe(
         Stream.withSpan("EventStore.query", {
           kind: "client",
@@ -788,7 +882,7 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     queryForDecision: (query) => {
-      const invalid = checkQuery("queryForDecision", query)
+      const invalid = checkQuery("queryForDecision", "query", query)
       if (invalid !== undefined) return Effect.fail(invalid)
       const read = driver.queryForDecision !== undefined
         ? driver.queryForDecision(query)
@@ -816,7 +910,10 @@ export const make = (driver: Driver): EventStoreService => {
       })
     ),
     streamVersion: (streamId) =>
-      driver.streamVersion(streamId).pipe(
+      Effect.suspend((): Effect.Effect<number, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.streamVersion(streamId) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.streamVersion", {
           kind: "client",
           captureStackTrace: false,
@@ -824,14 +921,21 @@ export const make = (driver: Driver): EventStoreService => {
         })
       ),
     deleteStream: (streamId, options) =>
-      driver.deleteStream(streamId, options?.expectedVersion ?? ExpectedVersion.Any, options?.erase === true).pipe(
+      Effect.suspend((): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError> => {
+        const expected = options?.expectedVersion ?? ExpectedVersion.Any
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("deleteStream", expected)
+        return invalid === undefined ? driver.deleteStream(streamId, expected, options?.erase === true) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.deleteStream", {
           kind: "client",
           attributes: { "chronicle.store": driver.name, "chronicle.stream_id": streamId, "chronicle.erase": options?.erase === true }
         })
       ),
     isDeleted: (streamId) =>
-      driver.isDeleted(streamId).pipe(
+      Effect.suspend((): Effect.Effect<boolean, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.isDeleted(streamId) : Effect.fail(invalid)
+      }).pipe(
         Effect.withSpan("EventStore.isDeleted", {
           kind: "client",
           captureStackTrace: false,
@@ -865,7 +969,7 @@ export const append = (
 export const read = (
   streamId: StreamId,
   options?: ReadOptions
-): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.read(streamId, options)))
 
 /**
@@ -876,7 +980,7 @@ export const read = (
 export const deleteStream = (
   streamId: StreamId,
   options?: DeleteOptions
-): Effect.Effect<void, ConcurrencyConflict | StoreError, EventStore> =>
+): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.deleteStream(streamId, options))
 
 /**
@@ -884,7 +988,7 @@ export const deleteStream = (
  *
  * @category accessors
  */
-export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, StoreError, EventStore> =>
+export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.isDeleted(streamId))
 
 /**
@@ -895,7 +999,7 @@ export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, StoreError
 export const readPayloads = (
   streamId: StreamId,
   options?: ReadOptions
-): Stream.Stream<EventPayload, StoreError, EventStore> =>
+): Stream.Stream<EventPayload, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.readPayloads(streamId, options)))
 
 /**
@@ -903,7 +1007,7 @@ export const readPayloads = (
  *
  * @category accessors
  */
-export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.readAll(options)))
 
 /**
@@ -911,7 +1015,7 @@ export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, St
  *
  * @category accessors
  */
-export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreError, EventStore> =>
+export const streamVersion = (streamId: StreamId): Effect.Effect<number, InvalidStreamId | StoreError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.streamVersion(streamId))
 
 /**
@@ -919,7 +1023,7 @@ export const streamVersion = (streamId: StreamId): Effect.Effect<number, StoreEr
  *
  * @category accessors
  */
-export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.subscribe(options)))
 
 /**
@@ -937,5 +1041,5 @@ export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effec
  *
  * @category accessors
  */
-export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, StoreError, EventStore> =>
+export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
   Stream.unwrap(Effect.map(EventStore, (store) => store.query(query, options)))

@@ -428,7 +428,7 @@ export const run = (
   options: Options = {}
 ): Effect.Effect<
   never,
-  NatsStreamError | Projection.ProjectionParked | EventStore.StoreError,
+  NatsStreamError | Projection.ProjectionParked | EventStore.ReadError,
   NatsConnection | EventStore.EventStore | CheckpointStore.CheckpointStore
 > =>
   Effect.gen(function*() {
@@ -460,7 +460,7 @@ export const run = (
 export const start = (
   options: Options = {}
 ): Effect.Effect<
-  Fiber.RuntimeFiber<never, NatsStreamError | Projection.ProjectionParked | EventStore.StoreError>,
+  Fiber.RuntimeFiber<never, NatsStreamError | Projection.ProjectionParked | EventStore.ReadError>,
   never,
   NatsConnection | EventStore.EventStore | CheckpointStore.CheckpointStore | Scope.Scope
 > => Effect.forkScoped(run(options))

@@ -73,7 +73,7 @@ const handleBatch = <E, R>(
   checkpoints: CheckpointStore.CheckpointStoreService,
   retry: Schedule.Schedule<unknown, any>,
   batch: Chunk.Chunk<StoredEvent>
-): Effect.Effect<void, Projection.ProjectionParked | EventStore.StoreError, R> => {
+): Effect.Effect<void, Projection.ProjectionParked | EventStore.ReadError, R> => {
   const last = Chunk.unsafeLast(batch)
   const handled = Metric.tagged(Metrics.projectionEvents, "projection", projection.name)
   const retried = Metric.tagged(Metrics.projectionRetries, "projection", projection.name)
@@ -101,7 +101,7 @@ const handleBatch = <E, R>(
     // a batch in hand is finished, not torn, when the projection is stopped
     Effect.uninterruptible,
     Effect.tapError(() => Metric.increment(retried)),
-    Effect.retry(Schedule.mapInput(retry, (error: HandlerFailed | EventStore.StoreError) => error._tag === "HandlerFailed" ? error.cause : error)),
+    Effect.retry(Schedule.mapInput(retry, (error: HandlerFailed | EventStore.ReadError) => error._tag === "HandlerFailed" ? error.cause : error)),
     Effect.tap((count) => Metric.incrementBy(handled, count)),
     Effect.catchTag("HandlerFailed", (failure) =>
       Effect.zipRight(
@@ -145,7 +145,7 @@ const resumePoint = (name: string, from: Subscription.From) =>
 
 const drain = <E, R>(
   projection: Projection.Projection<E, R>,
-  source: (after: bigint, batchSize: number) => Stream.Stream<StoredEvent, EventStore.StoreError>,
+  source: (after: bigint, batchSize: number) => Stream.Stream<StoredEvent, EventStore.ReadError>,
   options: RunOptions | undefined
 ) =>
   Effect.gen(function*() {
@@ -173,7 +173,7 @@ const drain = <E, R>(
 export const run = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<never, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+): Effect.Effect<never, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.gen(function*() {
       // catch up in one read of the log, then follow it live from where that ended
@@ -203,7 +203,7 @@ export const start = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
 ): Effect.Effect<
-  Fiber.RuntimeFiber<never, Projection.ProjectionParked | EventStore.StoreError>,
+  Fiber.RuntimeFiber<never, Projection.ProjectionParked | EventStore.ReadError>,
   never,
   R | Requirements | Scope.Scope
 > => Effect.forkScoped(run(projection, options))
@@ -217,7 +217,7 @@ export const start = <E, R>(
 export const catchUp = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
       Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
@@ -234,7 +234,7 @@ export const catchUp = <E, R>(
 export const catchUpAll = <E, R>(
   projections: ReadonlyArray<Projection.Projection<E, R>>,
   options?: RunOptions
-): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.gen(function*() {
     let head = -1n
     for (;;) {
@@ -255,7 +255,7 @@ export const catchUpAll = <E, R>(
 export const rebuild = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: Omit<RunOptions, "from">
-): Effect.Effect<bigint, E | Projection.ProjectionParked | EventStore.StoreError, R | Requirements> =>
+): Effect.Effect<bigint, E | Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.gen(function*() {
     if (projection.reset !== undefined) yield* projection.reset
     yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))

@@ -3,8 +3,10 @@
  * DCB specification, dcb.events): a query is a list of items; an event
  * matches an item when its type is one of the item's types (if it names any)
  * and it carries every one of the item's tags; it matches the query when it
- * matches any item. A query without items matches nothing; an item without
- * types or tags matches every event.
+ * matches any item. The item `{}` (`Query.all`) matches every event. Stores
+ * refuse, with `InvalidArgument`, a query without items (it would match
+ * nothing) and an item whose type and tag lists are both empty
+ * (`{ types: [], tags: [] }`, `Query.tagged()`: it would match every event).
  *
  * @since 0.1.0
  */
@@ -60,13 +62,6 @@ export const make = (...items: ReadonlyArray<QueryItem>): Query => ({ items })
  * @category constructors
  */
 export const all: Query = make({})
-
-/**
- * No event.
- *
- * @category constructors
- */
-export const none: Query = make()
 
 /**
  * Events carrying every one of `tags`, of any type.

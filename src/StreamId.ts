@@ -7,14 +7,21 @@
  */
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { v7 as uuidv7 } from "uuid"
+import { unfitForId } from "./internal/text.js"
 
 /**
- * A branded, non-empty stream id such as `account-0192f1c4-…`.
+ * A branded, non-empty stream id such as `account-0192f1c4-…`: any text but
+ * control characters (U+0000–U+001F, U+007F–U+009F) and lone UTF-16
+ * surrogates, which no store keeps alike.
  *
  * @category models
  */
 export const StreamId = Schema.String.pipe(
   Schema.minLength(1, { message: () => "a stream id must not be empty" }),
+  Schema.filter((value) => {
+    const problem = unfitForId(value)
+    return problem === undefined || `a stream id must not hold ${problem}`
+  }),
   Schema.brand("chronicle/StreamId")
 )
 
@@ -24,8 +31,9 @@ export const StreamId = Schema.String.pipe(
 export type StreamId = typeof StreamId.Type
 
 /**
- * A stream id that is not well formed: empty, or built from a category that
- * contains the `-` separator.
+ * A stream id that is not well formed: empty, holding a control character or
+ * a lone surrogate, or built from a category that contains the `-`
+ * separator. Stores refuse such ids (the brand bypassed) with it too.
  *
  * @category errors
  */
@@ -41,8 +49,9 @@ export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>()("Inva
 const decodeEither = Schema.decodeEither(StreamId)
 
 /**
- * Validates any non-empty string as a stream id (ids without a category are
- * allowed; their category is the whole id).
+ * Validates any non-empty string without control characters or lone
+ * surrogates as a stream id (ids without a category are allowed; their
+ * category is the whole id).
  *
  * @category constructors
  */
@@ -78,6 +87,10 @@ export const make = (category: string, id: string): StreamId => {
   }
   if (id.length === 0) {
     throw new InvalidStreamId({ value: `${category}-`, reason: "the id after the category must not be empty" })
+  }
+  const problem = unfitForId(`${category}-${id}`)
+  if (problem !== undefined) {
+    throw new InvalidStreamId({ value: `${category}-${id}`, reason: `a stream id must not hold ${problem}` })
   }
   return `${category}-${id}` as StreamId
 }

@@ -58,7 +58,7 @@ export const startingPoint = (
  */
 export const subscribe = (
   options: SubscribeOptions
-): Stream.Stream<StoredEvent, EventStore.StoreError, EventStore.EventStore | CheckpointStore.CheckpointStore> =>
+): Stream.Stream<StoredEvent, EventStore.ReadError, EventStore.EventStore | CheckpointStore.CheckpointStore> =>
   Stream.unwrap(
     Effect.map(startingPoint(options.name, options.from ?? "checkpoint"), (after) =>
       EventStore.subscribe({ after, chunkSize: options.chunkSize, pollInterval: options.pollInterval }))

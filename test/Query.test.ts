@@ -16,7 +16,7 @@ const table: ReadonlyArray<readonly [string, Query.Query, ReturnType<typeof even
   ["an untagged event fails an item with tags", Query.tagged("x"), event("A"), false],
   ["an item without types or tags matches everything", Query.all, event("Anything", "t"), true],
   ["empty types and tags lists constrain nothing", Query.make({ types: [], tags: [] }), event("A"), true],
-  ["a query without items matches nothing", Query.none, event("A", "x"), false],
+  ["a query without items matches nothing", Query.make(), event("A", "x"), false],
   ["items are alternatives: the second matches", Query.or(Query.tagged("nope"), Query.make({ types: ["A"] })), event("A"), true],
   ["no item matches", Query.or(Query.tagged("nope"), Query.make({ types: ["B"] })), event("A", "x"), false],
   ["tags compare exactly (case)", Query.tagged("Course:1"), event("A", "course:1"), false],
@@ -32,6 +32,6 @@ describe("Query matching", () => {
 
   it("format reads as the rules say", () => {
     expect(Query.format(Query.or(Query.make(Query.item(["A", "B"], ["x"])), Query.all))).toBe("(types: A|B; tags: x) or (every event)")
-    expect(Query.format(Query.none)).toBe("nothing")
+    expect(Query.format(Query.make())).toBe("nothing")
   })
 })

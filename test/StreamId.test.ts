@@ -25,6 +25,16 @@ describe("StreamId", () => {
     expect(() => StreamId.make("account", "")).toThrow(/must not be empty/)
   })
 
+  it("refuses control characters and lone surrogates; keeps any other text, surrogate pairs included", () => {
+    for (const bad of ["a\u0000b", "tab\there", "line\n", "del\u007f", "c1\u0085", "half\ud83d", "\ude80low"]) {
+      const parsed = StreamId.parse(bad)
+      expect(Either.isLeft(parsed)).toBe(true)
+      expect(Either.getOrThrow(Either.flip(parsed))).toMatchObject({ _tag: "InvalidStreamId", value: bad })
+      expect(() => StreamId.make("cat", bad)).toThrow(/must not hold/)
+    }
+    for (const good of ["café-☕ 🚀", "a b-c/d..e", "ü".repeat(300)]) expect(StreamId.unsafeMake(good)).toBe(good)
+  })
+
   it.effect("generates time-ordered UUIDv7 ids in a category", () =>
     Effect.gen(function*() {
       const ids = yield* Effect.all(Array.from({ length: 50 }, () => StreamId.generate("order")))

@@ -24,10 +24,17 @@ const write: AppendPlan = { _tag: "Write" }
 
 /**
  * Decides an append against the current state of a store that keeps an index
- * of event ids. A batch whose ids are all stored, in order, contiguously, in
- * this stream, right after a version the expected version accepts, was already
- * written: it succeeds again without writing. Any other stored id fails the
- * whole batch.
+ * of event ids (the rules `DuplicateEventId` documents):
+ *
+ * - no id of the batch is stored: write it if the expected version accepts
+ *   the stream's version, else `ConcurrencyConflict`;
+ * - every id is stored, in order, contiguously, in this stream, right after
+ *   a version `v` the expected version accepts: a re-send, which succeeds
+ *   again without writing;
+ * - any other stored id (a partial re-send, a batch mixing stored and new
+ *   ids, an id stored in another stream or elsewhere in this one):
+ *   `DuplicateEventId` naming the batch's first stored event and where it is,
+ *   whatever the expected version.
  */
 export const planAppend = (
   streamId: StreamId,
@@ -36,35 +43,40 @@ export const planAppend = (
   currentVersion: number,
   locate: (eventId: string) => Location | undefined
 ): Either.Either<AppendPlan, ConcurrencyConflict | DuplicateEventId> => {
-  const conflict = () => Either.left(new ConcurrencyConflict({ streamId, expected, actual: currentVersion }))
-  const first = events.length > 0 ? locate(events[0]!.eventId) : undefined
-  if (first !== undefined && first.streamId === streamId) {
-    const positions: Array<bigint> = []
-    for (let i = 0; i < events.length; i++) {
-      const found = i === 0 ? first : locate(events[i]!.eventId)
-      if (found === undefined || found.streamId !== streamId || found.streamVersion !== first.streamVersion + i) {
-        return Either.left(duplicate(streamId, events[i]!.eventId, found ?? first))
-      }
-      positions.push(found.globalPosition)
+  let firstStored: { readonly eventId: string; readonly found: Location } | undefined
+  let resent = true
+  let base = 0
+  const positions: Array<bigint> = []
+  for (let i = 0; i < events.length; i++) {
+    const eventId = events[i]!.eventId
+    const found = locate(eventId)
+    if (found === undefined) {
+      resent = false
+      continue
     }
-    return ExpectedVersion.matches(expected, first.streamVersion - 1)
-      ? Either.right({
-        _tag: "AlreadyStored",
-        result: { streamId, streamVersion: first.streamVersion + events.length - 1, globalPositions: positions }
-      })
-      : conflict()
+    if (firstStored === undefined) firstStored = { eventId, found }
+    if (i === 0) base = found.streamVersion - 1
+    if (found.streamId !== streamId || found.streamVersion !== base + 1 + i) resent = false
+    if (resent) positions.push(found.globalPosition)
   }
-  for (const event of events) {
-    const found = locate(event.eventId)
-    if (found !== undefined) return Either.left(duplicate(streamId, event.eventId, found))
+  if (firstStored === undefined) {
+    return ExpectedVersion.matches(expected, currentVersion)
+      ? Either.right(write)
+      : Either.left(new ConcurrencyConflict({ streamId, expected, actual: currentVersion }))
   }
-  return ExpectedVersion.matches(expected, currentVersion) ? Either.right(write) : conflict()
+  if (resent && ExpectedVersion.matches(expected, base)) {
+    return Either.right({
+      _tag: "AlreadyStored",
+      result: { streamId, streamVersion: base + events.length, globalPositions: positions }
+    })
+  }
+  return Either.left(
+    new DuplicateEventId({
+      streamId,
+      eventId: firstStored.eventId,
+      existingStreamId: firstStored.found.streamId,
+      existingVersion: firstStored.found.streamVersion,
+      existingPosition: firstStored.found.globalPosition
+    })
+  )
 }
-
-const duplicate = (streamId: StreamId, eventId: string, found: Location) =>
-  new DuplicateEventId({
-    streamId,
-    eventId,
-    existingStreamId: found.streamId,
-    existingVersion: found.streamVersion
-  })

@@ -2,6 +2,7 @@ import { Either } from "effect"
 import type { PendingEvent } from "../Event.js"
 import { EventTooLarge, InvalidEvent } from "../EventStore.js"
 import type { StreamId } from "../StreamId.js"
+import { findUnstorable, hasUnstorableEscape } from "./text.js"
 
 /** The default limit on an event's serialised size (data plus metadata): 1 MiB. */
 export const defaultMaxEventBytes = 1024 * 1024
@@ -27,7 +28,9 @@ const isEmpty = (value: object): boolean => {
 
 /**
  * Serialises an event's data and metadata to JSON, rejecting payloads that are
- * not JSON and events over `maxBytes` (UTF-8 bytes of data plus metadata).
+ * not JSON, text no store can keep (U+0000, lone surrogates: `InvalidEvent`
+ * naming the field) and events over `maxBytes` (UTF-8 bytes of data plus
+ * metadata).
  */
 export const serializeEvent = (
   streamId: StreamId,
@@ -42,6 +45,15 @@ export const serializeEvent = (
   const metadata = isEmpty(event.metadata) ? "{}" : stringify(event.metadata)
   if (metadata === undefined) {
     return Either.left(new InvalidEvent({ streamId, index, reason: "the event metadata is not JSON-serialisable" }))
+  }
+  // U+0000 and lone surrogates come out of JSON.stringify as \u escapes: one pass finds them
+  for (const [field, json] of [["data", data], ["metadata", metadata]] as const) {
+    if (hasUnstorableEscape(json)) {
+      const found = findUnstorable(JSON.parse(json), field)
+      if (found !== undefined) {
+        return Either.left(new InvalidEvent({ streamId, index, path: found.path, reason: `${found.path} holds ${found.reason}` }))
+      }
+    }
   }
   // A UTF-8 string never has more bytes than 3 per UTF-16 unit: skip counting small events.
   const upperBound = (data.length + metadata.length) * 3

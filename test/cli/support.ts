@@ -88,7 +88,7 @@ export const withFileStore = <A, E>(directory: string, effect: Effect.Effect<A, 
   Effect.runPromise(effect.pipe(Effect.provide(FileEventStore.layer({ directory }).pipe(Layer.provide(NodeContext.layer)))))
 
 /** Every event of the store in context, in global order. */
-export const allEvents: Effect.Effect<ReadonlyArray<Event.StoredEvent>, EventStore.StoreError, EventStore.EventStore> = EventStore.readAll()
+export const allEvents: Effect.Effect<ReadonlyArray<Event.StoredEvent>, EventStore.ReadError, EventStore.EventStore> = EventStore.readAll()
   .pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
 
 /** What a copy or an import must keep of an event, as JSON text (byte for byte). */

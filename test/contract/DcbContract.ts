@@ -7,7 +7,7 @@ import { Chunk, Effect, Either, Layer, Runtime, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventId, EventStore, Query, StreamId } from "chronicle"
-import { freshStream } from "./EventStoreContract.js"
+import { freshStream, pullAround } from "./EventStoreContract.js"
 
 let counter = 0
 /** A tag prefix no other test (or run against a kept database) uses. */
@@ -31,7 +31,10 @@ const decideAndAppend = (streamId: StreamId.StreamId, query: Query.Query, events
     return yield* EventStore.append(streamId, events, { expectedVersion: "Any", condition: { failIfEventsMatch: query, after } })
   })
 
-export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.EventStore, E>) =>
+export const dcbContract = <E>(
+  name: string,
+  storeLayer: Layer.Layer<EventStore.EventStore, E>
+) =>
   layer(storeLayer, { timeout: "60 seconds", excludeTestServices: true })(`DCB contract: ${name}`, (it) => {
     describe("tags", () => {
       it.effect("are stored with the envelope and come back from every read; untagged events have none", () =>
@@ -83,16 +86,38 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           expect(either.map((e) => e.globalPosition)).toEqual(a.globalPositions)
           const after = yield* collect(Query.tagged(course), { after: a.globalPositions[1]!, limit: 1 })
           expect(after.map((e) => e.globalPosition)).toEqual([b.globalPositions[0]])
-          expect(yield* collect(Query.none)).toEqual([])
           expect(yield* collect(Query.tagged(freshTag("nobody")))).toEqual([])
         }))
 
-      it.effect("a malformed query is a StoreError", () =>
+      const invalidArgument = (operation: string, argument: string) =>
+        expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
+
+      it.effect("given a malformed or empty query, or an item with empty types and tags, when querying, then it fails with InvalidArgument", () =>
         Effect.gen(function*() {
-          const error = yield* Effect.flip(collect({ items: [{ tags: [""] }] }))
-          expect(error.reason).toMatch(/invalid query/)
-          const notAQuery = yield* Effect.flip(collect({} as Query.Query))
-          expect(notAQuery._tag).toBe("StoreError")
+          const store = yield* EventStore.EventStore
+          const bad: ReadonlyArray<Query.Query> = [
+            { items: [{ tags: [""] }] },
+            {} as Query.Query,
+            { items: [] },
+            { items: [{ types: [], tags: [] }] },
+            { items: [{ types: [] }] },
+            { items: [Query.item(["A"]), { tags: [] }] }
+          ]
+          for (const query of bad) {
+            expect(yield* Effect.flip(collect(query))).toEqual(invalidArgument("query", "query"))
+            expect(yield* Effect.flip(store.queryForDecision(query))).toEqual(invalidArgument("queryForDecision", "query"))
+          }
+          expect((yield* Effect.flip(collect({ items: [] }))).message).toMatch(/no items/)
+          expect((yield* Effect.flip(collect({ items: [{ types: [], tags: [] }] }))).message).toMatch(/every event/)
+        }))
+
+      it.effect("given query options out of bounds, when querying, then it fails with InvalidArgument naming the option", () =>
+        Effect.gen(function*() {
+          const query = Query.tagged(freshTag("any"))
+          expect(yield* Effect.flip(collect(query, { after: -1n }))).toEqual(invalidArgument("query", "after"))
+          expect(yield* Effect.flip(collect(query, { limit: -1 }))).toEqual(invalidArgument("query", "limit"))
+          expect(yield* Effect.flip(collect(query, { limit: 2.5 }))).toEqual(invalidArgument("query", "limit"))
+          expect(yield* Effect.flip(collect(query, { chunkSize: 0 }))).toEqual(invalidArgument("query", "chunkSize"))
         }))
     })
 
@@ -112,7 +137,7 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
                     types: fc.option(fc.uniqueArray(fc.constantFrom("A", "B", "C"), { maxLength: 2 }), { nil: undefined }),
                     tags: fc.option(fc.uniqueArray(fc.constantFrom("t1", "t2", "t3", "t4"), { maxLength: 2 }), { nil: undefined })
                   }),
-                  { maxLength: 3 }
+                  { minLength: 1, maxLength: 3 }
                 ),
                 fc.nat({ max: 30 }),
                 (specs, items, skip) =>
@@ -145,6 +170,35 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
             )
           )
         }))
+    })
+
+    describe("a query is bounded to the moment it starts", () => {
+      it.effect(
+        "given 3 matching events, when 2 more are appended after the query pulled its first event, then the query returns the 3",
+        () =>
+          Effect.gen(function*() {
+            const course = freshTag("course")
+            const streamId = freshStream("dcb")
+            const { globalPositions } = yield* EventStore.append(streamId, [1, 2, 3].map(() => tagged("A", [course])), { expectedVersion: "NoStream" })
+            const after = globalPositions[0]! - 1n
+            const readable = (n: number) =>
+              Effect.gen(function*() {
+                for (let attempt = 0; attempt < 500 && (yield* collect(Query.tagged(course), { after })).length < n; attempt++) {
+                  yield* Effect.sleep("20 millis")
+                }
+              })
+            yield* readable(3)
+            // the two new events are readable (PostgreSQL: past the horizon) before the query goes on
+            const more = Effect.zipRight(EventStore.append(streamId, [tagged("A", [course]), tagged("A", [course])], { expectedVersion: 3 }), readable(5))
+            const byTag = yield* pullAround(EventStore.query(Query.tagged(course), { after, chunkSize: 1 }), more)
+            expect(byTag.map((e) => e.globalPosition)).toEqual(globalPositions)
+            const everything = yield* pullAround(
+              EventStore.query(Query.all, { after, chunkSize: 1 }),
+              Effect.zipRight(EventStore.append(streamId, [tagged("A", [course])], { expectedVersion: 5 }), readable(6))
+            )
+            expect(everything.length).toBe(5)
+          })
+      )
     })
 
     describe("conditional append", () => {
@@ -188,7 +242,7 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           expect(result.globalPositions.length).toBe(2)
         }))
 
-      it.effect("an item with types only, or with neither, matches across tags; a query without items never fails", () =>
+      it.effect("an item with types only, or with neither, matches across tags", () =>
         Effect.gen(function*() {
           const type = `Rare${freshTag("t").replace(/-/g, "")}`
           const written = yield* EventStore.append(freshStream("dcb"), [tagged(type, [freshTag("x")])], { expectedVersion: "Any" })
@@ -203,10 +257,24 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
             condition: { failIfEventsMatch: Query.all, after: before }
           }))
           expect(everything._tag).toBe("AppendConditionFailed")
-          yield* EventStore.append(freshStream("dcb"), [tagged("A", [])], {
+        }))
+
+      it.effect("given a condition whose query has no items or an item with empty lists, when appending, then it fails with InvalidArgument and writes nothing", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream("dcb")
+          for (const failIfEventsMatch of [{ items: [] }, { items: [{ types: [], tags: [] }] }, { items: [{ tags: [""] }] }]) {
+            const error = yield* Effect.flip(EventStore.append(streamId, [tagged("A", [])], {
+              expectedVersion: "Any",
+              condition: { failIfEventsMatch, after: 0n }
+            }))
+            expect(error).toEqual(expect.objectContaining({ _tag: "InvalidArgument", operation: "append", argument: "condition.failIfEventsMatch" }))
+          }
+          const negative = yield* Effect.flip(EventStore.append(streamId, [tagged("A", [])], {
             expectedVersion: "Any",
-            condition: { failIfEventsMatch: Query.none, after: 0n }
-          })
+            condition: { failIfEventsMatch: Query.all, after: -1n }
+          }))
+          expect(negative).toEqual(expect.objectContaining({ _tag: "InvalidArgument", argument: "condition.after" }))
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
         }))
 
       it.effect("without after, any matching event in the log fails it (a uniqueness check)", () =>
@@ -246,6 +314,24 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           expect(yield* EventStore.streamVersion(streamId)).toBe(1)
         }))
 
+      it.effect("given a stored tagged batch, when a batch mixing its ids with new ones is appended on a condition they match, then DuplicateEventId names the stored event", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          const batch = [tagged("StudentSubscribed", [course]), tagged("StudentSubscribed", [course])]
+          const options = { expectedVersion: "Any" as const, condition: { failIfEventsMatch: Query.tagged(course), after: 0n } }
+          const { globalPositions } = yield* EventStore.append(streamId, batch, options)
+          const error = yield* Effect.flip(EventStore.append(streamId, [...batch, tagged("StudentSubscribed", [course])], options))
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            eventId: batch[0]!.eventId,
+            existingStreamId: streamId,
+            existingVersion: 1,
+            existingPosition: globalPositions[0]
+          })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(2)
+        }))
+
       it.effect("queryForDecision returns the matches and the condition to append on", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore
@@ -267,7 +353,7 @@ export const dcbContract = <E>(name: string, storeLayer: Layer.Layer<EventStore.
           yield* store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })
           expect((yield* Effect.flip(store.append(freshStream("dcb"), [tagged("A", [course])], { expectedVersion: "Any", condition: read.condition })))._tag)
             .toBe("AppendConditionFailed")
-          expect((yield* Effect.flip(store.queryForDecision({ items: [{ types: [""] }] })))._tag).toBe("StoreError")
+          expect((yield* Effect.flip(store.queryForDecision({ items: [{ types: [""] }] })))._tag).toBe("InvalidArgument")
         }))
 
       it.effect("racing deciders: a course of capacity 3 never takes a fourth student; retries fill it exactly", () =>

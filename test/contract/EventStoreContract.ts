@@ -5,7 +5,7 @@
  * from a position it wrote itself (tests of one file run one after another).
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Layer, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Layer, Option, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event, ExpectedVersion } from "chronicle"
 import { EventId, EventStore, StreamId } from "chronicle"
@@ -55,6 +55,25 @@ const readLogUntil = (count: number, options: EventStore.ReadAllOptions) =>
 
 const flip = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
 
+/**
+ * Runs `read` to its end, doing `meanwhile` once its first chunk has been
+ * pulled: what a read returns when writers go on while it runs.
+ */
+export const pullAround = <A, E, R, E2, R2>(read: Stream.Stream<A, E, R>, meanwhile: Effect.Effect<unknown, E2, R2>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const pull = yield* Stream.toPull(read)
+    const out: Array<A> = []
+    for (let pulled = 0;; pulled++) {
+      const next = yield* Effect.either(pull)
+      if (Either.isLeft(next)) {
+        if (Option.isNone(next.left)) return out
+        return yield* Effect.fail(next.left.value)
+      }
+      out.push(...next.right)
+      if (pulled === 0) yield* meanwhile
+    }
+  }))
+
 const conflictOf = (streamId: StreamId.StreamId, expected: ExpectedVersion.ExpectedVersion, actual: number) =>
   new EventStore.ConcurrencyConflict({ streamId, expected, actual })
 
@@ -64,7 +83,9 @@ const appendN = (streamId: StreamId.StreamId, n: number, expectedVersion: Expect
 export const eventStoreContract = <E>(
   name: string,
   storeLayer: Layer.Layer<EventStore.EventStore, E>,
-  options: { readonly maxEventBytes?: number } = {}
+  options: {
+    readonly maxEventBytes?: number
+  } = {}
 ) =>
   layer(storeLayer, { timeout: "60 seconds" })(`EventStore contract: ${name}`, (it) => {
     describe("append and read", () => {
@@ -232,14 +253,67 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(7)
         }))
 
-      it.effect("a re-send with an expected version the original could not have had is a conflict", () =>
+      it.effect("given a stored batch, when it is re-sent with an expected version the original could not have had, then DuplicateEventId names its first event", () =>
         Effect.gen(function*() {
           const streamId = freshStream()
           yield* appendN(streamId, 1, "NoStream")
           const batch = events(2)
-          yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
+          const { globalPositions } = yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
           const error = yield* flip(EventStore.append(streamId, batch, { expectedVersion: "NoStream" }))
-          expect(error).toEqual(conflictOf(streamId, "NoStream", 3))
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            streamId,
+            eventId: batch[0]!.eventId,
+            existingStreamId: streamId,
+            existingVersion: 2,
+            existingPosition: globalPositions[0]
+          })
+        }))
+
+      it.effect("given [e1..e6], when [e1] is appended at the stream's version 6, then DuplicateEventId names e1 at version 1, not a conflict", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const stored = events(6)
+          const { globalPositions } = yield* EventStore.append(streamId, stored, { expectedVersion: "NoStream" })
+          for (const expectedVersion of [6, "StreamExists", 3] as const) {
+            const error = yield* flip(EventStore.append(streamId, [stored[0]!], { expectedVersion }))
+            expect(error).toMatchObject({
+              _tag: "DuplicateEventId",
+              streamId,
+              eventId: stored[0]!.eventId,
+              existingStreamId: streamId,
+              existingVersion: 1,
+              existingPosition: globalPositions[0]
+            })
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(6)
+        }))
+
+      it.effect("given [e1, e2] stored, when [e1, e2, e3] is appended (a partial re-send), then DuplicateEventId names e1, the first stored event", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const stored = events(2)
+          const { globalPositions } = yield* EventStore.append(streamId, stored, { expectedVersion: "NoStream" })
+          const e3 = newEvent("New")
+          for (const expectedVersion of ["NoStream", 2, "Any"] as const) {
+            const error = yield* flip(EventStore.append(streamId, [...stored, e3], { expectedVersion }))
+            expect(error).toMatchObject({
+              _tag: "DuplicateEventId",
+              eventId: stored[0]!.eventId,
+              existingStreamId: streamId,
+              existingVersion: 1,
+              existingPosition: globalPositions[0]
+            })
+          }
+          const mixed = yield* flip(EventStore.append(streamId, [e3, stored[1]!], { expectedVersion: 2 }))
+          expect(mixed).toMatchObject({
+            _tag: "DuplicateEventId",
+            eventId: stored[1]!.eventId,
+            existingVersion: 2,
+            existingPosition: globalPositions[1]
+          })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(2)
+          expect(mixed.message).toContain(stored[1]!.eventId)
         }))
 
       it.effect("a batch that partly overlaps stored events fails whole with DuplicateEventId", () =>
@@ -267,9 +341,16 @@ export const eventStoreContract = <E>(
           const a = freshStream()
           const b = freshStream()
           const batch = events(1)
-          yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
+          const stored = yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
           const error = yield* flip(EventStore.append(b, batch, { expectedVersion: "NoStream" }))
-          expect(error).toMatchObject({ _tag: "DuplicateEventId", streamId: b, existingStreamId: a, existingVersion: 1 })
+          expect(error).toMatchObject({
+            _tag: "DuplicateEventId",
+            streamId: b,
+            eventId: batch[0]!.eventId,
+            existingStreamId: a,
+            existingVersion: 1,
+            existingPosition: stored.globalPositions[0]
+          })
           expect(yield* EventStore.streamVersion(b)).toBe(0)
         }))
     })
@@ -383,13 +464,54 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 25 } }
       )
 
-      it.effect("invalid read options are a StoreError, not a crash", () =>
+      const invalidArgument = (operation: string, argument: string) =>
+        expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
+
+      const badStreamOptions: ReadonlyArray<readonly [EventStore.ReadOptions, string]> = [
+        [{ fromVersion: -1 }, "fromVersion"],
+        [{ fromVersion: 1.5 }, "fromVersion"],
+        [{ toVersion: -1 }, "toVersion"],
+        [{ toVersion: 2.5 }, "toVersion"],
+        [{ limit: -1 }, "limit"],
+        [{ limit: 0.5 }, "limit"],
+        [{ chunkSize: 0 }, "chunkSize"],
+        [{ chunkSize: 1.5 }, "chunkSize"],
+        [{ direction: "sideways" as never }, "direction"],
+        [{ deleted: "maybe" as never }, "deleted"]
+      ]
+      for (const [options, argument] of badStreamOptions) {
+        it.effect(`given read options ${JSON.stringify(options)}, when reading a stream, then it fails with InvalidArgument naming ${argument}`, () =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            expect(yield* flip(readStream(streamId, options))).toEqual(invalidArgument("read", argument))
+            expect(yield* flip(Stream.runDrain(EventStore.readPayloads(streamId, options)))).toEqual(invalidArgument("readPayloads", argument))
+          }))
+      }
+
+      it.effect("given a page or log range out of bounds, when reading, then it fails with InvalidArgument naming the argument", () =>
+        Effect.gen(function*() {
+          const streamId = yield* sample
+          const store = yield* EventStore.EventStore
+          expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 5, limit: -1 }))).toEqual(invalidArgument("readPage", "limit"))
+          expect(yield* flip(store.readPage(streamId, { fromVersion: -2, toVersion: 5, limit: 1 }))).toEqual(invalidArgument("readPage", "fromVersion"))
+          expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 0.5, limit: 1 }))).toEqual(invalidArgument("readPage", "toVersion"))
+          expect(yield* flip(readLog({ fromPosition: -1n }))).toEqual(invalidArgument("readAll", "fromPosition"))
+          expect(yield* flip(readLog({ limit: -1 }))).toEqual(invalidArgument("readAll", "limit"))
+          expect(yield* flip(readLog({ limit: 1.5 }))).toEqual(invalidArgument("readAll", "limit"))
+          expect(yield* flip(readLog({ chunkSize: 0 }))).toEqual(invalidArgument("readAll", "chunkSize"))
+          const error = yield* flip(readStream(streamId, { limit: -1 }))
+          expect(error.message).toMatch(/limit/)
+        }))
+
+      it.effect("given an expected version that is no version, when appending or deleting, then it fails with InvalidArgument and writes nothing", () =>
         Effect.gen(function*() {
           const streamId = freshStream()
-          const error = yield* flip(readStream(streamId, { fromVersion: -1 }))
-          expect(error._tag).toBe("StoreError")
-          expect((yield* flip(readStream(streamId, { chunkSize: 0 })))._tag).toBe("StoreError")
-            expect((yield* flip(readLog({ fromPosition: -1n })))._tag).toBe("StoreError")
+          for (const expectedVersion of [-1, 1.5, "Whatever" as never, Number.NaN]) {
+            expect(yield* flip(appendN(streamId, 1, expectedVersion))).toEqual(invalidArgument("append", "expectedVersion"))
+            expect(yield* flip(EventStore.deleteStream(streamId, { expectedVersion }))).toEqual(invalidArgument("deleteStream", "expectedVersion"))
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+          expect(yield* EventStore.isDeleted(streamId)).toBe(false)
         }))
     })
 
@@ -428,6 +550,36 @@ export const eventStoreContract = <E>(
           expect(tail).toEqual([])
           expect(yield* readLog({ fromPosition: globalPositions[0]!, limit: 0 })).toEqual([])
         }))
+    })
+
+    describe("reads are bounded to the moment they start", () => {
+      for (const direction of ["forwards", "backwards"] as const) {
+        it.effect(`given a stream of 3 events, when 2 are appended after a ${direction} read pulled its first event, then the read returns the 3`, () =>
+          Effect.gen(function*() {
+            const streamId = freshStream("bounded")
+            yield* appendN(streamId, 3, "NoStream")
+            const more = appendN(streamId, 2, 3)
+            const read = yield* pullAround(EventStore.read(streamId, { chunkSize: 1, direction }), more)
+            expect(read.map((e) => e.streamVersion)).toEqual(direction === "forwards" ? [1, 2, 3] : [3, 2, 1])
+            const payloads = yield* pullAround(EventStore.readPayloads(streamId, { chunkSize: 1, direction }), appendN(streamId, 1, 5))
+            expect(payloads.map((e) => e.streamVersion)).toEqual(direction === "forwards" ? [1, 2, 3, 4, 5] : [5, 4, 3, 2, 1])
+          }))
+      }
+
+      it.effect(
+        "given 3 events in the log, when 2 are appended after readAll pulled its first event, then readAll returns the 3",
+        () =>
+          Effect.gen(function*() {
+            const streamId = freshStream("bounded")
+            const { globalPositions } = yield* appendN(streamId, 3, "NoStream")
+            const fromPosition = globalPositions[0]!
+            yield* readLogUntil(3, { fromPosition })
+            // the two new events are readable (PostgreSQL: past the horizon) before the read goes on
+            const more = Effect.zipRight(appendN(streamId, 2, 3), readLogUntil(5, { fromPosition }))
+            const read = yield* pullAround(EventStore.readAll({ fromPosition, chunkSize: 1 }), more)
+            expect(read.map((e) => e.globalPosition)).toEqual(globalPositions)
+          })
+      )
     })
 
     describe("bad input loses nothing", () => {
@@ -483,11 +635,61 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(0)
         }))
 
-      it.effect("an empty stream id (the brand bypassed) is InvalidEvent and writes nothing", () =>
+      it.effect("given text with U+0000 or a lone surrogate in data, metadata, tags or type, when appending, then InvalidEvent names the field and nothing is stored", () =>
         Effect.gen(function*() {
-          const error = yield* flip(appendN("" as StreamId.StreamId, 1, "Any"))
-          expect(error).toMatchObject({ _tag: "InvalidEvent", index: -1 })
-          expect(error.message).toContain("non-empty")
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const cases: ReadonlyArray<readonly [NewEvent, string]> = [
+            [newEvent("A", { name: "a\u0000b" }), "data.name"],
+            [newEvent("A", { items: [{ ok: "x" }, { note: "\u0000" }] }), "data.items[1].note"],
+            [newEvent("A", { ["k\u0000"]: 1 }), "data[\"k\\u0000\"]"],
+            [newEvent("A", "\u0000"), "data"],
+            [newEvent("A", { name: "half \ud83d pair" }), "data.name"],
+            [newEvent("A", { name: "\ude80 low first" }), "data.name"],
+            [newEvent("A", {}, { metadata: { tenant: "t\u0000" } }), "metadata.tenant"],
+            [newEvent("A", {}, { tags: ["ok", "bad\u0000"] }), "tags[1]"],
+            [newEvent("A", {}, { tags: ["\udc00"] }), "tags[0]"],
+            [newEvent("A\u0000"), "type"]
+          ]
+          for (const [event, path] of cases) {
+            const error = yield* flip(EventStore.append(streamId, [newEvent("Fine"), event], { expectedVersion: 1 }))
+            expect(error).toMatchObject({ _tag: "InvalidEvent", streamId, index: 1, path })
+            expect(error.message).toContain(path)
+          }
+          const batchMetadata = yield* flip(
+            EventStore.append(streamId, [newEvent("Fine")], { expectedVersion: 1, metadata: { correlationId: "\u0000" } })
+          )
+          expect(batchMetadata).toMatchObject({ _tag: "InvalidEvent", index: 0, path: "metadata.correlationId" })
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+        }))
+
+      it.effect("given other control characters and whole surrogate pairs, when appending, then they round trip", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          const data = { text: "tab\t line\n bell\u0007 esc\u001b del\u007f rocket\ud83d\ude80 \\u0000 literal" }
+          yield* EventStore.append(streamId, [newEvent("A", data, { metadata: { note: "\u0001" }, tags: ["t\u0001"] })], { expectedVersion: "NoStream" })
+          const [stored] = yield* readStream(streamId)
+          expect(stored!.data).toEqual(data)
+          expect(stored!.metadata).toEqual({ note: "\u0001" })
+          expect(stored!.tags).toEqual(["t\u0001"])
+        }))
+
+      it.effect("given a stream id that is empty or holds NUL, control characters or a lone surrogate (the brand bypassed), then every operation fails with InvalidStreamId", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const suffix = EventId.unsafeGenerate()
+          for (const raw of ["", `nul\u0000-${suffix}`, `bell\u0007-${suffix}`, `tab\t-${suffix}`, `line\n-${suffix}`, `half\ud83d-${suffix}`]) {
+            const streamId = raw as StreamId.StreamId
+            const invalid = expect.objectContaining({ _tag: "InvalidStreamId", value: raw })
+            expect(yield* flip(appendN(streamId, 1, "Any"))).toEqual(invalid)
+            expect(yield* flip(readStream(streamId))).toEqual(invalid)
+            expect(yield* flip(Stream.runDrain(store.readPayloads(streamId)))).toEqual(invalid)
+            expect(yield* flip(store.readPage(streamId, { fromVersion: 1, toVersion: 10, limit: 10 }))).toEqual(invalid)
+            expect(yield* flip(store.streamVersion(streamId))).toEqual(invalid)
+            expect(yield* flip(store.isDeleted(streamId))).toEqual(invalid)
+            expect(yield* flip(store.deleteStream(streamId))).toEqual(invalid)
+          }
+          expect(Either.isLeft(StreamId.parse(`nul\u0000-${suffix}`))).toBe(true)
         }))
 
       it.effect("unicode, path-like and very long stream ids are ordinary streams; case matters", () =>
@@ -499,7 +701,7 @@ export const eventStoreContract = <E>(
             `case-${suffix}`,
             `..-${suffix}`,
             `long-${"ü".repeat(2000)}${suffix}`,
-            `spaces and\ttabs-${suffix}`
+            `spaces and symbols !"#$%&'()*+,;<=>?@[]^_\`{|}~-${suffix}`
           ].map(StreamId.unsafeMake)
           for (const [i, streamId] of ids.entries()) {
             yield* appendN(streamId, i + 1, "NoStream")

@@ -342,7 +342,7 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
 // ---------------------------------------------------------------------------
 
 /** The whole log through the store itself (the memory store). */
-export const storeLog = (store: EventStore.EventStoreService): Effect.Effect<Array<LogEvent>, EventStore.StoreError> =>
+export const storeLog = (store: EventStore.EventStoreService): Effect.Effect<Array<LogEvent>, EventStore.ReadError> =>
   Effect.map(collect(store.readAll()), (events) => events.map(seenOf))
 
 /**

@@ -30,7 +30,7 @@ const withSchema = (label: string, options: { readonly notify?: boolean; readonl
   return { schema, layer: dropSchemaAfter(schema).pipe(Layer.provideMerge(stores(schema, options))) }
 }
 
-const take = <R>(stream: Stream.Stream<Event.StoredEvent, EventStore.StoreError, R>, count: number) =>
+const take = <R>(stream: Stream.Stream<Event.StoredEvent, EventStore.ReadError, R>, count: number) =>
   stream.pipe(
     Stream.take(count),
     Stream.runCollect,

@@ -69,16 +69,16 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     const watchers = new Set<() => void>()
     const tagged: TagIndex = new Map()
 
-    /** The events from slot `from` on that match `query`, in order, at most `limit`: by tag where the query has tags. */
-    const matching = (query: Query.Query, from: number, limit: number): Array<StoredEvent> =>
-      matchingSlots(tagged, query, from, log.length, limit, (slot) => {
+    /** The events from slot `from` up to `end` that match `query`, in order, at most `limit`: by tag where the query has tags. */
+    const matching = (query: Query.Query, from: number, end: number, limit: number): Array<StoredEvent> =>
+      matchingSlots(tagged, query, from, end, limit, (slot) => {
         const event = log[slot]
         return event !== undefined && Query.matches(query, event)
       }).map((slot) => log[slot]!)
 
     /** The first event after `condition.after` matching its query, if any. */
     const firstMatch = (condition: EventStore.SettledCondition) =>
-      matching(condition.failIfEventsMatch, Math.min(Number(condition.after), log.length), 1)[0]
+      matching(condition.failIfEventsMatch, Math.min(Number(condition.after), log.length), log.length, 1)[0]
 
     const append = (
       streamId: StreamId,
@@ -169,15 +169,19 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
         })
       })
 
+    // bounded by the log as it is when the read starts: later appends are not part of it
     const query = (query: Query.Query, range: EventStore.QueryRange) =>
-      Stream.unfoldChunk({ next: Math.min(Number(range.after), log.length), remaining: range.limit }, ({ next, remaining }) => {
-        const out = matching(query, next, Math.min(range.chunkSize, remaining))
-        return out.length === 0
-          ? Option.none()
-          : Option.some([
-            Chunk.unsafeFromArray(out),
-            { next: Number(out.at(-1)!.globalPosition), remaining: remaining - out.length }
-          ])
+      Stream.suspend(() => {
+        const end = log.length
+        return Stream.unfoldChunk({ next: Math.min(Number(range.after), end), remaining: range.limit }, ({ next, remaining }) => {
+          const out = matching(query, next, end, Math.min(range.chunkSize, remaining))
+          return out.length === 0
+            ? Option.none()
+            : Option.some([
+              Chunk.unsafeFromArray(out),
+              { next: Number(out.at(-1)!.globalPosition), remaining: remaining - out.length }
+            ])
+        })
       })
 
     const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>

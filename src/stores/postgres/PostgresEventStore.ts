@@ -141,13 +141,15 @@ const statements = (t: Tables) => ({
        (SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1) AS deleted,
        (SELECT json_agg(json_build_object('id', event_id, 's', stream_id, 'v', stream_version, 'p', global_position::text))
         FROM ${t.events} WHERE event_id IN (SELECT value::uuid FROM json_array_elements_text($2::json))) AS found`),
-    readForwards: statement(`SELECT ${columns} FROM ${t.events}
+    // forwards pages also carry the stream's version in the same snapshot: the bound of the pages that follow
+    readForwards: statement(`SELECT ${columns}, (SELECT version FROM ${t.streams} WHERE stream_id = $1)::text AS top FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version LIMIT $4`),
     readBackwards: statement(`SELECT ${columns} FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version DESC LIMIT $4`),
-    readPayloadsForwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
+    readPayloadsForwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d,
+         (SELECT version FROM ${t.streams} WHERE stream_id = $1)::text AS top FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version LIMIT $4`),
     readPayloadsBackwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
@@ -277,6 +279,8 @@ export const make = (
         const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
         const outcome: Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> =
           deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
+        // a stored id decides the refusal, even of a conditional append that its own stored events tripped
+        if (Either.isLeft(outcome) && outcome.left._tag === "DuplicateEventId") return yield* outcome.left
         return outcome
       })
 
@@ -559,7 +563,12 @@ export const make = (
         }
       })
 
-    /** Pages through a stream's range, each page bounded on both sides (versions are dense). */
+    /**
+     * Pages through a stream's range, each page bounded on both sides (versions
+     * are dense), and all of them by the stream's version when the read
+     * starts: backwards reads look it up first, forwards pages carry it (the
+     * first page's bounds the rest), so appends made meanwhile are not read.
+     */
     const pages = <A extends { readonly streamVersion: number }>(
       streamId: StreamId,
       range: EventStore.StreamRange,
@@ -569,20 +578,21 @@ export const make = (
       const page = Math.min(range.chunkSize, pageSize)
       const forwards = range.direction === "forwards"
       const query = forwards ? queries.forwards : queries.backwards
-      const fetch = (low: number, high: number, count: number) =>
-        Effect.map(run("read", query, [streamId, low, high, count]), (rows) => rows.map(decode))
+      const fetch = (low: number, high: number, count: number) => run("read", query, [streamId, low, high, count])
       const pagesUpTo = (top: number) =>
         Stream.paginateChunkEffect(
-          { next: forwards ? range.fromVersion : top, remaining: range.limit },
-          ({ next, remaining }) => {
+          { next: forwards ? range.fromVersion : top, remaining: range.limit, top },
+          ({ next, remaining, top }) => {
             const count = Math.min(page, remaining)
             const low = forwards ? next : Math.max(range.fromVersion, next - count + 1)
             const high = forwards ? Math.min(top, next + count - 1) : next
             if (count <= 0 || low > high) return Effect.succeed([Chunk.empty<A>(), Option.none()])
-            return Effect.map(fetch(low, high, count), (events) => {
+            return Effect.map(fetch(low, high, count), (rows) => {
+              const events = rows.map(decode)
               const done = events.length < high - low + 1 || events.length >= remaining
               const last = events.at(-1)?.streamVersion ?? next
-              const following = { next: forwards ? last + 1 : last - 1, remaining: remaining - events.length }
+              const bound = forwards && rows.length > 0 ? Math.min(top, Number(rows[0]!.at(-1))) : top
+              const following = { next: forwards ? last + 1 : last - 1, remaining: remaining - events.length, top: bound }
               return [Chunk.unsafeFromArray(events), done ? Option.none() : Option.some(following)] as const
             })
           }

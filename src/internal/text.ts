@@ -1,0 +1,71 @@
+/**
+ * Text a store cannot keep as given: U+0000 (PostgreSQL text and jsonb refuse
+ * it) and lone UTF-16 surrogates (not Unicode: PostgreSQL refuses or replaces
+ * them). Checked the same for every store, so all of them behave alike.
+ */
+
+/** What is wrong with `text` for storage, if anything: a NUL or a lone surrogate. */
+export const unstorable = (text: string): string | undefined => {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0) return "U+0000 (NUL), which stores cannot keep in text"
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < text.length ? text.charCodeAt(i + 1) : 0
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++
+      else return `a lone UTF-16 surrogate (\\u${c.toString(16)}), which is not Unicode text`
+    }
+  }
+  return undefined
+}
+
+/** Like `unstorable`, and also refusing control characters (C0, DEL, C1): for identifiers. */
+export const unfitForId = (text: string): string | undefined => {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return `a control character (\\u${c.toString(16).padStart(4, "0")})`
+  }
+  return unstorable(text)
+}
+
+/**
+ * Whether JSON text (as `JSON.stringify` writes it) holds U+0000 or a lone
+ * surrogate: `JSON.stringify` writes both as `\u` escapes, and no other
+ * character a store refuses, so one `indexOf` pass over the text decides.
+ */
+export const hasUnstorableEscape = (json: string): boolean => {
+  for (let at = json.indexOf("\\u"); at !== -1; at = json.indexOf("\\u", at + 2)) {
+    let slashes = 0
+    for (let k = at - 1; k >= 0 && json.charCodeAt(k) === 92; k--) slashes++
+    if (slashes % 2 === 1) continue // an escaped backslash followed by the letter u
+    const hex = json.slice(at + 2, at + 6)
+    if (hex === "0000" || (hex >= "d800" && hex <= "dfff")) return true
+  }
+  return false
+}
+
+const identifier = /^[A-Za-z_$][\w$]*$/
+
+/** The path (`data.items[1].name`) of the first key or string in `value` that `unstorable` refuses, and why. */
+export const findUnstorable = (value: unknown, path: string): { readonly path: string; readonly reason: string } | undefined => {
+  if (typeof value === "string") {
+    const reason = unstorable(value)
+    return reason === undefined ? undefined : { path, reason }
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findUnstorable(value[i], `${path}[${i}]`)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const at = identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+      const reason = unstorable(key)
+      if (reason !== undefined) return { path: at, reason: `its key holds ${reason}` }
+      const found = findUnstorable(item, at)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
