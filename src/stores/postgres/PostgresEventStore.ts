@@ -159,7 +159,6 @@ const statements = (t: Tables) => ({
     readAll: statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${t.schema}.horizon()) AS bound) AS h,
        LATERAL (SELECT * FROM ${t.events} WHERE global_position >= $1 AND global_position < h.bound
                 ORDER BY global_position LIMIT $2) AS e`),
-    horizon: statement(`SELECT ${t.schema}.horizon()::text`),
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
        WHERE global_position < (SELECT ${t.schema}.horizon())`),
     notify: statement(`SELECT pg_notify($1, $2)`),
@@ -672,14 +671,14 @@ export const make = (
       query: (query, range) => {
         const page = Math.min(range.chunkSize, pageSize)
         const predicate = queryPredicate(query, 4)
-        // bounded, like readAll, by the horizon when the read started
-        const st = planned(`SELECT ${columns} FROM ${tables.events}
-           WHERE global_position > $1 AND global_position < $3::bigint AND ${predicate.sql}
-           ORDER BY global_position LIMIT $2`)
-        const bound = Effect.map(run("query", q.horizon, []), (rows) => rows[0]![0] as string)
-        return Stream.unwrap(Effect.map(bound, (bound) => Stream.paginateChunkEffect(
-          { after: range.after, remaining: range.limit },
-          ({ after, remaining }) => {
+        // bounded, like readAll, by the horizon its first page finds
+        const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
+           LATERAL (SELECT * FROM ${tables.events}
+                    WHERE global_position > $1 AND global_position < h.bound AND ${predicate.sql}
+                    ORDER BY global_position LIMIT $2) AS e`)
+        return Stream.paginateChunkEffect(
+          { after: range.after, remaining: range.limit, bound: null as string | null },
+          ({ after, bound, remaining }) => {
             const count = Math.min(page, remaining)
             if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
             return Effect.map(run("query", st, [String(after), count, bound, ...predicate.params]), (rows) => {
@@ -688,11 +687,13 @@ export const make = (
               const done = events.length < count || last === undefined
               return [
                 Chunk.unsafeFromArray(events),
-                done ? Option.none() : Option.some({ after: last.globalPosition, remaining: remaining - count })
+                done
+                  ? Option.none()
+                  : Option.some({ after: last.globalPosition, remaining: remaining - count, bound: rows[0]![10] as string })
               ] as const
             })
           }
-        )))
+        )
       },
       queryForDecision: (query) => {
         const predicate = queryPredicate(query, 1)
