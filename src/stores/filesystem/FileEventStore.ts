@@ -388,6 +388,9 @@ export const make = (
 
     const queue = yield* Queue.unbounded<Pending>()
 
+    /** Refusals that depend on the log's state (not on the input alone). */
+    const judged = new Set(["ConcurrencyConflict", "AppendConditionFailed", "DuplicateEventId", "StreamDeleted"])
+
     /** Commits a group of queued appends: one lock, one write, one fsync. */
     const commit = (group: ReadonlyArray<Pending>) =>
       Effect.gen(function*() {
@@ -507,6 +510,21 @@ export const make = (
               rollback(index, start)
             }
             for (const onChange of watchers) onChange()
+          }
+          // refusals were judged against our view of the log: if it grew behind our back (we stalled past
+          // the stale time and another holder appended), a conflict's `actual` or a condition's position
+          // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
+          const grown = yield* Effect.all([fs.stat(logPath), log.stat]).pipe(
+            Effect.map(([onDisk, mine]) =>
+              Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino) || Number(mine.size) !== bytes
+            ),
+            Effect.orElseSucceed(() => true)
+          )
+          if (grown) {
+            for (let i = 0; i < outcomes.length; i++) {
+              const outcome = outcomes[i]!
+              if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced("append"))
+            }
           }
           return outcomes
         })).pipe(
