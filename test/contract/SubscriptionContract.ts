@@ -69,8 +69,10 @@ export const subscriptionContract = <E>(
           const streamId = freshStream("sub")
           const before = events(3)
           yield* store.append(streamId, before, { expectedVersion: "NoStream" })
-          const reader = yield* Effect.fork(take(store.subscribe({ after: start }), 5))
-          yield* pause(50)
+          const delivered = yield* Ref.make(0)
+          const reader = yield* Effect.fork(take(store.subscribe({ after: start }).pipe(Stream.tap(() => Ref.update(delivered, (n) => n + 1))), 5))
+          // the first three delivered, the reader is live: the next two come to it as new events
+          yield* eventually(Effect.map(Ref.get(delivered), (n) => n >= 3))
           const after = events(2)
           yield* store.append(streamId, after, { expectedVersion: 3 })
           const seen = yield* Fiber.join(reader)
@@ -179,8 +181,12 @@ export const subscriptionContract = <E>(
           const resumed = yield* take(Subscription.subscribe({ name }), 2)
           expect(resumed.map((e) => e.streamVersion)).toEqual([2, 3])
           const fromEnd = yield* Effect.fork(take(Subscription.subscribe({ name: freshName("end"), from: "end" }), 1))
-          yield* pause(50)
-          yield* store.append(streamId, [newEvent("Later")], { expectedVersion: 3 })
+          // when the subscription takes its end is not observable: append "Later" events until it has one
+          yield* eventually(Effect.gen(function*() {
+            yield* store.append(streamId, [newEvent("Later")], { expectedVersion: "Any" })
+            return fromEnd.unsafePoll() !== null
+          }))
+          // it skipped the past: the first event it saw is one written after it started
           expect((yield* Fiber.join(fromEnd)).map((e) => e.type)).toEqual(["Later"])
         }))
     })
