@@ -245,14 +245,14 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
   const byTime = at !== undefined && "time" in at
   const toVersion = at !== undefined && "version" in at ? at.version : Number.MAX_SAFE_INTEGER
   const program = Effect.gen(function*() {
-    const found = snapshots === undefined || byTime
+    let found = snapshots === undefined || byTime
       ? { usable: Option.none<Snapshots.Usable<S>>(), rejected: false }
       : yield* Snapshots.find(snapshots, streamId, toVersion)
     const start = Option.match(found.usable, {
       onNone: () => ({ state: decider.initialState, version: 0 }),
       onSome: (snapshot) => ({ state: snapshot.state, version: snapshot.version })
     })
-    const folded = byTime
+    let folded = byTime
       ? yield* foldStream(
         decider,
         codec,
@@ -260,6 +260,16 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
         start
       )
       : yield* foldPages(decider, codec, streamId, start, toVersion)
+    if (Option.isSome(found.usable) && folded.count === 0) {
+      // nothing after the snapshot: is the stream really at its version? One it never reached is not its state
+      const actual = yield* EventStore.streamVersion(streamId)
+      if (actual < found.usable.value.version) {
+        yield* Snapshots.ignored(streamId, `at version ${found.usable.value.version}, but the stream is at version ${actual}`)
+        yield* Snapshots.discard(streamId)
+        found = { usable: Option.none(), rejected: true }
+        folded = yield* foldPages(decider, codec, streamId, { state: decider.initialState, version: 0 }, toVersion)
+      }
+    }
     yield* Effect.zipRight(
       // wall time, not the Effect Clock: under the TestClock, jittered schedules leave fractional
       // milliseconds that make Clock.currentTimeNanos (and so Effect.timed) die

@@ -98,13 +98,14 @@ export const snapshotFailures = Metric.counter("chronicle_snapshot_failures_tota
 })
 
 /**
- * Snapshots found but not used: another state schema version, or a state
- * that does not decode. The aggregate was replayed instead.
+ * Snapshots found but not used: unreadable or damaged (a checksum mismatch),
+ * another state schema version, a state that does not decode, or a version
+ * the stream never reached. The aggregate was replayed instead.
  *
  * @category metrics
  */
 export const snapshotsIgnored = Metric.counter("chronicle_snapshots_ignored_total", {
-  description: "Snapshots ignored on load (state schema version or decoding); replayed instead",
+  description: "Snapshots ignored on load (damaged, state schema version, decoding, beyond the stream); replayed instead",
   incremental: true
 })
 

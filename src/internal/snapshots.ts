@@ -21,7 +21,28 @@ export interface Usable<S> {
   readonly takenAt: Date
 }
 
-/** The latest snapshot, if it is usable for a load that stops at `toVersion`; warns about unusable ones. */
+/** Counts and logs a snapshot that a load did not use: the aggregate is replayed instead. */
+export const ignored = (streamId: StreamId, why: string): Effect.Effect<void> =>
+  Effect.zipRight(
+    Effect.logWarning(`chronicle: ignoring the snapshot of ${streamId} (${why}); replaying`),
+    Metric.increment(Metrics.snapshotsIgnored)
+  )
+
+/**
+ * Forgets a snapshot of a version the stream never reached, so the snapshot
+ * taken after the replay replaces it (a save never moves a stream's snapshot
+ * backwards). Best effort, like every snapshot write.
+ */
+export const discard = (streamId: StreamId): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
+  Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.remove(streamId)).pipe(
+    Effect.catchAll((error) => Effect.logWarning(`chronicle: could not remove the snapshot of ${streamId}: ${error.message}`))
+  )
+
+/**
+ * The latest snapshot, if it is usable for a load that stops at `toVersion`.
+ * One that cannot be loaded (a damaged file, say), of another state schema
+ * version, or whose state does not decode is ignored: logged, counted, replayed past.
+ */
 export const find = <E, S>(
   options: SnapshotOptions<E, S>,
   streamId: StreamId,
@@ -29,22 +50,16 @@ export const find = <E, S>(
 ): Effect.Effect<{ readonly usable: Option.Option<Usable<S>>; readonly rejected: boolean }, never, SnapshotStore.SnapshotStore> =>
   Effect.gen(function*() {
     const store = yield* SnapshotStore.SnapshotStore
-    const found = yield* store.load(streamId).pipe(
-      Effect.catchAll((error) =>
-        Effect.as(Effect.logWarning(`chronicle: cannot load the snapshot of ${streamId}, replaying: ${error.message}`), Option.none())
-      )
-    )
+    const rejected = { usable: Option.none<Usable<S>>(), rejected: true }
+    const loaded = yield* Effect.either(store.load(streamId))
+    if (Either.isLeft(loaded)) {
+      return yield* Effect.as(ignored(streamId, `it cannot be loaded: ${loaded.left.message}`), rejected)
+    }
+    const found = loaded.right
     if (Option.isNone(found) || found.value.version > toVersion) return { usable: Option.none(), rejected: false }
     const snapshot = found.value
     const expected = options.version ?? 1
-    const reject = (why: string) =>
-      Effect.zipRight(
-        Effect.zipRight(
-          Effect.logWarning(`chronicle: ignoring the snapshot of ${streamId} at version ${snapshot.version} (${why}); replaying`),
-          Metric.increment(Metrics.snapshotsIgnored)
-        ),
-        Effect.succeed({ usable: Option.none<Usable<S>>(), rejected: true })
-      )
+    const reject = (why: string) => Effect.as(ignored(streamId, `at version ${snapshot.version}: ${why}`), rejected)
     if (snapshot.stateSchemaVersion !== expected) {
       return yield* reject(`state schema version ${snapshot.stateSchemaVersion}, expected ${expected}`)
     }

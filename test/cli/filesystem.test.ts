@@ -41,7 +41,8 @@ beforeAll(async () => {
   ], { expectedVersion: ExpectedVersion.NoStream }))
 })
 
-describe.concurrent("chronicle CLI on a filesystem store", () => {
+// each test starts CLI processes (node + tsx), several at once: on a loaded machine that takes far longer than 30 s
+describe.concurrent("chronicle CLI on a filesystem store", { timeout: 180_000 }, () => {
   it("--help lists every command", async ({ expect }) => {
     const run = await cli(["--help"])
     expect(run.code).toBe(0)

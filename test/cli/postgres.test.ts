@@ -18,7 +18,8 @@ import { allEvents, cli, content, hasStackTrace, seedAccounts, start, waitFor, w
 const withPostgres = <A, E>(schema: string, effect: Effect.Effect<A, E, EventStore.EventStore>): Promise<A> =>
   Effect.runPromise(effect.pipe(Effect.provide(PostgresEventStore.layerFromUrl({ url: databaseUrl, schema, maxConnections: 2 }))))
 
-describe.runIf(postgresAvailable())("chronicle CLI against PostgreSQL", () => {
+// each test starts CLI processes (node + tsx): on a loaded machine that takes far longer than 30 s
+describe.runIf(postgresAvailable())("chronicle CLI against PostgreSQL", { timeout: 180_000 }, () => {
   const schemas = { copy: uniqueSchema("cli_copy"), tail: uniqueSchema("cli_tail"), bench: uniqueSchema("cli_bench") }
   const pgStore = (schema: string) => {
     const url = new URL(databaseUrl)

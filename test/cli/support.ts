@@ -50,7 +50,7 @@ export const cli = (args: ReadonlyArray<string>, options: CliOptions = {}): Prom
     child.stdin!.end(options.input ?? "")
   })
 
-/** Waits until `read()` satisfies `done`, or fails after `ms`. */
+/** Waits until `read()` satisfies `done`, or fails after `ms` (generous: a CLI process may start slowly on a loaded machine). */
 export const waitFor = (read: () => string, done: (text: string) => boolean, ms = 90_000): Promise<string> =>
   new Promise((resolve, reject) => {
     const started = Date.now()

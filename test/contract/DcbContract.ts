@@ -3,10 +3,11 @@
  * appends, over every store. Each test writes events under tags of its own.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Runtime, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Layer, Runtime, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventId, EventStore, Query, StreamId } from "chronicle"
+import { pause } from "../support/time.js"
 import { freshStream, pullAround } from "./EventStoreContract.js"
 
 let counter = 0
@@ -22,6 +23,29 @@ const tagged = (type: string, tags: ReadonlyArray<string>, data: unknown = {}): 
 
 const collect = (query: Query.Query, options?: EventStore.QueryOptions) =>
   EventStore.query(query, options).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+
+/**
+ * Fails (rather than hangs) when `effect` takes longer than `bound`: a store
+ * whose condition ignores `after` refuses every append a decider retries, so a
+ * retry loop over it would spin forever.
+ */
+const within = (bound: Duration.DurationInput, what: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutFail(effect, { duration: bound, onTimeout: () => new Error(`${what}: no outcome within ${Duration.format(bound)}`) })
+
+/**
+ * Waits until global readers (readAll, query) see the log up to `position`: a
+ * store may show an event to them only once every transaction that began
+ * before it has ended (PostgreSQL, also other sessions' transactions).
+ */
+const visibleUpTo = (position: bigint) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 1500; attempt++) {
+      const seen = yield* EventStore.readAll({ fromPosition: position, limit: 1 }).pipe(Stream.runCollect)
+      if (Chunk.isNonEmpty(seen)) return
+      yield* pause(20)
+    }
+    return yield* Effect.die(new Error(`global readers never saw position ${position}`))
+  })
 
 /** Reads a query, then appends with the condition that nothing matching it came since. */
 const decideAndAppend = (streamId: StreamId.StreamId, query: Query.Query, events: ReadonlyArray<Event.NewEvent>) =>
@@ -48,6 +72,7 @@ export const dcbContract = <E>(
           ], { expectedVersion: "NoStream" })
           const read = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
           expect(read.map((e) => e.tags)).toEqual([[course, "kind:course"], [], [course]])
+          yield* visibleUpTo(globalPositions[2]!)
           const all = yield* EventStore.readAll({ fromPosition: globalPositions[0]! }).pipe(Stream.take(3), Stream.runCollect)
           expect(Chunk.toReadonlyArray(all).map((e) => e.tags)).toEqual([[course, "kind:course"], [], [course]])
         }))
@@ -78,6 +103,7 @@ export const dcbContract = <E>(
             tagged("CourseRenamed", [course]),
             tagged("StudentSubscribed", [course, freshTag("student")])
           ], { expectedVersion: "NoStream" })
+          yield* visibleUpTo(b.globalPositions[1]!)
           const byCourse = yield* collect(Query.tagged(course), { chunkSize: 2 })
           expect(byCourse.map((e) => e.globalPosition)).toEqual([a.globalPositions[0], a.globalPositions[1], b.globalPositions[0], b.globalPositions[1]])
           const subscriptions = yield* collect(Query.make(Query.item(["StudentSubscribed"], [course])))
@@ -156,9 +182,10 @@ export const dcbContract = <E>(
                       .map((event, i) => ({ type: event.type, tags: event.tags!, position: result.globalPositions[i]! }))
                       .filter((event) => event.position > after && Query.matches(query, event))
                       .map((event) => event.position)
-                    // PostgreSQL shows fresh events once older transactions (of other test files) end
+                    // PostgreSQL shows fresh events once older transactions (of other test files) end:
+                    // wait for them, generously (a loaded machine), rather than assert on a short delay
                     let got: ReadonlyArray<Event.StoredEvent> = []
-                    for (let attempt = 0; attempt < 100; attempt++) {
+                    for (let attempt = 0; attempt < 1000; attempt++) {
                       got = yield* collect(query, { after, chunkSize: 2 })
                       if (got.length >= expected.length) break
                       yield* Effect.sleep("20 millis")
@@ -226,6 +253,26 @@ export const dcbContract = <E>(
           })
           expect(yield* EventStore.streamVersion(streamId)).toBe(1)
         }))
+
+      it.effect("with after at or past the last matching event, the append goes through: older matches do not count", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const query = Query.make(Query.item(["StudentSubscribed"], [course]))
+          const old = yield* EventStore.append(freshStream("dcb"), [tagged("StudentSubscribed", [course])], { expectedVersion: "Any" })
+          const matched = old.globalPositions[0]!
+          const later = yield* EventStore.append(freshStream("dcb"), [tagged("Noise", [freshTag("other")])], { expectedVersion: "Any" })
+          const streamId = freshStream("dcb")
+          const condition = (after: bigint) => ({ expectedVersion: "Any" as const, condition: { failIfEventsMatch: query, after } })
+          // after exactly the matching event: it is not "after", so it does not count
+          const atMatch = yield* EventStore.append(streamId, [tagged("StudentSubscribed", [course])], condition(matched))
+          // after a position before the match just written: that one counts
+          const refused = yield* Effect.flip(EventStore.append(streamId, [tagged("StudentSubscribed", [course])], condition(later.globalPositions[0]!)))
+          expect(refused._tag).toBe("AppendConditionFailed")
+          if (refused._tag === "AppendConditionFailed") expect(refused.position).toBe(atMatch.globalPositions[0])
+          // after the newest match: through again
+          const pastAll = yield* EventStore.append(streamId, [tagged("StudentSubscribed", [course])], condition(atMatch.globalPositions[0]!))
+          expect(pastAll.streamVersion).toBe(2)
+        }).pipe(within("20 seconds", "appends with after at or past the last match")))
 
       it.effect("events of other tags or other types, and the batch's own events, do not trip the condition", () =>
         Effect.gen(function*() {
@@ -332,6 +379,31 @@ export const dcbContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(2)
         }))
 
+      it.effect("a conditional batch re-sent after its stream moved on and more matches came answers with the original versions and positions", () =>
+        Effect.gen(function*() {
+          const course = freshTag("course")
+          const streamId = freshStream("dcb")
+          yield* EventStore.append(streamId, [tagged("CourseDefined", [])], { expectedVersion: "NoStream" })
+          const batch = [tagged("StudentSubscribed", [course]), tagged("StudentSubscribed", [course])]
+          const options = { expectedVersion: 1, condition: { failIfEventsMatch: Query.tagged(course), after: 0n } }
+          const first = yield* EventStore.append(streamId, batch, options)
+          expect(first.streamVersion).toBe(3)
+          // others write on: to the same stream, and matching events elsewhere
+          yield* EventStore.append(streamId, [tagged("StudentSubscribed", [course])], { expectedVersion: 3 })
+          yield* EventStore.append(freshStream("dcb"), [tagged("StudentSubscribed", [course])], { expectedVersion: "Any" })
+          yield* EventStore.append(streamId, [tagged("Noted", [])], { expectedVersion: 4 })
+          // the lost reply's re-send: the original outcome, not the stream as it is now
+          const again = yield* EventStore.append(streamId, batch, options)
+          expect(again).toEqual(first)
+          const anyAgain = yield* EventStore.append(streamId, batch, { ...options, expectedVersion: "Any" })
+          expect(anyAgain).toEqual(first)
+          expect(yield* EventStore.streamVersion(streamId)).toBe(5)
+          const stored = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+          expect(stored.slice(1, 3).map((e) => [e.eventId, e.streamVersion, e.globalPosition])).toEqual(
+            batch.map((e, i) => [e.eventId, i + 2, first.globalPositions[i]])
+          )
+        }))
+
       it.effect("queryForDecision returns the matches and the condition to append on", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore
@@ -344,6 +416,7 @@ export const dcbContract = <E>(
             expectedVersion: "Any",
             condition: empty.condition
           })
+          yield* visibleUpTo(first.globalPositions[1]!)
           const read = yield* store.queryForDecision(query)
           expect(read.events.map((e) => e.globalPosition)).toEqual([first.globalPositions[0]])
           expect(read.condition.after).toBe(first.globalPositions[0])
@@ -361,7 +434,8 @@ export const dcbContract = <E>(
           const course = freshTag("course")
           const capacity = 3
           const query = Query.make(Query.item(["StudentSubscribed"], [course]))
-          const subscribe = (student: number) =>
+          const written: Array<bigint> = []
+          const attempt = (student: number) =>
             Effect.gen(function*() {
               const seen = yield* collect(query)
               if (seen.length >= capacity) return "full" as const
@@ -374,10 +448,25 @@ export const dcbContract = <E>(
                 if (result.left._tag === "AppendConditionFailed") return "retry" as const
                 return yield* Effect.fail(result.left)
               }
+              written.push(result.right.globalPositions[0]!)
               return "subscribed" as const
-            }).pipe(Effect.repeat({ until: (outcome) => outcome !== "retry" }))
-          const outcomes = yield* Effect.all(Array.from({ length: 10 }, (_, i) => subscribe(i)), { concurrency: "unbounded" })
+            })
+          // a refusal means another student got in first (or our read did not show them yet): retry, backing
+          // off, a bounded number of times; a store whose condition ignores `after` refuses every retry
+          const subscribe = (student: number) =>
+            Effect.gen(function*() {
+              for (let tries = 0; tries < 100; tries++) {
+                const outcome = yield* attempt(student)
+                if (outcome !== "retry") return outcome
+                yield* pause(Math.min(100, 5 * 2 ** tries))
+              }
+              return "retry" as const
+            })
+          const outcomes = yield* Effect.all(Array.from({ length: 10 }, (_, i) => subscribe(i)), { concurrency: "unbounded" }).pipe(
+            within("20 seconds", "racing deciders")
+          )
           expect(outcomes.filter((o) => o === "subscribed").length).toBe(capacity)
+          yield* visibleUpTo(written.reduce((a, b) => (a > b ? a : b), 0n))
           expect((yield* collect(query)).length).toBe(capacity)
         }))
     })

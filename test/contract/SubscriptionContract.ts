@@ -41,6 +41,15 @@ const eventually = <E, R>(check: Effect.Effect<boolean, E, R>) =>
     return yield* Effect.die(new Error("condition never held"))
   })
 
+/**
+ * Waits until global readers see the log up to `position`. A store may show
+ * an event to them only once every transaction that began before it has ended
+ * (PostgreSQL, other sessions' transactions included); a catch-up stops at
+ * what readers see, so a test waits for its own events before catching up.
+ */
+const visibleUpTo = (position: bigint) =>
+  eventually(Effect.map(EventStore.readAll({ fromPosition: position, limit: 1 }).pipe(Stream.runCollect), Chunk.isNonEmpty))
+
 /** A projection recording what it handled, by category of stream. */
 const recorder = (name: string, category: string, options: { readonly failOn?: (event: Stored) => boolean } = {}) =>
   Effect.map(Ref.make<ReadonlyArray<Stored>>([]), (seen) => ({
@@ -69,8 +78,10 @@ export const subscriptionContract = <E>(
           const streamId = freshStream("sub")
           const before = events(3)
           yield* store.append(streamId, before, { expectedVersion: "NoStream" })
-          const reader = yield* Effect.fork(take(store.subscribe({ after: start }), 5))
-          yield* pause(50)
+          const delivered = yield* Ref.make(0)
+          const reader = yield* Effect.fork(take(store.subscribe({ after: start }).pipe(Stream.tap(() => Ref.update(delivered, (n) => n + 1))), 5))
+          // the first three delivered, the reader is live: the next two come to it as new events
+          yield* eventually(Effect.map(Ref.get(delivered), (n) => n >= 3))
           const after = events(2)
           yield* store.append(streamId, after, { expectedVersion: 3 })
           const seen = yield* Fiber.join(reader)
@@ -179,8 +190,12 @@ export const subscriptionContract = <E>(
           const resumed = yield* take(Subscription.subscribe({ name }), 2)
           expect(resumed.map((e) => e.streamVersion)).toEqual([2, 3])
           const fromEnd = yield* Effect.fork(take(Subscription.subscribe({ name: freshName("end"), from: "end" }), 1))
-          yield* pause(50)
-          yield* store.append(streamId, [newEvent("Later")], { expectedVersion: 3 })
+          // when the subscription takes its end is not observable: append "Later" events until it has one
+          yield* eventually(Effect.gen(function*() {
+            yield* store.append(streamId, [newEvent("Later")], { expectedVersion: "Any" })
+            return fromEnd.unsafePoll() !== null
+          }))
+          // it skipped the past: the first event it saw is one written after it started
           expect((yield* Fiber.join(fromEnd)).map((e) => e.type)).toEqual(["Later"])
         }))
     })
@@ -193,6 +208,7 @@ export const subscriptionContract = <E>(
           const { seen, projection } = yield* recorder(freshName("catchup"), category)
           const start = yield* store.headPosition
           const appended = yield* Effect.forEach([3, 1, 5], (n, i) => store.append(StreamId.make(category, `s${i}`), events(n), { expectedVersion: "NoStream" }))
+          yield* visibleUpTo(appended[2]!.globalPositions[4]!)
           const reached = yield* ProjectionRunner.catchUp(projection, { from: { after: start }, batchSize: 4 })
           expect((yield* Ref.get(seen)).length).toBe(9)
           expectStrictlyIncreasing(yield* Ref.get(seen))
@@ -246,6 +262,7 @@ export const subscriptionContract = <E>(
             [newEvent("Fine"), newEvent("Poison"), newEvent("Fine")],
             { expectedVersion: "NoStream" }
           )
+          yield* visibleUpTo(globalPositions[2]!)
           const parked = yield* Effect.flip(ProjectionRunner.catchUp(projection, {
             from: { after: start },
             batchSize: 1,
@@ -282,7 +299,8 @@ export const subscriptionContract = <E>(
               })
           })
           const start = yield* store.headPosition
-          yield* store.append(StreamId.make(category, "f"), events(5), { expectedVersion: "NoStream" })
+          const { globalPositions } = yield* store.append(StreamId.make(category, "f"), events(5), { expectedVersion: "NoStream" })
+          yield* visibleUpTo(globalPositions[4]!)
           yield* ProjectionRunner.catchUp(projection, { from: { after: start }, retry: Schedule.recurs(3) })
           expect(seen.size).toBe(5)
         }))
@@ -300,7 +318,8 @@ export const subscriptionContract = <E>(
               StreamId.category(event.streamId) === category ? Ref.update(seen, (all) => [...all, event]) : Effect.void,
             reset: Effect.zipRight(Effect.sync(() => resets++), Ref.set(seen, []))
           })
-          yield* store.append(StreamId.make(category, "r"), [...events(4), newEvent("Ignored")], { expectedVersion: "NoStream" })
+          const { globalPositions } = yield* store.append(StreamId.make(category, "r"), [...events(4), newEvent("Ignored")], { expectedVersion: "NoStream" })
+          yield* visibleUpTo(globalPositions[4]!)
           yield* ProjectionRunner.catchUp(projection)
           expect((yield* Ref.get(seen)).length).toBe(4)
           const reached = yield* ProjectionRunner.rebuild(projection)

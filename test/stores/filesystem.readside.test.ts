@@ -11,7 +11,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Ref, Stream } from "effect"
 import { CheckpointStore, EventStore, FileCheckpointStore, FileEventStore, StreamId } from "chronicle"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
-import { pause } from "../support/time.js"
+import { events } from "../contract/EventStoreContract.js"
+import { eventually } from "../support/time.js"
 
 const writerScript = join(import.meta.dirname, "../support/fileWriter.ts")
 
@@ -26,11 +27,14 @@ describe("FileEventStore read side", () => {
     return Effect.gen(function*() {
       const store = yield* EventStore.EventStore
       const seen = yield* Ref.make(0)
+      const ours = yield* Ref.make(0)
       yield* store.subscribe({ pollInterval: "60 seconds" }).pipe(
-        Stream.runForEach(() => Ref.update(seen, (n) => n + 1)),
+        Stream.runForEach((event) => Ref.update(event.streamId === "watched-stream" ? seen : ours, (n) => n + 1)),
         Effect.forkScoped
       )
-      yield* pause(100)
+      // the subscriber is live once it has delivered an event of ours; from then on only a signal wakes it
+      yield* store.append(StreamId.unsafeMake("own-stream"), events(1), { expectedVersion: "NoStream" })
+      yield* eventually(Effect.map(Ref.get(ours), (n) => n === 1), "the subscriber delivered our own event")
       const exit = yield* Effect.async<number | null>((resume) => {
         const child = spawn(process.execPath, ["--import", "tsx", writerScript, directory, "watched-stream", "4", "3"], {
           stdio: "ignore"
@@ -40,10 +44,8 @@ describe("FileEventStore read side", () => {
       expect(exit).toBe(0)
       const written = yield* store.streamVersion(StreamId.unsafeMake("watched-stream"))
       expect(written).toBeGreaterThanOrEqual(4)
-      for (let waited = 0; (yield* Ref.get(seen)) < written; waited += 20) {
-        if (waited > 10_000) return yield* Effect.die(new Error("the subscriber was not woken"))
-        yield* pause(20)
-      }
+      // well before the one-minute poll: the directory watch woke the subscriber
+      yield* eventually(Effect.map(Ref.get(seen), (n) => n >= written), "the subscriber was woken by the other process's appends", 45_000)
       expect(yield* Ref.get(seen)).toBe(written)
     }).pipe(Effect.scoped, Effect.provide(storesIn(directory)))
   }, 60_000)

@@ -5,11 +5,10 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
 import { EventStore, PostgresEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { postgresAvailable, storeLayer } from "../support/postgres.js"
-import { pause } from "../support/time.js"
 
 const readIds = (streamId: StreamId.StreamId) =>
   EventStore.read(streamId).pipe(
@@ -33,15 +32,14 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
   it.live("a backend killed mid-append leaves all of the batch or none, and a retry with the same ids writes it once", () =>
     Effect.gen(function*() {
       let kills = 0
-      for (let round = 0; round < 6; round++) {
+      // rounds until two appends were killed in flight (an append can finish before the killer sees it)
+      for (let round = 0; round < 12 && (round < 6 || kills < 2); round++) {
         const streamId = StreamId.make("killed", `${round}-${Date.now()}`)
         const batch = events(20_000)
         const append = yield* Effect.fork(Effect.either(EventStore.append(streamId, batch, { expectedVersion: "NoStream" })))
+        // poll the server for the append's statement while it runs, and kill its backend
         let killed = 0
-        while (killed === 0 && append.unsafePoll() === null) {
-          killed = yield* killActive(app, "%append_stream%")
-          if (killed === 0) yield* pause(1)
-        }
+        while (killed === 0 && append.unsafePoll() === null) killed = yield* killActive(app, "%append_stream%")
         kills += killed
         // the store re-runs the statement on a fresh connection: the append either went through
         // (first time, or recognised as a re-send) or failed typed
@@ -95,11 +93,18 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
       const sql = yield* SqlClient.SqlClient
       const streamId = StreamId.make("timeout", `${Date.now()}`)
       yield* EventStore.append(streamId, events(1), { expectedVersion: "NoStream" })
-      // one writer holds the stream's row lock; the other waits on it past its statement timeout
+      // one writer holds the stream's row lock until told to commit; the other waits on it past its statement timeout
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
       const holder = yield* Effect.fork(
-        sql.withTransaction(Effect.zipLeft(EventStore.append(streamId, events(1), { expectedVersion: 1 }), pause(1_000)))
+        sql.withTransaction(
+          EventStore.append(streamId, events(1), { expectedVersion: 1 }).pipe(
+            Effect.zipLeft(Deferred.succeed(locked, undefined)),
+            Effect.zipLeft(Deferred.await(release))
+          )
+        )
       )
-      yield* pause(100)
+      yield* Deferred.await(locked)
       const blocked = yield* Effect.flip(
         sql.withTransaction(
           Effect.zipRight(
@@ -110,6 +115,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
       )
       expect(blocked._tag).toBe("StoreError")
       expect(blocked.message).toMatch(/statement timeout/)
+      yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(holder)
       expect(yield* EventStore.streamVersion(streamId)).toBe(2)
     }).pipe(Effect.provide(storeLayer("faults_timeout"))), 60_000)
@@ -118,11 +124,15 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const streamId = StreamId.make("pool", `${Date.now()}`)
-      const holder = yield* Effect.fork(sql.withTransaction(pause(1_500)))
-      yield* pause(100)
+      // the pool's only connection is held (in a transaction) until the append has failed
+      const held = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(sql.withTransaction(Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(release))))
+      yield* Deferred.await(held)
       const error = yield* Effect.flip(EventStore.append(streamId, events(1), { expectedVersion: "NoStream" }))
       expect(error._tag).toBe("StoreError")
       expect(error.message).toMatch(/pool exhausted/)
+      yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(holder)
       expect(yield* EventStore.streamVersion(streamId)).toBe(0)
     }).pipe(Effect.provide(storeLayer("faults_pool", { maxConnections: 1, connectTimeout: 300 }))), 60_000)

@@ -1,0 +1,135 @@
+/**
+ * Durability of the filesystem store, seen through the `FileSystem` service
+ * it writes with: with `fsync` (the default) an append returns only after the
+ * log was synced, and the directory is synced when the log is created or a
+ * compacted log is renamed into place; with `fsync: false` nothing is synced.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Layer } from "effect"
+import { EventStore, FileEventStore, StreamId } from "chronicle"
+import { events } from "../contract/EventStoreContract.js"
+import { removeAfter, tempDirectory } from "../support/filesystem.js"
+
+/** What the store did to a file, in the order it did it. */
+interface Call {
+  readonly op: "write" | "sync" | "returned"
+  readonly path: string
+}
+
+/**
+ * The node `FileSystem`, recording every write and sync on the files the
+ * store opens; `failSync` makes the sync of matching paths fail.
+ */
+const recordingFileSystem = (calls: Array<Call>, failSync: (path: string) => boolean = () => false) =>
+  Layer.effect(
+    FileSystem.FileSystem,
+    Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
+      ...fs,
+      open: (path, options) =>
+        Effect.map(fs.open(path, options), (file) =>
+          new Proxy(file, {
+            get: (target, property) => {
+              if (property === "sync") {
+                return Effect.suspend(() => {
+                  calls.push({ op: "sync", path })
+                  return failSync(path)
+                    ? Effect.fail(new Error(`sync of ${path} failed (on purpose)`)) as unknown as typeof target.sync
+                    : target.sync
+                })
+              }
+              if (property === "write" || property === "writeAll") {
+                const write = target[property] as (buffer: Uint8Array) => Effect.Effect<unknown, unknown>
+                return (buffer: Uint8Array) => Effect.zipLeft(write.call(target, buffer), Effect.sync(() => calls.push({ op: "write", path })))
+              }
+              const value = Reflect.get(target, property, target) as unknown
+              return typeof value === "function" ? (value as (...args: Array<unknown>) => unknown).bind(target) : value
+            }
+          }))
+    }))
+  ).pipe(Layer.provide(NodeFileSystem.layer))
+
+const storeIn = (directory: string, calls: Array<Call>, options: { readonly fsync?: boolean; readonly failSync?: (path: string) => boolean } = {}) =>
+  Layer.merge(FileEventStore.layer({ directory, fsync: options.fsync }), removeAfter(directory)).pipe(
+    Layer.provide(Layer.merge(recordingFileSystem(calls, options.failSync), NodePath.layer))
+  )
+
+const returned = (calls: Array<Call>) => Effect.sync(() => calls.push({ op: "returned", path: "" }))
+
+/** The calls on one path, as `op` strings, with the "returned" markers kept in place. */
+const on = (calls: ReadonlyArray<Call>, path: string) =>
+  calls.filter((call) => call.path === path || call.op === "returned").map((call) => call.op)
+
+describe("FileEventStore fsync", () => {
+  it.live("with fsync (the default), the directory is synced when the log is created and the log before each append returns", () => {
+    const directory = tempDirectory("fsync-on")
+    const calls: Array<Call> = []
+    return Effect.gen(function*() {
+      const path = yield* Path.Path
+      const log = path.join(directory, FileEventStore.logFileName)
+      const opened = calls.length
+      expect(calls.slice(0, opened)).toContainEqual({ op: "sync", path: directory })
+      calls.length = 0
+      for (let i = 0; i < 3; i++) {
+        yield* EventStore.append(StreamId.make("fsync", "a"), events(2), { expectedVersion: i === 0 ? "NoStream" : i * 2 })
+        yield* returned(calls)
+      }
+      // each append: written, then synced, then returned
+      expect(on(calls, log)).toEqual(["write", "sync", "returned", "write", "sync", "returned", "write", "sync", "returned"])
+    }).pipe(Effect.provide(Layer.merge(storeIn(directory, calls), NodePath.layer)))
+  })
+
+  it.live("with fsync, erasing a stream syncs the rewritten log and then the directory it was renamed into", () => {
+    const directory = tempDirectory("fsync-erase")
+    const calls: Array<Call> = []
+    return Effect.gen(function*() {
+      const streamId = StreamId.make("fsync", "erased")
+      yield* EventStore.append(streamId, events(2), { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.make("fsync", "kept"), events(1), { expectedVersion: "NoStream" })
+      calls.length = 0
+      yield* EventStore.deleteStream(streamId, { expectedVersion: 2, erase: true })
+      yield* returned(calls)
+      const compacted = calls.find((call) => call.path.endsWith(".compact"))?.path
+      expect(compacted).toBeDefined()
+      const order = calls.filter((call) => call.path === compacted || call.path === directory || call.op === "returned")
+        .map((call) => `${call.op} ${call.path === directory ? "directory" : call.path === "" ? "" : "compacted"}`.trim())
+      // the copy is synced before the rename; the directory after it, before deleteStream returns
+      expect(order).toEqual(["write compacted", "sync compacted", "sync directory", "returned"])
+    }).pipe(Effect.provide(storeIn(directory, calls)))
+  })
+
+  it.live("with fsync, an append whose log sync fails fails with a StoreError, and the store keeps nothing of it", () => {
+    const directory = tempDirectory("fsync-fail")
+    const calls: Array<Call> = []
+    let failing = false
+    const failSync = (path: string) => failing && path.endsWith(FileEventStore.logFileName)
+    return Effect.gen(function*() {
+      const streamId = StreamId.make("fsync", "failing")
+      yield* EventStore.append(streamId, events(1), { expectedVersion: "NoStream" })
+      failing = true
+      const outcome = yield* Effect.either(EventStore.append(streamId, events(2), { expectedVersion: 1 }))
+      expect(outcome._tag, "an append whose sync failed must fail").toBe("Left")
+      if (Either.isRight(outcome)) return
+      expect(outcome.left._tag).toBe("StoreError")
+      expect(outcome.left.message).toMatch(/sync of .* failed \(on purpose\)/)
+      failing = false
+      expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+      const next = yield* EventStore.append(streamId, events(1), { expectedVersion: 1 })
+      expect(next.streamVersion).toBe(2)
+    }).pipe(Effect.provide(storeIn(directory, calls, { failSync })))
+  })
+
+  it.live("with fsync: false, nothing is synced, and a sync that would fail does not matter", () => {
+    const directory = tempDirectory("fsync-off")
+    const calls: Array<Call> = []
+    return Effect.gen(function*() {
+      const streamId = StreamId.make("fsync", "off")
+      yield* EventStore.append(streamId, events(2), { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.make("fsync", "other"), events(1), { expectedVersion: "NoStream" })
+      yield* EventStore.deleteStream(streamId, { expectedVersion: 2, erase: true })
+      expect(calls.filter((call) => call.op === "write").length).toBeGreaterThan(0)
+      expect(calls.filter((call) => call.op === "sync")).toEqual([])
+    }).pipe(Effect.provide(storeIn(directory, calls, { fsync: false, failSync: () => true })))
+  })
+})
