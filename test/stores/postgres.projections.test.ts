@@ -77,6 +77,21 @@ const visibleUpTo = (position: bigint) =>
     `global readers see position ${position}`
   )
 
+/** Counts each stream's events in `<schema>.totals`, then fails when `failAfterWriting` says so. */
+const countingTotals = (schema: string, failAfterWriting: (event: Event.StoredEvent) => boolean) =>
+  Projection.make({
+    name: "totals",
+    handle: (event: Event.StoredEvent) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(
+          `INSERT INTO "${schema}".totals VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET events = totals.events + 1`,
+          [event.streamId]
+        )
+        if (failAfterWriting(event)) return yield* Effect.fail(new Error("crash after writing"))
+      })
+  })
+
 describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
   it.live("live delivery comes through LISTEN/NOTIFY: well before the (here one minute) poll", () => {
     const { layer } = withSchema("notify")
@@ -154,20 +169,11 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       yield* sql.unsafe(`CREATE TABLE "${schema}".totals (stream_id text PRIMARY KEY, events int NOT NULL)`)
       let failuresLeft = 2
       let handled = 0
-      const projection = Projection.make({
-        name: "totals",
-        handle: (event: Event.StoredEvent) =>
-          Effect.gen(function*() {
-            yield* sql.unsafe(
-              `INSERT INTO "${schema}".totals VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET events = totals.events + 1`,
-              [event.streamId]
-            )
-            // fail after writing, in the middle of the batch, twice
-            if (++handled % 7 === 0 && failuresLeft > 0) {
-              failuresLeft--
-              return yield* Effect.fail(new Error("crash mid-batch"))
-            }
-          })
+      // fail after writing, in the middle of the batch, twice
+      const projection = countingTotals(schema, () => {
+        if (++handled % 7 !== 0 || failuresLeft === 0) return false
+        failuresLeft--
+        return true
       })
       yield* store.append(StreamId.make("acct", "a"), events(12), { expectedVersion: "NoStream" })
       yield* store.append(StreamId.make("acct", "b"), events(8), { expectedVersion: "NoStream" })
@@ -185,17 +191,7 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const sql = yield* SqlClient.SqlClient
       const store = yield* EventStore.EventStore
       yield* sql.unsafe(`CREATE TABLE "${schema}".totals (stream_id text PRIMARY KEY, events int NOT NULL)`)
-      const projection = Projection.make({
-        name: "totals",
-        handle: (event: Event.StoredEvent) =>
-          Effect.gen(function*() {
-            yield* sql.unsafe(
-              `INSERT INTO "${schema}".totals VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET events = totals.events + 1`,
-              [event.streamId]
-            )
-            if (event.type === "Poison") return yield* Effect.fail(new Error("poison"))
-          })
-      })
+      const projection = countingTotals(schema, (event) => event.type === "Poison")
       const a = yield* store.append(StreamId.make("acct", "a"), events(10), { expectedVersion: "NoStream" })
       const b = yield* store.append(StreamId.make("acct", "b"), [...events(4), newEvent("Poison")], { expectedVersion: "NoStream" })
       yield* visibleUpTo(b.globalPositions[4]!)

@@ -40,6 +40,73 @@ export const tablesOf = (schema: string): Tables => {
   }
 }
 
+/** The loop of `append_group` (PL/pgSQL): each request written in stream order, positions one after another. */
+const groupWrites = (t: Tables): string =>
+  `       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
+                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
+                ORDER BY x.s, x.i LOOP
+         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
+         i := r.i;
+         version := b + r.n;
+         base := CASE WHEN b IS NULL THEN NULL ELSE origin + offs END;
+         RETURN NEXT;
+         IF b IS NOT NULL THEN
+           offs := offs + r.n;
+         END IF;
+       END LOOP;
+`
+
+/** The start of `append_guarded` (PL/pgSQL): its signature, its variables, the request read into `r`. */
+const guardedHead = (t: Tables, create: "CREATE" | "CREATE OR REPLACE"): string =>
+  `${create} FUNCTION ${t.schema}.append_guarded(request json)
+       RETURNS TABLE (outcome text, version bigint, base bigint, conflict bigint, conflict_id uuid) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       item record;
+       b bigint;
+       origin bigint;
+       check_sql text;
+       found_position bigint;
+       found_id uuid;
+       first_position bigint;
+       first_id uuid;
+     BEGIN
+       SELECT x.s, x.m, x.e, x.n, x.ev, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
+         FROM json_to_record(request) AS x(s text, m text, e bigint, n int, ev json, keys bigint[], exclusive bool[],
+                                           whole bool, q json, after bigint, token text);
+`
+
+/**
+ * The body of a conditional append's check (PL/pgSQL, over the request `r`):
+ * the first event matching one of the condition's items after `r.after` (or
+ * unseen by the decision's snapshot `r.token`) refuses the append.
+ */
+const conditionCheck = (t: Tables): string =>
+  `       -- each statement below sees what committed while we waited for the locks
+       IF r.q IS NOT NULL THEN
+         FOR item IN SELECT i.types, i.tags FROM json_to_recordset(r.q) AS i(types text[], tags text[]) LOOP
+           check_sql := 'SELECT global_position, event_id FROM ${t.events} WHERE '
+             || CASE WHEN r.token IS NULL THEN 'global_position > $1'
+                ELSE 'global_position >= (pg_snapshot_xmin($4::pg_snapshot)::text::bigint << 16)
+                      AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $4::pg_snapshot)' END
+             || CASE WHEN coalesce(cardinality(item.types), 0) > 0 THEN ' AND type = ANY($2)' ELSE '' END
+             || CASE WHEN coalesce(cardinality(item.tags), 0) > 0 THEN ' AND tags @> $3 AND tags <> ''{}''' ELSE '' END
+             || ' ORDER BY global_position LIMIT 1';
+           found_position := NULL;
+           EXECUTE check_sql INTO found_position, found_id USING r.after, item.types, item.tags, r.token;
+           IF found_position IS NOT NULL AND (first_position IS NULL OR found_position < first_position) THEN
+             first_position := found_position;
+             first_id := found_id;
+           END IF;
+         END LOOP;
+         IF first_position IS NOT NULL THEN
+           RETURN QUERY SELECT 'condition'::text, NULL::bigint, NULL::bigint, first_position, first_id;
+           RETURN;
+         END IF;
+       END IF;
+`
+
 /** The migrations, in order; each runs once, inside the migration transaction. */
 const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
   [
@@ -129,69 +196,18 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
        offs bigint := 0;
      BEGIN
        -- stream rows are locked in stream order: two groups never wait on each other in a cycle
-       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
-                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
-                ORDER BY x.s, x.i LOOP
-         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
-         i := r.i;
-         version := b + r.n;
-         base := CASE WHEN b IS NULL THEN NULL ELSE origin + offs END;
-         RETURN NEXT;
-         IF b IS NOT NULL THEN
-           offs := offs + r.n;
-         END IF;
-       END LOOP;
-     END
+${groupWrites(t)}     END
      $fn$`
   ],
   // tagged and conditional appends in one call: locks, the condition's check, the write
   [
-    `CREATE FUNCTION ${t.schema}.append_guarded(request json)
-       RETURNS TABLE (outcome text, version bigint, base bigint, conflict bigint, conflict_id uuid) LANGUAGE plpgsql AS $fn$
-     #variable_conflict use_column
-     DECLARE
-       r record;
-       item record;
-       b bigint;
-       origin bigint;
-       check_sql text;
-       found_position bigint;
-       found_id uuid;
-       first_position bigint;
-       first_id uuid;
-     BEGIN
-       SELECT x.s, x.m, x.e, x.n, x.ev, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
-         FROM json_to_record(request) AS x(s text, m text, e bigint, n int, ev json, keys bigint[], exclusive bool[],
-                                           whole bool, q json, after bigint, token text);
-       -- in the caller's order (sorted keys): shared for the events' own tags, exclusive for the condition's
+    `${guardedHead(t, "CREATE")}       -- in the caller's order (sorted keys): shared for the events' own tags, exclusive for the condition's
        PERFORM CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) END
          FROM unnest(r.keys, r.exclusive) AS l(k, x);
        IF r.whole THEN
          LOCK TABLE ${t.events} IN SHARE ROW EXCLUSIVE MODE;
        END IF;
-       -- each statement below sees what committed while we waited for the locks
-       IF r.q IS NOT NULL THEN
-         FOR item IN SELECT i.types, i.tags FROM json_to_recordset(r.q) AS i(types text[], tags text[]) LOOP
-           check_sql := 'SELECT global_position, event_id FROM ${t.events} WHERE '
-             || CASE WHEN r.token IS NULL THEN 'global_position > $1'
-                ELSE 'global_position >= (pg_snapshot_xmin($4::pg_snapshot)::text::bigint << 16)
-                      AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $4::pg_snapshot)' END
-             || CASE WHEN coalesce(cardinality(item.types), 0) > 0 THEN ' AND type = ANY($2)' ELSE '' END
-             || CASE WHEN coalesce(cardinality(item.tags), 0) > 0 THEN ' AND tags @> $3 AND tags <> ''{}''' ELSE '' END
-             || ' ORDER BY global_position LIMIT 1';
-           found_position := NULL;
-           EXECUTE check_sql INTO found_position, found_id USING r.after, item.types, item.tags, r.token;
-           IF found_position IS NOT NULL AND (first_position IS NULL OR found_position < first_position) THEN
-             first_position := found_position;
-             first_id := found_id;
-           END IF;
-         END LOOP;
-         IF first_position IS NOT NULL THEN
-           RETURN QUERY SELECT 'condition'::text, NULL::bigint, NULL::bigint, first_position, first_id;
-           RETURN;
-         END IF;
-       END IF;
-       -- the transaction id is taken here, after the locks: positions follow the order the locks imposed
+${conditionCheck(t)}       -- the transaction id is taken here, after the locks: positions follow the order the locks imposed
        origin := pg_current_xact_id()::text::bigint << 16;
        b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
        IF b IS NULL THEN
@@ -264,61 +280,10 @@ const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
      BEGIN
        SELECT ${t.schema}.begin_append(array_agg(k), array_agg(true), false) INTO origin
          FROM (SELECT DISTINCT ${t.schema}.stream_key(x.s) AS k FROM json_to_recordset(requests) AS x(s text)) AS keys;
-       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
-                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
-                ORDER BY x.s, x.i LOOP
-         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
-         i := r.i;
-         version := b + r.n;
-         base := CASE WHEN b IS NULL THEN NULL ELSE origin + offs END;
-         RETURN NEXT;
-         IF b IS NOT NULL THEN
-           offs := offs + r.n;
-         END IF;
-       END LOOP;
-     END
+${groupWrites(t)}     END
      $fn$`,
-    `CREATE OR REPLACE FUNCTION ${t.schema}.append_guarded(request json)
-       RETURNS TABLE (outcome text, version bigint, base bigint, conflict bigint, conflict_id uuid) LANGUAGE plpgsql AS $fn$
-     #variable_conflict use_column
-     DECLARE
-       r record;
-       item record;
-       b bigint;
-       origin bigint;
-       check_sql text;
-       found_position bigint;
-       found_id uuid;
-       first_position bigint;
-       first_id uuid;
-     BEGIN
-       SELECT x.s, x.m, x.e, x.n, x.ev, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
-         FROM json_to_record(request) AS x(s text, m text, e bigint, n int, ev json, keys bigint[], exclusive bool[],
-                                           whole bool, q json, after bigint, token text);
-       origin := ${t.schema}.begin_append(r.keys || ${t.schema}.stream_key(r.s), r.exclusive || true, r.whole);
-       -- each statement below sees what committed while we waited for the locks
-       IF r.q IS NOT NULL THEN
-         FOR item IN SELECT i.types, i.tags FROM json_to_recordset(r.q) AS i(types text[], tags text[]) LOOP
-           check_sql := 'SELECT global_position, event_id FROM ${t.events} WHERE '
-             || CASE WHEN r.token IS NULL THEN 'global_position > $1'
-                ELSE 'global_position >= (pg_snapshot_xmin($4::pg_snapshot)::text::bigint << 16)
-                      AND NOT pg_visible_in_snapshot((global_position >> 16)::text::xid8, $4::pg_snapshot)' END
-             || CASE WHEN coalesce(cardinality(item.types), 0) > 0 THEN ' AND type = ANY($2)' ELSE '' END
-             || CASE WHEN coalesce(cardinality(item.tags), 0) > 0 THEN ' AND tags @> $3 AND tags <> ''{}''' ELSE '' END
-             || ' ORDER BY global_position LIMIT 1';
-           found_position := NULL;
-           EXECUTE check_sql INTO found_position, found_id USING r.after, item.types, item.tags, r.token;
-           IF found_position IS NOT NULL AND (first_position IS NULL OR found_position < first_position) THEN
-             first_position := found_position;
-             first_id := found_id;
-           END IF;
-         END LOOP;
-         IF first_position IS NOT NULL THEN
-           RETURN QUERY SELECT 'condition'::text, NULL::bigint, NULL::bigint, first_position, first_id;
-           RETURN;
-         END IF;
-       END IF;
-       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
+    `${guardedHead(t, "CREATE OR REPLACE")}       origin := ${t.schema}.begin_append(r.keys || ${t.schema}.stream_key(r.s), r.exclusive || true, r.whole);
+${conditionCheck(t)}       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
        IF b IS NULL THEN
          RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
        ELSE
