@@ -8,7 +8,7 @@ import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventId, EventStore, Query, StreamId } from "chronicle"
 import { pause } from "../support/time.js"
-import { freshStream, pullAround } from "./EventStoreContract.js"
+import { expectDuplicateOf, freshStream, pullAround } from "./EventStoreContract.js"
 
 let counter = 0
 /** A tag prefix no other test (or run against a kept database) uses. */
@@ -369,13 +369,7 @@ export const dcbContract = <E>(
           const options = { expectedVersion: "Any" as const, condition: { failIfEventsMatch: Query.tagged(course), after: 0n } }
           const { globalPositions } = yield* EventStore.append(streamId, batch, options)
           const error = yield* Effect.flip(EventStore.append(streamId, [...batch, tagged("StudentSubscribed", [course])], options))
-          expect(error).toMatchObject({
-            _tag: "DuplicateEventId",
-            eventId: batch[0]!.eventId,
-            existingStreamId: streamId,
-            existingVersion: 1,
-            existingPosition: globalPositions[0]
-          })
+          expectDuplicateOf(error, batch[0]!, { streamId, version: 1, position: globalPositions[0] })
           expect(yield* EventStore.streamVersion(streamId)).toBe(2)
         }))
 

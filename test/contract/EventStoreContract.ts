@@ -74,6 +74,25 @@ export const pullAround = <A, E, R, E2, R2>(read: Stream.Stream<A, E, R>, meanwh
     }
   }))
 
+/**
+ * Expects a `DuplicateEventId` naming `event` as stored at `where` (and, when
+ * given, refusing an append to `appendedTo`).
+ */
+export const expectDuplicateOf = (
+  error: unknown,
+  event: NewEvent,
+  where: { readonly streamId: StreamId.StreamId; readonly version: number; readonly position?: bigint | undefined },
+  appendedTo?: StreamId.StreamId
+) =>
+  expect(error).toMatchObject({
+    _tag: "DuplicateEventId",
+    eventId: event.eventId,
+    existingStreamId: where.streamId,
+    existingVersion: where.version,
+    ...(where.position === undefined ? {} : { existingPosition: where.position }),
+    ...(appendedTo === undefined ? {} : { streamId: appendedTo })
+  })
+
 const conflictOf = (streamId: StreamId.StreamId, expected: ExpectedVersion.ExpectedVersion, actual: number) =>
   new EventStore.ConcurrencyConflict({ streamId, expected, actual })
 
@@ -260,14 +279,7 @@ export const eventStoreContract = <E>(
           const batch = events(2)
           const { globalPositions } = yield* EventStore.append(streamId, batch, { expectedVersion: 1 })
           const error = yield* flip(EventStore.append(streamId, batch, { expectedVersion: "NoStream" }))
-          expect(error).toMatchObject({
-            _tag: "DuplicateEventId",
-            streamId,
-            eventId: batch[0]!.eventId,
-            existingStreamId: streamId,
-            existingVersion: 2,
-            existingPosition: globalPositions[0]
-          })
+          expectDuplicateOf(error, batch[0]!, { streamId, version: 2, position: globalPositions[0] }, streamId)
         }))
 
       it.effect("given [e1..e6], when [e1] is appended at the stream's version 6, then DuplicateEventId names e1 at version 1, not a conflict", () =>
@@ -277,14 +289,7 @@ export const eventStoreContract = <E>(
           const { globalPositions } = yield* EventStore.append(streamId, stored, { expectedVersion: "NoStream" })
           for (const expectedVersion of [6, "StreamExists", 3] as const) {
             const error = yield* flip(EventStore.append(streamId, [stored[0]!], { expectedVersion }))
-            expect(error).toMatchObject({
-              _tag: "DuplicateEventId",
-              streamId,
-              eventId: stored[0]!.eventId,
-              existingStreamId: streamId,
-              existingVersion: 1,
-              existingPosition: globalPositions[0]
-            })
+            expectDuplicateOf(error, stored[0]!, { streamId, version: 1, position: globalPositions[0] }, streamId)
           }
           expect(yield* EventStore.streamVersion(streamId)).toBe(6)
         }))
@@ -297,21 +302,10 @@ export const eventStoreContract = <E>(
           const e3 = newEvent("New")
           for (const expectedVersion of ["NoStream", 2, "Any"] as const) {
             const error = yield* flip(EventStore.append(streamId, [...stored, e3], { expectedVersion }))
-            expect(error).toMatchObject({
-              _tag: "DuplicateEventId",
-              eventId: stored[0]!.eventId,
-              existingStreamId: streamId,
-              existingVersion: 1,
-              existingPosition: globalPositions[0]
-            })
+            expectDuplicateOf(error, stored[0]!, { streamId, version: 1, position: globalPositions[0] })
           }
           const mixed = yield* flip(EventStore.append(streamId, [e3, stored[1]!], { expectedVersion: 2 }))
-          expect(mixed).toMatchObject({
-            _tag: "DuplicateEventId",
-            eventId: stored[1]!.eventId,
-            existingVersion: 2,
-            existingPosition: globalPositions[1]
-          })
+          expectDuplicateOf(mixed, stored[1]!, { streamId, version: 2, position: globalPositions[1] })
           expect(yield* EventStore.streamVersion(streamId)).toBe(2)
           expect(mixed.message).toContain(stored[1]!.eventId)
         }))
@@ -323,12 +317,7 @@ export const eventStoreContract = <E>(
           yield* EventStore.append(streamId, batch, { expectedVersion: "NoStream" })
           const overlapping = [newEvent("New"), batch[1]!]
           const error = yield* flip(EventStore.append(streamId, overlapping, { expectedVersion: 2 }))
-          expect(error).toMatchObject({
-            _tag: "DuplicateEventId",
-            eventId: batch[1]!.eventId,
-            existingStreamId: streamId,
-            existingVersion: 2
-          })
+          expectDuplicateOf(error, batch[1]!, { streamId, version: 2 })
           const reordered = [batch[1]!, batch[0]!]
           expect((yield* flip(EventStore.append(streamId, reordered, { expectedVersion: "Any" })))._tag).toBe(
             "DuplicateEventId"
@@ -343,14 +332,7 @@ export const eventStoreContract = <E>(
           const batch = events(1)
           const stored = yield* EventStore.append(a, batch, { expectedVersion: "NoStream" })
           const error = yield* flip(EventStore.append(b, batch, { expectedVersion: "NoStream" }))
-          expect(error).toMatchObject({
-            _tag: "DuplicateEventId",
-            streamId: b,
-            eventId: batch[0]!.eventId,
-            existingStreamId: a,
-            existingVersion: 1,
-            existingPosition: stored.globalPositions[0]
-          })
+          expectDuplicateOf(error, batch[0]!, { streamId: a, version: 1, position: stored.globalPositions[0] }, b)
           expect(yield* EventStore.streamVersion(b)).toBe(0)
         }))
     })
