@@ -16,6 +16,7 @@ import { EventStore, FileEventStore, PostgresEventStore } from "chronicle"
 import { fileRecorder } from "./history.js"
 import type { Mix } from "./workload.js"
 import { runClient } from "./workload.js"
+import { runWorkerProgram } from "../support/process.js"
 
 export interface WorkerConfig {
   readonly store: "filesystem" | "postgres"
@@ -75,10 +76,4 @@ const program = Effect.gen(function*() {
   )
 })
 
-program.pipe(Effect.provide(storeLayer), Effect.runPromise).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runWorkerProgram(program.pipe(Effect.provide(storeLayer)))

@@ -10,6 +10,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { EventId, EventStore, FileEventStore, StreamId } from "../../src/index.js"
+import { runWorkerProgram } from "./process.js"
 
 const [directory, stream, appendsArg, maxBatchArg, maxPaddingArg] = process.argv.slice(2)
 const maxPadding = Number(maxPaddingArg ?? "400")
@@ -33,13 +34,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(
-  Effect.provide(FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(NodeContext.layer))),
-  Effect.runPromise
-).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runWorkerProgram(program.pipe(Effect.provide(FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(NodeContext.layer)))))

@@ -11,6 +11,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { PostgresCheckpointStore, PostgresEventStore, Projection, ProjectionRunner, StreamId } from "../../src/index.js"
+import { runWorkerProgram } from "./process.js"
 
 const [databaseUrl, schema, mode, delayArg] = process.argv.slice(2)
 const delay = Number(delayArg ?? "0")
@@ -38,10 +39,4 @@ const program = mode === "catchUp"
   ? ProjectionRunner.catchUp(projection, { batchSize: 50 })
   : ProjectionRunner.run(projection, { batchSize: 50 })
 
-program.pipe(Effect.provide(stores), Effect.runPromise).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runWorkerProgram(program.pipe(Effect.provide(stores)))

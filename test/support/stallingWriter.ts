@@ -18,6 +18,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { EventId, EventStore, FileEventStore, StreamId } from "../../src/index.js"
+import { runWorkerProgram } from "./process.js"
 
 const [directory, stream, appendsArg, maxBatchArg, seedArg] = process.argv.slice(2)
 const appends = Number(appendsArg ?? "3")
@@ -85,15 +86,6 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(
-  Effect.provide(
+runWorkerProgram(program.pipe(Effect.provide(
     FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(Layer.merge(NodeContext.layer, StallingFileSystem)))
-  ),
-  Effect.runPromise
-).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+  )))

@@ -56,6 +56,16 @@ const groupWrites = (t: Tables): string =>
        END LOOP;
 `
 
+/** The end of `append_guarded` (PL/pgSQL): the write at `origin`, and its outcome. */
+const guardedWrite = (t: Tables): string =>
+  `       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
+       IF b IS NULL THEN
+         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
+       ELSE
+         RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
+       END IF;
+`
+
 /** The start of `append_guarded` (PL/pgSQL): its signature, its variables, the request read into `r`. */
 const guardedHead = (t: Tables, create: "CREATE" | "CREATE OR REPLACE"): string =>
   `${create} FUNCTION ${t.schema}.append_guarded(request json)
@@ -209,13 +219,7 @@ ${groupWrites(t)}     END
        END IF;
 ${conditionCheck(t)}       -- the transaction id is taken here, after the locks: positions follow the order the locks imposed
        origin := pg_current_xact_id()::text::bigint << 16;
-       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
-       IF b IS NULL THEN
-         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
-       ELSE
-         RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
-       END IF;
-     END
+${guardedWrite(t)}     END
      $fn$`
   ],
   // order ids after the locks, and a horizon only this store's writers hold back
@@ -283,13 +287,7 @@ ${conditionCheck(t)}       -- the transaction id is taken here, after the locks:
 ${groupWrites(t)}     END
      $fn$`,
     `${guardedHead(t, "CREATE OR REPLACE")}       origin := ${t.schema}.begin_append(r.keys || ${t.schema}.stream_key(r.s), r.exclusive || true, r.whole);
-${conditionCheck(t)}       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
-       IF b IS NULL THEN
-         RETURN QUERY SELECT 'refused'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid;
-       ELSE
-         RETURN QUERY SELECT 'ok'::text, b + r.n, origin, NULL::bigint, NULL::uuid;
-       END IF;
-     END
+${conditionCheck(t)}${guardedWrite(t)}     END
      $fn$`,
     // Where global readers stop: below every transaction that may still write to this store. A writer
     // holds the events table (ROW EXCLUSIVE or stronger) from before it takes its id until it ends, so a
