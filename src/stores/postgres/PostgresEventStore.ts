@@ -2,14 +2,18 @@
  * The PostgreSQL event store: chronicle's production store, over
  * `@effect/sql-pg`.
  *
- * - One statement (one round trip, one transaction) per append, whatever the
+ * - One call (one round trip, one transaction) per append, whatever the
  *   batch size; the expected version is enforced by the database through a
  *   row per stream, so exactly one of several racing writers wins.
  * - Global positions follow transaction ids: an event's position is
- *   `xid << 16 | index in its batch`, and global readers only take positions
- *   below `pg_snapshot_xmin << 16`, where every transaction has finished. A
- *   transaction that commits late can therefore never land behind a reader,
- *   and writers never wait on one another across streams.
+ *   `xid << 16 | index in its batch`, the id taken only after the locks that
+ *   order the append (its stream's, its tags', the events table), so a
+ *   stream's later version always sits higher. Global readers stop at the
+ *   schema's `horizon()`: below every transaction that may still write to
+ *   this store (a transaction holding no lock on its events table is a
+ *   stranger and holds nobody back). A transaction that commits late can
+ *   therefore never land behind a reader, and writers never wait on one
+ *   another across streams.
  * - Reads go page by page (bounded on both sides), so memory stays flat.
  *
  * @since 0.1.0
