@@ -388,6 +388,15 @@ export const make = (
 
     const queue = yield* Queue.unbounded<Pending>()
 
+    /** Whether the log was renamed away under us (compacted elsewhere), and how long our open file is; both unknown: replaced. */
+    const logState = Effect.suspend(() => Effect.all([fs.stat(logPath), log.stat])).pipe(
+      Effect.map(([onDisk, mine]) => ({
+        replaced: Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino),
+        size: Number(mine.size)
+      })),
+      Effect.orElseSucceed(() => ({ replaced: true, size: -1 }))
+    )
+
     /** Refusals that depend on the log's state (not on the input alone). */
     const judged = new Set(["ConcurrencyConflict", "AppendConditionFailed", "DuplicateEventId", "StreamDeleted"])
 
@@ -472,6 +481,7 @@ export const make = (
             }
             return { start, chunks, bytes, outcomes, spans }
           }))
+          let seen: { readonly replaced: boolean; readonly size: number } | undefined
           if (chunks.length > 0) {
             const buffer = Buffer.from(chunks.join(""))
             const base = index.size
@@ -482,10 +492,8 @@ export const make = (
             // finds another's bytes there (its own landed later, and is void), so it reads back to see
             const landed = yield* Effect.either(readBytes(log, base, buffer.length))
             // a log compacted by another process (renamed over ours) while we stalled: our bytes are in the old file
-            const replaced = yield* Effect.all([fs.stat(logPath), log.stat]).pipe(
-              Effect.map(([onDisk, mine]) => Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino)),
-              Effect.orElseSucceed(() => false)
-            )
+            seen = yield* logState
+            const replaced = seen.replaced
             const failure = Either.isLeft(written)
               ? fail("append", written.left)
               : Either.isLeft(synced)
@@ -514,13 +522,8 @@ export const make = (
           // refusals were judged against our view of the log: if it grew behind our back (we stalled past
           // the stale time and another holder appended), a conflict's `actual` or a condition's position
           // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
-          const grown = yield* Effect.all([fs.stat(logPath), log.stat]).pipe(
-            Effect.map(([onDisk, mine]) =>
-              Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino) || Number(mine.size) !== bytes
-            ),
-            Effect.orElseSucceed(() => true)
-          )
-          if (grown) {
+          const after = seen ?? (yield* logState)
+          if (after.replaced || after.size !== bytes) {
             for (let i = 0; i < outcomes.length; i++) {
               const outcome = outcomes[i]!
               if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced("append"))
