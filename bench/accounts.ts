@@ -19,7 +19,7 @@ const oneCentDeposited = MoneyDeposited.make({ amount: 1 })
 export const accountHistoryEvent = (version: number): AccountEvent => version === 0 ? accountOpened : oneCentDeposited
 
 /** The stream of the `eventCount`-event account the memory and filesystem benches load. */
-export const accountStreamId = (eventCount: number) => StreamId.make("account", `loaded-${eventCount}`)
+export const accountStreamId = (eventCount: number) => StreamId.unsafeMake("account", `loaded-${eventCount}`)
 
 /** An append of the account's history: the events and the stream version it expects. */
 export interface HistoryBatch {

@@ -280,7 +280,7 @@ interface WriteWorkload {
   readonly writer: WriterLoop
 }
 
-const writerStream = (prefix: string, writer: number) => StreamId.make("dcb", `${prefix}-w${writer}`)
+const writerStream = (prefix: string, writer: number) => StreamId.unsafeMake("dcb", `${prefix}-w${writer}`)
 
 const isConditionFailure = (error: EventStore.AppendError): error is EventStore.AppendConditionFailed =>
   error._tag === "AppendConditionFailed"
@@ -591,7 +591,7 @@ const seed = (store: StoreName) =>
       const first = batch * seedBatchSize
       const size = Math.min(seedBatchSize, seedEventCount - first)
       const events = Array.from({ length: size }, (_, k) => seedEvent(first + k))
-      yield* EventStore.append(StreamId.make("seed", String(batch)), events, { expectedVersion: ExpectedVersion.NoStream })
+      yield* EventStore.append(StreamId.unsafeMake("seed", String(batch)), events, { expectedVersion: ExpectedVersion.NoStream })
       if (batch % 100 === 99) log(`${store}: seeded ${integer(first + size)} events`)
     }
   }))
@@ -756,7 +756,7 @@ const lastPositionsOf = (picked: ReadonlyArray<number>) =>
 const measureChecks = (store: StoreName) =>
   Effect.gen(function*() {
     const appends = plans[store].checkAppends
-    const streamId = StreamId.make("dcb", `check-${store}`)
+    const streamId = StreamId.unsafeMake("dcb", `check-${store}`)
     // the courses' last positions, read (untimed) at the first warm-up run, so that no slow read runs just before a timed append
     let hundredEventCourses: ReadonlyArray<{ readonly tag: string; readonly position: bigint }> | undefined
     let used = 0

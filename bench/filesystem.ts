@@ -154,7 +154,7 @@ const appendStage = (fsync: boolean) =>
       for (const workload of workloads) {
         log(`appends, fsync ${fsync ? "on" : "off"}: ${workload.writers} writer(s), ${workload.size} event(s) per append`)
         const streams = Array.from({ length: workload.writers }, (_, w): WriterStream => ({
-          streamId: StreamId.make("account", `${workload.key}-w${w}`),
+          streamId: StreamId.unsafeMake("account", `${workload.key}-w${w}`),
           version: 0
         }))
         await runtime.runPromise(appendSlice(streams, workload.size, appendPlan.warmupMillis))

@@ -85,9 +85,9 @@ const measureAppends = (name: string, streamId: StreamId.StreamId, batchCount: n
   })
 
 const appendStage = Effect.gen(function*() {
-  yield* appendBatches(StreamId.make("warmup", "appends"), depositBatches(appendWarmupCount, 1))
-  const single = yield* measureAppends("single event", StreamId.make("account", "single"), singleAppendCount, 1)
-  const batched = yield* measureAppends(`batch of ${batchSize}`, StreamId.make("account", "batched"), batchAppendCount, batchSize)
+  yield* appendBatches(StreamId.unsafeMake("warmup", "appends"), depositBatches(appendWarmupCount, 1))
+  const single = yield* measureAppends("single event", StreamId.unsafeMake("account", "single"), singleAppendCount, 1)
+  const batched = yield* measureAppends(`batch of ${batchSize}`, StreamId.unsafeMake("account", "batched"), batchAppendCount, batchSize)
   return [single, batched]
 }).pipe(Effect.provide(MemoryEventStore.layer()))
 

@@ -134,7 +134,7 @@ const makeChronicle = async (): Promise<Store> => {
 
   const appendUntil = (stream: WriterStream, size: number, deadline: number) =>
     runtime.runPromise(Effect.gen(function*() {
-      const streamId = StreamId.unsafeMake(stream.name)
+      const streamId = StreamId.unsafeParse(stream.name)
       let appends = 0
       while (performance.now() < deadline) {
         const result = yield* EventStore.append(streamId, deposits(size), {
@@ -147,10 +147,10 @@ const makeChronicle = async (): Promise<Store> => {
     }))
 
   const seed = (streamName: string, eventCount: number) =>
-    runtime.runPromise(seedAccount(StreamId.unsafeMake(streamName), eventCount, seedBatchSize))
+    runtime.runPromise(seedAccount(StreamId.unsafeParse(streamName), eventCount, seedBatchSize))
 
   const load = (streamName: string) =>
-    runtime.runPromise(Effect.map(accounts.load(StreamId.unsafeMake(streamName)), (loaded) => loaded.version))
+    runtime.runPromise(Effect.map(accounts.load(StreamId.unsafeParse(streamName)), (loaded) => loaded.version))
 
   return { name: "chronicle", appendUntil, seed, load, close: () => runtime.dispose() }
 }

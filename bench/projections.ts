@@ -143,7 +143,7 @@ interface CounterData {
   readonly by: number
 }
 
-const counterStream = (index: number) => StreamId.make("counter", String(index))
+const counterStream = (index: number) => StreamId.unsafeMake("counter", String(index))
 
 const counterEvents = (first: number, size: number): Array<Event.NewEvent> => {
   const events = new Array<Event.NewEvent>(size)
@@ -640,7 +640,7 @@ const measureLatency = (plan: LatencyPlan) =>
     const fiber = yield* Effect.fork(subscriber)
     yield* Effect.sleep("250 millis") // the subscription registers its listener and reads to the (empty) end
     const runId = `${plan.key}-${Date.now()}`
-    yield* writer(store, StreamId.make("ping", `${runId}-warmup`), -1, latencyWarmupEvents, 200, "steady", () => {})
+    yield* writer(store, StreamId.unsafeMake("ping", `${runId}-warmup`), -1, latencyWarmupEvents, 200, "steady", () => {})
     const appendMillis: Array<number> = []
     const returnedAt = Array.from({ length: plan.writers }, () => new Array<number>(perWriter).fill(Number.NaN))
     const recordFor = (w: number) => (seq: number, sent: number, returned: number) => {
@@ -649,7 +649,7 @@ const measureLatency = (plan: LatencyPlan) =>
     }
     const { millis } = yield* timed(Effect.forEach(
       Array.from({ length: plan.writers }, (_, w) => w),
-      (w) => writer(store, StreamId.make("ping", `${runId}-w${w}`), w, perWriter, plan.ratePerWriter, plan.arrivals, recordFor(w)),
+      (w) => writer(store, StreamId.unsafeMake("ping", `${runId}-w${w}`), w, perWriter, plan.ratePerWriter, plan.arrivals, recordFor(w)),
       { concurrency: "unbounded", discard: true }
     ))
     const finished = yield* Fiber.join(fiber).pipe(Effect.timeoutOption(Duration.millis(deliveryDeadlineMillis)))

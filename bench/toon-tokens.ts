@@ -25,7 +25,7 @@ const log = EventStore.readAll().pipe(Stream.runCollect, Effect.map(Chunk.toRead
 
 /** 20 accounts, each opened, then deposits and withdrawals interleaved across accounts; a few closed. */
 const bankHistory = Effect.gen(function*() {
-  const ids = Array.from({ length: 20 }, (_, i) => StreamId.make("account", `acc${String(i + 1).padStart(3, "0")}`))
+  const ids = Array.from({ length: 20 }, (_, i) => StreamId.unsafeMake("account", `acc${String(i + 1).padStart(3, "0")}`))
   for (const [i, id] of ids.entries()) {
     yield* accounts.handle(id, { _tag: "OpenAccount", owner: `Customer ${i + 1}`, currency: i % 3 === 0 ? "GBP" : "EUR" }, {
       metadata: { correlationId: `signup-${i + 1}` }
@@ -48,7 +48,7 @@ const orderHistory = Effect.gen(function*() {
   yield* stock.handle(stockStream("mouse"), { _tag: "AddStock", quantity: 4 })
   const skus = ["keyboard", "mouse", "desk-lamp"]
   for (let i = 0; i < 12; i++) {
-    const order = StreamId.make("order", `o${String(i + 1).padStart(3, "0")}`)
+    const order = StreamId.unsafeMake("order", `o${String(i + 1).padStart(3, "0")}`)
     yield* orders.handle(order, {
       _tag: "PlaceOrder",
       customer: `customer-${(i % 5) + 1}`,

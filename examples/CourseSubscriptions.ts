@@ -31,12 +31,12 @@ export const courseTag = (courseId: string): string => `course:${courseId}`
 export const studentTag = (studentId: string): string => `student:${studentId}`
 
 /** The stream of a course's own facts: `course-<courseId>`. */
-export const courseStream = (courseId: string): StreamId.StreamId => StreamId.make("course", courseId)
+export const courseStream = (courseId: string): StreamId.StreamId => StreamId.unsafeMake("course", courseId)
 /** The stream of a student's own facts: `student-<studentId>`. */
-export const studentStream = (studentId: string): StreamId.StreamId => StreamId.make("student", studentId)
+export const studentStream = (studentId: string): StreamId.StreamId => StreamId.unsafeMake("student", studentId)
 /** The stream of one student's subscriptions to one course: `subscription-<courseId>/<studentId>`. */
 export const subscriptionStream = (courseId: string, studentId: string): StreamId.StreamId =>
-  StreamId.make("subscription", `${courseId}/${studentId}`)
+  StreamId.unsafeMake("subscription", `${courseId}/${studentId}`)
 
 // events ----------------------------------------------------------------------
 

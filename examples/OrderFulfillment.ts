@@ -21,11 +21,11 @@ const Cents = Schema.Int.pipe(Schema.positive())
 // streams ---------------------------------------------------------------------
 
 /** The stream of an order: `order-<orderId>`. */
-export const orderStream = (orderId: string): StreamId.StreamId => StreamId.make("order", orderId)
+export const orderStream = (orderId: string): StreamId.StreamId => StreamId.unsafeMake("order", orderId)
 /** The stream of one SKU's stock: `stock-<sku>`. */
-export const stockStream = (sku: string): StreamId.StreamId => StreamId.make("stock", sku)
+export const stockStream = (sku: string): StreamId.StreamId => StreamId.unsafeMake("stock", sku)
 /** The stream of an order's payment: `payment-<orderId>`. */
-export const paymentStream = (orderId: string): StreamId.StreamId => StreamId.make("payment", orderId)
+export const paymentStream = (orderId: string): StreamId.StreamId => StreamId.unsafeMake("payment", orderId)
 
 // order -----------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
   decider: DecisionHandler.DecisionDecider<C, E, S, Err, R>
 ): DecisionSpec<C, E, Err, R> => {
   const handler = DecisionHandler.make(decider)
-  const history = StreamId.make("spec", "given")
+  const history = StreamId.unsafeMake("spec", "given")
   return {
     given: (givenEvents) => ({
       when: (command) => {

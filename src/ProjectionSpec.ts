@@ -86,7 +86,7 @@ export function make<E, R>(
         if (Either.isLeft(encoded)) {
           return yield* Effect.die(new AssertionError({ message: `event #${index} does not encode: ${String(encoded.left)}` }))
         }
-        yield* EventStore.append(StreamId.unsafeMake(streamId), [encoded.right], { expectedVersion: "Any" }).pipe(Effect.orDie)
+        yield* EventStore.append(StreamId.unsafeParse(streamId), [encoded.right], { expectedVersion: "Any" }).pipe(Effect.orDie)
       }), { discard: true })
   const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
   const scenario = (given: ReadonlyArray<SpecEvent<unknown>>, when: ReadonlyArray<SpecEvent<unknown>>): When<E, R> => ({

@@ -63,46 +63,65 @@ export const parse = (value: string): Either.Either<StreamId, InvalidStreamId> =
 
 /**
  * Validates a string as a stream id, throwing `InvalidStreamId` when it is
- * empty. Use it for ids known to be valid (constants, tests).
+ * not one. For ids known to be valid (constants, tests); `parse` is the
+ * total version.
  *
- * @category constructors
+ * @since 0.2.0
+ * @category unsafe
  */
-export const unsafeMake = (value: string): StreamId => Either.getOrThrow(parse(value))
+export const unsafeParse = (value: string): StreamId => Either.getOrThrow(parse(value))
 
 /**
- * Builds `category-id`. The category must be non-empty and free of `-`; the id
- * may contain anything (UUIDs contain dashes).
+ * Builds `category-id`, or fails with `InvalidStreamId` when the category is
+ * empty or contains `-`, the id is empty, or the text holds a control
+ * character or a lone surrogate. The id may contain anything else (UUIDs
+ * contain dashes). An `Either`, so `yield*` it inside `Effect.gen`.
  *
  * @example
- * StreamId.make("account", "42") // "account-42"
+ * const id = yield* StreamId.make("account", "42") // "account-42"
  *
+ * @since 0.1.0
  * @category constructors
  */
-export const make = (category: string, id: string): StreamId => {
+export const make = (category: string, id: string): Either.Either<StreamId, InvalidStreamId> => {
   if (category.length === 0 || category.includes("-")) {
-    throw new InvalidStreamId({
-      value: `${category}-${id}`,
-      reason: `the category ${JSON.stringify(category)} must be non-empty and must not contain "-"`
-    })
+    return Either.left(
+      new InvalidStreamId({
+        value: `${category}-${id}`,
+        reason: `the category ${JSON.stringify(category)} must be non-empty and must not contain "-"`
+      })
+    )
   }
   if (id.length === 0) {
-    throw new InvalidStreamId({ value: `${category}-`, reason: "the id after the category must not be empty" })
+    return Either.left(new InvalidStreamId({ value: `${category}-`, reason: "the id after the category must not be empty" }))
   }
   const problem = unfitForId(`${category}-${id}`)
-  if (problem !== undefined) {
-    throw new InvalidStreamId({ value: `${category}-${id}`, reason: `a stream id must not hold ${problem}` })
-  }
-  return `${category}-${id}` as StreamId
+  return problem === undefined
+    ? Either.right(`${category}-${id}` as StreamId)
+    : Either.left(new InvalidStreamId({ value: `${category}-${id}`, reason: `a stream id must not hold ${problem}` }))
 }
 
 /**
- * A new stream id in `category`, with a time-ordered UUIDv7 as its id: unique
- * without coordination, and sorted by creation time.
+ * `make` for ids known to be valid: throws `InvalidStreamId` otherwise.
  *
+ * @example
+ * StreamId.unsafeMake("account", "42") // "account-42"
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeMake = (category: string, id: string): StreamId => Either.getOrThrow(make(category, id))
+
+/**
+ * A new stream id in `category`, with a time-ordered UUIDv7 as its id: unique
+ * without coordination, and sorted by creation time. Fails with
+ * `InvalidStreamId` when the category is not one.
+ *
+ * @since 0.1.0
  * @category constructors
  */
-export const generate = (category: string): Effect.Effect<StreamId> =>
-  Effect.sync(() => make(category, uuidv7()))
+export const generate = (category: string): Effect.Effect<StreamId, InvalidStreamId> =>
+  Effect.suspend(() => make(category, uuidv7()))
 
 /**
  * The category of a stream id: the part before the first `-`, or the whole id

@@ -10,7 +10,7 @@ const deposit = (amount: number): AccountCommand => ({ _tag: "Deposit", amount }
 const withdraw = (amount: number): AccountCommand => ({ _tag: "Withdraw", amount })
 
 const store = MemoryEventStore.layer()
-const freshAccount = () => StreamId.make("account", EventId.unsafeGenerate())
+const freshAccount = () => StreamId.unsafeMake("account", EventId.unsafeGenerate())
 const storedTypes = (streamId: StreamId.StreamId) =>
   EventStore.read(streamId).pipe(Stream.map((e) => e.type), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
 const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)

@@ -46,7 +46,7 @@ const Booking: DecisionHandler.DecisionDecider<Book, Event, { readonly show: { o
       if (state.show.booked >= state.show.offered) return Effect.fail(new SoldOut({ show: command.show }))
       return Effect.succeed([SeatBooked.make({ show: command.show, person: command.person })])
     }),
-  streamId: (command) => StreamId.make("booking", `${command.show}-${command.person}`),
+  streamId: (command) => StreamId.unsafeMake("booking", `${command.show}-${command.person}`),
   retry: Schedule.recurs(20)
 }
 
@@ -83,7 +83,7 @@ describe("DecisionHandler", () => {
 
   it.effect("appends the decided events tagged, with the state after them", () =>
     Effect.gen(function*() {
-      yield* EventStore.append(StreamId.make("show", "s1"), [Either.getOrThrow(codec.encode(offered(3)))], { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("show", "s1"), [Either.getOrThrow(codec.encode(offered(3)))], { expectedVersion: "NoStream" })
       const result = yield* handler.handle({ show: "s1", person: "ada" }, { metadata: { correlationId: "req-1" } })
       expect(result.events).toEqual([booked("ada")])
       expect(result.state).toEqual({ show: { offered: 3, booked: 1 }, person: true })
@@ -98,7 +98,7 @@ describe("DecisionHandler", () => {
 
   it.live("racing bookers: the show never oversells; the losers re-read and decide again", () =>
     Effect.gen(function*() {
-      yield* EventStore.append(StreamId.make("show", "s1"), [Either.getOrThrow(codec.encode(offered(4)))], { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("show", "s1"), [Either.getOrThrow(codec.encode(offered(4)))], { expectedVersion: "NoStream" })
       decisions = 0
       const outcomes = yield* Effect.all(
         Array.from({ length: 12 }, (_, i) => Effect.either(handler.handle({ show: "s1", person: `p${i}` }))),
@@ -119,13 +119,13 @@ describe("DecisionHandler", () => {
         // every decision is overtaken by another booking of the same show before it appends
         decide: (command, state) =>
           Effect.zipRight(
-            EventStore.append(StreamId.make("noise", "n"), [Either.getOrThrow(codec.encode(SeatsOffered.make({ show: command.show, seats: 1 })))], {
+            EventStore.append(StreamId.unsafeMake("noise", "n"), [Either.getOrThrow(codec.encode(SeatsOffered.make({ show: command.show, seats: 1 })))], {
               expectedVersion: "Any"
             }).pipe(Effect.orDie),
             Booking.decide(command, state)
           )
       })
-      yield* EventStore.append(StreamId.make("show", "s9"), [Either.getOrThrow(codec.encode(SeatsOffered.make({ show: "s9", seats: 1 })))], {
+      yield* EventStore.append(StreamId.unsafeMake("show", "s9"), [Either.getOrThrow(codec.encode(SeatsOffered.make({ show: "s9", seats: 1 })))], {
         expectedVersion: "NoStream"
       })
       const error = yield* Effect.flip(interfering.handle({ show: "s9", person: "ada" }))
@@ -146,7 +146,7 @@ describe("DecisionHandler", () => {
     const envelope = (data: Event, tags: ReadonlyArray<string>) => ({
       eventId: "0190a6c1-0000-7000-8000-000000000001" as never,
       type: data._tag,
-      streamId: StreamId.make("x", "y"),
+      streamId: StreamId.unsafeMake("x", "y"),
       streamVersion: 1,
       globalPosition: 1n,
       recordedAt: new Date(0),

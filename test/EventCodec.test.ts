@@ -13,7 +13,7 @@ class CartAbandoned extends Schema.TaggedClass<CartAbandoned>()("CartAbandoned",
 const CartEvent = Schema.Union(ItemAdded, CartCheckedOut, CartAbandoned)
 const codec = EventCodec.make(CartEvent, { schemaVersions: { ItemAdded: 3 } })
 
-const cart = StreamId.make("cart", "c1")
+const cart = StreamId.unsafeMake("cart", "c1")
 const stored = (type: string, data: unknown, extra: Partial<Event.StoredEvent> = {}): Event.StoredEvent => ({
   eventId: EventId.unsafeGenerate(),
   type,
@@ -106,7 +106,7 @@ describe("EventCodec", () => {
 
   it.effect("read decodes a stored stream and fails on the first event it cannot decode", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("cart", EventId.unsafeGenerate())
+      const streamId = StreamId.unsafeMake("cart", EventId.unsafeGenerate())
       const good = yield* EventCodec.encodeAll(codec, [CartCheckedOut.make({ total: 1 })])
       yield* EventStore.append(streamId, good, { expectedVersion: "NoStream" })
       const decoded = yield* EventCodec.read(codec, streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))

@@ -69,7 +69,7 @@ describe("ProcessManager", () => {
   const stored = (metadata: Event.EventMetadata): Event.StoredEvent => ({
     eventId: "0190a6c1-0000-7000-8000-000000000001" as Event.StoredEvent["eventId"],
     type: "MoneyDeposited",
-    streamId: StreamId.make("account", "a"),
+    streamId: StreamId.unsafeMake("account", "a"),
     streamVersion: 1,
     globalPosition: 1n,
     recordedAt: new Date(0),
@@ -107,7 +107,7 @@ describe("ProcessManager", () => {
               ? Effect.orDie(accounts.handle(event.streamId, { _tag: "Deposit", amount: 1 }, { metadata }))
               : Effect.void)
       })
-      const account = StreamId.make("account", "bonus")
+      const account = StreamId.unsafeMake("account", "bonus")
       yield* accounts.handle(account, { _tag: "OpenAccount", owner: "ada", currency: "EUR" }, { metadata: { correlationId: "signup-1" } })
       yield* accounts.handle(account, { _tag: "Deposit", amount: 50 }, { metadata: { correlationId: "signup-1" } })
       yield* ProjectionRunner.catchUp(bonus)
@@ -134,7 +134,7 @@ describe("batch projections", () => {
         eventTypes: ["MoneyDeposited"],
         handleBatch: (events) => Effect.sync(() => void batches.push(events.map((e) => e.globalPosition)))
       })
-      yield* EventStore.append(StreamId.make("account", "b"), [
+      yield* EventStore.append(StreamId.unsafeMake("account", "b"), [
         Either.getOrThrow(AccountEvents.encode(opened)),
         ...Array.from({ length: 7 }, (_, i) => deposit(i + 1))
       ], { expectedVersion: "NoStream" })
@@ -148,7 +148,7 @@ describe("batch projections", () => {
         name: "bulk-failing",
         handleBatch: (events) => events.some((e) => e.globalPosition === 5n) ? Effect.fail(new Error("bulk write refused")) : Effect.void
       })
-      yield* EventStore.append(StreamId.make("account", "c"), Array.from({ length: 6 }, (_, i) => deposit(i + 1)), { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("account", "c"), Array.from({ length: 6 }, (_, i) => deposit(i + 1)), { expectedVersion: "NoStream" })
       const parked = yield* Effect.flip(ProjectionRunner.catchUp(projection, { batchSize: 2, retry: Schedule.recurs(1) }))
       expect(parked._tag).toBe("ProjectionParked")
       if (parked._tag === "ProjectionParked") expect(parked.position).toBe(5n)

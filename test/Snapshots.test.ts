@@ -58,11 +58,11 @@ const snapshotOf = (streamId: StreamId.StreamId) =>
 
 const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
-const fresh = () => StreamId.make("counter", `${Date.now()}-${Math.random()}`)
+const fresh = () => StreamId.unsafeMake("counter", `${Date.now()}-${Math.random()}`)
 
 describe("SnapshotPolicy", () => {
   const context = (version: number, last?: number, takenAt = 0, events: ReadonlyArray<{ _tag: string }> = []) => ({
-    streamId: StreamId.make("x", "1"),
+    streamId: StreamId.unsafeMake("x", "1"),
     version,
     state: null,
     events,
@@ -234,7 +234,7 @@ describe("a 1,000,000-event aggregate", () => {
   it.effect("loads through its snapshot reading only the events after it (counted through the store)", () => {
     const counter = { read: 0 }
     return Effect.gen(function*() {
-      const streamId = StreamId.make("counter", "million")
+      const streamId = StreamId.unsafeMake("counter", "million")
       const batch: Array<Event.NewEvent> = Array.from({ length: 10_000 }, () => ({ type: "Ticked", data: { by: 1 } }))
       for (let version = 0; version < 1_000_000; version += batch.length) {
         yield* EventStore.append(streamId, batch, { expectedVersion: version })

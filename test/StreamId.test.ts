@@ -4,14 +4,15 @@ import { ExpectedVersion, StreamId } from "chronicle"
 
 describe("StreamId", () => {
   it("builds category-id and splits it back", () => {
-    const id = StreamId.make("account", "0192-abc")
+    const id = StreamId.unsafeMake("account", "0192-abc")
+    expect(StreamId.make("account", "0192-abc")).toEqual(Either.right(id))
     expect(id).toBe("account-0192-abc")
     expect(StreamId.category(id)).toBe("account")
     expect(StreamId.entityId(id)).toBe("0192-abc")
   })
 
   it("a stream id without a dash is its own category", () => {
-    const id = StreamId.unsafeMake("settings")
+    const id = StreamId.unsafeParse("settings")
     expect(StreamId.category(id)).toBe("settings")
     expect(StreamId.entityId(id)).toBe("")
   })
@@ -19,10 +20,12 @@ describe("StreamId", () => {
   it("refuses an empty id, an empty category and a category with a dash", () => {
     expect(Either.isLeft(StreamId.parse(""))).toBe(true)
     expect(Either.getOrThrow(Either.flip(StreamId.parse(""))).message).toContain("must not be empty")
-    expect(() => StreamId.unsafeMake("")).toThrow()
-    expect(() => StreamId.make("", "1")).toThrow(/category/)
-    expect(() => StreamId.make("bank-account", "1")).toThrow(/must not contain "-"/)
-    expect(() => StreamId.make("account", "")).toThrow(/must not be empty/)
+    expect(() => StreamId.unsafeParse("")).toThrow()
+    const refusal = (category: string, id: string) => Either.getOrThrow(Either.flip(StreamId.make(category, id)))
+    expect(refusal("", "1")).toMatchObject({ _tag: "InvalidStreamId", reason: expect.stringMatching(/category/) })
+    expect(refusal("bank-account", "1").reason).toMatch(/must not contain "-"/)
+    expect(refusal("account", "").reason).toMatch(/must not be empty/)
+    expect(() => StreamId.unsafeMake("bank-account", "1")).toThrow(/must not contain "-"/)
   })
 
   it("refuses control characters and lone surrogates; keeps any other text, surrogate pairs included", () => {
@@ -30,9 +33,9 @@ describe("StreamId", () => {
       const parsed = StreamId.parse(bad)
       expect(Either.isLeft(parsed)).toBe(true)
       expect(Either.getOrThrow(Either.flip(parsed))).toMatchObject({ _tag: "InvalidStreamId", value: bad })
-      expect(() => StreamId.make("cat", bad)).toThrow(/must not hold/)
+      expect(Either.getOrThrow(Either.flip(StreamId.make("cat", bad))).reason).toMatch(/must not hold/)
     }
-    for (const good of ["café-☕ 🚀", "a b-c/d..e", "ü".repeat(300)]) expect(StreamId.unsafeMake(good)).toBe(good)
+    for (const good of ["café-☕ 🚀", "a b-c/d..e", "ü".repeat(300)]) expect(StreamId.unsafeParse(good)).toBe(good)
   })
 
   it.effect("generates time-ordered UUIDv7 ids in a category", () =>
@@ -44,6 +47,12 @@ describe("StreamId", () => {
         expect(StreamId.entityId(id)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/)
       }
       expect([...ids].sort()).toEqual(ids)
+    }))
+
+  it.effect("generating in a category that is not one is a typed failure, not a defect", () =>
+    Effect.gen(function*() {
+      const failure = yield* Effect.flip(StreamId.generate("bank-account"))
+      expect(failure).toMatchObject({ _tag: "InvalidStreamId" })
     }))
 })
 

@@ -8,7 +8,7 @@ const at = (iso: string) => new Date(iso)
 
 const event = (over: Partial<Event.StoredEvent> & Pick<Event.StoredEvent, "type" | "globalPosition">): Event.StoredEvent => ({
   eventId: EventId.unsafeGenerate(),
-  streamId: StreamId.make("account", "ada"),
+  streamId: StreamId.unsafeMake("account", "ada"),
   streamVersion: Number(over.globalPosition),
   recordedAt: at("2026-11-24T10:00:00.000Z"),
   schemaVersion: 1,
@@ -31,7 +31,7 @@ const json = fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.parse(JSON.string
 const storedEvent = fc.record({
   eventId: fc.uuid().map((id) => EventId.make(id)),
   type: fc.oneof(fc.constantFrom("AccountOpened", "MoneyDeposited", "Item Added", "42", "a,b:c"), fc.string({ minLength: 1, maxLength: 12 })),
-  streamId: fc.string({ minLength: 1, maxLength: 16 }).map((id) => StreamId.unsafeMake(id)),
+  streamId: fc.string({ minLength: 1, maxLength: 16 }).map((id) => StreamId.unsafeParse(id)),
   streamVersion: fc.integer({ min: 1, max: 1_000_000 }),
   recordedAt: fc.date({ min: new Date("1970-01-01T00:00:00.000Z"), max: new Date("2999-12-31T23:59:59.999Z"), noInvalidDate: true }),
   schemaVersion: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 9 })),

@@ -49,7 +49,7 @@ const legacy = (streamId: StreamId.StreamId) =>
   ], { expectedVersion: "NoStream" })
 
 const payload = (type: string, schemaVersion: number, data: unknown) => ({
-  streamId: StreamId.make("account", "p"),
+  streamId: StreamId.unsafeMake("account", "p"),
   streamVersion: 9,
   type,
   schemaVersion,
@@ -59,7 +59,7 @@ const payload = (type: string, schemaVersion: number, data: unknown) => ({
 describe("Upcaster", () => {
   it.effect("chains run in order, rename and split events, and the handler folds what they make", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("account", "legacy")
+      const streamId = StreamId.unsafeMake("account", "legacy")
       yield* legacy(streamId)
       const loaded = yield* CommandHandler.make(Balance, { codec }).load(streamId)
       expect(loaded.state).toEqual({ balance: 100 + 50 - 30 - 1 + 5, owner: "Grace", fees: 1 })
@@ -81,7 +81,7 @@ describe("Upcaster", () => {
 
   it.effect("reading never rewrites what is stored", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("account", "untouched")
+      const streamId = StreamId.unsafeMake("account", "untouched")
       yield* legacy(streamId)
       yield* CommandHandler.make(Balance, { codec }).load(streamId)
       const stored = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))

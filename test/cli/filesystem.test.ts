@@ -25,7 +25,7 @@ afterAll(() => {
 let bank: string
 let store: string
 let events: ReadonlyArray<Event.StoredEvent>
-const badAccount = StreamId.make("account", "bad")
+const badAccount = StreamId.unsafeMake("account", "bad")
 let bad: string
 
 beforeAll(async () => {
@@ -240,7 +240,7 @@ describe.concurrent("chronicle CLI on a filesystem store", { timeout: 180_000 },
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
     await waitFor(() => stderr, (text) => text.includes("following"))
     expect(stderr).toContain("after position 6")
-    const grace = StreamId.make("account", "grace")
+    const grace = StreamId.unsafeMake("account", "grace")
     await withFileStore(directory, EventStore.append(grace, [
       { eventId: EventId.unsafeGenerate(), type: "AccountOpened", data: { owner: "Grace", currency: "USD" } },
       { eventId: EventId.unsafeGenerate(), type: "MoneyDeposited", data: { amount: 42 } }

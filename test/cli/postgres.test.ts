@@ -34,11 +34,11 @@ describe.runIf(postgresAvailable())("chronicle CLI against PostgreSQL", { timeou
   }
   let source: string
   let events: ReadonlyArray<Event.StoredEvent>
-  const closed = StreamId.make("account", "closed")
+  const closed = StreamId.unsafeMake("account", "closed")
 
   beforeAll(async () => {
     source = temp("source")
-    const course = StreamId.make("subscription", "c1/s7")
+    const course = StreamId.unsafeMake("subscription", "c1/s7")
     events = await withFileStore(source, Effect.gen(function*() {
       yield* seedAccounts
       yield* EventStore.append(course, [
@@ -128,7 +128,7 @@ describe.runIf(postgresAvailable())("chronicle CLI against PostgreSQL", { timeou
 
   it("tail --from-start --limit: the log so far, then live appends, then it stops", async () => {
     const store = pgStore(schemas.tail)
-    const stream = StreamId.make("tail", "t1")
+    const stream = StreamId.unsafeMake("tail", "t1")
     await withPostgres(schemas.tail, EventStore.append(stream, [{ type: "TailStarted", data: { n: 0 } }], { expectedVersion: ExpectedVersion.NoStream }))
     const child = start(["tail", "--store", store, "--from-start", "--limit", "3", "--json"])
     let stdout = ""

@@ -70,8 +70,8 @@ export const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*
 export const hasStackTrace = (text: string): boolean => /^\s+at .+\(.+:\d+:\d+\)$/m.test(text) || /\bat file:\/\//.test(text)
 
 export const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
-export const ada = StreamId.make("account", "ada")
-export const alan = StreamId.make("account", "alan")
+export const ada = StreamId.unsafeMake("account", "ada")
+export const alan = StreamId.unsafeMake("account", "alan")
 
 /** Two accounts: ada (opened, 100.00 in, 30.00 out, 5.00 in), alan (opened, 20.00 in). */
 export const seedAccounts = Effect.gen(function*() {

@@ -16,7 +16,7 @@ type NewEvent = Event.NewEvent
 let counter = 0
 /** A stream id no other test (or earlier run against a kept database) uses. */
 export const freshStream = (category = "contract"): StreamId.StreamId =>
-  StreamId.make(category, `${EventId.unsafeGenerate()}-${++counter}`)
+  StreamId.unsafeMake(category, `${EventId.unsafeGenerate()}-${++counter}`)
 
 export const newEvent = (type: string, data: unknown = {}, extra: Partial<NewEvent> = {}): NewEvent => ({
   eventId: EventId.unsafeGenerate(),
@@ -684,7 +684,7 @@ export const eventStoreContract = <E>(
             `..-${suffix}`,
             `long-${"ü".repeat(2000)}${suffix}`,
             `spaces and symbols !"#$%&'()*+,;<=>?@[]^_\`{|}~-${suffix}`
-          ].map(StreamId.unsafeMake)
+          ].map(StreamId.unsafeParse)
           for (const [i, streamId] of ids.entries()) {
             yield* appendN(streamId, i + 1, "NoStream")
           }

@@ -142,7 +142,7 @@ export const subscriptionContract = <E>(
                         Effect.forEach(batches, (size, i) => {
                           const batch = events(size)
                           batch.forEach((e) => written.push(e.eventId!))
-                          return store.append(StreamId.make("fanin", `${start}-w${w}-s${i % 2}`), batch, { expectedVersion: "Any" })
+                          return store.append(StreamId.unsafeMake("fanin", `${start}-w${w}-s${i % 2}`), batch, { expectedVersion: "Any" })
                         }, { discard: true }),
                       { concurrency: "unbounded", discard: true }
                     )
@@ -207,7 +207,7 @@ export const subscriptionContract = <E>(
           const category = `cu${names++}`
           const { seen, projection } = yield* recorder(freshName("catchup"), category)
           const start = yield* store.headPosition
-          const appended = yield* Effect.forEach([3, 1, 5], (n, i) => store.append(StreamId.make(category, `s${i}`), events(n), { expectedVersion: "NoStream" }))
+          const appended = yield* Effect.forEach([3, 1, 5], (n, i) => store.append(StreamId.unsafeMake(category, `s${i}`), events(n), { expectedVersion: "NoStream" }))
           yield* visibleUpTo(appended[2]!.globalPositions[4]!)
           const reached = yield* ProjectionRunner.catchUp(projection, { from: { after: start }, batchSize: 4 })
           expect((yield* Ref.get(seen)).length).toBe(9)
@@ -225,7 +225,7 @@ export const subscriptionContract = <E>(
           const category = `live${names++}`
           const { seen, projection } = yield* recorder(freshName("live"), category)
           const start = yield* store.headPosition
-          const streamId = StreamId.make(category, "a")
+          const streamId = StreamId.unsafeMake(category, "a")
           const first = yield* Effect.fork(Effect.scoped(Effect.zipRight(
             ProjectionRunner.start(projection, { from: { after: start } }),
             Effect.never
@@ -256,7 +256,7 @@ export const subscriptionContract = <E>(
               })
           })
           const start = yield* store.headPosition
-          const streamId = StreamId.make(category, "p")
+          const streamId = StreamId.unsafeMake(category, "p")
           const { globalPositions } = yield* store.append(
             streamId,
             [newEvent("Fine"), newEvent("Poison"), newEvent("Fine")],
@@ -299,7 +299,7 @@ export const subscriptionContract = <E>(
               })
           })
           const start = yield* store.headPosition
-          const { globalPositions } = yield* store.append(StreamId.make(category, "f"), events(5), { expectedVersion: "NoStream" })
+          const { globalPositions } = yield* store.append(StreamId.unsafeMake(category, "f"), events(5), { expectedVersion: "NoStream" })
           yield* visibleUpTo(globalPositions[4]!)
           yield* ProjectionRunner.catchUp(projection, { from: { after: start }, retry: Schedule.recurs(3) })
           expect(seen.size).toBe(5)
@@ -318,7 +318,7 @@ export const subscriptionContract = <E>(
               StreamId.category(event.streamId) === category ? Ref.update(seen, (all) => [...all, event]) : Effect.void,
             reset: Effect.zipRight(Effect.sync(() => resets++), Ref.set(seen, []))
           })
-          const { globalPositions } = yield* store.append(StreamId.make(category, "r"), [...events(4), newEvent("Ignored")], { expectedVersion: "NoStream" })
+          const { globalPositions } = yield* store.append(StreamId.unsafeMake(category, "r"), [...events(4), newEvent("Ignored")], { expectedVersion: "NoStream" })
           yield* visibleUpTo(globalPositions[4]!)
           yield* ProjectionRunner.catchUp(projection)
           expect((yield* Ref.get(seen)).length).toBe(4)
@@ -342,7 +342,7 @@ export const subscriptionContract = <E>(
                 : Effect.zipRight(Ref.update(started, (n) => n + 1), Effect.zipRight(pause(30), Ref.update(finished, (n) => n + 1)))
           })
           const start = yield* store.headPosition
-          const { globalPositions } = yield* store.append(StreamId.make(category, "s"), events(5), { expectedVersion: "NoStream" })
+          const { globalPositions } = yield* store.append(StreamId.unsafeMake(category, "s"), events(5), { expectedVersion: "NoStream" })
           const fiber = yield* Effect.fork(ProjectionRunner.run(projection, { from: { after: start }, batchSize: 5 }))
           yield* eventually(Effect.map(Ref.get(started), (n) => n >= 1))
           const exit = yield* Fiber.interrupt(fiber)

@@ -244,8 +244,8 @@ describe("Fulfillment", () => {
   it.effect("given 3 keyboards, when an order for 2 is placed, then 2 are reserved for it, caused by the order", () =>
     spec.given([[keyboard, StockAdded.make({ quantity: 3 })]]).when([["order-o1", placedOrder(2)]]).then(
       Effect.gen(function*() {
-        const [placed] = yield* EventStore.read(StreamId.unsafeMake("order-o1")).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
-        const reservation = yield* lastOf(StreamId.unsafeMake(keyboard))
+        const [placed] = yield* EventStore.read(StreamId.unsafeParse("order-o1")).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+        const reservation = yield* lastOf(StreamId.unsafeParse(keyboard))
         expect(reservation?.type).toBe("StockReserved")
         expect(reservation?.data).toEqual({ orderId: "o1", quantity: 2 })
         expect(reservation?.metadata).toEqual({ correlationId: placed!.eventId, causationId: placed!.eventId })
@@ -255,8 +255,8 @@ describe("Fulfillment", () => {
   it.effect("given no desk lamps, when an order for one is placed, then the order is cancelled as out of stock", () =>
     spec.given([]).when([["order-o1", placedOrder(1, 50000, "desk-lamp")]]).then(
       Effect.gen(function*() {
-        expect(yield* typesOf(StreamId.unsafeMake("order-o1"))).toEqual(["OrderPlaced", "OrderCancelled"])
-        expect(yield* typesOf(StreamId.unsafeMake("stock-desk-lamp"))).toEqual([])
+        expect(yield* typesOf(StreamId.unsafeParse("order-o1"))).toEqual(["OrderPlaced", "OrderCancelled"])
+        expect(yield* typesOf(StreamId.unsafeParse("stock-desk-lamp"))).toEqual([])
         const { state } = yield* orders.load(orderStream("o1"))
         expect(state.reason).toBe("out of stock: 1 requested, 0 available")
       })
@@ -269,7 +269,7 @@ describe("Fulfillment", () => {
       [keyboard, StockReserved.make({ orderId: "o1", quantity: 1 })]
     ]).then(Effect.gen(function*() {
       // the OrderPlaced reaction found the reservation made: it reserved nothing more
-      expect(yield* typesOf(StreamId.unsafeMake(keyboard))).toEqual(["StockAdded", "StockReserved"])
+      expect(yield* typesOf(StreamId.unsafeParse(keyboard))).toEqual(["StockAdded", "StockReserved"])
       // (the spec catches up twice, and the second reacts to what the first caused: paid and shipped)
       expect((yield* typesOf(orderStream("o1"))).slice(0, 2)).toEqual(["OrderPlaced", "OrderStockReserved"])
       expect(yield* typesOf(paymentStream("o1"))).toEqual(["PaymentCharged"])
@@ -293,7 +293,7 @@ describe("Fulfillment", () => {
       ["order-o1", OrderCancelled.make({ reason: "changed my mind" })]
     ]).when([[keyboard, StockReserved.make({ orderId: "o1", quantity: 2 })]]).then(
       Effect.gen(function*() {
-        expect(yield* typesOf(StreamId.unsafeMake(keyboard))).toEqual(["StockAdded", "StockReserved", "StockReleased"])
+        expect(yield* typesOf(StreamId.unsafeParse(keyboard))).toEqual(["StockAdded", "StockReserved", "StockReleased"])
         expect((yield* stock.load(stockStream("keyboard"))).state.available).toBe(3)
         expect(yield* typesOf(paymentStream("o1"))).toEqual([])
       })
@@ -317,7 +317,7 @@ describe("Compensation", () => {
       ["order-o1", OrderStockReserved.make({})]
     ]).when([["payment-o1", PaymentDeclinedEvent.make({ orderId: "o1", amount: 9800, limit: 5000 })]]).then(
       Effect.gen(function*() {
-        expect(yield* typesOf(StreamId.unsafeMake(keyboard))).toEqual(["StockAdded", "StockReserved", "StockReleased"])
+        expect(yield* typesOf(StreamId.unsafeParse(keyboard))).toEqual(["StockAdded", "StockReserved", "StockReleased"])
         const { state } = yield* orders.load(orderStream("o1"))
         expect(state.status).toBe("cancelled")
         expect(state.reason).toBe("payment declined: 9800 is over the card limit of 5000")

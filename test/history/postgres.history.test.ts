@@ -65,7 +65,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
         const eventId = EventId.unsafeGenerate()
         const base = { id: `setup:${stream}`, process: "main", client: "setup" }
         recorder.record({ ...base, time: now(), type: "invoke", op: { f: "append", stream, events: [{ id: eventId, type: "Opened", tags: [] }], expected: "NoStream" } })
-        const result = yield* a.append(StreamId.unsafeMake(stream), [{ eventId, type: "Opened", data: {} }], { expectedVersion: "NoStream" })
+        const result = yield* a.append(StreamId.unsafeParse(stream), [{ eventId, type: "Opened", data: {} }], { expectedVersion: "NoStream" })
         recorder.record({ ...base, time: now(), type: "ok", value: { f: "append", version: result.streamVersion, positions: result.globalPositions } })
       }
 

@@ -227,7 +227,7 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
     const appendOp = (stream: string, events: ReadonlyArray<Event.NewEvent>, expected: Expected, condition?: ConditionSpec) =>
       perform(
         { f: "append", stream, events: specs(events), expected, ...(condition === undefined ? {} : { condition }) },
-        store.append(StreamId.unsafeMake(stream), events, {
+        store.append(StreamId.unsafeParse(stream), events, {
           expectedVersion: expected,
           ...(condition === undefined ? {} : { condition: { failIfEventsMatch: condition.query, after: condition.after } })
         }),
@@ -255,7 +255,7 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
       switch (kind) {
         case "exact": {
           if (random.chance(0.3)) {
-            yield* perform({ f: "version", stream }, store.streamVersion(StreamId.unsafeMake(stream)), (version): Value => ({ f: "version", version })).pipe(
+            yield* perform({ f: "version", stream }, store.streamVersion(StreamId.unsafeParse(stream)), (version): Value => ({ f: "version", version })).pipe(
               Effect.tap((v) => Effect.sync(() => Option.isSome(v) && known.set(stream, v.value)))
             )
           }
@@ -278,12 +278,12 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
           break
         }
         case "read":
-          yield* perform({ f: "read", stream }, collect(store.read(StreamId.unsafeMake(stream))), (events): Value => ({ f: "read", events: events.map(seenOf) })).pipe(
+          yield* perform({ f: "read", stream }, collect(store.read(StreamId.unsafeParse(stream))), (events): Value => ({ f: "read", events: events.map(seenOf) })).pipe(
             Effect.tap((r) => Effect.sync(() => Option.isSome(r) && learn(r.value.map(seenOf))))
           )
           break
         case "version":
-          yield* perform({ f: "version", stream }, store.streamVersion(StreamId.unsafeMake(stream)), (version): Value => ({ f: "version", version }))
+          yield* perform({ f: "version", stream }, store.streamVersion(StreamId.unsafeParse(stream)), (version): Value => ({ f: "version", version }))
           break
         case "readAll": {
           const from = random.chance(0.3) ? 1n : knownPosition()
@@ -318,7 +318,7 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
               expected,
               condition: { query, after: condition.after ?? 0n, seen: read.value.events.map((e) => e.eventId) }
             },
-            store.append(StreamId.unsafeMake(target), events, { expectedVersion: expected, condition }),
+            store.append(StreamId.unsafeParse(target), events, { expectedVersion: expected, condition }),
             (r): Value => ({ f: "append", version: r.streamVersion, positions: r.globalPositions })
           )
           break

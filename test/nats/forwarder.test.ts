@@ -75,7 +75,7 @@ const memoryStores = () => Layer.merge(MemoryEventStore.layer(), MemoryCheckpoin
 const nats = NatsForwarder.connectionLayer({ servers: natsUrl })
 
 describe("NatsForwarder.defaultSubject", () => {
-  const event = (streamId: string, type: string) => ({ streamId: StreamId.unsafeMake(streamId), type }) as Event.StoredEvent
+  const event = (streamId: string, type: string) => ({ streamId: StreamId.unsafeParse(streamId), type }) as Event.StoredEvent
 
   it("is <prefix>.<stream category>.<event type>", () => {
     expect(NatsForwarder.defaultSubject("chronicle")(event("account-42", "Deposited"))).toBe("chronicle.account.Deposited")
@@ -116,13 +116,13 @@ describe.runIf(natsAvailable())("NatsForwarder over JetStream", () => {
       const js = yield* inspector(stream)
       const store = yield* EventStore.EventStore
       for (let round = 0; round < 5; round++) {
-        yield* store.append(StreamId.make("account", "1"), newEvents("Deposited", 20, round * 20), {
+        yield* store.append(StreamId.unsafeMake("account", "1"), newEvents("Deposited", 20, round * 20), {
           expectedVersion: round === 0 ? "NoStream" : round * 20
         })
-        yield* store.append(StreamId.make("order.v2", "7"), newEvents("Line Added", 15), {
+        yield* store.append(StreamId.unsafeMake("order.v2", "7"), newEvents("Line Added", 15), {
           expectedVersion: round === 0 ? "NoStream" : round * 15
         })
-        yield* store.append(StreamId.unsafeMake("audit"), newEvents("Logged", 5), {
+        yield* store.append(StreamId.unsafeParse("audit"), newEvents("Logged", 5), {
           expectedVersion: round === 0 ? "NoStream" : round * 5
         })
       }
@@ -178,7 +178,7 @@ describe.runIf(natsAvailable())("NatsForwarder over JetStream", () => {
       const published = yield* tap(js.connection, prefix)
       const store = yield* EventStore.EventStore
       for (let s = 0; s < 40; s++) {
-        yield* store.append(StreamId.make(s % 2 === 0 ? "even" : "odd", String(s)), newEvents("Happened", 50), {
+        yield* store.append(StreamId.unsafeMake(s % 2 === 0 ? "even" : "odd", String(s)), newEvents("Happened", 50), {
           expectedVersion: "NoStream"
         })
       }
@@ -217,7 +217,7 @@ describe.runIf(natsAvailable())("NatsForwarder over JetStream", () => {
       const { prefix, stream } = uniqueTarget("resume")
       const js = yield* inspector(stream)
       const store = yield* EventStore.EventStore
-      const streamId = StreamId.make("account", "9")
+      const streamId = StreamId.unsafeMake("account", "9")
       yield* store.append(streamId, newEvents("Deposited", 30), { expectedVersion: "NoStream" })
       // each run has a connection of its own, closed after the forwarder stops
       const forwarding = <A, E, R>(until: Effect.Effect<A, E, R>) =>
@@ -246,7 +246,7 @@ describe.runIf(natsAvailable())("NatsForwarder over JetStream", () => {
       yield* inspector(stream)
       const store = yield* EventStore.EventStore
       const [event] = newEvents("Deposited", 1)
-      yield* store.append(StreamId.make("account", "1"), [event!], { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeMake("account", "1"), [event!], { expectedVersion: "NoStream" })
       const error = yield* Effect.flip(NatsForwarder.run({ stream, prefix, subject: () => "elsewhere.account", retry: Schedule.recurs(1) }))
       expect(error._tag).toBe("ProjectionParked")
       const { _tag, eventId, subject } = (error as Projection.ProjectionParked).cause as NatsForwarder.NatsPublishError
@@ -262,7 +262,7 @@ describe.runIf(natsAvailable())("NatsForwarder over JetStream", () => {
       const store = yield* EventStore.EventStore
       const small = newEvents("Noted", 3)
       const large = { eventId: EventId.unsafeGenerate(), type: "Noted", data: { text: "x".repeat(2000) } }
-      yield* store.append(StreamId.make("note", "1"), [...small, large], { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeMake("note", "1"), [...small, large], { expectedVersion: "NoStream" })
       const error = yield* Effect.flip(NatsForwarder.run({ stream, prefix, retry: Schedule.recurs(2) }))
       expect(error._tag).toBe("ProjectionParked")
       const parked = error as Projection.ProjectionParked

@@ -59,7 +59,7 @@ describe("FileEventStore across processes", () => {
       )
       const acks = outputs.flatMap((output) => parseAcks(output.stdout))
       expect(acks.length).toBe(120)
-      const stored = yield* readStream(StreamId.unsafeMake("shared-1")).pipe(Effect.provide(openStore(directory)))
+      const stored = yield* readStream(StreamId.unsafeParse("shared-1")).pipe(Effect.provide(openStore(directory)))
       expect(stored.length).toBe(acks.reduce((n, ack) => n + ack.ids.length, 0))
       expectConsistent(stored, acks)
       rmSync(directory, { recursive: true, force: true })
@@ -68,7 +68,7 @@ describe("FileEventStore across processes", () => {
   it.live("a writer killed with SIGKILL mid-append, again and again: the log reopens consistent with every acknowledged append", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("crash")
-      const streamId = StreamId.unsafeMake("crash-1")
+      const streamId = StreamId.unsafeParse("crash-1")
       const acks: Array<Acknowledged> = []
       for (let round = 0; round < 8; round++) {
         const output = yield* Effect.promise(() =>
@@ -102,8 +102,8 @@ describe("FileEventStore erasure across store instances", () => {
   it.live("one instance erases a stream (compacting the log); another notices before it writes and stays consistent", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("erase-shared")
-      const secret = StreamId.unsafeMake("secret-1")
-      const kept = StreamId.unsafeMake("kept-1")
+      const secret = StreamId.unsafeParse("secret-1")
+      const kept = StreamId.unsafeParse("kept-1")
       const program = Effect.gen(function*() {
         const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
         const a = Context.get(first, EventStore.EventStore)
@@ -150,7 +150,7 @@ describe("FileEventStore damage and recovery", () => {
   it.live("a flipped byte in the middle of the log is a StoreError naming the file and offset, on open and on read", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("flip")
-      const streamId = StreamId.unsafeMake("flip-1")
+      const streamId = StreamId.unsafeParse("flip-1")
       yield* seed(directory, streamId, [2, 2, 2])
       const target = lineOffsets(directory)[3]!
       const fd = openSync(logOf(directory), "r+")
@@ -170,7 +170,7 @@ describe("FileEventStore damage and recovery", () => {
   it.live("damage done while the store is open is caught when the line is read", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("flip-open")
-      const streamId = StreamId.unsafeMake("flip-2")
+      const streamId = StreamId.unsafeParse("flip-2")
       const error = yield* Effect.gen(function*() {
         yield* EventStore.append(streamId, events(3), { expectedVersion: "NoStream" })
         const target = lineOffsets(directory)[1]!
@@ -187,7 +187,7 @@ describe("FileEventStore damage and recovery", () => {
   it.live("a torn last line (a write cut short) is left out, then sealed off; earlier appends stay and new ones follow", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("torn")
-      const streamId = StreamId.unsafeMake("torn-1")
+      const streamId = StreamId.unsafeParse("torn-1")
       yield* seed(directory, streamId, [2, 3])
       const size = statSync(logOf(directory)).size
       truncateSync(logOf(directory), size - 25)
@@ -204,7 +204,7 @@ describe("FileEventStore damage and recovery", () => {
   it.live("an append whose last lines never reached the disk is left out whole, never half-kept", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("half")
-      const streamId = StreamId.unsafeMake("half-1")
+      const streamId = StreamId.unsafeParse("half-1")
       yield* seed(directory, streamId, [1, 4])
       const offsets = lineOffsets(directory)
       truncateSync(logOf(directory), offsets[3]!)
@@ -253,7 +253,7 @@ describe("FileEventStore bad input", () => {
     await Effect.runPromise(Effect.gen(function*() {
       const directory = join(mountPoint, "store")
       mkdirSync(directory)
-      const streamId = StreamId.unsafeMake("full-1")
+      const streamId = StreamId.unsafeParse("full-1")
       const outcome = yield* Effect.gen(function*() {
         yield* EventStore.append(streamId, events(3), { expectedVersion: "NoStream" })
         const big = (n: number) => [{ eventId: EventId.unsafeGenerate(), type: "Big", data: { n, blob: "x".repeat(60_000) } }]

@@ -101,8 +101,8 @@ const stalledHolderRound = (seed: number) =>
   Effect.gen(function*() {
     const random = generator(seed)
     const directory = tempDirectory("stall")
-    const shared = StreamId.unsafeMake("stall-shared")
-    const mine = StreamId.unsafeMake("stall-taker")
+    const shared = StreamId.unsafeParse("stall-shared")
+    const mine = StreamId.unsafeParse("stall-taker")
     const writer = startStallingWriter(directory, shared, 1 + random(4), seed)
     yield* Effect.promise(() => writer.stalled)
 

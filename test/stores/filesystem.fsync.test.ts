@@ -72,7 +72,7 @@ describe("FileEventStore fsync", () => {
       expect(calls.slice(0, opened)).toContainEqual({ op: "sync", path: directory })
       calls.length = 0
       for (let i = 0; i < 3; i++) {
-        yield* EventStore.append(StreamId.make("fsync", "a"), events(2), { expectedVersion: i === 0 ? "NoStream" : i * 2 })
+        yield* EventStore.append(StreamId.unsafeMake("fsync", "a"), events(2), { expectedVersion: i === 0 ? "NoStream" : i * 2 })
         yield* returned(calls)
       }
       // each append: written, then synced, then returned
@@ -84,9 +84,9 @@ describe("FileEventStore fsync", () => {
     const directory = tempDirectory("fsync-erase")
     const calls: Array<Call> = []
     return Effect.gen(function*() {
-      const streamId = StreamId.make("fsync", "erased")
+      const streamId = StreamId.unsafeMake("fsync", "erased")
       yield* EventStore.append(streamId, events(2), { expectedVersion: "NoStream" })
-      yield* EventStore.append(StreamId.make("fsync", "kept"), events(1), { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("fsync", "kept"), events(1), { expectedVersion: "NoStream" })
       calls.length = 0
       yield* EventStore.deleteStream(streamId, { expectedVersion: 2, erase: true })
       yield* returned(calls)
@@ -105,7 +105,7 @@ describe("FileEventStore fsync", () => {
     let failing = false
     const failSync = (path: string) => failing && path.endsWith(FileEventStore.logFileName)
     return Effect.gen(function*() {
-      const streamId = StreamId.make("fsync", "failing")
+      const streamId = StreamId.unsafeMake("fsync", "failing")
       yield* EventStore.append(streamId, events(1), { expectedVersion: "NoStream" })
       failing = true
       const batch = events(2)
@@ -128,9 +128,9 @@ describe("FileEventStore fsync", () => {
     const directory = tempDirectory("fsync-off")
     const calls: Array<Call> = []
     return Effect.gen(function*() {
-      const streamId = StreamId.make("fsync", "off")
+      const streamId = StreamId.unsafeMake("fsync", "off")
       yield* EventStore.append(streamId, events(2), { expectedVersion: "NoStream" })
-      yield* EventStore.append(StreamId.make("fsync", "other"), events(1), { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("fsync", "other"), events(1), { expectedVersion: "NoStream" })
       yield* EventStore.deleteStream(streamId, { expectedVersion: 2, erase: true })
       expect(calls.filter((call) => call.op === "write").length).toBeGreaterThan(0)
       expect(calls.filter((call) => call.op === "sync")).toEqual([])

@@ -33,7 +33,7 @@ describe("FileEventStore read side", () => {
         Effect.forkScoped
       )
       // the subscriber is live once it has delivered an event of ours; from then on only a signal wakes it
-      yield* store.append(StreamId.unsafeMake("own-stream"), events(1), { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeParse("own-stream"), events(1), { expectedVersion: "NoStream" })
       yield* eventually(Effect.map(Ref.get(ours), (n) => n === 1), "the subscriber delivered our own event")
       const exit = yield* Effect.async<number | null>((resume) => {
         const child = spawn(process.execPath, ["--import", "tsx", writerScript, directory, "watched-stream", "4", "3"], {
@@ -42,7 +42,7 @@ describe("FileEventStore read side", () => {
         child.on("exit", (code) => resume(Effect.succeed(code)))
       })
       expect(exit).toBe(0)
-      const written = yield* store.streamVersion(StreamId.unsafeMake("watched-stream"))
+      const written = yield* store.streamVersion(StreamId.unsafeParse("watched-stream"))
       expect(written).toBeGreaterThanOrEqual(4)
       // well before the one-minute poll: the directory watch woke the subscriber
       yield* eventually(Effect.map(Ref.get(seen), (n) => n >= written), "the subscriber was woken by the other process's appends", 45_000)

@@ -15,7 +15,7 @@ eventStoreContract("memory with a 4 KiB event limit", MemoryEventStore.layer({ m
 describe("MemoryEventStore", () => {
   it.effect("stores a copy: mutating the appended payload afterwards changes nothing", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("memory", "copy")
+      const streamId = StreamId.unsafeMake("memory", "copy")
       const data = { items: ["a"] }
       yield* EventStore.append(streamId, [newEvent("Added", data)], { expectedVersion: "NoStream" })
       data.items.push("b")
@@ -25,7 +25,7 @@ describe("MemoryEventStore", () => {
 
   it.effect("hands out frozen events: a reader cannot corrupt the store", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("memory", "frozen")
+      const streamId = StreamId.unsafeMake("memory", "frozen")
       yield* EventStore.append(streamId, [newEvent("Added", { items: ["a"] })], { expectedVersion: "NoStream" })
       const [stored] = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
       expect(() => (stored!.data as { items: Array<string> }).items.push("b")).toThrow(TypeError)
@@ -34,7 +34,7 @@ describe("MemoryEventStore", () => {
 
   it.effect("each layer build is a separate, empty store", () =>
     Effect.gen(function*() {
-      const streamId = StreamId.make("memory", "separate")
+      const streamId = StreamId.unsafeMake("memory", "separate")
       yield* EventStore.append(streamId, [newEvent("A")], { expectedVersion: "NoStream" }).pipe(
         Effect.provide(MemoryEventStore.layer())
       )

@@ -33,7 +33,7 @@ const subscribe = (course: string, student: string, capacity: number) => {
     const store = yield* EventStore.EventStore
     const read = yield* store.queryForDecision(query)
     if (read.events.length >= capacity) return { outcome: "full" as const, conditionFailures }
-    const result = yield* Effect.either(EventStore.append(StreamId.make("subscription", `${course}-${student}`), [subscribed(course, student)], {
+    const result = yield* Effect.either(EventStore.append(StreamId.unsafeMake("subscription", `${course}-${student}`), [subscribed(course, student)], {
       expectedVersion: "NoStream",
       condition: read.condition
     }))
@@ -56,12 +56,12 @@ describe.runIf(postgresAvailable())("PostgreSQL conditional appends under concur
       const release = yield* Deferred.make<void>()
       // an older transaction: its event takes a low position but commits last
       const slow = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-        const result = yield* store.append(StreamId.make("late", "slow"), [event()], { expectedVersion: "Any" })
+        const result = yield* store.append(StreamId.unsafeMake("late", "slow"), [event()], { expectedVersion: "Any" })
         yield* Deferred.succeed(inserted, result.globalPositions[0]!)
         yield* Deferred.await(release)
       })))
       const slowPosition = yield* Deferred.await(inserted)
-      const fast = yield* store.append(StreamId.make("late", "fast"), [event()], { expectedVersion: "Any" })
+      const fast = yield* store.append(StreamId.unsafeMake("late", "fast"), [event()], { expectedVersion: "Any" })
       expect(fast.globalPositions[0]! > slowPosition).toBe(true)
       // the plain query waits for the older transaction; the decision read shows the committed event now
       expect((yield* EventStore.query(query).pipe(Stream.runCollect)).length).toBe(0)
@@ -70,7 +70,7 @@ describe.runIf(postgresAvailable())("PostgreSQL conditional appends under concur
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(slow)
       // the slow event sits below the read's last position, but the read never saw it: the condition fails on it
-      const refused = yield* Effect.flip(store.append(StreamId.make("late", "decision"), [event()], {
+      const refused = yield* Effect.flip(store.append(StreamId.unsafeMake("late", "decision"), [event()], {
         expectedVersion: "Any",
         condition: read.condition
       }))
@@ -79,7 +79,7 @@ describe.runIf(postgresAvailable())("PostgreSQL conditional appends under concur
       // read again: both are seen, and the decision goes through
       const again = yield* store.queryForDecision(query)
       expect(again.events.length).toBe(2)
-      yield* store.append(StreamId.make("late", "decision"), [event()], { expectedVersion: "Any", condition: again.condition })
+      yield* store.append(StreamId.unsafeMake("late", "decision"), [event()], { expectedVersion: "Any", condition: again.condition })
     }).pipe(Effect.provide(storeLayer("dcb_late", { maxConnections: 8 }))), 60_000)
 
   it.live("many fibers on many connections never push a course past its capacity, and lose no subscription (property)", () =>
@@ -121,7 +121,7 @@ describe.runIf(postgresAvailable())("PostgreSQL conditional appends under concur
       const username = `username:ada-${process.pid}-${Date.now()}`
       const results = yield* Effect.all(
         Array.from({ length: 20 }, (_, i) =>
-          Effect.either(EventStore.append(StreamId.make("user", `${Date.now()}-${i}`), [{
+          Effect.either(EventStore.append(StreamId.unsafeMake("user", `${Date.now()}-${i}`), [{
             eventId: EventId.unsafeGenerate(),
             type: "UsernameClaimed",
             data: { i },

@@ -97,8 +97,8 @@ describe.runIf(postgresAvailable())("PostgresEventStore interleavings", () => {
       const schema = uniqueSchema("interleave_group")
       const one = yield* instance(schema, `${schema}_1`)
       const two = yield* instance(schema, `${schema}_2`)
-      const a = StreamId.make("acct", "a")
-      const b = StreamId.make("acct", "b")
+      const a = StreamId.unsafeMake("acct", "a")
+      const b = StreamId.unsafeMake("acct", "b")
       yield* one.append(a, [newEvent("Opened")], { expectedVersion: "NoStream" })
       yield* one.append(b, [newEvent("Opened")], { expectedVersion: "NoStream" })
 
@@ -140,7 +140,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore interleavings", () => {
       const store = Context.get(ctx, EventStore.EventStore)
       const sql = Context.get(ctx, SqlClient.SqlClient)
       const other = yield* instance(schema, `${schema}_2`)
-      const a = StreamId.make("acct", "a")
+      const a = StreamId.unsafeMake("acct", "a")
       yield* store.append(a, [newEvent("Opened")], { expectedVersion: "NoStream" })
 
       const holder = yield* session
@@ -175,8 +175,8 @@ describe.runIf(postgresAvailable())("PostgresEventStore interleavings", () => {
       const schema = uniqueSchema("interleave_dcb")
       const one = yield* instance(schema, `${schema}_1`)
       const two = yield* instance(schema, `${schema}_2`)
-      const w = StreamId.make("course", "w")
-      const c = StreamId.make("course", "c")
+      const w = StreamId.unsafeMake("course", "w")
+      const c = StreamId.unsafeMake("course", "c")
       yield* one.append(w, [newEvent("Defined", ["course:1"])], { expectedVersion: "NoStream" })
       const matching = Query.make(Query.item(["Subscribed"]))
       const decision = yield* two.queryForDecision(matching)
@@ -235,7 +235,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore horizon", () => {
         yield* query(idle, "BEGIN")
         yield* query(idle, stranger.statement)
 
-        const streamId = StreamId.make("acct", "h")
+        const streamId = StreamId.unsafeMake("acct", "h")
         const { globalPositions } = yield* store.append(streamId, [newEvent("Opened"), newEvent("Deposited")], { expectedVersion: "NoStream" })
         const log = yield* store.readAll({ fromPosition: 0n, chunkSize: 1, limit: Number.MAX_SAFE_INTEGER }).pipe(
           Stream.runCollect,
@@ -257,14 +257,14 @@ describe.runIf(postgresAvailable())("PostgresEventStore horizon", () => {
       const sql = Context.get(ctx, SqlClient.SqlClient)
       const appended = yield* Deferred.make<bigint>()
       const release = yield* Deferred.make<void>()
-      const held = yield* store.append(StreamId.make("acct", "held"), [newEvent("Opened")], { expectedVersion: "Any" }).pipe(
+      const held = yield* store.append(StreamId.unsafeMake("acct", "held"), [newEvent("Opened")], { expectedVersion: "Any" }).pipe(
         Effect.tap((result) => Deferred.succeed(appended, result.globalPositions[0]!)),
         Effect.zipLeft(Deferred.await(release)),
         sql.withTransaction,
         Effect.fork
       )
       const first = yield* Deferred.await(appended)
-      const later = yield* store.append(StreamId.make("acct", "later"), [newEvent("Opened")], { expectedVersion: "Any" })
+      const later = yield* store.append(StreamId.unsafeMake("acct", "later"), [newEvent("Opened")], { expectedVersion: "Any" })
       expect(later.globalPositions[0]! > first).toBe(true)
       const before = yield* store.readAll({ fromPosition: 0n }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
       expect(before).toEqual([])

@@ -24,7 +24,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore global order", () => {
       const writer = (w: number) =>
         Effect.forEach(Array.from({ length: appendsPerWriter }, (_, i) => i), (i) => {
           const batch = events(1 + ((w + i) % 3))
-          const streamId = StreamId.make("order", `w${w}-s${i % 4}`)
+          const streamId = StreamId.unsafeMake("order", `w${w}-s${i % 4}`)
           const append = EventStore.append(streamId, batch, { expectedVersion: "Any" }).pipe(
             Effect.tap(() => batch.forEach((e) => written.add(e.eventId!)))
           )

@@ -101,7 +101,7 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const { seen, fiber } = yield* following(store.subscribe({ after: head, pollInterval: "60 seconds" }), 3)
       // the first event may come with the subscriber's first read; each later one only with a notification
       for (let n = 1; n <= 3; n++) {
-        yield* signalUntilSeen(seen, n, store.append(StreamId.make("notify", `s${n}`), [newEvent("Pinged")], { expectedVersion: "Any" }))
+        yield* signalUntilSeen(seen, n, store.append(StreamId.unsafeMake("notify", `s${n}`), [newEvent("Pinged")], { expectedVersion: "Any" }))
       }
       expect((yield* Fiber.join(fiber)).map((e) => e.type)).toEqual(["Pinged", "Pinged", "Pinged"])
     }).pipe(Effect.provide(layer))
@@ -113,8 +113,8 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const other = yield* Layer.build(PostgresEventStore.layerFromUrl({ schema, url: databaseUrl, maxConnections: 2 }))
       const reader = Option.getOrThrow(Option.fromNullable(other.unsafeMap.get(EventStore.EventStore.key))) as EventStore.EventStoreService
       const { seen, fiber } = yield* following(reader.subscribe({ pollInterval: "60 seconds" }), 3)
-      yield* signalUntilSeen(seen, 1, EventStore.append(StreamId.make("notify", "x"), events(1), { expectedVersion: "Any" }))
-      yield* signalUntilSeen(seen, 3, EventStore.append(StreamId.make("notify", "x"), events(2), { expectedVersion: "Any" }))
+      yield* signalUntilSeen(seen, 1, EventStore.append(StreamId.unsafeMake("notify", "x"), events(1), { expectedVersion: "Any" }))
+      yield* signalUntilSeen(seen, 3, EventStore.append(StreamId.unsafeMake("notify", "x"), events(2), { expectedVersion: "Any" }))
       expect((yield* Fiber.join(fiber)).map((e) => e.streamVersion)).toEqual([1, 2, 3])
     }).pipe(Effect.scoped, Effect.provide(layer))
   }, 90_000)
@@ -124,10 +124,10 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
     return Effect.gen(function*() {
       const store = yield* EventStore.EventStore
       const { seen, fiber } = yield* following(store.subscribe({ pollInterval: "50 millis" }), 4)
-      yield* store.append(StreamId.make("poll", "x"), events(1), { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeMake("poll", "x"), events(1), { expectedVersion: "NoStream" })
       yield* eventually(Effect.map(Ref.get(seen), (all) => all.length >= 1), "the subscriber has the first event")
       // the subscriber is live now: the next ones can only come with a poll
-      yield* store.append(StreamId.make("poll", "x"), events(3), { expectedVersion: 1 })
+      yield* store.append(StreamId.unsafeMake("poll", "x"), events(3), { expectedVersion: 1 })
       expect((yield* Fiber.join(fiber)).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4])
     }).pipe(Effect.provide(layer))
   }, 60_000)
@@ -146,7 +146,7 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const writer = (w: number) =>
         Effect.forEach(Array.from({ length: appendsPerWriter }, (_, i) => i), (i) => {
           const batch = events(1 + ((w + i) % 3))
-          const append = store.append(StreamId.make("order", `w${w}-s${i % 4}`), batch, { expectedVersion: "Any" }).pipe(
+          const append = store.append(StreamId.unsafeMake("order", `w${w}-s${i % 4}`), batch, { expectedVersion: "Any" }).pipe(
             Effect.tap(() => batch.forEach((e) => written.push(e.eventId!)))
           )
           // every third append holds its transaction open after inserting: it commits after later ones
@@ -175,8 +175,8 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
         failuresLeft--
         return true
       })
-      yield* store.append(StreamId.make("acct", "a"), events(12), { expectedVersion: "NoStream" })
-      yield* store.append(StreamId.make("acct", "b"), events(8), { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeMake("acct", "a"), events(12), { expectedVersion: "NoStream" })
+      yield* store.append(StreamId.unsafeMake("acct", "b"), events(8), { expectedVersion: "NoStream" })
       const reached = yield* ProjectionRunner.catchUp(projection, { batchSize: 10, retry: Schedule.recurs(3) })
       expect(failuresLeft).toBe(0)
       const rows = yield* sql.unsafe<{ stream_id: string; events: number }>(`SELECT stream_id, events FROM "${schema}".totals ORDER BY stream_id`)
@@ -192,8 +192,8 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const store = yield* EventStore.EventStore
       yield* sql.unsafe(`CREATE TABLE "${schema}".totals (stream_id text PRIMARY KEY, events int NOT NULL)`)
       const projection = countingTotals(schema, (event) => event.type === "Poison")
-      const a = yield* store.append(StreamId.make("acct", "a"), events(10), { expectedVersion: "NoStream" })
-      const b = yield* store.append(StreamId.make("acct", "b"), [...events(4), newEvent("Poison")], { expectedVersion: "NoStream" })
+      const a = yield* store.append(StreamId.unsafeMake("acct", "a"), events(10), { expectedVersion: "NoStream" })
+      const b = yield* store.append(StreamId.unsafeMake("acct", "b"), [...events(4), newEvent("Poison")], { expectedVersion: "NoStream" })
       yield* visibleUpTo(b.globalPositions[4]!)
       // two batches: a's ten events, then b's five, whose last one always fails
       const parked = yield* Effect.flip(ProjectionRunner.catchUp(projection, { batchSize: 10, retry: Schedule.recurs(2) }))
@@ -240,8 +240,8 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       yield* sql.unsafe(`CREATE TABLE "${schema}".seen (position bigint PRIMARY KEY, applied int NOT NULL)`)
       const total = 1500
       for (let s = 0; s < 30; s++) {
-        yield* store.append(StreamId.make("crash", `s${s}`), events(total / 30), { expectedVersion: "NoStream" })
-        yield* store.append(StreamId.make("other", `s${s}`), events(2), { expectedVersion: "NoStream" })
+        yield* store.append(StreamId.unsafeMake("crash", `s${s}`), events(total / 30), { expectedVersion: "NoStream" })
+        yield* store.append(StreamId.unsafeMake("other", `s${s}`), events(2), { expectedVersion: "NoStream" })
       }
       const progress: Array<number> = [0]
       for (let run = 0; run < 3; run++) {
@@ -281,7 +281,7 @@ describe.runIf(postgresAvailable())("PostgreSQL read side", () => {
       const store = yield* EventStore.EventStore
       yield* sql.unsafe(`CREATE TABLE "${schema}".balances (stream_id text PRIMARY KEY, balance int NOT NULL)`)
       const balance = Effect.map(sql.unsafe<{ balance: number }>(`SELECT balance FROM "${schema}".balances`), (rows) => rows[0]?.balance)
-      const account = StreamId.make("account", "inline")
+      const account = StreamId.unsafeMake("account", "inline")
       yield* store.append(account, [newEvent("Deposited", { amount: 30 }), newEvent("Noted")], { expectedVersion: "NoStream" })
       expect(yield* balance).toBe(30)
       const failed = yield* Effect.flip(store.append(account, [newEvent("Deposited", { amount: 5 }), newEvent("Deposited", { amount: -1 })], {

@@ -38,7 +38,7 @@ const scenario = (name: string, stores: () => Layer.Layer<EventStore.EventStore 
 
     it.live("snapshots every 10 events, loads from the latest, and replays past an unusable one", () =>
       Effect.gen(function*() {
-        const streamId = StreamId.make("account", `${name}-${Date.now()}`)
+        const streamId = StreamId.unsafeMake("account", `${name}-${Date.now()}`)
         const v1 = accounts(1)
         yield* v1.handle(streamId, { _tag: "OpenAccount", owner: "ada", currency: "EUR" })
         for (let i = 0; i < 24; i++) yield* v1.handle(streamId, { _tag: "Deposit", amount: 10 })
@@ -59,7 +59,7 @@ const scenario = (name: string, stores: () => Layer.Layer<EventStore.EventStore 
 
     it.live("a snapshot of a version the stream never reached is ignored and counted; the load equals a full replay", () =>
       Effect.gen(function*() {
-        const streamId = StreamId.make("account", `${name}-beyond-${Date.now()}`)
+        const streamId = StreamId.unsafeMake("account", `${name}-beyond-${Date.now()}`)
         const v1 = accounts(1)
         yield* v1.handle(streamId, { _tag: "OpenAccount", owner: "ada", currency: "EUR" })
         for (let i = 0; i < 4; i++) yield* v1.handle(streamId, { _tag: "Deposit", amount: 10 })
@@ -102,7 +102,7 @@ describe("snapshot loading: a damaged filesystem snapshot", () => {
   it.live("a snapshot file whose checksum does not match is ignored and counted, though its state decodes; the load equals a full replay", () => {
     const directory = tempDirectory("snapshot-damaged")
     return Effect.gen(function*() {
-      const streamId = StreamId.make("account", `damaged-${Date.now()}`)
+      const streamId = StreamId.unsafeMake("account", `damaged-${Date.now()}`)
       const v1 = accountsOf(1)
       yield* v1.handle(streamId, { _tag: "OpenAccount", owner: "ada", currency: "EUR" })
       for (let i = 0; i < 12; i++) yield* v1.handle(streamId, { _tag: "Deposit", amount: 10 })

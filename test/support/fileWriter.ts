@@ -16,7 +16,7 @@ const [directory, stream, appendsArg, maxBatchArg, maxPaddingArg] = process.argv
 const maxPadding = Number(maxPaddingArg ?? "400")
 const appends = Number(appendsArg ?? "50")
 const maxBatch = Number(maxBatchArg ?? "3")
-const streamId = StreamId.unsafeMake(stream ?? "shared-stream")
+const streamId = StreamId.unsafeParse(stream ?? "shared-stream")
 
 const program = Effect.gen(function*() {
   for (let n = 0; n < appends; n++) {

@@ -23,7 +23,7 @@ import { runWorkerProgram } from "./process.js"
 const [directory, stream, appendsArg, maxBatchArg, seedArg] = process.argv.slice(2)
 const appends = Number(appendsArg ?? "3")
 const maxBatch = Number(maxBatchArg ?? "3")
-const streamId = StreamId.unsafeMake(stream ?? "shared-stream")
+const streamId = StreamId.unsafeParse(stream ?? "shared-stream")
 
 let state = Number(seedArg ?? "1") >>> 0
 /** mulberry32: the batch sizes follow from the seed. */

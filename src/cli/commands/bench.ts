@@ -99,7 +99,7 @@ export const command = Command.make(
           const pad = "x".repeat(options.size)
           const batchOf = (n: number) =>
             Array.from({ length: options.batch }, (_, i) => ({ eventId: EventId.unsafeGenerate(), type: "BenchEventRecorded", data: { n: n * options.batch + i, pad } }))
-          const stream = (kind: string, i: number) => StreamId.make("bench", `${run}-${kind}-${i}`)
+          const stream = (kind: string, i: number) => StreamId.unsafeMake("bench", `${run}-${kind}-${i}`)
           const results: Array<Result> = []
           const total = options.appends * 2 + options.streams + 1
           const progress = Progress.make({ label: `bench on ${store.label}`, unit: "operations", total })
