@@ -217,7 +217,7 @@ const memoryStore: StoreUnderTest = {
   name: "memory",
   where: "in process",
   use: (run) =>
-    withRuntime(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer), (runtime) => run(samePhases(runtime, async () => {})))
+    withRuntime(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer()), (runtime) => run(samePhases(runtime, async () => {})))
 }
 
 /** Milliseconds the filesystem store took to reopen over the seeded log (the index is rebuilt). */

@@ -150,7 +150,7 @@ const withRuntime = async <A>(layer: Layer.Layer<Stores, EventStore.StoreError>,
 const memoryStore: StoreUnderTest = {
   name: "memory",
   where: "in process",
-  use: (run) => withRuntime(Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer), run)
+  use: (run) => withRuntime(Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer()), run)
 }
 
 const filesystemStore: StoreUnderTest = {

@@ -18,7 +18,7 @@ import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import { orders, processManagers, stock, stockStream } from "../examples/OrderFulfillment.js"
 import { eventToJson } from "../src/cli/Output.js"
 
-const Store = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+const Store = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
 
 const log = EventStore.readAll().pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))

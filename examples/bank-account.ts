@@ -60,7 +60,7 @@ const program = Effect.gen(function*() {
   console.log(`The store in ${process.env.CHRONICLE_DIR ?? ".chronicle"} now holds ${total} events.`)
 })
 
-const Store = FileEventStore.layerConfig().pipe(Layer.provide(NodeContext.layer))
+const Store = FileEventStore.layerConfig(FileEventStore.environment).pipe(Layer.provide(NodeContext.layer))
 
 program.pipe(Effect.provide(Store), Effect.runPromise).catch((error) => {
   console.error(error)

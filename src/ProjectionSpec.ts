@@ -88,7 +88,7 @@ export function make<E, R>(
         }
         yield* EventStore.append(StreamId.unsafeParse(streamId), [encoded.right], { expectedVersion: "Any" }).pipe(Effect.orDie)
       }), { discard: true })
-  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())
   const scenario = (given: ReadonlyArray<SpecEvent<unknown>>, when: ReadonlyArray<SpecEvent<unknown>>): When<E, R> => ({
     then: (check) =>
       Effect.gen(function*() {

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Effect, Either, identity, ParseResult, Schema } from "effect"
 import { v7 as uuidv7 } from "uuid"
 import { unfitForId } from "./internal/text.js"
 
@@ -69,7 +69,7 @@ export const parse = (value: string): Either.Either<StreamId, InvalidStreamId> =
  * @since 0.2.0
  * @category unsafe
  */
-export const unsafeParse = (value: string): StreamId => Either.getOrThrow(parse(value))
+export const unsafeParse = (value: string): StreamId => Either.getOrThrowWith(parse(value), identity)
 
 /**
  * Builds `category-id`, or fails with `InvalidStreamId` when the category is
@@ -110,7 +110,7 @@ export const make = (category: string, id: string): Either.Either<StreamId, Inva
  * @since 0.1.0
  * @category unsafe
  */
-export const unsafeMake = (category: string, id: string): StreamId => Either.getOrThrow(make(category, id))
+export const unsafeMake = (category: string, id: string): StreamId => Either.getOrThrowWith(make(category, id), identity)
 
 /**
  * A new stream id in `category`, with a time-ordered UUIDv7 as its id: unique

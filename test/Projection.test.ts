@@ -119,11 +119,11 @@ describe("ProcessManager", () => {
       yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove("bonus"))
       yield* ProjectionRunner.catchUp(bonus)
       expect(yield* EventStore.streamVersion(account)).toBe(3)
-    }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))))
+    }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer()))))
 })
 
 describe("batch projections", () => {
-  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())
   const deposit = (amount: number) => Either.getOrThrow(AccountEvents.encode(MoneyDeposited.make({ amount })))
 
   it.effect("handleBatch receives each batch's events of its types, in order, once", () =>

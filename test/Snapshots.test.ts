@@ -51,7 +51,7 @@ const counting = (counter: { read: number }) =>
     }))
   ).pipe(Layer.provide(MemoryEventStore.layer()))
 
-const stores = (counter = { read: 0 }) => Layer.merge(counting(counter), MemorySnapshotStore.layer)
+const stores = (counter = { read: 0 }) => Layer.merge(counting(counter), MemorySnapshotStore.layer())
 
 const snapshotOf = (streamId: StreamId.StreamId) =>
   Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.load(streamId))

@@ -20,7 +20,7 @@ describe("StreamId", () => {
   it("refuses an empty id, an empty category and a category with a dash", () => {
     expect(Either.isLeft(StreamId.parse(""))).toBe(true)
     expect(Either.getOrThrow(Either.flip(StreamId.parse(""))).message).toContain("must not be empty")
-    expect(() => StreamId.unsafeParse("")).toThrow()
+    expect(() => StreamId.unsafeParse("")).toThrow(/must not be empty/)
     const refusal = (category: string, id: string) => Either.getOrThrow(Either.flip(StreamId.make(category, id)))
     expect(refusal("", "1")).toMatchObject({ _tag: "InvalidStreamId", reason: expect.stringMatching(/category/) })
     expect(refusal("bank-account", "1").reason).toMatch(/must not contain "-"/)

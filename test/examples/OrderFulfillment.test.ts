@@ -232,7 +232,7 @@ const lastOf = (streamId: StreamId.StreamId) =>
  * still asks for the EventStore the process managers send commands through.
  * This satisfies the type; the spec's own store is the one used.
  */
-const specStores = Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))
+const specStores = Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer()))
 
 const keyboard = "stock-keyboard"
 const placedOrder = (quantity: number, cardLimit = 50000, sku = "keyboard") =>
@@ -332,7 +332,7 @@ describe("Compensation", () => {
 
 // process managers, end to end ------------------------------------------------
 
-const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())
 
 /** Catches both process managers up, again and again, until a round appends nothing. */
 const settle = (fulfillment: Projection.Projection<unknown, EventStore.EventStore> = Fulfillment) =>

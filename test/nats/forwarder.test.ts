@@ -70,7 +70,7 @@ const caughtUp = (name: string) =>
     return (yield* checkpointAt(name)) === (yield* EventStore.headPosition)
   })
 
-const memoryStores = () => Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+const memoryStores = () => Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())
 
 const nats = NatsForwarder.connectionLayer({ servers: natsUrl })
 

@@ -44,6 +44,6 @@ describe("MemoryEventStore", () => {
 
 streamLifecycleContract("memory", MemoryEventStore.layer(), { erase: true })
 
-subscriptionContract("memory", Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer))
+subscriptionContract("memory", Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer()))
 
 dcbContract("memory", MemoryEventStore.layer())

@@ -1,4 +1,4 @@
 import { MemorySnapshotStore } from "chronicle"
 import { snapshotStoreContract } from "../contract/SnapshotStoreContract.js"
 
-snapshotStoreContract("memory", MemorySnapshotStore.layer)
+snapshotStoreContract("memory", MemorySnapshotStore.layer())

@@ -89,7 +89,7 @@ const accountsOf = (version: number) =>
     snapshots: { schema: AccountState, version, policy: SnapshotPolicy.everyEvents(10) }
   })
 
-scenario("memory", () => Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer))
+scenario("memory", () => Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer()))
 
 const fileStores = (directory: string) =>
   Layer.mergeAll(FileEventStore.layer({ directory }), FileSnapshotStore.layer({ directory }), removeAfter(directory)).pipe(

@@ -9,7 +9,7 @@
 import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Layer, Option } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import * as CheckpointStore from "../../CheckpointStore.js"
 import { StoreError } from "../../EventStore.js"
 
@@ -89,3 +89,14 @@ export const layer = (
   options: FileCheckpointStoreOptions = {}
 ): Layer.Layer<CheckpointStore.CheckpointStore, StoreError, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(CheckpointStore.CheckpointStore, make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<FileCheckpointStoreOptions>
+): Layer.Layer<CheckpointStore.CheckpointStore, StoreError | ConfigError.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

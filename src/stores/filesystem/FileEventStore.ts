@@ -39,7 +39,7 @@
 import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Chunk, Clock, Config, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Chunk, Clock, Config, type ConfigError, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -804,18 +804,29 @@ export const layer = (
   Layer.scoped(EventStore.EventStore, make(options))
 
 /**
- * The store from `Config`: `CHRONICLE_DIR` (default `./.chronicle`) and
- * `CHRONICLE_FSYNC` (default true).
+ * The settings read from the environment: `CHRONICLE_DIR` (default
+ * `./.chronicle`) and `CHRONICLE_FSYNC` (default true); give it to
+ * `layerConfig`, or build your own `Config`.
  *
+ * @since 0.2.0
+ * @category layers
+ */
+export const environment: Config.Config<FileEventStoreOptions> = Config.all({
+  directory: Config.string("CHRONICLE_DIR").pipe(Config.withDefault(".chronicle")),
+  fsync: Config.boolean("CHRONICLE_FSYNC").pipe(Config.withDefault(true))
+})
+
+/**
+ * `layer` with its options read from `Config`, like `PgClient.layerConfig`.
+ *
+ * @example
+ * FileEventStore.layerConfig(FileEventStore.environment)
+ * FileEventStore.layerConfig({ directory: Config.string("EVENTS_DIR"), fsync: Config.succeed(true) })
+ *
+ * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  options: Omit<FileEventStoreOptions, "directory" | "fsync"> = {}
-): Layer.Layer<EventStore.EventStore, EventStore.StoreError, FileSystem.FileSystem | Path.Path> =>
-  Layer.unwrapEffect(
-    Effect.gen(function*() {
-      const directory = yield* Config.string("CHRONICLE_DIR").pipe(Config.withDefault(".chronicle"))
-      const fsync = yield* Config.boolean("CHRONICLE_FSYNC").pipe(Config.withDefault(true))
-      return layer({ ...options, directory, fsync })
-    }).pipe(Effect.mapError((error) => new EventStore.StoreError({ operation: "configure", reason: String(error) })))
-  )
+  config: Config.Config.Wrap<FileEventStoreOptions>
+): Layer.Layer<EventStore.EventStore, EventStore.StoreError | ConfigError.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Layer, Option } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
@@ -127,3 +127,14 @@ export const layer = (
   options: FileSnapshotStoreOptions = {}
 ): Layer.Layer<SnapshotStore.SnapshotStore, StoreError, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(SnapshotStore.SnapshotStore, make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<FileSnapshotStoreOptions>
+): Layer.Layer<SnapshotStore.SnapshotStore, StoreError | ConfigError.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

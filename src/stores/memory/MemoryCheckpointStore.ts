@@ -26,4 +26,4 @@ export const make: Effect.Effect<CheckpointStore.CheckpointStoreService> = Effec
  *
  * @category layers
  */
-export const layer: Layer.Layer<CheckpointStore.CheckpointStore> = Layer.effect(CheckpointStore.CheckpointStore, make)
+export const layer = (): Layer.Layer<CheckpointStore.CheckpointStore> => Layer.effect(CheckpointStore.CheckpointStore, make)

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import { Chunk, Config, type ConfigError, Effect, Either, Layer, Option, Stream } from "effect"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -237,3 +237,13 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
  */
 export const layer = (options: MemoryEventStoreOptions = {}): Layer.Layer<EventStore.EventStore> =>
   Layer.effect(EventStore.EventStore, make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<MemoryEventStoreOptions>
+): Layer.Layer<EventStore.EventStore, ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -57,4 +57,4 @@ export const make: Effect.Effect<SnapshotStore.SnapshotStoreService> = Effect.sy
  *
  * @category layers
  */
-export const layer: Layer.Layer<SnapshotStore.SnapshotStore> = Layer.effect(SnapshotStore.SnapshotStore, make)
+export const layer = (): Layer.Layer<SnapshotStore.SnapshotStore> => Layer.effect(SnapshotStore.SnapshotStore, make)

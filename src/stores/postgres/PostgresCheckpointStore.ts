@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { SqlClient, SqlError } from "@effect/sql"
-import { Effect, Layer, Option } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import * as CheckpointStore from "../../CheckpointStore.js"
 import type { StoreError } from "../../EventStore.js"
 import { storeError } from "./errors.js"
@@ -67,3 +67,14 @@ export const layer = (
   options: PostgresCheckpointStoreOptions = {}
 ): Layer.Layer<CheckpointStore.CheckpointStore, StoreError, SqlClient.SqlClient> =>
   Layer.effect(CheckpointStore.CheckpointStore, make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<PostgresCheckpointStoreOptions>
+): Layer.Layer<CheckpointStore.CheckpointStore, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

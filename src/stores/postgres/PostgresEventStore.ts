@@ -23,7 +23,7 @@ import { createHash } from "node:crypto"
 import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
-import { Chunk, Config, Data, Deferred, Effect, Either, Layer, Option, Redacted, Stream } from "effect"
+import { Chunk, Config, type ConfigError, Data, Deferred, Effect, Either, Layer, Option, Redacted, Runtime, Stream } from "effect"
 import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventId from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
@@ -775,6 +775,7 @@ export const layerFromUrl = (
   Layer.unwrapScoped(
     Effect.gen(function*() {
       const url = Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url
+      const runtime = yield* Effect.runtime<never>()
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const pool = new Pg.Pool({
@@ -783,7 +784,13 @@ export const layerFromUrl = (
             connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
             application_name: options.applicationName ?? "chronicle"
           })
-          pool.on("error", () => {})
+          // an idle connection that died (server restart, backend terminated): the pool drops it, we say so
+          pool.on("error", (error) =>
+            Runtime.runFork(runtime)(
+              Effect.logWarning("chronicle: an idle PostgreSQL connection failed and was dropped from the pool").pipe(
+                Effect.annotateLogs({ error: error.message, applicationName: options.applicationName ?? "chronicle" })
+              )
+            ))
           return pool
         }),
         (pool) => Effect.promise(() => pool.end().catch(() => undefined))
@@ -796,21 +803,45 @@ export const layerFromUrl = (
   )
 
 /**
- * The store with its own pool, from `Config`: `DATABASE_URL` and
- * `CHRONICLE_PG_SCHEMA` by default.
+ * `layer` with its options read from `Config` (over the `SqlClient` in
+ * context).
  *
+ * @since 0.2.0
  * @category layers
  */
 export const layerConfig = (
-  options: Omit<PostgresEventStoreOptions, "schema"> = {}
-): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient, EventStore.StoreError> =>
-  Layer.unwrapEffect(
-    Effect.gen(function*() {
-      const url = yield* Config.redacted("DATABASE_URL")
-      const schema = yield* Config.string("CHRONICLE_PG_SCHEMA").pipe(Config.withDefault("chronicle"))
-      return layerFromUrl({ ...options, url, schema })
-    }).pipe(Effect.mapError((error) => storeError("configure", error)))
-  )
+  config: Config.Config.Wrap<PostgresEventStoreOptions>
+): Layer.Layer<EventStore.EventStore, EventStore.StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * The connection settings read from the environment: `DATABASE_URL`
+ * (required) and `CHRONICLE_PG_SCHEMA` (default `chronicle`); give it to
+ * `layerFromUrlConfig`, or build your own `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const environment: Config.Config<ConnectionOptions> = Config.all({
+  url: Config.redacted("DATABASE_URL"),
+  schema: Config.string("CHRONICLE_PG_SCHEMA").pipe(Config.withDefault("chronicle"))
+})
+
+/**
+ * `layerFromUrl` with its settings read from `Config`, like
+ * `PgClient.layerConfig`.
+ *
+ * @example
+ * PostgresEventStore.layerFromUrlConfig(PostgresEventStore.environment)
+ * PostgresEventStore.layerFromUrlConfig({ url: Config.redacted("EVENTS_URL"), maxConnections: Config.succeed(16) })
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerFromUrlConfig = (
+  config: Config.Config.Wrap<ConnectionOptions>
+): Layer.Layer<EventStore.EventStore | SqlClient.SqlClient, EventStore.StoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layerFromUrl))
 
 /**
  * Applies the store's migrations (idempotent; safe to run from several

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Option } from "effect"
+import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import type { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
@@ -88,3 +88,14 @@ export const layer = (
   options: PostgresSnapshotStoreOptions = {}
 ): Layer.Layer<SnapshotStore.SnapshotStore, StoreError, SqlClient.SqlClient> =>
   Layer.effect(SnapshotStore.SnapshotStore, make(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<PostgresSnapshotStoreOptions>
+): Layer.Layer<SnapshotStore.SnapshotStore, StoreError | ConfigError.ConfigError, SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
