@@ -15,7 +15,7 @@ import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Snapshots from "./internal/snapshots.js"
 import * as Metrics from "./Metrics.js"
 import type * as SnapshotStore from "./SnapshotStore.js"
-import { StreamId } from "./StreamId.js"
+import { InvalidStreamId, StreamId } from "./StreamId.js"
 
 /**
  * A command kept conflicting with concurrent writers until its retry schedule
@@ -36,15 +36,35 @@ export class ConflictRetriesExhausted
 }
 
 /**
- * Every failure of a command other than the decider's own domain errors.
+ * Every failure of a command other than the decider's own domain errors: only
+ * what a handler can meet. `ConcurrencyConflict` only when the caller pinned
+ * `expectedVersion` (otherwise conflicts are retried and end as
+ * `ConflictRetriesExhausted`); `TransactionConflict` only inside a caller's
+ * PostgreSQL transaction. The handler appends fresh event ids, no condition
+ * and versions it read itself, so the store's `AppendConditionFailed`,
+ * `DuplicateEventId` and `InvalidArgument` would be its own bug (a defect).
  *
+ * @since 0.1.0
  * @category errors
  */
 export type HandlerError =
-  | EventStore.AppendError
+  | EventStore.ConcurrencyConflict
   | ConflictRetriesExhausted
+  | EventStore.StreamDeleted
+  | InvalidStreamId
+  | EventStore.InvalidEvent
+  | EventStore.EventTooLarge
+  | EventStore.TransactionConflict
+  | EventStore.StoreError
   | EventCodec.DecodeError
   | EventCodec.EventEncodeError
+
+/** Store failures the handler's own calls cannot provoke: defects if they happen. */
+const impossible = {
+  AppendConditionFailed: Effect.die,
+  DuplicateEventId: Effect.die,
+  InvalidArgument: Effect.die
+} as const
 
 /**
  * The default retry schedule on conflicts: exponential from 10 ms, factor 2,
@@ -313,7 +333,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
 
   const attempt = (streamId: StreamId, command: C, pinned: ExpectedVersion.ExpectedVersion | undefined, metadata: EventMetadata | undefined) =>
     Effect.gen(function*() {
-      const loaded = yield* loadStream(streamId)
+      const loaded = yield* loadStream(streamId).pipe(Effect.catchTag("InvalidArgument", Effect.die))
       if (pinned !== undefined && !ExpectedVersion.matches(pinned, loaded.version)) {
         return yield* new EventStore.ConcurrencyConflict({ streamId, expected: pinned, actual: loaded.version })
       }
@@ -333,7 +353,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
       const encoded = yield* EventCodec.encodeAll(codec, events, metadata)
       const appended = yield* EventStore.append(streamId, encoded, {
         expectedVersion: ExpectedVersion.exact(loaded.version)
-      })
+      }).pipe(Effect.catchTags(impossible))
       let state = loaded.state
       for (const event of events) state = decider.evolve(state, event)
       if (snapshots !== undefined) {

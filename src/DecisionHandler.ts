@@ -19,7 +19,7 @@ import * as EventStore from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Metrics from "./Metrics.js"
 import * as Query from "./Query.js"
-import type { StreamId } from "./StreamId.js"
+import type { InvalidStreamId, StreamId } from "./StreamId.js"
 
 /**
  * Other writers kept changing what the decision read until the retry
@@ -39,13 +39,25 @@ export class ConditionRetriesExhausted
 }
 
 /**
- * Every failure of a decision other than the decider's own domain errors.
+ * Every failure of a decision other than the decider's own domain errors: only
+ * what a decision can meet. A failed condition is retried and ends as
+ * `ConditionRetriesExhausted`; `InvalidArgument` is a decision model whose
+ * query is not one; `TransactionConflict` only inside a caller's PostgreSQL
+ * transaction. Appends carry fresh ids and `Any`, so the store's
+ * `ConcurrencyConflict` and `DuplicateEventId` would be a defect.
  *
+ * @since 0.1.0
  * @category errors
  */
 export type HandlerError =
-  | EventStore.AppendError
   | ConditionRetriesExhausted
+  | EventStore.InvalidArgument
+  | EventStore.StreamDeleted
+  | InvalidStreamId
+  | EventStore.InvalidEvent
+  | EventStore.EventTooLarge
+  | EventStore.TransactionConflict
+  | EventStore.StoreError
   | EventCodec.DecodeError
   | EventCodec.EventEncodeError
 
@@ -141,7 +153,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
       const appended = yield* EventStore.append(decider.streamId(command), encoded, {
         expectedVersion: ExpectedVersion.Any,
         condition: loaded.condition
-      })
+      }).pipe(Effect.catchTags({ ConcurrencyConflict: Effect.die, DuplicateEventId: Effect.die }))
       let state = loaded.state
       for (let i = 0; i < events.length; i++) {
         const stored: StoredEvent<E> = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Metric, Option, Schedule, Stream, TestClock } from "effect"
-import { CommandHandler, Decider, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
+import { CommandHandler, Decider, DecisionHandler, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
 import type { AccountCommand, AccountEvent } from "../examples/BankAccount.js"
 import { AccountEvents, BankAccount, InsufficientFunds, MoneyDeposited } from "../examples/BankAccount.js"
 
@@ -191,4 +191,18 @@ describe("CommandHandler", () => {
       expect(loaded.version).toBe(2_501)
       expect(loaded.state.balance).toBe(5_000)
     }).pipe(Effect.provide(store)))
+})
+
+describe("HandlerError names only what a handler can raise", () => {
+  it("the command handler's and the decision handler's error unions leave out what their own calls cannot provoke", () => {
+    type NotFromCommands = Extract<
+      CommandHandler.HandlerError,
+      EventStore.AppendConditionFailed | EventStore.DuplicateEventId | EventStore.InvalidArgument
+    >
+    type NotFromDecisions = Extract<DecisionHandler.HandlerError, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId>
+    const commands: [NotFromCommands] extends [never] ? "narrow" : "wide" = "narrow"
+    const decisions: [NotFromDecisions] extends [never] ? "narrow" : "wide" = "narrow"
+    const pinned: [Extract<CommandHandler.HandlerError, EventStore.ConcurrencyConflict>] extends [never] ? "missing" : "kept" = "kept"
+    expect([commands, decisions, pinned]).toEqual(["narrow", "narrow", "kept"])
+  })
 })
