@@ -12,6 +12,7 @@ import { StoreError } from "./EventStore.js"
 /**
  * The operations of a checkpoint store.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface CheckpointStoreService {
@@ -33,6 +34,7 @@ export interface CheckpointStoreService {
 /**
  * The CheckpointStore service.
  *
+ * @since 0.1.0
  * @category services
  */
 export class CheckpointStore extends Context.Tag("chronicle/CheckpointStore")<CheckpointStore, CheckpointStoreService>() {}
@@ -43,6 +45,7 @@ const invalid = (operation: string, reason: string) => Effect.fail(new StoreErro
  * Builds the service from a store's operations, adding name and position
  * checks and a span per operation.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (name: string, service: CheckpointStoreService): CheckpointStoreService => {
@@ -70,6 +73,7 @@ export const make = (name: string, service: CheckpointStoreService): CheckpointS
 /**
  * Loads a checkpoint through the CheckpointStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const load = (name: string): Effect.Effect<Option.Option<bigint>, StoreError, CheckpointStore> =>
@@ -78,6 +82,7 @@ export const load = (name: string): Effect.Effect<Option.Option<bigint>, StoreEr
 /**
  * Saves a checkpoint through the CheckpointStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const save = (name: string, position: bigint): Effect.Effect<void, StoreError, CheckpointStore> =>

@@ -21,6 +21,7 @@ import { InvalidStreamId, StreamId } from "./StreamId.js"
  * A command kept conflicting with concurrent writers until its retry schedule
  * ran out. Carries the last conflict.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class ConflictRetriesExhausted
@@ -70,6 +71,7 @@ const impossible = {
  * The default retry schedule on conflicts: exponential from 10 ms, factor 2,
  * jittered, at most 5 retries.
  *
+ * @since 0.1.0
  * @category constants
  */
 export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential(
@@ -78,6 +80,7 @@ export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedul
 ).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
 
 /**
+ * @since 0.1.0
  * @category options
  */
 export interface HandlerOptions<E extends EventCodec.Tagged, S = unknown> {
@@ -90,6 +93,7 @@ export interface HandlerOptions<E extends EventCodec.Tagged, S = unknown> {
 }
 
 /**
+ * @since 0.1.0
  * @category options
  */
 export interface HandleOptions {
@@ -107,6 +111,7 @@ export interface HandleOptions {
  * What a handled command produced: its events, the state after them, the
  * stream's new version and the events' global positions.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface CommandResult<E, S> {
@@ -121,6 +126,7 @@ export interface CommandResult<E, S> {
  * An aggregate's state as loaded from its stream, the version it is at, and
  * the snapshot it started from, if any.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Loaded<S> {
@@ -132,6 +138,7 @@ export interface Loaded<S> {
 /**
  * How a handler snapshots state: the state's Schema, its version, the policy.
  *
+ * @since 0.1.0
  * @category options
  */
 export type SnapshotOptions<E, S> = Snapshots.SnapshotOptions<E, S>
@@ -140,6 +147,7 @@ export type SnapshotOptions<E, S> = Snapshots.SnapshotOptions<E, S>
  * A point in a stream's past: after the event at `version`, or as it stood at
  * `time` (by the events' `recordedAt`).
  *
+ * @since 0.1.0
  * @category models
  */
 export type PointInTime = { readonly version: number } | { readonly time: Date }
@@ -148,6 +156,7 @@ export type PointInTime = { readonly version: number } | { readonly time: Date }
  * What loading needs from the context: the EventStore, and the SnapshotStore
  * when snapshots are on.
  *
+ * @since 0.1.0
  * @category models
  */
 export type LoadRequirements<O> = EventStore.EventStore | (O extends { readonly snapshots: object } ? SnapshotStore.SnapshotStore : never)
@@ -155,6 +164,7 @@ export type LoadRequirements<O> = EventStore.EventStore | (O extends { readonly 
 /**
  * A decider bound to its codec, retry policy and snapshots.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface CommandHandler<C, E, S, Err, R, Needs = EventStore.EventStore> {
@@ -251,6 +261,7 @@ const foldPages = <E extends EventCodec.Tagged, S>(
  * and the events after it, folded as they arrive. With `at`, the state as it
  * was then.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapshots?: SnapshotOptions<E, S> | undefined } = { readonly snapshots?: undefined }>(
@@ -321,6 +332,7 @@ const isConflict = (u: unknown): u is EventStore.ConcurrencyConflict => u instan
  * const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
  * const result = yield* accounts.handle(streamId, { _tag: "Deposit", amount: 100 })
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends HandlerOptions<E, S>>(
@@ -422,6 +434,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
 /**
  * Handles one command in one call: `make(decider, options).handle(…)`.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const handle = <C, E extends EventCodec.Tagged, S, Err, R, O extends HandlerOptions<E, S>>(

@@ -9,6 +9,7 @@
 import { Effect, Stream } from "effect"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface Decider<Command, Event, State, Error = never, R = never> {
@@ -22,6 +23,7 @@ export interface Decider<Command, Event, State, Error = never, R = never> {
 /**
  * The command type of a decider.
  *
+ * @since 0.1.0
  * @category type-level
  */
 export type Command<D> = D extends Decider<infer C, any, any, any, any> ? C : never
@@ -29,6 +31,7 @@ export type Command<D> = D extends Decider<infer C, any, any, any, any> ? C : ne
 /**
  * The event type of a decider.
  *
+ * @since 0.1.0
  * @category type-level
  */
 export type Event<D> = D extends Decider<any, infer E, any, any, any> ? E : never
@@ -36,6 +39,7 @@ export type Event<D> = D extends Decider<any, infer E, any, any, any> ? E : neve
 /**
  * The state type of a decider.
  *
+ * @since 0.1.0
  * @category type-level
  */
 export type State<D> = D extends Decider<any, any, infer S, any, any> ? S : never
@@ -43,6 +47,7 @@ export type State<D> = D extends Decider<any, any, infer S, any, any> ? S : neve
 /**
  * The domain error type of a decider.
  *
+ * @since 0.1.0
  * @category type-level
  */
 export type Error<D> = D extends Decider<any, any, any, infer Err, any> ? Err : never
@@ -57,6 +62,7 @@ export type Error<D> = D extends Decider<any, any, any, infer Err, any> ? Err : 
  *   evolve: (n, e) => n + e.by
  * })
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <Command, Event, State, Error = never, R = never>(
@@ -67,6 +73,7 @@ export const make = <Command, Event, State, Error = never, R = never>(
  * Folds events into a state, starting from `state` (default: the decider's
  * initial state).
  *
+ * @since 0.1.0
  * @category folding
  */
 export const fold = <Event, State>(
@@ -83,6 +90,7 @@ export const fold = <Event, State>(
  * Folds a stream of events into a state as it arrives, chunk by chunk, so a
  * long stream is never held in memory whole.
  *
+ * @since 0.1.0
  * @category folding
  */
 export const foldStream = <Event, State, Err, R>(
@@ -102,6 +110,7 @@ export const foldStream = <Event, State, Err, R>(
  * Runs a command against a state without a store: the events it decides and
  * the state after them.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const run = <Command, Event, State, Error, R>(

@@ -21,6 +21,7 @@ import { describeExit, expectError, expectEvents, fail, guardedThen } from "./in
 import type { StreamId } from "./StreamId.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface Given<C, E, S, Err, R> {
@@ -29,6 +30,7 @@ export interface Given<C, E, S, Err, R> {
 }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface When<E, S, Err, R> {
@@ -43,6 +45,7 @@ export interface When<E, S, Err, R> {
 }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface DeciderSpec<C, E, S, Err, R> {
@@ -50,6 +53,7 @@ export interface DeciderSpec<C, E, S, Err, R> {
 }
 
 /**
+ * @since 0.1.0
  * @category options
  */
 export interface SpecOptions<E extends EventCodec.Tagged> {
@@ -86,6 +90,7 @@ const roundTrip = <E extends EventCodec.Tagged>(
 /**
  * Builds a specification for a decider.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <C, E extends EventCodec.Tagged, S, Err, R>(

@@ -25,6 +25,7 @@ import type { InvalidStreamId, StreamId } from "./StreamId.js"
  * Other writers kept changing what the decision read until the retry
  * schedule ran out. Carries the last refusal.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class ConditionRetriesExhausted
@@ -64,6 +65,7 @@ export type HandlerError =
 /**
  * How commands are turned into decisions.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionDecider<C, E extends EventCodec.Tagged, S, Err, R> {
@@ -82,6 +84,7 @@ export interface DecisionDecider<C, E extends EventCodec.Tagged, S, Err, R> {
  * What a handled command did: the events decided (none when the state already
  * satisfied the command), the state after them, and where they were stored.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionResult<E, S> {
@@ -94,6 +97,7 @@ export interface DecisionResult<E, S> {
 type Outcome<E, S> = Omit<DecisionResult<E, S>, "attempts">
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionHandler<C, E, S, Err, R> {
@@ -111,6 +115,7 @@ export interface DecisionHandler<C, E, S, Err, R> {
  * Defines a decider for DCB decisions, inferring its types (share one value
  * between `make` and `DecisionSpec.make`).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const decider = <C, E extends EventCodec.Tagged, S, Err, R>(
@@ -120,6 +125,7 @@ export const decider = <C, E extends EventCodec.Tagged, S, Err, R>(
 /**
  * Builds the handler.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <C, E extends EventCodec.Tagged, S, Err, R>(

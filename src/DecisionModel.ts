@@ -21,6 +21,7 @@ import * as Query from "./Query.js"
 /**
  * The state of type `S` built from the events (of type `E`) matching `query`.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionModel<S, E> {
@@ -33,6 +34,7 @@ export interface DecisionModel<S, E> {
 /**
  * Defines a decision model.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <S, E>(model: DecisionModel<S, E>): DecisionModel<S, E> => model
@@ -42,6 +44,7 @@ export const make = <S, E>(model: DecisionModel<S, E>): DecisionModel<S, E> => m
  * state, the query is their union, and each event evolves only the models
  * whose query it matches.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const combine = <Models extends Record<string, DecisionModel<any, any>>>(
@@ -70,6 +73,7 @@ export const combine = <Models extends Record<string, DecisionModel<any, any>>>(
 /**
  * Folds events into a model's state (only those matching its query count).
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const fold = <S, E>(model: DecisionModel<S, E>, events: Iterable<StoredEvent<E>>): S => {

@@ -22,6 +22,7 @@ import * as StreamId from "./StreamId.js"
 import * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface When<E, Err, R> {
@@ -34,6 +35,7 @@ export interface When<E, Err, R> {
 }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionSpec<C, E, Err, R> {
@@ -45,6 +47,7 @@ const kit = "DecisionSpec"
 /**
  * A specification for the decisions of `decider`.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <C, E extends EventCodec.Tagged, S, Err, R>(

@@ -14,6 +14,7 @@ import type { StreamId } from "./StreamId.js"
  * caused it (`correlationId`), the id of the message that directly caused it
  * (`causationId`), and any fields of the user's own.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface EventMetadata {
@@ -27,6 +28,7 @@ export interface EventMetadata {
  * the store generates a UUIDv7, but then a re-sent batch cannot be recognised:
  * give ids when appends may be retried.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface NewEvent {
@@ -45,6 +47,7 @@ export interface NewEvent {
 /**
  * A `NewEvent` with every field settled, as a store driver receives it.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface PendingEvent {
@@ -63,6 +66,7 @@ export interface PendingEvent {
  * grows strictly, but may have gaps; a `bigint`, because some stores derive
  * it from 64-bit transaction ids).
  *
+ * @since 0.1.0
  * @category models
  */
 export interface StoredEvent<Data = unknown> {
@@ -83,6 +87,7 @@ export interface StoredEvent<Data = unknown> {
  * What folding a stream into state needs of each event: a stored event
  * without its envelope's bookkeeping. Stores may read it more cheaply.
  *
+ * @since 0.1.0
  * @category models
  */
 export type EventPayload<Data = unknown> = Pick<

@@ -17,6 +17,7 @@ import * as Upcaster from "./Upcaster.js"
 /**
  * A stored event whose type the codec does not know.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class UnknownEventType extends Schema.TaggedError<UnknownEventType>()("UnknownEventType", {
@@ -35,6 +36,7 @@ export class UnknownEventType extends Schema.TaggedError<UnknownEventType>()("Un
 /**
  * A stored event whose payload does not decode with its type's schema.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("EventDecodeError", {
@@ -53,6 +55,7 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>()("Ev
  * A typed event that does not encode with its schema (a value that breaks a
  * refinement, say).
  *
+ * @since 0.1.0
  * @category errors
  */
 export class EventEncodeError extends Schema.TaggedError<EventEncodeError>()("EventEncodeError", {
@@ -67,6 +70,7 @@ export class EventEncodeError extends Schema.TaggedError<EventEncodeError>()("Ev
 /**
  * Why a stored event could not become a typed one.
  *
+ * @since 0.1.0
  * @category errors
  */
 export type DecodeError = UnknownEventType | EventDecodeError | Upcaster.UpcastError
@@ -74,6 +78,7 @@ export type DecodeError = UnknownEventType | EventDecodeError | Upcaster.UpcastE
 /**
  * Any event that carries its type in `_tag`, as `Schema.TaggedStruct` makes.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Tagged {
@@ -83,6 +88,7 @@ export interface Tagged {
 /**
  * Options for encoding one event.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface EncodeOptions {
@@ -93,6 +99,7 @@ export interface EncodeOptions {
 /**
  * The codec of one aggregate's events.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface EventCodec<E extends Tagged> {
@@ -115,6 +122,7 @@ export interface EventCodec<E extends Tagged> {
 }
 
 /**
+ * @since 0.1.0
  * @category options
  */
 export interface CodecOptions<Tag extends string, E = never> {
@@ -170,6 +178,7 @@ const formatIssue = (error: ParseResult.ParseError) => ParseResult.TreeFormatter
  * const Withdrawn = Schema.TaggedStruct("Withdrawn", { amount: Schema.Number })
  * const codec = EventCodec.make(Schema.Union(Deposited, Withdrawn))
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <E extends Tagged, I>(
@@ -283,6 +292,7 @@ export const make = <E extends Tagged, I>(
 /**
  * Encodes a batch of typed events, all with the same metadata.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const encodeAll = <E extends Tagged>(
@@ -304,6 +314,7 @@ export const encodeAll = <E extends Tagged>(
  * Decodes a stream of stored events chunk by chunk, failing on the first
  * event that does not decode.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const decodeStream = <E extends Tagged>(codec: EventCodec<E>) =>
@@ -324,6 +335,7 @@ export const decodeStream = <E extends Tagged>(codec: EventCodec<E>) =>
 /**
  * Reads a stream through the EventStore in context and decodes it.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const read = <E extends Tagged>(

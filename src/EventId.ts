@@ -11,11 +11,13 @@ import { v7 as uuidv7 } from "uuid"
 /**
  * A branded UUID identifying one event across the whole store.
  *
+ * @since 0.1.0
  * @category models
  */
 export const EventId = Schema.UUID.pipe(Schema.brand("chronicle/EventId"))
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type EventId = typeof EventId.Type
@@ -23,6 +25,7 @@ export type EventId = typeof EventId.Type
 /**
  * A fresh UUIDv7 event id.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const generate: Effect.Effect<EventId> = Effect.sync(() => uuidv7() as EventId)
@@ -30,6 +33,7 @@ export const generate: Effect.Effect<EventId> = Effect.sync(() => uuidv7() as Ev
 /**
  * A fresh UUIDv7 event id, outside of Effect.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const unsafeGenerate = (): EventId => uuidv7() as EventId
@@ -37,6 +41,7 @@ export const unsafeGenerate = (): EventId => uuidv7() as EventId
 /**
  * Validates a user-supplied id (any UUID version).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (value: string): EventId => EventId.make(value)

@@ -23,6 +23,7 @@ import { unfitForId, unstorable } from "./internal/text.js"
  * The stream was not at the version the writer expected. Nothing of the batch
  * was stored.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>()("ConcurrencyConflict", {
@@ -53,6 +54,7 @@ export class ConcurrencyConflict extends Schema.TaggedError<ConcurrencyConflict>
  * `eventId` is the batch's first event (in batch order) that is stored, and
  * `existingStreamId`, `existingVersion`, `existingPosition` say where.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("DuplicateEventId", {
@@ -71,6 +73,7 @@ export class DuplicateEventId extends Schema.TaggedError<DuplicateEventId>()("Du
  * An event's serialised form exceeds the store's size limit. Nothing of the
  * batch was stored.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventTooLarge", {
@@ -94,6 +97,7 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>()("EventToo
  * (`data.items[1].name`, `metadata.tenant`, `tags[0]`, `type`). Nothing of
  * the batch was stored.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEvent", {
@@ -111,6 +115,7 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>()("InvalidEve
  * The stream was deleted (tombstoned): it takes no more events. Nothing of
  * the batch was stored.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDeleted", {
@@ -126,6 +131,7 @@ export class StreamDeleted extends Schema.TaggedError<StreamDeleted>()("StreamDe
  * the condition's position: the decision was made on stale information.
  * Nothing of the batch was stored; read again and decide again.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class AppendConditionFailed extends Schema.TaggedError<AppendConditionFailed>()("AppendConditionFailed", {
@@ -145,6 +151,7 @@ export class AppendConditionFailed extends Schema.TaggedError<AppendConditionFai
  * The store itself failed: I/O, a lost connection, a corrupt file. The
  * operation names what was attempted.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
@@ -164,6 +171,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
  * may already have passed. Nothing was stored; roll the transaction back and
  * run it again. Appending before the transaction's other writes avoids it.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class TransactionConflict extends Schema.TaggedError<TransactionConflict>()("TransactionConflict", {
@@ -181,6 +189,7 @@ export class TransactionConflict extends Schema.TaggedError<TransactionConflict>
  * both empty. Refused before any store sees the call, the same on every
  * store; nothing was read or written.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("InvalidArgument", {
@@ -196,6 +205,7 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
 /**
  * Every way a read can fail: a bad argument or stream id, or the store itself.
  *
+ * @since 0.1.0
  * @category errors
  */
 export type ReadError = InvalidArgument | InvalidStreamId | StoreError
@@ -203,6 +213,7 @@ export type ReadError = InvalidArgument | InvalidStreamId | StoreError
 /**
  * Every way an append can fail.
  *
+ * @since 0.1.0
  * @category errors
  */
 export type AppendError =
@@ -222,6 +233,7 @@ export type AppendError =
 // ---------------------------------------------------------------------------
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface AppendOptions {
@@ -243,6 +255,7 @@ export interface AppendOptions {
  * position `after` (exclusive; default 0: anywhere in the log). The batch's
  * own events never trip its own condition.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface AppendCondition {
@@ -263,6 +276,7 @@ export interface AppendCondition {
  * the append condition that fails if anything matching was stored that the
  * read did not see.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface DecisionRead {
@@ -273,6 +287,7 @@ export interface DecisionRead {
 /**
  * An `AppendCondition` with every field settled, as a driver receives it.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface SettledCondition {
@@ -285,6 +300,7 @@ export interface SettledCondition {
  * Which events matching a query to read: those after `after` (exclusive), at
  * most `limit`, in global order.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface QueryOptions {
@@ -296,6 +312,7 @@ export interface QueryOptions {
 /**
  * `QueryOptions` with every field settled, as a driver receives them.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface QueryRange {
@@ -308,6 +325,7 @@ export interface QueryRange {
  * What a successful append reports: the stream's version after it and the
  * global positions of the events, in batch order.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface AppendResult {
@@ -321,6 +339,7 @@ export interface AppendResult {
  * range (both inclusive) whatever the direction; `backwards` starts at the top
  * of the range; `limit` caps how many events come back.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface ReadOptions {
@@ -338,6 +357,7 @@ export interface ReadOptions {
  * A page of a stream, forwards: versions `fromVersion` to `toVersion`
  * (inclusive), at most `limit` events.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Page {
@@ -349,6 +369,7 @@ export interface Page {
 /**
  * How to delete a stream.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface DeleteOptions {
@@ -363,6 +384,7 @@ export interface DeleteOptions {
 }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type Direction = "forwards" | "backwards"
@@ -371,6 +393,7 @@ export type Direction = "forwards" | "backwards"
  * Which part of the global log to read: events at `fromPosition` (inclusive)
  * and after, at most `limit` of them.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface ReadAllOptions {
@@ -382,6 +405,7 @@ export interface ReadAllOptions {
 /**
  * Where a subscription starts and how it waits for new events.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface SubscribeOptions {
@@ -400,6 +424,7 @@ export interface SubscribeOptions {
 /**
  * `ReadOptions` with every field settled, as a driver receives them.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface StreamRange {
@@ -413,6 +438,7 @@ export interface StreamRange {
 /**
  * `ReadAllOptions` with every field settled, as a driver receives them.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface LogRange {
@@ -424,6 +450,7 @@ export interface LogRange {
 /**
  * The default number of events per chunk when reading.
  *
+ * @since 0.1.0
  * @category constants
  */
 export const defaultChunkSize = 1000
@@ -435,6 +462,7 @@ export const defaultChunkSize = 1000
 /**
  * The operations of an event store.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface EventStoreService {
@@ -498,6 +526,7 @@ export interface EventStoreService {
 /**
  * The EventStore service.
  *
+ * @since 0.1.0
  * @category services
  */
 export class EventStore extends Context.Tag("chronicle/EventStore")<EventStore, EventStoreService>() {}
@@ -506,6 +535,7 @@ export class EventStore extends Context.Tag("chronicle/EventStore")<EventStore, 
  * What a store implements: the operations on settled inputs. `make` adds input
  * validation, defaults, spans and metrics around it, the same for every store.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Driver {
@@ -759,6 +789,7 @@ const followLog = (driver: Driver, options: SubscribeOptions | undefined): Strea
 /**
  * How often a subscription reads when the store sends no change signal.
  *
+ * @since 0.1.0
  * @category constants
  */
 export const defaultPollInterval: Duration.DurationInput = "500 millis"
@@ -768,6 +799,7 @@ export const defaultPollInterval: Duration.DurationInput = "500 millis"
  * inputs (event ids, metadata, read ranges), and wraps every operation in a
  * span named after it, feeding the append and conflict metrics.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (driver: Driver): EventStoreService => {
@@ -952,6 +984,7 @@ export const make = (driver: Driver): EventStoreService => {
 /**
  * Appends through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const append = (
@@ -964,6 +997,7 @@ export const append = (
 /**
  * Reads a stream through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const read = (
@@ -975,6 +1009,7 @@ export const read = (
 /**
  * Deletes a stream through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const deleteStream = (
@@ -986,6 +1021,7 @@ export const deleteStream = (
 /**
  * Whether a stream was deleted, through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, InvalidStreamId | StoreError, EventStore> =>
@@ -994,6 +1030,7 @@ export const isDeleted = (streamId: StreamId): Effect.Effect<boolean, InvalidStr
 /**
  * Reads what folding needs of a stream's events through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const readPayloads = (
@@ -1005,6 +1042,7 @@ export const readPayloads = (
 /**
  * Reads the global log through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
@@ -1013,6 +1051,7 @@ export const readAll = (options?: ReadAllOptions): Stream.Stream<StoredEvent, Re
 /**
  * A stream's version through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const streamVersion = (streamId: StreamId): Effect.Effect<number, InvalidStreamId | StoreError, EventStore> =>
@@ -1021,6 +1060,7 @@ export const streamVersion = (streamId: StreamId): Effect.Effect<number, Invalid
 /**
  * Follows the global log through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>
@@ -1029,6 +1069,7 @@ export const subscribe = (options?: SubscribeOptions): Stream.Stream<StoredEvent
 /**
  * The global position of the last readable event, through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effect.flatMap(
@@ -1039,6 +1080,7 @@ export const headPosition: Effect.Effect<bigint, StoreError, EventStore> = Effec
 /**
  * Reads the events matching a query through the EventStore in context.
  *
+ * @since 0.1.0
  * @category accessors
  */
 export const query = (query: Query.Query, options?: QueryOptions): Stream.Stream<StoredEvent, ReadError, EventStore> =>

@@ -10,6 +10,7 @@ import { Schema } from "effect"
 /**
  * The stream must not exist yet (same as the exact version 0).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const NoStream = "NoStream" as const
@@ -17,6 +18,7 @@ export const NoStream = "NoStream" as const
 /**
  * The stream must have at least one event.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const StreamExists = "StreamExists" as const
@@ -24,6 +26,7 @@ export const StreamExists = "StreamExists" as const
 /**
  * No check: append whatever the stream's version.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const Any = "Any" as const
@@ -32,6 +35,7 @@ export const Any = "Any" as const
  * An exact version (a non-negative integer) or one of `NoStream`,
  * `StreamExists`, `Any`.
  *
+ * @since 0.1.0
  * @category models
  */
 export const ExpectedVersion = Schema.Union(
@@ -40,6 +44,7 @@ export const ExpectedVersion = Schema.Union(
 )
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type ExpectedVersion = typeof ExpectedVersion.Type
@@ -47,6 +52,7 @@ export type ExpectedVersion = typeof ExpectedVersion.Type
 /**
  * Whether a stream at `actual` satisfies `expected`.
  *
+ * @since 0.1.0
  * @category predicates
  */
 export const matches = (expected: ExpectedVersion, actual: number): boolean => {
@@ -66,6 +72,7 @@ export const matches = (expected: ExpectedVersion, actual: number): boolean => {
  * The expected version that pins a stream to the version a reader saw:
  * `NoStream` for 0, the exact number otherwise.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const exact = (version: number): ExpectedVersion => (version === 0 ? NoStream : version)
@@ -73,6 +80,7 @@ export const exact = (version: number): ExpectedVersion => (version === 0 ? NoSt
 /**
  * A short human form, for messages: `3`, `NoStream`, …
  *
+ * @since 0.1.0
  * @category formatting
  */
 export const format = (expected: ExpectedVersion): string => String(expected)

@@ -9,6 +9,7 @@ import { Metric, MetricBoundaries } from "effect"
 /**
  * Successful appends (batches), tagged with the store.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const appends = Metric.counter("chronicle_appends_total", {
@@ -19,6 +20,7 @@ export const appends = Metric.counter("chronicle_appends_total", {
 /**
  * Events written by successful appends.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const eventsAppended = Metric.counter("chronicle_events_appended_total", {
@@ -29,6 +31,7 @@ export const eventsAppended = Metric.counter("chronicle_events_appended_total", 
 /**
  * Appends rejected because the stream was not at the expected version.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const concurrencyConflicts = Metric.counter("chronicle_concurrency_conflicts_total", {
@@ -39,6 +42,7 @@ export const concurrencyConflicts = Metric.counter("chronicle_concurrency_confli
 /**
  * Command attempts re-run after a concurrency conflict.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const commandRetries = Metric.counter("chronicle_command_retries_total", {
@@ -49,6 +53,7 @@ export const commandRetries = Metric.counter("chronicle_command_retries_total", 
 /**
  * Commands that gave up after their retry schedule ran out.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const commandRetriesExhausted = Metric.counter("chronicle_command_retries_exhausted_total", {
@@ -59,6 +64,7 @@ export const commandRetriesExhausted = Metric.counter("chronicle_command_retries
 /**
  * Time to load an aggregate (read and fold its events), in milliseconds.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const aggregateLoadMillis = Metric.histogram(
@@ -70,6 +76,7 @@ export const aggregateLoadMillis = Metric.histogram(
 /**
  * Events folded while loading aggregates.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const eventsLoaded = Metric.counter("chronicle_events_loaded_total", {
@@ -80,6 +87,7 @@ export const eventsLoaded = Metric.counter("chronicle_events_loaded_total", {
 /**
  * Snapshots taken by command handlers.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const snapshotsTaken = Metric.counter("chronicle_snapshots_taken_total", {
@@ -90,6 +98,7 @@ export const snapshotsTaken = Metric.counter("chronicle_snapshots_taken_total", 
 /**
  * Snapshots that could not be taken (the command still succeeded).
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const snapshotFailures = Metric.counter("chronicle_snapshot_failures_total", {
@@ -102,6 +111,7 @@ export const snapshotFailures = Metric.counter("chronicle_snapshot_failures_tota
  * another state schema version, a state that does not decode, or a version
  * the stream never reached. The aggregate was replayed instead.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const snapshotsIgnored = Metric.counter("chronicle_snapshots_ignored_total", {
@@ -112,6 +122,7 @@ export const snapshotsIgnored = Metric.counter("chronicle_snapshots_ignored_tota
 /**
  * Events delivered to subscriptions, tagged by `store`.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const subscriptionEvents = Metric.counter("chronicle_subscription_events_total", {
@@ -122,6 +133,7 @@ export const subscriptionEvents = Metric.counter("chronicle_subscription_events_
 /**
  * Events handled by projections, tagged by `projection`.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const projectionEvents = Metric.counter("chronicle_projection_events_total", {
@@ -132,6 +144,7 @@ export const projectionEvents = Metric.counter("chronicle_projection_events_tota
 /**
  * Projection handler attempts that failed and were retried, tagged by `projection`.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const projectionRetries = Metric.counter("chronicle_projection_retries_total", {
@@ -142,6 +155,7 @@ export const projectionRetries = Metric.counter("chronicle_projection_retries_to
 /**
  * Projections parked after exhausting their retries, tagged by `projection`.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const projectionsParked = Metric.counter("chronicle_projections_parked_total", {
@@ -152,6 +166,7 @@ export const projectionsParked = Metric.counter("chronicle_projections_parked_to
 /**
  * Conditional appends refused because an event matched their condition, tagged by `store`.
  *
+ * @since 0.1.0
  * @category metrics
  */
 export const appendConditionFailures = Metric.counter("chronicle_append_condition_failures_total", {

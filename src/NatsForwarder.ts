@@ -40,6 +40,7 @@ import type * as Subscription from "./Subscription.js"
 /**
  * The NATS connection the forwarder publishes through.
  *
+ * @since 0.1.0
  * @category services
  */
 export class NatsConnection extends Context.Tag("chronicle/NatsConnection")<NatsConnection, Nats.NatsConnection>() {}
@@ -47,6 +48,7 @@ export class NatsConnection extends Context.Tag("chronicle/NatsConnection")<Nats
 /**
  * Connecting to NATS failed (no server listening, refused credentials, ...).
  *
+ * @since 0.1.0
  * @category errors
  */
 export class NatsConnectError extends Schema.TaggedError<NatsConnectError>()("NatsConnectError", {
@@ -64,6 +66,7 @@ export class NatsConnectError extends Schema.TaggedError<NatsConnectError>()("Na
  * enabled, the name is invalid, or an existing stream of that name does not
  * capture the forwarder's subjects.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class NatsStreamError extends Schema.TaggedError<NatsStreamError>()("NatsStreamError", {
@@ -81,6 +84,7 @@ export class NatsStreamError extends Schema.TaggedError<NatsStreamError>()("Nats
  * captures, a message over the server's size limit. The forwarder retries its
  * chunk; when the retries run out it parks with this error as the cause.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class NatsPublishError extends Schema.TaggedError<NatsPublishError>()("NatsPublishError", {
@@ -98,6 +102,7 @@ export class NatsPublishError extends Schema.TaggedError<NatsPublishError>()("Na
 /**
  * Where NATS is and how long to wait for it.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface ConnectionOptions {
@@ -112,6 +117,7 @@ export interface ConnectionOptions {
 /**
  * What the forwarder publishes where; every field has a default (`defaults`).
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Options {
@@ -144,6 +150,7 @@ export interface Options {
 /**
  * The defaults of `Options`.
  *
+ * @since 0.1.0
  * @category constants
  */
 export const defaults = {
@@ -158,6 +165,7 @@ export const defaults = {
 /**
  * The headers each message carries besides `Nats-Msg-Id` (the event id).
  *
+ * @since 0.1.0
  * @category constants
  */
 export const headerNames = {
@@ -175,6 +183,7 @@ export const headerNames = {
  * @example
  * sanitizeToken("order.line *added") // "order_line__added"
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const sanitizeToken = (value: string): string => value.length === 0 ? "_" : value.replace(/[.*>\s]/gu, "_")
@@ -186,6 +195,7 @@ export const sanitizeToken = (value: string): string => value.length === 0 ? "_"
  * @example
  * defaultSubject("chronicle")(event) // "chronicle.account.Deposited"
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const defaultSubject = (prefix: string = defaults.prefix) => (event: StoredEvent): string =>
@@ -197,6 +207,7 @@ export const defaultSubject = (prefix: string = defaults.prefix) => (event: Stor
  * `tags` where the store records them). Decode a
  * message with `Schema.decodeUnknown(Schema.parseJson(Envelope))`.
  *
+ * @since 0.1.0
  * @category models
  */
 export const Envelope = Schema.Struct({
@@ -215,6 +226,7 @@ export const Envelope = Schema.Struct({
 /**
  * Encodes an event as the message payload (`Envelope` as JSON).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const encode = (event: StoredEvent): string =>
@@ -228,6 +240,7 @@ const reasonOf = (cause: unknown) => cause instanceof Error ? cause.message : St
  * Connects to NATS for the life of the scope; closing the scope drains the
  * connection (pending messages are flushed), then closes it.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const connect = (options: ConnectionOptions): Effect.Effect<Nats.NatsConnection, NatsConnectError, Scope.Scope> =>
@@ -252,6 +265,7 @@ export const connect = (options: ConnectionOptions): Effect.Effect<Nats.NatsConn
 /**
  * The `NatsConnection` service for the life of the layer.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const connectionLayer = (options: ConnectionOptions): Layer.Layer<NatsConnection, NatsConnectError> =>
@@ -260,6 +274,7 @@ export const connectionLayer = (options: ConnectionOptions): Layer.Layer<NatsCon
 /**
  * The `NatsConnection` service over a connection you manage yourself.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const fromConnection = (connection: Nats.NatsConnection): Layer.Layer<NatsConnection> =>
@@ -284,6 +299,7 @@ const captures = (filter: string, prefix: string): boolean => {
  * (with the duplicate window) when missing, leaves an existing one as it is.
  * Safe to run concurrently.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const ensureStream = (options: {
@@ -422,6 +438,7 @@ const settle = (options: Options): Settled => {
  * cannot be set up, when it parks (`ProjectionParked` with a
  * `NatsPublishError` as the cause) or when the store fails.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const run = (
@@ -455,6 +472,7 @@ export const run = (
  * the scope stops it gracefully: the chunk in hand is published, acknowledged
  * and checkpointed first. Join the fiber to see why it stopped.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const start = (

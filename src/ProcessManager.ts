@@ -19,6 +19,7 @@ import * as Projection from "./Projection.js"
  * The metadata for events caused by `event`: the same correlation id (the
  * event's own id when it has none) and the event as their causation.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const causedBy = (event: StoredEvent): EventMetadata => ({
@@ -32,6 +33,7 @@ export const causedBy = (event: StoredEvent): EventMetadata => ({
  * `CommandHandler.handle` it runs, so the events it causes carry the
  * correlation and causation ids.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <Ev extends EventCodec.Tagged, const T extends Ev["_tag"] = Ev["_tag"], E = never, R = never>(

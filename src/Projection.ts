@@ -17,6 +17,7 @@ import type * as EventCodec from "./EventCodec.js"
  * is not transactional with its checkpoint uses `event.globalPosition` to
  * stay idempotent.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Projection<E = never, R = never> {
@@ -37,6 +38,7 @@ export interface Projection<E = never, R = never> {
  * stopped there: its checkpoint is still before `position`, so once the cause
  * is fixed it resumes with this very event. Nothing was skipped.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class ProjectionParked extends Schema.TaggedError<ProjectionParked>()("ProjectionParked", {
@@ -58,6 +60,7 @@ export class ProjectionParked extends Schema.TaggedError<ProjectionParked>()("Pr
 /**
  * Defines a projection over raw stored events.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = <E = never, R = never>(projection: Projection<E, R>): Projection<E, R> => projection
@@ -67,6 +70,7 @@ export const make = <E = never, R = never>(projection: Projection<E, R>): Projec
  * `eventTypes`, in order): for handlers that pipeline (publish many, await
  * all) or write in bulk. One event alone (an inline run) is a batch of one.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const batched = <E = never, R = never>(projection: {
@@ -82,6 +86,7 @@ export const batched = <E = never, R = never>(projection: {
  * upcast and decoded first; one that does not decode is a handler failure
  * (retried, then parked).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const fromCodec = <Ev extends EventCodec.Tagged, const T extends Ev["_tag"] = Ev["_tag"], E = never, R = never>(
@@ -108,6 +113,7 @@ export const fromCodec = <Ev extends EventCodec.Tagged, const T extends Ev["_tag
 /**
  * Whether a projection handles events of `type`.
  *
+ * @since 0.1.0
  * @category predicates
  */
 export const handles = (projection: Projection<any, any>, type: string): boolean =>

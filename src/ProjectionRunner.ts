@@ -28,6 +28,7 @@ import * as Projection from "./Projection.js"
 import * as Subscription from "./Subscription.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface RunOptions {
@@ -48,6 +49,7 @@ export interface RunOptions {
 /**
  * The default retry schedule of a failing batch.
  *
+ * @since 0.1.0
  * @category constants
  */
 export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential(Duration.millis(50), 2).pipe(
@@ -58,6 +60,7 @@ export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedul
 /**
  * Everything running a projection needs besides the projection's own services.
  *
+ * @since 0.1.0
  * @category models
  */
 export type Requirements = EventStore.EventStore | CheckpointStore.CheckpointStore
@@ -168,6 +171,7 @@ const drain = <E, R>(
  * Runs a projection forever: catches up from its checkpoint, then follows
  * the log live. Fails only when it parks or the store fails.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const run = <E, R>(
@@ -197,6 +201,7 @@ export const run = <E, R>(
  * the scope stops it gracefully: the batch in hand is finished and
  * checkpointed first. Join the fiber to see why it stopped.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const start = <E, R>(
@@ -212,6 +217,7 @@ export const start = <E, R>(
  * Handles every event up to the current end of the log, then returns the
  * position reached.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const catchUp = <E, R>(
@@ -229,6 +235,7 @@ export const catchUp = <E, R>(
  * (or the same) process managers react to settle this way. Returns the head
  * position reached.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const catchUpAll = <E, R>(
@@ -250,6 +257,7 @@ export const catchUpAll = <E, R>(
  * model (`reset`), forgets its checkpoint, and catches up. Returns the
  * position reached.
  *
+ * @since 0.1.0
  * @category runners
  */
 export const rebuild = <E, R>(
@@ -274,6 +282,7 @@ export const rebuild = <E, R>(
  * An idempotent re-send of an append runs the handlers again: keep inline
  * handlers idempotent by `globalPosition`.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const inline = <E, R>(

@@ -28,11 +28,13 @@ import * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
 /**
  * An event of a specification: the stream it is appended to, and the event.
  *
+ * @since 0.1.0
  * @category models
  */
 export type SpecEvent<Ev> = readonly [streamId: string, event: Ev]
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface When<E, R> {
@@ -48,6 +50,7 @@ export interface When<E, R> {
 type Provided = EventStore.EventStore | CheckpointStore.CheckpointStore
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface Given<Ev, E, R> extends When<E, R> {
@@ -55,6 +58,7 @@ export interface Given<Ev, E, R> extends When<E, R> {
 }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface ProjectionSpec<Ev, E, R> {
@@ -67,6 +71,7 @@ const fromNewEvents = (event: NewEvent) => Either.right(event)
  * A specification for `projection`. With a codec, events are typed and encoded
  * through it (as a command handler would); without, they are `NewEvent`s.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export function make<Ev extends EventCodec.Tagged, E, R>(

@@ -15,6 +15,7 @@ import { Schema } from "effect"
 /**
  * One alternative of a query.
  *
+ * @since 0.1.0
  * @category models
  */
 export const QueryItem = Schema.Struct({
@@ -23,6 +24,7 @@ export const QueryItem = Schema.Struct({
 })
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type QueryItem = typeof QueryItem.Type
@@ -30,11 +32,13 @@ export type QueryItem = typeof QueryItem.Type
 /**
  * A query: events matching any of its items.
  *
+ * @since 0.1.0
  * @category models
  */
 export const Query = Schema.Struct({ items: Schema.Array(QueryItem) })
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type Query = typeof Query.Type
@@ -42,6 +46,7 @@ export type Query = typeof Query.Type
 /**
  * What matching needs of an event.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Taggable {
@@ -52,6 +57,7 @@ export interface Taggable {
 /**
  * A query of the given items.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (...items: ReadonlyArray<QueryItem>): Query => ({ items })
@@ -59,6 +65,7 @@ export const make = (...items: ReadonlyArray<QueryItem>): Query => ({ items })
 /**
  * Every event.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const all: Query = make({})
@@ -66,6 +73,7 @@ export const all: Query = make({})
 /**
  * Events carrying every one of `tags`, of any type.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const tagged = (...tags: ReadonlyArray<string>): Query => make({ tags })
@@ -73,6 +81,7 @@ export const tagged = (...tags: ReadonlyArray<string>): Query => make({ tags })
 /**
  * Events of any of `types` carrying every one of `tags`.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const item = (types: ReadonlyArray<string>, tags: ReadonlyArray<string> = []): QueryItem => ({ types, tags })
@@ -80,6 +89,7 @@ export const item = (types: ReadonlyArray<string>, tags: ReadonlyArray<string> =
 /**
  * Events matching any of the queries.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const or = (...queries: ReadonlyArray<Query>): Query => make(...queries.flatMap((query) => query.items))
@@ -87,6 +97,7 @@ export const or = (...queries: ReadonlyArray<Query>): Query => make(...queries.f
 /**
  * Whether an event matches one item.
  *
+ * @since 0.1.0
  * @category predicates
  */
 export const matchesItem = (item: QueryItem, event: Taggable): boolean =>
@@ -96,6 +107,7 @@ export const matchesItem = (item: QueryItem, event: Taggable): boolean =>
 /**
  * Whether an event matches a query: any of its items.
  *
+ * @since 0.1.0
  * @category predicates
  */
 export const matches = (query: Query, event: Taggable): boolean => query.items.some((item) => matchesItem(item, event))
@@ -103,6 +115,7 @@ export const matches = (query: Query, event: Taggable): boolean => query.items.s
 /**
  * A readable rendering: `(types: A|B, tags: course:c1) or (…)`.
  *
+ * @since 0.1.0
  * @category destructors
  */
 export const format = (query: Query): string =>

@@ -17,6 +17,7 @@ import type { StreamId } from "./StreamId.js"
 /**
  * What a policy sees after an append.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface SnapshotContext<E, S> {
@@ -35,6 +36,7 @@ export interface SnapshotContext<E, S> {
 /**
  * Whether to snapshot now.
  *
+ * @since 0.1.0
  * @category models
  */
 export type SnapshotPolicy<E = unknown, S = unknown> = (context: SnapshotContext<E, S>) => boolean
@@ -43,6 +45,7 @@ export type SnapshotPolicy<E = unknown, S = unknown> = (context: SnapshotContext
  * Snapshot once `n` events have been appended since the last snapshot (or
  * since the stream began).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const everyEvents = (n = 100): SnapshotPolicy => {
@@ -54,6 +57,7 @@ export const everyEvents = (n = 100): SnapshotPolicy => {
  * Snapshot when at least `interval` has passed since the last snapshot; a
  * stream without one is snapshotted at its first append.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const afterTime = (interval: Duration.DurationInput): SnapshotPolicy => {
@@ -66,6 +70,7 @@ export const afterTime = (interval: Duration.DurationInput): SnapshotPolicy => {
  * Snapshot when the append wrote an event of one of these types (a terminal
  * state, say).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const onEventTypes = <Tag extends string>(...types: ReadonlyArray<Tag>): SnapshotPolicy<{ readonly _tag: string }> => {
@@ -76,6 +81,7 @@ export const onEventTypes = <Tag extends string>(...types: ReadonlyArray<Tag>): 
 /**
  * Snapshot when a predicate of your own says so.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const when = <E, S>(predicate: (context: SnapshotContext<E, S>) => boolean): SnapshotPolicy<E, S> => predicate
@@ -83,6 +89,7 @@ export const when = <E, S>(predicate: (context: SnapshotContext<E, S>) => boolea
 /**
  * Never snapshot (loading still uses snapshots that exist).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const never: SnapshotPolicy = () => false
@@ -90,6 +97,7 @@ export const never: SnapshotPolicy = () => false
 /**
  * Snapshot when any of the policies says so.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const any = <E, S>(...policies: ReadonlyArray<SnapshotPolicy<E, S>>): SnapshotPolicy<E, S> => (context) =>
@@ -98,6 +106,7 @@ export const any = <E, S>(...policies: ReadonlyArray<SnapshotPolicy<E, S>>): Sna
 /**
  * Snapshot when all of the policies say so.
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const all = <E, S>(...policies: ReadonlyArray<SnapshotPolicy<E, S>>): SnapshotPolicy<E, S> => (context) =>

@@ -13,6 +13,7 @@ import type { StreamId } from "./StreamId.js"
 /**
  * A snapshot: the state of a stream after the event at `version`.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Snapshot {
@@ -26,6 +27,7 @@ export interface Snapshot {
 /**
  * A snapshot to save; the store stamps `takenAt`.
  *
+ * @since 0.1.0
  * @category models
  */
 export type NewSnapshot = Omit<Snapshot, "takenAt">
@@ -33,6 +35,7 @@ export type NewSnapshot = Omit<Snapshot, "takenAt">
 /**
  * The operations of a snapshot store.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface SnapshotStoreService {
@@ -50,6 +53,7 @@ export interface SnapshotStoreService {
 /**
  * The SnapshotStore service.
  *
+ * @since 0.1.0
  * @category services
  */
 export class SnapshotStore extends Context.Tag("chronicle/SnapshotStore")<SnapshotStore, SnapshotStoreService>() {}
@@ -58,6 +62,7 @@ export class SnapshotStore extends Context.Tag("chronicle/SnapshotStore")<Snapsh
  * Validates a snapshot before a store keeps it: a non-negative integer
  * version, a positive state schema version, JSON state.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const validate = (snapshot: NewSnapshot): Effect.Effect<string, StoreError> =>
@@ -82,6 +87,7 @@ export const validate = (snapshot: NewSnapshot): Effect.Effect<string, StoreErro
 /**
  * Wraps a snapshot store's operations in spans named after them.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (name: string, service: SnapshotStoreService): SnapshotStoreService => ({

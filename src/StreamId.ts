@@ -14,6 +14,7 @@ import { unfitForId } from "./internal/text.js"
  * control characters (U+0000–U+001F, U+007F–U+009F) and lone UTF-16
  * surrogates, which no store keeps alike.
  *
+ * @since 0.1.0
  * @category models
  */
 export const StreamId = Schema.String.pipe(
@@ -26,6 +27,7 @@ export const StreamId = Schema.String.pipe(
 )
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export type StreamId = typeof StreamId.Type
@@ -35,6 +37,7 @@ export type StreamId = typeof StreamId.Type
  * a lone surrogate, or built from a category that contains the `-`
  * separator. Stores refuse such ids (the brand bypassed) with it too.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>()("InvalidStreamId", {
@@ -53,6 +56,7 @@ const decodeEither = Schema.decodeEither(StreamId)
  * surrogates as a stream id (ids without a category are allowed; their
  * category is the whole id).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const parse = (value: string): Either.Either<StreamId, InvalidStreamId> =>
@@ -127,6 +131,7 @@ export const generate = (category: string): Effect.Effect<StreamId, InvalidStrea
  * The category of a stream id: the part before the first `-`, or the whole id
  * when it has none.
  *
+ * @since 0.1.0
  * @category getters
  */
 export const category = (streamId: StreamId): string => {
@@ -137,6 +142,7 @@ export const category = (streamId: StreamId): string => {
 /**
  * The entity part of a stream id: everything after the first `-`, or `""`.
  *
+ * @since 0.1.0
  * @category getters
  */
 export const entityId = (streamId: StreamId): string => {

@@ -17,11 +17,13 @@ import * as EventStore from "./EventStore.js"
  * (only new events), after a given position, or after the subscription's
  * saved checkpoint (the beginning when it has none).
  *
+ * @since 0.1.0
  * @category models
  */
 export type From = "start" | "end" | "checkpoint" | { readonly after: bigint }
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface SubscribeOptions {
@@ -36,6 +38,7 @@ export interface SubscribeOptions {
 /**
  * The global position a subscription starts after.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const startingPoint = (
@@ -54,6 +57,7 @@ export const startingPoint = (
  * Follows the global log from `options.from`: the events after it in global
  * order, then live, forever.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const subscribe = (
@@ -67,6 +71,7 @@ export const subscribe = (
 /**
  * Saves that the subscription `name` has handled `event` (and all before it).
  *
+ * @since 0.1.0
  * @category combinators
  */
 export const commit = (

@@ -33,6 +33,7 @@ import { StreamId } from "./StreamId.js"
  * Text that is not a TOON event history: not TOON at all, or TOON whose rows
  * are not events.
  *
+ * @since 0.1.0
  * @category errors
  */
 export class ToonDecodeError extends Schema.TaggedError<ToonDecodeError>()("ToonDecodeError", {
@@ -46,6 +47,7 @@ export class ToonDecodeError extends Schema.TaggedError<ToonDecodeError>()("Toon
 /**
  * A JSON value, as TOON encodes it.
  *
+ * @since 0.1.0
  * @category models
  */
 export type Plain = string | number | boolean | null | ReadonlyArray<Plain> | { readonly [key: string]: Plain }
@@ -101,6 +103,7 @@ const toRow = (event: StoredEvent): Record<string, unknown> => {
  * appearance), one table per group when the fields are primitive. Events must
  * be plain stored events (JSON payloads), as stores return them.
  *
+ * @since 0.1.0
  * @category encoding
  */
 export const toToon = (events: Iterable<StoredEvent>): string => {
@@ -176,6 +179,7 @@ const fromRow = (type: unknown, row: unknown, where: string): Either.Either<Stor
  * @example
  * const events = yield* Toon.fromToon(Toon.toToon(history))
  *
+ * @since 0.1.0
  * @category decoding
  */
 export const fromToon = (text: string): Either.Either<ReadonlyArray<StoredEvent>, ToonDecodeError> => {
@@ -211,6 +215,7 @@ export const fromToon = (text: string): Either.Either<ReadonlyArray<StoredEvent>
  * `Option`, `Either`, `HashMap`, …) what it returns, other objects their own
  * enumerable fields; functions and symbols are left out, cycles cut.
  *
+ * @since 0.1.0
  * @category encoding
  */
 export const toPlain = (value: unknown): Plain => plain(value, new Set())
@@ -263,6 +268,7 @@ const plain = (value: unknown, seen: Set<object>): Plain => {
  * A decider's state (or any value) as TOON, through `toPlain`: arrays of
  * uniform records (line items, subscriptions) become tables.
  *
+ * @since 0.1.0
  * @category encoding
  */
 export const stateToToon = (state: unknown): string => encode(toPlain(state))

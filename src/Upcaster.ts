@@ -18,6 +18,7 @@ import type { EventPayload } from "./Event.js"
 /**
  * An event as stored: its type, schema version and JSON payload.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface RawEvent {
@@ -30,6 +31,7 @@ export interface RawEvent {
  * Turns an event of `type` at `fromVersion` into one or more events of a
  * later version (or of another type).
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Upcaster {
@@ -42,6 +44,7 @@ export interface Upcaster {
  * An upcaster threw, or gave back something that is not an event of a later
  * version (which would loop forever).
  *
+ * @since 0.1.0
  * @category errors
  */
 export class UpcastError extends Schema.TaggedError<UpcastError>()("UpcastError", {
@@ -59,6 +62,7 @@ export class UpcastError extends Schema.TaggedError<UpcastError>()("UpcastError"
 /**
  * Builds an upcaster.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (
@@ -70,6 +74,7 @@ export const make = (
 /**
  * A set of upcasters, applied as chains.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface Upcasters {
@@ -88,6 +93,7 @@ const isRawEvent = (u: unknown): u is RawEvent =>
 /**
  * Collects upcasters; two for the same `(type, fromVersion)` are a mistake.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const registry = (upcasters: ReadonlyArray<Upcaster>): Upcasters => {

@@ -14,6 +14,7 @@ import * as CheckpointStore from "../../CheckpointStore.js"
 import { StoreError } from "../../EventStore.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface FileCheckpointStoreOptions {
@@ -26,6 +27,7 @@ export interface FileCheckpointStoreOptions {
 /**
  * Builds the store in `directory`.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (options: FileCheckpointStoreOptions = {}) =>
@@ -83,6 +85,7 @@ export const make = (options: FileCheckpointStoreOptions = {}) =>
 /**
  * The checkpoint store as a Layer; needs `FileSystem` and `Path`.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (

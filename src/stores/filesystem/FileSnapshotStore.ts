@@ -17,6 +17,7 @@ import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "./directoryLock.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface FileSnapshotStoreOptions {
@@ -40,6 +41,7 @@ const middle = "\",\"snapshot\":"
 /**
  * Builds the store in `directory`.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (options: FileSnapshotStoreOptions = {}) =>
@@ -121,6 +123,7 @@ export const make = (options: FileSnapshotStoreOptions = {}) =>
 /**
  * The snapshot store as a Layer; needs `FileSystem` and `Path`.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (

@@ -9,6 +9,7 @@ import * as CheckpointStore from "../../CheckpointStore.js"
 /**
  * Builds an empty store.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<CheckpointStore.CheckpointStoreService> = Effect.sync(() => {
@@ -24,6 +25,7 @@ export const make: Effect.Effect<CheckpointStore.CheckpointStoreService> = Effec
 /**
  * A fresh, empty store each time the layer is built.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (): Layer.Layer<CheckpointStore.CheckpointStore> => Layer.effect(CheckpointStore.CheckpointStore, make)

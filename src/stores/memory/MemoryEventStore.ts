@@ -18,6 +18,7 @@ import { addTags, matchingSlots } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface MemoryEventStoreOptions {
@@ -55,6 +56,7 @@ const slices = <A>(
 /**
  * Builds an empty in-memory store.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<EventStore.EventStoreService> =>
@@ -233,6 +235,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
 /**
  * A fresh, empty in-memory store each time the layer is built.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (options: MemoryEventStoreOptions = {}): Layer.Layer<EventStore.EventStore> =>

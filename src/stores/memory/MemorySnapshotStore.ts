@@ -19,6 +19,7 @@ interface Kept {
 /**
  * Builds an empty in-memory snapshot store.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<SnapshotStore.SnapshotStoreService> = Effect.sync(() => {
@@ -55,6 +56,7 @@ export const make: Effect.Effect<SnapshotStore.SnapshotStoreService> = Effect.sy
 /**
  * A fresh, empty in-memory snapshot store each time the layer is built.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (): Layer.Layer<SnapshotStore.SnapshotStore> => Layer.effect(SnapshotStore.SnapshotStore, make)

@@ -13,6 +13,7 @@ import { storeError } from "./errors.js"
 import { prepare } from "./schema.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface PostgresCheckpointStoreOptions {
@@ -25,6 +26,7 @@ export interface PostgresCheckpointStoreOptions {
 /**
  * Builds the checkpoint store over the `SqlClient` in context.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (
@@ -61,6 +63,7 @@ export const make = (
 /**
  * The checkpoint store as a Layer over the `SqlClient` in context.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (

@@ -38,6 +38,7 @@ import type { Tables } from "./schema.js"
 import { prepare } from "./schema.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface PostgresEventStoreOptions {
@@ -200,6 +201,7 @@ const queryPredicate = (query: Query.Query, first: number): { readonly sql: stri
  * Builds the store over the `SqlClient` in context (normally a `PgClient`),
  * applying its migrations first unless told not to.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (
@@ -740,6 +742,7 @@ const isUniqueViolation = (error: unknown) => {
  *   Layer.provide(PgClient.layer({ url: Redacted.make(process.env.DATABASE_URL!) }))
  * )
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (
@@ -750,6 +753,7 @@ export const layer = (
 /**
  * Connection settings for `layerFromUrl`.
  *
+ * @since 0.1.0
  * @category models
  */
 export interface ConnectionOptions extends Omit<PostgresEventStoreOptions, "pool"> {
@@ -767,6 +771,7 @@ export interface ConnectionOptions extends Omit<PostgresEventStoreOptions, "pool
  * statements run prepared on that pool; the `SqlClient` it also provides
  * shares the pool (for snapshots, projections, your own queries).
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layerFromUrl = (
@@ -847,6 +852,7 @@ export const layerFromUrlConfig = (
  * Applies the store's migrations (idempotent; safe to run from several
  * processes at once).
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const migrate = (

@@ -13,6 +13,7 @@ import { storeError } from "./errors.js"
 import { prepare } from "./schema.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface PostgresSnapshotStoreOptions {
@@ -32,6 +33,7 @@ interface SnapshotRow {
 /**
  * Builds the snapshot store over the `SqlClient` in context.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (
@@ -82,6 +84,7 @@ export const make = (
 /**
  * The snapshot store as a Layer over the `SqlClient` in context.
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (
