@@ -1,0 +1,221 @@
+/**
+ * The EventStore service built around a store's driver: input checks,
+ * defaults, spans, metrics and the subscription loop, the same for every store.
+ */
+import { Chunk, Duration, Effect, Metric, Queue, Stream } from "effect"
+import type { PendingEvent, StoredEvent } from "../Event.js"
+import type {
+  ConcurrencyConflict,
+  DecisionRead,
+  Driver,
+  EventStoreService,
+  ReadError,
+  ReadOptions,
+  StoreError,
+  StreamRange,
+  SubscribeOptions
+} from "../EventStore.js"
+import { defaultChunkSize, defaultPollInterval, InvalidArgument, type InvalidEvent } from "../EventStore.js"
+import * as ExpectedVersion from "../ExpectedVersion.js"
+import * as Metrics from "../Metrics.js"
+import * as Query from "../Query.js"
+import { InvalidStreamId, type StreamId } from "../StreamId.js"
+import {
+  checkExpectedVersion,
+  checkInteger,
+  checkPosition,
+  checkQuery,
+  checkStreamId,
+  settleEvents,
+  settleLogRange,
+  settleRange
+} from "./eventStoreInput.js"
+
+/** The span options of a store operation: a client span tagged with the store's name. */
+const storeSpan = (store: string, attributes: Record<string, unknown> = {}) => ({
+  kind: "client" as const,
+  captureStackTrace: false,
+  attributes: { "chronicle.store": store, ...attributes }
+})
+
+const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
+  const after = options?.after ?? 0n
+  const chunkSize = options?.chunkSize ?? defaultChunkSize
+  const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1)
+  if (invalid !== undefined) return Stream.fail(invalid)
+  const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
+  const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
+  return Stream.unwrapScoped(Effect.gen(function*() {
+    const changed = yield* Queue.sliding<void>(1)
+    if (driver.watch !== undefined) yield* driver.watch(() => Queue.unsafeOffer(changed, undefined))
+    let cursor = after
+    /**
+     * A signal whose events were not readable yet (on PostgreSQL: held back
+     * behind an older transaction, whose end sends no signal): look again
+     * soon, backing off towards the poll interval.
+     */
+    let retryIn = -1
+    const pollMillis = Duration.toMillis(pollInterval)
+    // A signal that arrives during a read stays queued, so no change is slept through.
+    const next = Effect.gen(function*() {
+      const signals = yield* Queue.takeAll(changed)
+      if (Chunk.isNonEmpty(signals)) retryIn = 5
+      const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize }))
+      const last = Chunk.last(events)
+      if (last._tag === "Some") {
+        cursor = last.value.globalPosition
+        retryIn = -1
+        yield* Metric.incrementBy(delivered, events.length)
+        return events
+      }
+      const wait = retryIn === -1 ? pollMillis : Math.min(retryIn, pollMillis)
+      retryIn = retryIn === -1 || retryIn >= pollMillis ? -1 : retryIn * 2
+      const woken = yield* Effect.timeoutOption(Queue.take(changed), Duration.millis(wait))
+      if (woken._tag === "Some") retryIn = 5
+      return Chunk.empty<StoredEvent>()
+    })
+    return Stream.repeatEffectChunk(next)
+  })).pipe(
+    Stream.withSpan("EventStore.subscribe", storeSpan(driver.name, { "chronicle.after": String(after) }))
+  )
+}
+
+export const make = (driver: Driver): EventStoreService => {
+  const readWith = <A>(
+    name: string,
+    operation: string,
+    read: (streamId: StreamId, range: StreamRange) => Stream.Stream<A, StoreError>,
+    streamId: StreamId,
+    options: ReadOptions | undefined
+  ): Stream.Stream<A, ReadError> => {
+    const range = checkStreamId(streamId) ?? settleRange(operation, options)
+    if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Stream.fail(range)
+    const events = options?.deleted === "hide"
+      ? Stream.unwrap(Effect.map(driver.isDeleted(streamId), (deleted) => (deleted ? Stream.empty : read(streamId, range))))
+      : read(streamId, range)
+    return events.pipe(
+      Stream.withSpan(name, storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.direction": range.direction }))
+    )
+  }
+  const appends = Metric.tagged(Metrics.appends, "store", driver.name)
+  const eventsAppended = Metric.tagged(Metrics.eventsAppended, "store", driver.name)
+  const conflicts = Metric.tagged(Metrics.concurrencyConflicts, "store", driver.name)
+  const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
+  return {
+    append: (streamId, events, options) =>
+      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent | InvalidStreamId> => {
+        const condition = options.condition
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
+          ? undefined
+          : checkQuery("append", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
+            checkPosition("append", "condition.after", condition.after ?? 0n))
+        return invalid === undefined ? settleEvents(streamId, events, options.metadata) : Effect.fail(invalid)
+      }).pipe(
+        Effect.flatMap((pending) => {
+          const condition = options.condition
+          if (condition === undefined) return driver.append(streamId, pending, options.expectedVersion, undefined)
+          return driver.append(streamId, pending, options.expectedVersion, {
+            failIfEventsMatch: condition.failIfEventsMatch,
+            after: condition.after ?? 0n,
+            token: condition.token
+          })
+        }),
+        Effect.tap((result) =>
+          Effect.zipRight(
+            Metric.increment(appends),
+            Metric.incrementBy(eventsAppended, result.globalPositions.length)
+          )
+        ),
+        Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
+        Effect.tapErrorTag("AppendConditionFailed", () => Metric.increment(conditionFailures)),
+        Effect.withSpan(
+          "EventStore.append",
+          storeSpan(driver.name, {
+            "chronicle.stream_id": streamId,
+            "chronicle.event_count": events.length,
+            "chronicle.expected_version": String(options.expectedVersion)
+          })
+        )
+      ),
+    read: (streamId, options) => readWith("EventStore.read", "read", driver.read, streamId, options),
+    readPayloads: (streamId, options) =>
+      readWith("EventStore.readPayloads", "readPayloads", driver.readPayloads ?? driver.read, streamId, options),
+    readPage: (streamId, page) => {
+      const range = checkStreamId(streamId) ??
+        settleRange("readPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
+      const read = driver.readPage !== undefined
+        ? driver.readPage(streamId, page)
+        : Stream.runCollect((driver.readPayloads ?? driver.read)(streamId, range)).pipe(
+          Effect.map((chunk) => Chunk.toReadonlyArray(chunk))
+        )
+      return read.pipe(
+        Effect.withSpan("EventStore.readPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
+      )
+    },
+    readAll: (options) => {
+      const fromPosition = options?.fromPosition ?? 0n
+      const range = checkPosition("readAll", "fromPosition", fromPosition) ?? settleLogRange("readAll", fromPosition, options)
+      return range instanceof InvalidArgument ? Stream.fail(range) : driver.readAll(range).pipe(
+        Stream.withSpan("EventStore.readAll", storeSpan(driver.name, { "chronicle.from_position": String(range.fromPosition) }))
+      )
+    },
+    query: (query, options) => {
+      const after = options?.after ?? 0n
+      const range = checkQuery("query", "query", query) ?? checkPosition("query", "after", after) ??
+        settleLogRange("query", after + 1n, options)
+      if (range instanceof InvalidArgument) return Stream.fail(range)
+      return driver.query(query, { after: range.fromPosition - 1n, limit: range.limit, chunkSize: range.chunkSize }).pipe(
+        Stream.withSpan(
+          "EventStore.query",
+          storeSpan(driver.name, { "chronicle.query": Query.format(query), "chronicle.after": String(range.fromPosition - 1n) })
+        )
+      )
+    },
+    queryForDecision: (query) => {
+      const invalid = checkQuery("queryForDecision", "query", query)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const read = driver.queryForDecision !== undefined
+        ? driver.queryForDecision(query)
+        : Effect.map(
+          Stream.runCollect(driver.query(query, { after: 0n, limit: Number.MAX_SAFE_INTEGER, chunkSize: defaultChunkSize })),
+          (chunk): DecisionRead => {
+            const events = Chunk.toReadonlyArray(chunk)
+            return { events, condition: { failIfEventsMatch: query, after: events.at(-1)?.globalPosition ?? 0n } }
+          }
+        )
+      return read.pipe(
+        Effect.withSpan("EventStore.queryForDecision", storeSpan(driver.name, { "chronicle.query": Query.format(query) }))
+      )
+    },
+    subscribe: (options) => followLog(driver, options),
+    headPosition: driver.headPosition.pipe(
+      Effect.withSpan("EventStore.headPosition", storeSpan(driver.name))
+    ),
+    streamVersion: (streamId) =>
+      Effect.suspend((): Effect.Effect<number, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.streamVersion(streamId) : Effect.fail(invalid)
+      }).pipe(
+        Effect.withSpan("EventStore.streamVersion", storeSpan(driver.name, { "chronicle.stream_id": streamId }))
+      ),
+    deleteStream: (streamId, options) =>
+      Effect.suspend((): Effect.Effect<void, ConcurrencyConflict | InvalidArgument | InvalidStreamId | StoreError> => {
+        const expected = options?.expectedVersion ?? ExpectedVersion.Any
+        const invalid = checkStreamId(streamId) ?? checkExpectedVersion("deleteStream", expected)
+        return invalid === undefined ? driver.deleteStream(streamId, expected, options?.erase === true) : Effect.fail(invalid)
+      }).pipe(
+        Effect.withSpan(
+          "EventStore.deleteStream",
+          storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.erase": options?.erase === true })
+        )
+      ),
+    isDeleted: (streamId) =>
+      Effect.suspend((): Effect.Effect<boolean, InvalidStreamId | StoreError> => {
+        const invalid = checkStreamId(streamId)
+        return invalid === undefined ? driver.isDeleted(streamId) : Effect.fail(invalid)
+      }).pipe(
+        Effect.withSpan("EventStore.isDeleted", storeSpan(driver.name, { "chronicle.stream_id": streamId }))
+      )
+  }
+}
