@@ -9,8 +9,8 @@ import { SqlClient, SqlError } from "@effect/sql"
 import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import * as CheckpointStore from "../../CheckpointStore.js"
 import type { StoreError } from "../../EventStore.js"
-import { storeError } from "./errors.js"
-import { prepare } from "./schema.js"
+import { storeError } from "../../internal/postgres/errors.js"
+import { prepare } from "../../internal/postgres/schema.js"
 
 /**
  * @since 0.1.0

@@ -33,9 +33,9 @@ import type { AppendPlan, Location } from "../../internal/appendPlan.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
-import { errorCode, isConnectionLost, storeError, violatedConstraint } from "./errors.js"
-import type { Tables } from "./schema.js"
-import { prepare } from "./schema.js"
+import { errorCode, isConnectionLost, storeError, violatedConstraint } from "../../internal/postgres/errors.js"
+import type { Tables } from "../../internal/postgres/schema.js"
+import { prepare } from "../../internal/postgres/schema.js"
 
 /**
  * @since 0.1.0

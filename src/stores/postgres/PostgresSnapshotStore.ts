@@ -9,8 +9,8 @@ import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import type { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
-import { storeError } from "./errors.js"
-import { prepare } from "./schema.js"
+import { storeError } from "../../internal/postgres/errors.js"
+import { prepare } from "../../internal/postgres/schema.js"
 
 /**
  * @since 0.1.0
