@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { Chunk, Effect, Either, ParseResult, Schema, SchemaAST, Stream } from "effect"
+import { dual } from "effect/Function"
 import type { EventMetadata, EventPayload, NewEvent, StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
@@ -312,14 +313,23 @@ export const encodeAll = <E extends Tagged>(
 
 /**
  * Decodes a stream of stored events chunk by chunk, failing on the first
- * event that does not decode.
+ * event that does not decode. Pipeable (`stream.pipe(EventCodec.decodeStream(codec))`)
+ * or data-first (`EventCodec.decodeStream(stream, codec)`).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const decodeStream = <E extends Tagged>(codec: EventCodec<E>) =>
-<Err, R>(
-  stream: Stream.Stream<StoredEvent, Err, R>
+export const decodeStream: {
+  <E extends Tagged>(
+    codec: EventCodec<E>
+  ): <Err, R>(stream: Stream.Stream<StoredEvent, Err, R>) => Stream.Stream<StoredEvent<E>, Err | DecodeError, R>
+  <E extends Tagged, Err, R>(
+    stream: Stream.Stream<StoredEvent, Err, R>,
+    codec: EventCodec<E>
+  ): Stream.Stream<StoredEvent<E>, Err | DecodeError, R>
+} = dual(2, <E extends Tagged, Err, R>(
+  stream: Stream.Stream<StoredEvent, Err, R>,
+  codec: EventCodec<E>
 ): Stream.Stream<StoredEvent<E>, Err | DecodeError, R> =>
   Stream.mapChunksEffect(stream, (chunk) =>
     Effect.suspend(() => {
@@ -330,7 +340,7 @@ export const decodeStream = <E extends Tagged>(codec: EventCodec<E>) =>
         out.push(decoded.right)
       }
       return Effect.succeed(Chunk.unsafeFromArray(out))
-    }))
+    })))
 
 /**
  * Reads a stream through the EventStore in context and decodes it.
@@ -343,4 +353,4 @@ export const read = <E extends Tagged>(
   streamId: StreamId,
   options?: EventStore.ReadOptions
 ): Stream.Stream<StoredEvent<E>, EventStore.ReadError | DecodeError, EventStore.EventStore> =>
-  decodeStream(codec)(EventStore.read(streamId, options))
+  decodeStream(EventStore.read(streamId, options), codec)

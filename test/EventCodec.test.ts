@@ -116,3 +116,22 @@ describe("EventCodec", () => {
       expect(error).toMatchObject({ _tag: "EventDecodeError", streamVersion: 2 })
     }).pipe(Effect.provide(MemoryEventStore.layer())))
 })
+
+describe("EventCodec.decodeStream", () => {
+  const history = Stream.make(stored("CartCheckedOut", { _tag: "CartCheckedOut", total: 5 }), stored("CartAbandoned", { _tag: "CartAbandoned", reason: "late" }))
+
+  it.effect("decodes piped (data-last) and called data-first alike", () =>
+    Effect.gen(function*() {
+      const piped = yield* history.pipe(EventCodec.decodeStream(codec), Stream.runCollect)
+      const direct = yield* Stream.runCollect(EventCodec.decodeStream(history, codec))
+      expect(Chunk.toReadonlyArray(piped).map((event) => event.data._tag)).toEqual(["CartCheckedOut", "CartAbandoned"])
+      expect(Chunk.toReadonlyArray(direct)).toEqual(Chunk.toReadonlyArray(piped))
+    }))
+
+  it.effect("fails on the first event that does not decode", () =>
+    Effect.gen(function*() {
+      const broken = Stream.concat(history, Stream.make(stored("CartCheckedOut", { _tag: "CartCheckedOut", total: "five" })))
+      const failure = yield* Stream.runCollect(EventCodec.decodeStream(broken, codec)).pipe(Effect.flip)
+      expect(failure._tag).toBe("EventDecodeError")
+    }))
+})
