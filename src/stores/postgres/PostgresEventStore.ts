@@ -20,7 +20,6 @@
  */
 import { SqlClient } from "@effect/sql"
 import { createHash } from "node:crypto"
-import { crc32 } from "node:zlib"
 import Pg from "pg"
 import { PgClient } from "@effect/sql-pg"
 import { Chunk, Config, type ConfigError, Data, Deferred, Effect, Either, Layer, Option, Redacted, Runtime, Stream } from "effect"
@@ -28,14 +27,14 @@ import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventId from "../../EventId.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
-import type * as Query from "../../Query.js"
 import type { AppendPlan, Location } from "../../internal/appendPlan.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { StreamId } from "../../StreamId.js"
 import { errorCode, isConnectionLost, storeError, violatedConstraint } from "../../internal/postgres/errors.js"
-import type { Tables } from "../../internal/postgres/schema.js"
 import { prepare } from "../../internal/postgres/schema.js"
+import type { Row, Statement } from "../../internal/postgres/statements.js"
+import { columns, json, payloadOf, planned, queryPredicate, rawTypes, statements, toStored } from "../../internal/postgres/statements.js"
 
 /**
  * @since 0.1.0
@@ -71,131 +70,8 @@ const reconnectAttempts = 3
 const maxBatch = 0xffff
 
 
-type Row = ReadonlyArray<unknown>
-
-// aliased: an output column named like a table column would capture ORDER BY stream_version
-const columns = `global_position AS p, stream_id AS s, stream_version AS v, event_id AS id,
-  type AS t, schema_version AS sv, data AS d, metadata AS m, recorded_ms AS at,
-  CASE WHEN tags = '{}' THEN NULL ELSE array_to_json(tags) END AS g`
-
-const noTags: ReadonlyArray<string> = Object.freeze([])
-
-const json = (value: unknown): unknown => (typeof value === "string" ? JSON.parse(value) : value)
-
-const emptyMetadata: StoredEvent["metadata"] = Object.freeze({})
-
-const metadataOf = (value: unknown): StoredEvent["metadata"] =>
-  value === "{}" || value == null ? emptyMetadata : (json(value) as StoredEvent["metadata"])
-
-const toStored = (row: Row): StoredEvent => ({
-  globalPosition: BigInt(row[0] as string | bigint),
-  streamId: row[1] as StreamId,
-  streamVersion: Number(row[2]),
-  eventId: row[3] as EventId.EventId,
-  type: row[4] as string,
-  schemaVersion: Number(row[5]),
-  data: json(row[6]),
-  metadata: metadataOf(row[7]),
-  recordedAt: new Date(Number(row[8])),
-  tags: row[9] == null ? noTags : (json(row[9]) as ReadonlyArray<string>)
-})
-
-const payloadOf = (streamId: StreamId, row: Row): EventPayload => ({
-  streamId,
-  streamVersion: Number(row[0]),
-  type: row[1] as string,
-  schemaVersion: Number(row[2]),
-  data: json(row[3])
-})
-
-/** A statement the store runs, named when it runs prepared on the store's own pool. */
-interface Statement {
-  readonly name: string | undefined
-  readonly text: string
-}
-
-const statement = (text: string): Statement => ({ name: `chronicle_${crc32(text).toString(16)}`, text })
-
-/**
- * A statement planned anew on every run: for tag queries, whose best plan
- * depends on the values (a prepared statement's generic plan walks the whole
- * primary key instead of the tags' GIN index).
- */
-const planned = (text: string): Statement => ({ name: undefined, text })
-
-/** Type parsers for the store's own queries: raw strings, but for what the store decodes itself. */
-const rawTypes: Pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number) =>
-    oid === 21 || oid === 23 || oid === 701
-      ? Number
-      : oid === 16
-      ? (value: string) => value === "t"
-      : (value: string) => value) as Pg.CustomTypesConfig["getTypeParser"]
-}
-
-const statements = (t: Tables) => ({
-    appendStream: statement(`SELECT version::text, base::text FROM ${t.schema}.append_stream($1, $2, $3, $4, $5::json)`),
-    streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
-    isDeleted: statement(`SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1`),
-    lockStreamKey: statement(`SELECT pg_advisory_xact_lock(${t.schema}.stream_key($1))`),
-    ensureStream: statement(`INSERT INTO ${t.streams} (stream_id, version) VALUES ($1, 0) ON CONFLICT (stream_id) DO NOTHING`),
-    lockStream: statement(`SELECT version::text, deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1 FOR UPDATE`),
-    tombstone: statement(`UPDATE ${t.streams} SET deleted_at = now() WHERE stream_id = $1 AND deleted_at IS NULL`),
-    eraseEvents: statement(`DELETE FROM ${t.events} WHERE stream_id = $1`),
-    locate: statement(`SELECT (SELECT version::text FROM ${t.streams} WHERE stream_id = $1) AS version,
-       (SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1) AS deleted,
-       (SELECT json_agg(json_build_object('id', event_id, 's', stream_id, 'v', stream_version, 'p', global_position::text))
-        FROM ${t.events} WHERE event_id IN (SELECT value::uuid FROM json_array_elements_text($2::json))) AS found`),
-    // forwards pages also carry the stream's version in the same snapshot: the bound of the pages that follow
-    readForwards: statement(`SELECT ${columns}, (SELECT version FROM ${t.streams} WHERE stream_id = $1)::text AS top FROM ${t.events}
-       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version LIMIT $4`),
-    readBackwards: statement(`SELECT ${columns} FROM ${t.events}
-       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version DESC LIMIT $4`),
-    readPayloadsForwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d,
-         (SELECT version FROM ${t.streams} WHERE stream_id = $1)::text AS top FROM ${t.events}
-       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version LIMIT $4`),
-    readPayloadsBackwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
-       WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
-       ORDER BY stream_version DESC LIMIT $4`),
-    // the first page settles the read's bound (the horizon when it started); the rest keep to it
-    readAll: statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${t.schema}.horizon()) AS bound) AS h,
-       LATERAL (SELECT * FROM ${t.events} WHERE global_position >= $1 AND global_position < h.bound
-                ORDER BY global_position LIMIT $2) AS e`),
-    headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
-       WHERE global_position < (SELECT ${t.schema}.horizon())`),
-    notify: statement(`SELECT pg_notify($1, $2)`),
-    appendGroup: statement(`SELECT i, version::text, base::text FROM ${t.schema}.append_group($1::json)`),
-    appendGuarded: statement(
-      `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text FROM ${t.schema}.append_guarded($1::json)`
-    )
-})
-
 /** A conditional append refused on one of its own events: maybe a re-send of a stored batch. */
 class ResentBatch extends Data.TaggedError("ResentBatch")<{ readonly failed: EventStore.AppendConditionFailed }> {}
-
-/**
- * The SQL of a query's items over the events table, parameters from `$first`
- * on: each item is a type list and a tag array (only what it names).
- */
-const queryPredicate = (query: Query.Query, first: number): { readonly sql: string; readonly params: ReadonlyArray<unknown> } => {
-  const params: Array<unknown> = []
-  const items = query.items.map((item) => {
-    const parts: Array<string> = []
-    if (item.types !== undefined && item.types.length > 0) {
-      params.push(item.types)
-      parts.push(`type = ANY($${first + params.length - 1}::text[])`)
-    }
-    if (item.tags !== undefined && item.tags.length > 0) {
-      params.push(item.tags)
-      parts.push(`tags @> $${first + params.length - 1}::text[] AND tags <> '{}'`)
-    }
-    return parts.length === 0 ? "TRUE" : `(${parts.join(" AND ")})`
-  })
-  return { sql: items.length === 0 ? "FALSE" : `(${items.join(" OR ")})`, params }
-}
 
 /**
  * Builds the store over the `SqlClient` in context (normally a `PgClient`),
