@@ -18,9 +18,8 @@
  *   its bytes back after the write (and fsync): not there, its append fails
  *   with a `StoreError` ("the write lock was lost … nothing of it was
  *   stored"). Versions and positions of valid appends are therefore always
- *   planned against everything valid before them. Not fenced: a holder that
- *   stalls in the middle of erasing a stream (compaction renames a new log
- *   into place) while another process appends.
+ *   planned against everything valid before them. Deletions are fenced the
+ *   same way (below).
  * - **Within a process**: appends queue to one writer fiber that commits
  *   whatever has queued in one write and one `fsync` (group commit).
  * - **Durability**: `fsync` of the log (and of the directory when the log is
@@ -30,9 +29,20 @@
  *   them; never cut off, which a stalled holder could do to a newer holder's
  *   appends) when the next writer takes the lock; a damaged complete line is a
  *   `StoreError` naming file and offset, never skipped.
- * - **Deletion**: tombstones go to `tombstones.jsonl`; erasing a stream
- *   rewrites the log without it (temp file, fsync, rename), and other
- *   processes reopen the new file (another inode) before they read on or write.
+ * - **Deletion**: a tombstone is a line of the log (no global position),
+ *   written under the lock after the version check and fenced like an
+ *   append: it carries `at` and is read back, so a deleter that stalled while
+ *   another process appended to the stream fails, and its tombstone is void.
+ *   A valid tombstone makes later appends to the stream fail with
+ *   `StreamDeleted`. `tombstones.jsonl` of older stores is still read.
+ * - **Erasure** never moves a byte: the erasing tombstone lists the byte
+ *   ranges of the stream's lines, and once it is durable and read back valid
+ *   those lines are overwritten in place with filler lines of the same
+ *   length. They sit below the tombstone and never change otherwise, so a
+ *   stalled eraser overwrites nothing of anyone else's. A line in those ranges
+ *   reads as erased whatever it holds (an overwrite cut short by a crash);
+ *   erasing again finishes the job. Readers drop the stream's entries when
+ *   they meet the tombstone; erased positions are never handed out again.
  *
  * @since 0.1.0
  */
@@ -254,7 +264,7 @@ export const make = (
     yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
     const created = !(yield* fs.exists(logPath).pipe(Effect.mapError((e) => fail("open", e))))
     const layerScope = yield* Effect.scope
-    /** The open log and its index; both are replaced when the log is compacted (here or elsewhere). */
+    /** The open log and its index; both are replaced when an earlier version of the store compacted the log (renamed a new file into place). */
     let log = yield* fs.open(logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
     if (created && durable) yield* syncDirectory(fs, directory)
 
@@ -419,7 +429,7 @@ export const make = (
 
     const queue = yield* Queue.unbounded<Pending>()
 
-    /** Whether the log was renamed away under us (compacted elsewhere), and how long our open file is; both unknown: replaced. */
+    /** Whether the log was renamed away under us (compacted by an earlier version), and how long our open file is; both unknown: replaced. */
     const logState = Effect.suspend(() => Effect.all([fs.stat(logPath), log.stat])).pipe(
       Effect.map(([onDisk, mine]) => ({
         replaced: Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino),
@@ -521,7 +531,7 @@ export const make = (
             // an append is ours only where we planned it: a holder that stalled past the stale time
             // finds another's bytes there (its own landed later, and is void), so it reads back to see
             const landed = yield* Effect.either(readBytes(log, base, buffer.length))
-            // a log compacted by another process (renamed over ours) while we stalled: our bytes are in the old file
+            // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
             seen = yield* logState
             const replaced = seen.replaced
             const failure = Either.isLeft(written)
@@ -855,8 +865,8 @@ export const make = (
   })
 
 /**
- * Other processes' appends: watches the directory (a compaction renames a new
- * log into place). Best effort: where watching fails, subscriptions poll.
+ * Other processes' appends: watches the directory (earlier versions renamed a
+ * compacted log into place). Best effort: where watching fails, subscriptions poll.
  */
 const watchDirectory = (directory: string, onChange: () => void): NodeFs.FSWatcher | undefined => {
   try {
