@@ -11,7 +11,8 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { it as vitest } from "vitest"
 import { Chunk, Context, Effect, Either, Exit, Layer, Stream } from "effect"
-import { EventId, EventStore, FileEventStore, StreamId } from "chronicle"
+import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
+import { encodeTombstone } from "../../src/stores/filesystem/logFormat.js"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
 
@@ -138,6 +139,58 @@ describe("FileEventStore erasure across store instances", () => {
       // a fresh open rebuilds the same picture from the log
       const reopened = yield* readStream(kept).pipe(Effect.provide(openStore(directory)))
       expect(reopened.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4])
+      rmSync(directory, { recursive: true, force: true })
+    }))
+})
+
+describe("FileEventStore tombstones and erasure in the log", () => {
+  it.live("erasing drops the stream from another instance's tag index, and its positions are never handed out again", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("erase-tags")
+      const erased = StreamId.unsafeMake("tagged-erased")
+      const kept = StreamId.unsafeMake("tagged-kept")
+      const tagged = (n: number) => events(n).map((e) => ({ ...e, tags: ["course:c1"] }))
+      const heads = yield* Effect.scoped(Effect.gen(function*() {
+        const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
+        const a = Context.get(first, EventStore.EventStore)
+        const b = Context.get(second, EventStore.EventStore)
+        yield* a.append(kept, tagged(1), { expectedVersion: "NoStream" })
+        const { globalPositions } = yield* a.append(erased, tagged(2), { expectedVersion: "NoStream" })
+        const byTag = (store: EventStore.EventStoreService) =>
+          store.query(Query.tagged("course:c1")).pipe(Stream.map((e) => e.streamId), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+        expect(yield* byTag(b)).toEqual([kept, erased, erased])
+        yield* a.deleteStream(erased, { erase: true })
+        expect(yield* byTag(b)).toEqual([kept])
+        expect(yield* byTag(a)).toEqual([kept])
+        // the erased events were the last ones: the next append still goes past them
+        expect(yield* b.headPosition).toBe(globalPositions[1]!)
+        const next = yield* b.append(kept, events(1), { expectedVersion: 1 })
+        expect(next.globalPositions[0]!).toBeGreaterThan(globalPositions[1]!)
+        return next.globalPositions[0]!
+      }))
+      const fresh = yield* EventStore.append(kept, events(1), { expectedVersion: 2 }).pipe(Effect.provide(openStore(directory)))
+      expect(fresh.globalPositions[0]!).toBe(heads + 1n)
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
+  it.live("a store written before tombstones went into the log: its tombstones.jsonl still counts", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("legacy-tombstones")
+      const gone = StreamId.unsafeMake("legacy-gone")
+      yield* EventStore.append(gone, events(2), { expectedVersion: "NoStream" }).pipe(Effect.provide(openStore(directory)))
+      writeFileSync(
+        join(directory, FileEventStore.tombstonesFileName),
+        encodeTombstone({ streamId: gone, version: 2, at: new Date(0).toISOString() })
+      )
+      yield* Effect.gen(function*() {
+        expect(yield* EventStore.isDeleted(gone)).toBe(true)
+        expect((yield* Effect.flip(EventStore.append(gone, events(1), { expectedVersion: 2 })))._tag).toBe("StreamDeleted")
+        // erasing it later goes into the log
+        yield* EventStore.deleteStream(gone, { erase: true })
+        expect(yield* readStream(gone)).toEqual([])
+      }).pipe(Effect.provide(openStore(directory)))
+      expect(readFileSync(join(directory, FileEventStore.tombstonesFileName), "utf8").split("\n").length).toBe(2)
+      expect(yield* readStream(gone).pipe(Effect.provide(openStore(directory)))).toEqual([])
       rmSync(directory, { recursive: true, force: true })
     }))
 })
