@@ -102,9 +102,9 @@ const interleaved = (store: EventStore.EventStoreService, erased: StreamId.Strea
   })
 
 describe("FileEventStore deletion with a stalled lock holder", () => {
-  it.live(
-    "given a deleter stopped after its version check past the stale time, when another process appends to the stream and the deleter resumes, then the deletion fails and the stream stays open with the append",
-    () =>
+  it.live.each([{ erase: false }, { erase: true }])(
+    "given a deleter (erase: $erase) stopped after its version check past the stale time, when another process appends to the stream and the deleter resumes, then the deletion fails and the stream stays open with the append",
+    ({ erase }) =>
       Effect.gen(function*() {
         const directory = tempDirectory("stall-delete")
         const streamId = StreamId.unsafeMake("stall-deleted")
@@ -115,7 +115,7 @@ describe("FileEventStore deletion with a stalled lock holder", () => {
           const other = yield* instance(directory)
           expect(yield* other.streamVersion(streamId)).toBe(2)
 
-          const deleter = startStallingDeleter(directory, streamId, false, 1)
+          const deleter = startStallingDeleter(directory, streamId, erase, 1)
           yield* Effect.promise(() => deleter.stalled)
           // takes the lock over once the stalled deleter's lock goes stale
           yield* appendTo(here, streamId, 1, acknowledged)
