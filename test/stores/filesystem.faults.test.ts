@@ -173,6 +173,39 @@ describe("FileEventStore tombstones and erasure in the log", () => {
       rmSync(directory, { recursive: true, force: true })
     }))
 
+  it.live("a read in flight when a stream is erased (here or by another instance) leaves out the lines overwritten since it began", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("erase-inflight")
+      const erased = StreamId.unsafeMake("inflight-erased")
+      const kept = StreamId.unsafeMake("inflight-kept")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
+        const a = Context.get(first, EventStore.EventStore)
+        const b = Context.get(second, EventStore.EventStore)
+        yield* a.append(kept, events(1), { expectedVersion: "NoStream" })
+        yield* a.append(erased, events(2), { expectedVersion: "NoStream" })
+        yield* a.append(kept, events(1), { expectedVersion: 1 })
+        // both reads start (and take their view of the log) before the erasure
+        const pulls = [yield* Stream.toPull(a.readAll({ chunkSize: 1 })), yield* Stream.toPull(b.readAll({ chunkSize: 1 }))]
+        for (const pull of pulls) expect(Chunk.toReadonlyArray(yield* pull).map((e) => e.streamId)).toEqual([kept])
+        yield* a.deleteStream(erased, { erase: true })
+        for (const pull of pulls) {
+          const rest: Array<string> = []
+          while (true) {
+            const chunk = yield* Effect.either(pull)
+            if (Either.isLeft(chunk)) {
+              // the end of the stream, not an error
+              expect(chunk.left._tag).toBe("None")
+              break
+            }
+            rest.push(...Chunk.toReadonlyArray(chunk.right).map((e) => e.streamId))
+          }
+          expect(rest).toEqual([kept])
+        }
+      }))
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
   it.live("a store written before tombstones went into the log: its tombstones.jsonl still counts", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("legacy-tombstones")

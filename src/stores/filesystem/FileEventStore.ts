@@ -634,7 +634,7 @@ export const make = (
             const text = bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low)))
             const line = decodeLine(text)
             // erased since this read began (here or by another process): left out
-            if (typeof line === "string" && (isFiller(text) || erasures.covers(at) || (yield* erasedSince(at, limit)))) continue
+            if (typeof line === "string" && (isFiller(text) || (yield* erasedSince(at, limit)))) continue
             if (typeof line === "string") {
               return yield* new EventStore.StoreError({
                 operation: "read",
@@ -648,9 +648,18 @@ export const make = (
         return out
       })
 
-    /** Whether the line at `at` was erased by a tombstone this process has not read yet. */
+    /**
+     * Whether the line at `at` of the view's log is erased (an overwrite cut
+     * short, or in progress), by a tombstone known here or one still to read.
+     * Erasures know offsets of the open log only: a view of a log replaced
+     * since (an earlier version's compaction) has none.
+     */
     const erasedSince = (at: number, limit: View) =>
-      limit.log === log ? Effect.map(catchUp(false), () => erasures.covers(at)) : Effect.succeed(false)
+      limit.log !== log
+        ? Effect.succeed(false)
+        : erasures.covers(at)
+        ? Effect.succeed(true)
+        : Effect.map(catchUp(false), () => limit.log === log && erasures.covers(at))
 
     const endOf = (position: number, limit: View) =>
       position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
