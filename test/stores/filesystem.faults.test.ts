@@ -11,7 +11,8 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { it as vitest } from "vitest"
 import { Chunk, Context, Effect, Either, Exit, Layer, Stream } from "effect"
-import { EventId, EventStore, FileEventStore, StreamId } from "chronicle"
+import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
+import { encodeTombstone } from "../../src/stores/filesystem/logFormat.js"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
 
@@ -99,7 +100,7 @@ describe("FileEventStore across processes", () => {
 })
 
 describe("FileEventStore erasure across store instances", () => {
-  it.live("one instance erases a stream (compacting the log); another notices before it writes and stays consistent", () =>
+  it.live("one instance erases a stream (overwriting its lines in place); another notices before it writes and stays consistent", () =>
     Effect.gen(function*() {
       const directory = tempDirectory("erase-shared")
       const secret = StreamId.unsafeParse("secret-1")
@@ -108,13 +109,21 @@ describe("FileEventStore erasure across store instances", () => {
         const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
         const a = Context.get(first, EventStore.EventStore)
         const b = Context.get(second, EventStore.EventStore)
-        yield* a.append(secret, events(3), { expectedVersion: "NoStream" })
+        const secrets = [...events(3), ...events(1)]
+        yield* a.append(secret, secrets.slice(0, 3), { expectedVersion: "NoStream" })
         yield* a.append(kept, events(2), { expectedVersion: "NoStream" })
-        yield* a.append(secret, events(1), { expectedVersion: 3 })
+        yield* a.append(secret, secrets.slice(3), { expectedVersion: 3 })
         expect(yield* b.streamVersion(kept)).toBe(2)
+        expect(yield* b.streamVersion(secret)).toBe(4)
 
+        const size = statSync(logOf(directory)).size
         yield* a.deleteStream(secret, { erase: true })
-        expect(readFileSync(logOf(directory), "utf8")).not.toContain("secret-1")
+        // the erased events are gone from the file; only the tombstone names the stream
+        const bytes = readFileSync(logOf(directory), "utf8")
+        for (const e of secrets) expect(bytes).not.toContain(String(e.eventId))
+        expect(bytes.split("\n").filter((line) => line.includes("secret-1")).length).toBe(1)
+        // nothing moved: the log only grew, by the tombstone
+        expect(bytes.length).toBeGreaterThan(size)
 
         yield* b.append(kept, events(2), { expectedVersion: 2 })
         const ids = (store: EventStore.EventStoreService, streamId: StreamId.StreamId) =>
@@ -127,9 +136,94 @@ describe("FileEventStore erasure across store instances", () => {
         expect((yield* Effect.flip(b.append(secret, events(1), { expectedVersion: "Any" })))._tag).toBe("StreamDeleted")
       })
       yield* Effect.scoped(program)
-      // a fresh open rebuilds the same picture from the compacted log
+      // a fresh open rebuilds the same picture from the log
       const reopened = yield* readStream(kept).pipe(Effect.provide(openStore(directory)))
       expect(reopened.map((e) => e.streamVersion)).toEqual([1, 2, 3, 4])
+      rmSync(directory, { recursive: true, force: true })
+    }))
+})
+
+describe("FileEventStore tombstones and erasure in the log", () => {
+  it.live("erasing drops the stream from another instance's tag index, and its positions are never handed out again", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("erase-tags")
+      const erased = StreamId.unsafeParse("tagged-erased")
+      const kept = StreamId.unsafeParse("tagged-kept")
+      const tagged = (n: number) => events(n).map((e) => ({ ...e, tags: ["course:c1"] }))
+      const heads = yield* Effect.scoped(Effect.gen(function*() {
+        const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
+        const a = Context.get(first, EventStore.EventStore)
+        const b = Context.get(second, EventStore.EventStore)
+        yield* a.append(kept, tagged(1), { expectedVersion: "NoStream" })
+        const { globalPositions } = yield* a.append(erased, tagged(2), { expectedVersion: "NoStream" })
+        const byTag = (store: EventStore.EventStoreService) =>
+          store.query(Query.tagged("course:c1")).pipe(Stream.map((e) => e.streamId), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+        expect(yield* byTag(b)).toEqual([kept, erased, erased])
+        yield* a.deleteStream(erased, { erase: true })
+        expect(yield* byTag(b)).toEqual([kept])
+        expect(yield* byTag(a)).toEqual([kept])
+        // the erased events were the last ones: the next append still goes past them
+        expect(yield* b.headPosition).toBe(globalPositions[1]!)
+        const next = yield* b.append(kept, events(1), { expectedVersion: 1 })
+        expect(next.globalPositions[0]!).toBeGreaterThan(globalPositions[1]!)
+        return next.globalPositions[0]!
+      }))
+      const fresh = yield* EventStore.append(kept, events(1), { expectedVersion: 2 }).pipe(Effect.provide(openStore(directory)))
+      expect(fresh.globalPositions[0]!).toBe(heads + 1n)
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
+  it.live("a read in flight when a stream is erased (here or by another instance) leaves out the lines overwritten since it began", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("erase-inflight")
+      const erased = StreamId.unsafeParse("inflight-erased")
+      const kept = StreamId.unsafeParse("inflight-kept")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const [first, second] = yield* Effect.all([Layer.build(openStore(directory)), Layer.build(openStore(directory))])
+        const a = Context.get(first, EventStore.EventStore)
+        const b = Context.get(second, EventStore.EventStore)
+        yield* a.append(kept, events(1), { expectedVersion: "NoStream" })
+        yield* a.append(erased, events(2), { expectedVersion: "NoStream" })
+        yield* a.append(kept, events(1), { expectedVersion: 1 })
+        // both reads start (and take their view of the log) before the erasure
+        const pulls = [yield* Stream.toPull(a.readAll({ chunkSize: 1 })), yield* Stream.toPull(b.readAll({ chunkSize: 1 }))]
+        for (const pull of pulls) expect(Chunk.toReadonlyArray(yield* pull).map((e) => e.streamId)).toEqual([kept])
+        yield* a.deleteStream(erased, { erase: true })
+        for (const pull of pulls) {
+          const rest: Array<string> = []
+          while (true) {
+            const chunk = yield* Effect.either(pull)
+            if (Either.isLeft(chunk)) {
+              // the end of the stream, not an error
+              expect(chunk.left._tag).toBe("None")
+              break
+            }
+            rest.push(...Chunk.toReadonlyArray(chunk.right).map((e) => e.streamId))
+          }
+          expect(rest).toEqual([kept])
+        }
+      }))
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
+  it.live("a store written before tombstones went into the log: its tombstones.jsonl still counts", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("legacy-tombstones")
+      const gone = StreamId.unsafeParse("legacy-gone")
+      yield* EventStore.append(gone, events(2), { expectedVersion: "NoStream" }).pipe(Effect.provide(openStore(directory)))
+      writeFileSync(
+        join(directory, FileEventStore.tombstonesFileName),
+        encodeTombstone({ streamId: gone, version: 2, at: new Date(0).toISOString() })
+      )
+      yield* Effect.gen(function*() {
+        expect(yield* EventStore.isDeleted(gone)).toBe(true)
+        expect((yield* Effect.flip(EventStore.append(gone, events(1), { expectedVersion: 2 })))._tag).toBe("StreamDeleted")
+        // erasing it later goes into the log
+        yield* EventStore.deleteStream(gone, { erase: true })
+        expect(yield* readStream(gone)).toEqual([])
+      }).pipe(Effect.provide(openStore(directory)))
+      expect(readFileSync(join(directory, FileEventStore.tombstonesFileName), "utf8").split("\n").length).toBe(2)
+      expect(yield* readStream(gone).pipe(Effect.provide(openStore(directory)))).toEqual([])
       rmSync(directory, { recursive: true, force: true })
     }))
 })

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { EventId } from "chronicle"
 import type { Event, StreamId } from "chronicle"
-import { decodeLine, encodeLine, encodeSeal, indexLine, relocateLine, scan } from "../../src/stores/filesystem/logFormat.js"
+import { decodeLine, decodeLogTombstone, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "../../src/stores/filesystem/logFormat.js"
 
 const tricky = fc.oneof(
   fc.string(),
@@ -147,10 +147,64 @@ describe("filesystem log fencing", () => {
     expect(streamsOf(`${first}${torn}\n${seal}${after}${late}`)).toEqual(["a", "b"])
   })
 
-  it("a line moved by a compaction says where it now is, and still checks", () => {
-    const line = append("a", 1, 1234).slice(0, -1)
-    const moved = relocateLine(line, 99)
-    expect(indexLine(moved)).toMatchObject({ streamId: "a", at: 99 })
-    expect(decodeLine(moved)).not.toBe("checksum")
+  /** A tombstone of `stream` planned at `at`, erasing the byte ranges `erased` when given. */
+  const tombstone = (stream: string, at: number, erased?: ReadonlyArray<readonly [number, number]>) =>
+    encodeLogTombstone({
+      streamId: stream as StreamId.StreamId,
+      version: 1,
+      deletedAt: new Date(0).toISOString(),
+      erase: erased !== undefined,
+      position: 1,
+      at,
+      erased: erased ?? []
+    })
+
+  it("a tombstone counts where its writer planned it; a stalled deleter's, landed later, is void; neither is an event", () => {
+    const first = append("a", 2, 0)
+    const other = append("b", 1, first.length)
+    const stale = tombstone("a", first.length)
+    const valid = tombstone("b", first.length + other.length + stale.length)
+    const result = scan(Buffer.from(first + other + stale + valid), 0)
+    expect(result.lines.map((line) => line.entry.streamId)).toEqual(["a", "a", "b"])
+    expect(result.tombstones.map((t) => t.streamId)).toEqual(["b"])
+    expect(result.consumed).toBe(Buffer.byteLength(first + other + stale + valid))
+    expect(decodeLogTombstone(valid.slice(0, -1))).toMatchObject({ streamId: "b", erase: false })
+    expect(decodeLogTombstone(valid.slice(0, -1).replace("\"b\"", "\"c\""))).toBeUndefined()
+  })
+
+  it("erased lines keep their length and newlines; they, and lines an erasure left half-done, read as erased", () => {
+    const kept = append("k", 1, 0)
+    const gone = append("e", 3, kept.length)
+    const after = append("k2", 1, kept.length + gone.length)
+    const range = [kept.length, kept.length + gone.length] as const
+    const mark = tombstone("e", kept.length + gone.length + after.length, [range])
+    const erased = eraseLines(Buffer.from(gone))
+    expect(erased.length).toBe(Buffer.byteLength(gone))
+    expect([...erased.toString()].map((c, i) => c === "\n" ? i : -1).filter((i) => i >= 0))
+      .toEqual([...gone].map((c, i) => c === "\n" ? i : -1).filter((i) => i >= 0))
+    expect(erased.toString().split("\n").slice(0, -1).every(isFiller)).toBe(true)
+    const streams = (log: string) => scan(Buffer.from(log), 0).lines.map((line) => line.entry.streamId)
+    // whole: fillers are void even before the tombstone is known
+    expect(streams(kept + erased.toString() + after + mark)).toEqual(["k", "k2"])
+    expect(streams(kept + erased.toString() + after)).toEqual(["k", "k2"])
+    // cut short: the first line half-overwritten (damaged), the last not at all
+    const lines = gone.split("\n")
+    const fillers = erased.toString().split("\n")
+    const half = Math.floor(lines[0]!.length / 2)
+    const torn = [fillers[0]!.slice(0, half) + lines[0]!.slice(half), fillers[1]!, lines[2]!, ""].join("\n")
+    expect(streams(kept + torn + after + mark)).toEqual(["k", "k2"])
+    // without its tombstone, the half-overwritten line is damage, as any other
+    expect(scan(Buffer.from(kept + torn + after), 0).damaged).toMatchObject({ offset: kept.length })
+    // and not decided before the tombstone is seen: a scan short of the end stops there
+    const short = scan(Buffer.from(kept + torn), 0, false)
+    expect(short.consumed).toBe(kept.length)
+    expect(short.damaged).toBeUndefined()
+    // a tombstone that landed elsewhere than planned erases nothing
+    const misplaced = tombstone("e", 0, [range])
+    expect(scan(Buffer.from(kept + torn + after + misplaced), 0).damaged).toBeDefined()
+    // ranges learnt from an earlier look at the log hold for a later scan of the rest
+    const erasures = new Erasures()
+    erasures.add("e" as StreamId.StreamId, [range])
+    expect(scan(Buffer.from(torn + after), kept.length, true, erasures).lines.map((line) => line.entry.streamId)).toEqual(["k2"])
   })
 })

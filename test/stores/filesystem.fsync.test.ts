@@ -1,8 +1,9 @@
 /**
  * Durability of the filesystem store, seen through the `FileSystem` service
  * it writes with: with `fsync` (the default) an append returns only after the
- * log was synced, and the directory is synced when the log is created or a
- * compacted log is renamed into place; with `fsync: false` nothing is synced.
+ * log was synced, and the directory is synced when the log is created; an
+ * erasure syncs its tombstone before it overwrites the erased lines, and those
+ * before it returns; with `fsync: false` nothing is synced.
  */
 import { FileSystem, Path } from "@effect/platform"
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
@@ -80,23 +81,22 @@ describe("FileEventStore fsync", () => {
     }).pipe(Effect.provide(Layer.merge(storeIn(directory, calls), NodePath.layer)))
   })
 
-  it.live("with fsync, erasing a stream syncs the rewritten log and then the directory it was renamed into", () => {
+  it.live("with fsync, erasing a stream syncs its tombstone before overwriting the stream's lines in place, and those before it returns", () => {
     const directory = tempDirectory("fsync-erase")
     const calls: Array<Call> = []
     return Effect.gen(function*() {
+      const path = yield* Path.Path
+      const log = path.join(directory, FileEventStore.logFileName)
       const streamId = StreamId.unsafeMake("fsync", "erased")
       yield* EventStore.append(streamId, events(2), { expectedVersion: "NoStream" })
       yield* EventStore.append(StreamId.unsafeMake("fsync", "kept"), events(1), { expectedVersion: "NoStream" })
       calls.length = 0
       yield* EventStore.deleteStream(streamId, { expectedVersion: 2, erase: true })
       yield* returned(calls)
-      const compacted = calls.find((call) => call.path.endsWith(".compact"))?.path
-      expect(compacted).toBeDefined()
-      const order = calls.filter((call) => call.path === compacted || call.path === directory || call.op === "returned")
-        .map((call) => `${call.op} ${call.path === directory ? "directory" : call.path === "" ? "" : "compacted"}`.trim())
-      // the copy is synced before the rename; the directory after it, before deleteStream returns
-      expect(order).toEqual(["write compacted", "sync compacted", "sync directory", "returned"])
-    }).pipe(Effect.provide(storeIn(directory, calls)))
+      // the tombstone written and synced; then the erased lines (one stretch) overwritten and synced; nothing renamed
+      expect(on(calls, log)).toEqual(["write", "sync", "write", "sync", "returned"])
+      expect(calls.filter((call) => call.path !== log && call.op !== "returned")).toEqual([])
+    }).pipe(Effect.provide(Layer.merge(storeIn(directory, calls), NodePath.layer)))
   })
 
   it.live("with fsync, an append whose log sync fails fails with a StoreError; it is stored whole or not at all, and a re-send settles it", () => {

@@ -18,9 +18,8 @@
  *   its bytes back after the write (and fsync): not there, its append fails
  *   with a `StoreError` ("the write lock was lost … nothing of it was
  *   stored"). Versions and positions of valid appends are therefore always
- *   planned against everything valid before them. Not fenced: a holder that
- *   stalls in the middle of erasing a stream (compaction renames a new log
- *   into place) while another process appends.
+ *   planned against everything valid before them. Deletions are fenced the
+ *   same way (below).
  * - **Within a process**: appends queue to one writer fiber that commits
  *   whatever has queued in one write and one `fsync` (group commit).
  * - **Durability**: `fsync` of the log (and of the directory when the log is
@@ -30,13 +29,23 @@
  *   them; never cut off, which a stalled holder could do to a newer holder's
  *   appends) when the next writer takes the lock; a damaged complete line is a
  *   `StoreError` naming file and offset, never skipped.
- * - **Deletion**: tombstones go to `tombstones.jsonl`; erasing a stream
- *   rewrites the log without it (temp file, fsync, rename), and other
- *   processes reopen the new file (another inode) before they read on or write.
+ * - **Deletion**: a tombstone is a line of the log (no global position),
+ *   written under the lock after the version check and fenced like an
+ *   append: it carries `at` and is read back, so a deleter that stalled while
+ *   another process appended to the stream fails, and its tombstone is void.
+ *   A valid tombstone makes later appends to the stream fail with
+ *   `StreamDeleted`. `tombstones.jsonl` of older stores is still read.
+ * - **Erasure** never moves a byte: the erasing tombstone lists the byte
+ *   ranges of the stream's lines, and once it is durable and read back valid
+ *   those lines are overwritten in place with filler lines of the same
+ *   length. They sit below the tombstone and never change otherwise, so a
+ *   stalled eraser overwrites nothing of anyone else's. A line in those ranges
+ *   reads as erased whatever it holds (an overwrite cut short by a crash);
+ *   erasing again finishes the job. Readers drop the stream's entries when
+ *   they meet the tombstone; erased positions are never handed out again.
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto"
 import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Chunk, Clock, Config, type ConfigError, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
@@ -50,7 +59,7 @@ import type { TagIndex } from "../../internal/tagIndex.js"
 import { addTags, matchingSlots, removeTags } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "./directoryLock.js"
-import { decodeLine, decodeTombstones, encodeLine, encodeSeal, encodeTombstone, relocateLine, scan } from "./logFormat.js"
+import { decodeLine, decodeTombstones, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "./logFormat.js"
 
 /**
  * @category models
@@ -69,7 +78,7 @@ export interface FileEventStoreOptions {
 /** The name of the log file in the store's directory. */
 export const logFileName = "events.jsonl"
 
-/** The name of the file of deleted streams in the store's directory. */
+/** The name of the file of deleted streams written by earlier versions (tombstones now go into the log); still read. */
 export const tombstonesFileName = "tombstones.jsonl"
 
 const readRunLimit = 4 * 1024 * 1024
@@ -92,6 +101,8 @@ interface Index {
   size: number
   /** Committed events. */
   count: number
+  /** The highest global position committed to the log, erased events' included: the next append takes the one after. */
+  head: number
   readonly offsets: Array<number>
   /** The global position of each entry: increasing, with gaps where events were erased. */
   readonly positionOf: Array<number>
@@ -119,6 +130,7 @@ interface View {
 const emptyIndex = (): Index => ({
   size: 0,
   count: 0,
+  head: 0,
   offsets: [],
   positionOf: [],
   streamOf: [],
@@ -189,6 +201,20 @@ const rollback = (index: Index, count: number) => {
   }
 }
 
+/** The index without the entries of `gone` streams (erased): the others renumbered, in order. */
+const withoutStreams = (index: Index, gone: ReadonlySet<StreamId>): Index => {
+  const kept = emptyIndex()
+  for (let slot = 0; slot < index.count; slot++) {
+    const streamId = index.streamOf[slot]!
+    if (gone.has(streamId)) continue
+    addEntry(kept, streamId, index.idOf[slot]!, index.offsets[slot]!, index.positionOf[slot]!, index.typeOf[slot]!, index.tagsOf[slot]!)
+  }
+  kept.count = kept.offsets.length
+  kept.size = index.size
+  kept.head = index.head
+  return kept
+}
+
 /** The first slot whose global position is at or after `position` (binary search; positions increase). */
 const firstSlotAtOrAfter = (index: Index, position: bigint, count: number): number => {
   let low = 0
@@ -238,46 +264,49 @@ export const make = (
     yield* fs.makeDirectory(directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
     const created = !(yield* fs.exists(logPath).pipe(Effect.mapError((e) => fail("open", e))))
     const layerScope = yield* Effect.scope
-    /** The open log and its index; both are replaced when the log is compacted (here or elsewhere). */
+    /** The open log and its index; both are replaced when an earlier version of the store compacted the log (renamed a new file into place). */
     let log = yield* fs.open(logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
     if (created && durable) yield* syncDirectory(fs, directory)
 
     let index = emptyIndex()
     const watchers = new Set<() => void>()
-    /** Deleted streams and their version when deleted, as of `tombstonesSize` bytes of the file. */
+    /** Deleted streams and their version when deleted: from the log's tombstones (and `tombstones.jsonl` of older stores). */
     const deleted = new Map<StreamId, number>()
-    let tombstonesSize = -1
+    /** The log's erased byte ranges, from its valid erasing tombstones. */
+    const erasures = new Erasures()
 
-    /** Re-reads the tombstones when the file has changed (it only grows, and is small). */
-    const refreshTombstones = Effect.gen(function*() {
-      const info = yield* fs.stat(tombstonesPath).pipe(
+    /** Reads `tombstones.jsonl`, which stores written before tombstones went into the log may have. */
+    const legacyTombstones = Effect.gen(function*() {
+      const text = yield* fs.readFileString(tombstonesPath).pipe(
         Effect.map(Option.some),
         Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeedNone)
       )
-      if (Option.isNone(info)) return
-      const size = Number(info.value.size)
-      if (size === tombstonesSize) return
-      const decoded = decodeTombstones(yield* fs.readFileString(tombstonesPath))
+      if (Option.isNone(text)) return
+      const decoded = decodeTombstones(text.value)
       if ("damagedLine" in decoded) {
         return yield* new EventStore.StoreError({
           operation: "read",
           reason: `${tombstonesPath} is damaged at line ${decoded.damagedLine} (checksum mismatch)`
         })
       }
-      for (const tombstone of decoded) deleted.set(tombstone.streamId, tombstone.version)
-      tombstonesSize = size
+      for (const tombstone of decoded) if (!deleted.has(tombstone.streamId)) deleted.set(tombstone.streamId, tombstone.version)
     }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
 
-    /** Opens the log anew (after a compaction renamed a new file into place) with an empty index. */
+    /**
+     * Opens the log anew with an empty index: an earlier version of the store
+     * erased streams by renaming a compacted log into place.
+     */
     const reopen = Effect.gen(function*() {
       // the old handle stays open until the store closes: reads in flight keep using it
       log = yield* fs.open(logPath, { flag: "a+" }).pipe(Scope.extend(layerScope))
       index = emptyIndex()
+      erasures.clear()
+      yield* legacyTombstones
     })
 
     /**
      * The size of the log at its path, reopening it first when the file there
-     * is no longer the one we have open (another process compacted it).
+     * is no longer the one we have open (compacted by an earlier version).
      */
     const currentSize = Effect.gen(function*() {
       const [onDisk, mine] = yield* Effect.all([fs.stat(logPath), log.stat])
@@ -316,7 +345,7 @@ export const make = (
         while (offset < size) {
           const bytes = yield* readBytes(log, offset, Math.min(window, size - offset))
           const atEnd = offset + bytes.length >= size
-          const result = scan(bytes, offset, atEnd)
+          const result = scan(bytes, offset, atEnd, erasures)
           if (result.damaged !== undefined) {
             return yield* new EventStore.StoreError({
               operation: "open",
@@ -326,10 +355,21 @@ export const make = (
             })
           }
           for (const { entry, offset: at } of result.lines) {
+            // an erased stream's lines, whole yet (its erasure cut short), stay out
+            if (erasures.byStream.has(entry.streamId)) continue
             addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition, entry.type, entry.tags)
+            index.head = Math.max(index.head, entry.globalPosition)
           }
           index.count = index.offsets.length
           index.size = offset + result.consumed
+          const gone = new Set<StreamId>()
+          for (const tombstone of result.tombstones) {
+            if (!deleted.has(tombstone.streamId)) deleted.set(tombstone.streamId, tombstone.version)
+            index.head = Math.max(index.head, tombstone.position)
+            if (tombstone.erase && index.streams.has(tombstone.streamId)) gone.add(tombstone.streamId)
+          }
+          // readers holding the old index keep it; lines of it overwritten meanwhile read as erased
+          if (gone.size > 0) index = withoutStreams(index, gone)
           if (result.torn !== undefined) {
             torn = result.torn
             break
@@ -383,12 +423,13 @@ export const make = (
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       withDirectoryLock({ directory, lockPath, staleMs: stale }, (error) => fail("lock", error), effect)
 
+    yield* legacyTombstones
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
     yield* catchUp(false)
 
     const queue = yield* Queue.unbounded<Pending>()
 
-    /** Whether the log was renamed away under us (compacted elsewhere), and how long our open file is; both unknown: replaced. */
+    /** Whether the log was renamed away under us (compacted by an earlier version), and how long our open file is; both unknown: replaced. */
     const logState = Effect.suspend(() => Effect.all([fs.stat(logPath), log.stat])).pipe(
       Effect.map(([onDisk, mine]) => ({
         replaced: Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino),
@@ -408,7 +449,6 @@ export const make = (
           // plan under the indexing permit; once our entries are in, readers leave the tail to us
           const { start, chunks, bytes, outcomes, spans } = yield* indexing.withPermits(1)(Effect.gen(function*() {
             yield* scanTail(true)
-            yield* refreshTombstones
             const start = index.offsets.length
             const chunks: Array<string> = []
             let bytes = index.size
@@ -468,7 +508,7 @@ export const make = (
               const positions: Array<bigint> = []
               const from = bytes
               for (let i = 0; i < events.length; i++) {
-                const position = (index.positionOf.at(-1) ?? 0) + 1
+                const position = Math.max(index.head, index.positionOf.at(-1) ?? 0) + 1
                 // the first line says where the append must start: anywhere else, it is void
                 const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length, i === 0 ? from : undefined)
                 addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
@@ -491,7 +531,7 @@ export const make = (
             // an append is ours only where we planned it: a holder that stalled past the stale time
             // finds another's bytes there (its own landed later, and is void), so it reads back to see
             const landed = yield* Effect.either(readBytes(log, base, buffer.length))
-            // a log compacted by another process (renamed over ours) while we stalled: our bytes are in the old file
+            // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
             seen = yield* logState
             const replaced = seen.replaced
             const failure = Either.isLeft(written)
@@ -513,6 +553,7 @@ export const make = (
             if (whole) {
               index.size = bytes
               index.count = index.offsets.length
+              index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
             } else {
               // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
               rollback(index, start)
@@ -590,7 +631,10 @@ export const make = (
           for (let k = i; k <= j; k++) {
             const at = limit.index.offsets[positions[k]!]!
             // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
-            const line = decodeLine(bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low))))
+            const text = bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low)))
+            const line = decodeLine(text)
+            // erased since this read began (here or by another process): left out
+            if (typeof line === "string" && (isFiller(text) || (yield* erasedSince(at, limit)))) continue
             if (typeof line === "string") {
               return yield* new EventStore.StoreError({
                 operation: "read",
@@ -603,6 +647,19 @@ export const make = (
         }
         return out
       })
+
+    /**
+     * Whether the line at `at` of the view's log is erased (an overwrite cut
+     * short, or in progress), by a tombstone known here or one still to read.
+     * Erasures know offsets of the open log only: a view of a log replaced
+     * since (an earlier version's compaction) has none.
+     */
+    const erasedSince = (at: number, limit: View) =>
+      limit.log !== log
+        ? Effect.succeed(false)
+        : erasures.covers(at)
+        ? Effect.succeed(true)
+        : Effect.map(catchUp(false), () => limit.log === log && erasures.covers(at))
 
     const endOf = (position: number, limit: View) =>
       position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
@@ -666,81 +723,121 @@ export const make = (
       })
 
     /**
-     * Rewrites the log without the lines at `erased` slots: the other lines
-     * (only those: void bytes stay behind) copied to a temp file, each
-     * append's `at` set to its new offset, synced, renamed into place. Other
-     * processes notice the new file (another inode) on their next catch-up,
-     * always before they write.
+     * The byte ranges of the lines at `slots` (ascending), adjacent lines in
+     * one range: each line is read up to its newline (void bytes may follow).
      */
-    const compactWithout = (erased: ReadonlySet<number>) =>
+    const rangesOf = (slots: ReadonlyArray<number>) =>
       Effect.gen(function*() {
-        const temporary = `${logPath}.${randomUUID()}.compact`
-        const source = log
-        const slots = index.count
-        const endOfSlot = (slot: number) => (slot < slots ? index.offsets[slot]! : index.size)
-        yield* Effect.scoped(Effect.gen(function*() {
-          const out = yield* fs.open(temporary, { flag: "w" })
-          let written = 0
-          const copy = (from: number, to: number) =>
-            Effect.gen(function*() {
-              for (let slot = from; slot < to;) {
-                let last = slot + 1
-                while (last < to && endOfSlot(last + 1) - index.offsets[slot]! <= readRunLimit) last++
-                const low = index.offsets[slot]!
-                const bytes = yield* readBytes(source, low, endOfSlot(last) - low)
-                const lines: Array<Buffer> = []
-                for (let k = slot; k < last; k++) {
-                  const at = index.offsets[k]! - low
-                  const line = Buffer.from(`${relocateLine(bytes.toString("utf8", at, bytes.indexOf(0x0a, at)), written)}\n`)
-                  lines.push(line)
-                  written += line.length
-                }
-                yield* out.writeAll(Buffer.concat(lines))
-                slot = last
-              }
-            })
-          let run = -1
-          for (let slot = 0; slot < slots; slot++) {
-            if (erased.has(slot)) {
-              if (run !== -1) yield* copy(run, slot)
-              run = -1
-            } else if (run === -1) run = slot
+        const view: View = { count: index.count, size: index.size, index, log }
+        const ranges: Array<[number, number]> = []
+        for (let i = 0; i < slots.length;) {
+          const low = index.offsets[slots[i]!]!
+          let j = i
+          while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1 && endOf(slots[j + 1]!, view) - low <= readRunLimit) j++
+          const bytes = yield* readBytes(log, low, endOf(slots[j]!, view) - low)
+          for (let k = i; k <= j; k++) {
+            const from = index.offsets[slots[k]!]!
+            const newline = bytes.indexOf(0x0a, from - low)
+            if (newline === -1) return yield* fail("deleteStream", new Error(`no line end after byte ${from} of ${logPath}`))
+            const last = ranges.at(-1)
+            if (last !== undefined && last[1] === from) last[1] = low + newline + 1
+            else ranges.push([from, low + newline + 1])
           }
-          if (run !== -1) yield* copy(run, slots)
-          if (durable) yield* out.sync
-        })).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
-        yield* fs.rename(temporary, logPath).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
-        if (durable) yield* syncDirectory(fs, directory)
-        yield* reopen
-        yield* catchUp(true)
-      }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("deleteStream", e))))
-
-    const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
-      Effect.gen(function*() {
-        yield* withLock(Effect.gen(function*() {
-          yield* catchUp(true)
-          yield* refreshTombstones
-          const eraseNow = Effect.suspend(() => {
-            const slots = index.streams.get(streamId)?.positions ?? []
-            return erase && slots.length > 0 ? compactWithout(new Set(slots)) : Effect.void
-          })
-          if (deleted.has(streamId)) return yield* eraseNow
-          const version = streamVersionOf(index, streamId)
-          if (!ExpectedVersion.matches(expected, version)) {
-            return yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
-          }
-          const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-          yield* Effect.scoped(Effect.gen(function*() {
-            const file = yield* fs.open(tombstonesPath, { flag: "a" }).pipe(Effect.mapError((e) => fail("deleteStream", e)))
-            yield* file.writeAll(Buffer.from(encodeTombstone({ streamId, version, at }))).pipe(
-              Effect.zipRight(durable ? file.sync : Effect.void),
-              Effect.mapError((e) => fail("deleteStream", e))
-            )
-          }))
-          deleted.set(streamId, version)
-          yield* eraseNow
-        }))
+          i = j + 1
+        }
+        return ranges
       })
+
+    /**
+     * Overwrites the lines in `ranges` (of `streamId`, validly tombstoned
+     * with erasure) in place with filler lines of the same length, then syncs.
+     * Those bytes sit below the tombstone and never change otherwise, so a
+     * holder that stalled here and resumes after another took the lock over
+     * overwrites nothing of anyone else's. Lines erased already are skipped:
+     * erasing again finishes an erasure cut short.
+     */
+    const eraseInPlace = (streamId: StreamId, ranges: ReadonlyArray<readonly [number, number]>) =>
+      Effect.scoped(Effect.gen(function*() {
+        // not the log's O_APPEND descriptor: positional writes there would land at the end
+        const file = yield* fs.open(logPath, { flag: "r+" })
+        let wrote = false
+        for (const [from, to] of ranges) {
+          for (let at = from; at < to;) {
+            let bytes = yield* readBytes(file, at, Math.min(readRunLimit, to - at))
+            if (bytes.length === 0) break
+            let cut = bytes.lastIndexOf(0x0a) + 1
+            if (cut === 0) {
+              bytes = yield* readBytes(file, at, to - at)
+              cut = bytes.length
+            }
+            const lines = bytes.subarray(0, cut)
+            for (let start = 0; start < lines.length;) {
+              const end = lines.indexOf(0x0a, start)
+              const entry = indexLine(lines.toString("utf8", start, end === -1 ? lines.length : end))
+              // a tombstone names its stream's lines only; anything else there is a bug, and is left alone
+              if (typeof entry !== "string" && entry.streamId !== streamId) {
+                return yield* fail("deleteStream", new Error(`byte ${at + start} of ${logPath} is not a line of ${streamId}`))
+              }
+              start = end === -1 ? lines.length : end + 1
+            }
+            const erased = eraseLines(lines)
+            if (!erased.equals(lines)) {
+              yield* file.seek(at, "start")
+              yield* file.writeAll(erased)
+              wrote = true
+            }
+            at += cut
+          }
+        }
+        if (wrote && durable) yield* file.sync
+      }))
+
+    /**
+     * Deletes under the lock, fenced like an append: the tombstone goes into
+     * the log, its `at` the log's end as this holder saw it, and is read back
+     * after write and fsync. A holder that stalled past the stale time while
+     * another appended finds other bytes there: its tombstone landed later and
+     * is void (the version it checked may be stale), and it fails. Erasure
+     * overwrites the stream's lines in place only after its tombstone is
+     * known valid.
+     */
+    const deleteStream = (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
+      withLock(Effect.gen(function*() {
+        const deletedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+        const { planned, refusal } = yield* indexing.withPermits(1)(Effect.gen(function*() {
+          yield* scanTail(true)
+          const planned = index.size
+          const slots = index.streams.get(streamId)?.positions ?? []
+          const was = deleted.get(streamId)
+          // deleted already: nothing to write, unless lines are left to erase
+          if (was !== undefined && (!erase || slots.length === 0)) return { planned, refusal: undefined }
+          const version = was ?? streamVersionOf(index, streamId)
+          if (was === undefined && !ExpectedVersion.matches(expected, version)) {
+            return { planned, refusal: new EventStore.ConcurrencyConflict({ streamId, expected, actual: version }) }
+          }
+          const erased = erase ? yield* rangesOf(slots) : []
+          const record = Buffer.from(encodeLogTombstone({ streamId, version, deletedAt, erase, position: index.head, at: planned, erased }))
+          yield* log.writeAll(record)
+          if (durable) yield* log.sync
+          const landed = yield* readBytes(log, planned, record.length)
+          // index what is there now: our tombstone (an erased stream's entries go), or what got there first
+          yield* scanTail(false)
+          return { planned, refusal: landed.equals(record) ? undefined : fenced("deleteStream") }
+        }))
+        if (refusal !== undefined) {
+          // a conflict judged against a log that grew behind our back (we stalled, another took over) may be stale
+          if (refusal._tag === "ConcurrencyConflict" && Number((yield* log.stat).size) !== planned) {
+            return yield* fenced("deleteStream")
+          }
+          return yield* refusal
+        }
+        const ranges = erase ? erasures.byStream.get(streamId) : undefined
+        if (ranges !== undefined) yield* eraseInPlace(streamId, ranges)
+      })).pipe(
+        Effect.mapError((e) =>
+          e instanceof EventStore.StoreError || e instanceof EventStore.ConcurrencyConflict ? e : fail("deleteStream", e)
+        )
+      )
 
     return EventStore.make({
       name: "filesystem",
@@ -748,7 +845,7 @@ export const make = (
       read,
       readAll,
       query,
-      headPosition: Effect.map(catchUp(false), () => BigInt(index.count === 0 ? 0 : index.positionOf[index.count - 1]!)),
+      headPosition: Effect.map(catchUp(false), () => BigInt(index.head)),
       watch: (onChange) =>
         Effect.acquireRelease(
           Effect.sync(() => {
@@ -772,13 +869,13 @@ export const make = (
         }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e)))),
       streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count)),
       deleteStream,
-      isDeleted: (streamId) => Effect.map(refreshTombstones, () => deleted.has(streamId))
+      isDeleted: (streamId) => Effect.map(catchUp(false), () => deleted.has(streamId))
     })
   })
 
 /**
- * Other processes' appends: watches the directory (a compaction renames a new
- * log into place). Best effort: where watching fails, subscriptions poll.
+ * Other processes' appends: watches the directory (earlier versions renamed a
+ * compacted log into place). Best effort: where watching fails, subscriptions poll.
  */
 const watchDirectory = (directory: string, onChange: () => void): NodeFs.FSWatcher | undefined => {
   try {

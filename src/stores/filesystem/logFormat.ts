@@ -19,6 +19,23 @@
  *
  * which voids the bytes from `from` up to itself, and is void itself unless it
  * starts at `at`.
+ *
+ * A deleted stream gets a tombstone line (not an event: it takes no global
+ * position), fenced like an append by its `at`:
+ *
+ *   {"crc":"1a2b3c4d","tombstone":{"streamId":"account-1","version":3,"deletedAt":"…","erase":true,"position":41,"at":5120,"erased":[[0,310],[940,1250]]}}
+ *
+ * `position` is the highest global position in the log when it was written
+ * (erased events' positions are never handed out again). An erasing tombstone
+ * lists the byte ranges of the stream's lines; once it is durable, those lines
+ * are overwritten in place, same length, newlines where they were, with a
+ * filler line:
+ *
+ *   {"crc":"a3a6bf43","erased":{}}                                   (spaces up to the old newline)
+ *
+ * A line inside a range of a valid erasing tombstone is erased whatever it
+ * holds (a filler, the old line, or a mix of both where an overwrite was cut
+ * short); a filler line anywhere is void.
  */
 import { crc32 } from "node:zlib"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
@@ -88,31 +105,6 @@ export const encodeLine = (
   return `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}\n`
 }
 
-/**
- * The same line with its `at` set to `at` (and its checksum redone), for a
- * copy of the line at another offset; a line without `at` is returned as is.
- */
-export const relocateLine = (text: string, at: number): string => {
-  const json = text.slice(eventStart, -1)
-  const field = atField(json)
-  if (field === undefined) return text
-  const moved = `${json.slice(0, field.start)}${at}${json.slice(field.end)}`
-  return `${prefix}${crc32(moved).toString(16).padStart(8, "0")}${middle}${moved}}`
-}
-
-/** Where the number of the `at` field is in the event JSON of a line, if it has one. */
-const atField = (json: string): { readonly start: number; readonly end: number } | undefined => {
-  const batchKey = json.indexOf(",\"batch\":[")
-  if (batchKey === -1) return undefined
-  let after = json.indexOf("]", batchKey) + 1
-  if (json.startsWith(",\"tags\":[", after)) after = stringArrayEnd(json, after + 8)
-  if (after <= 0 || !json.startsWith(",\"at\":", after)) return undefined
-  const start = after + 6
-  let end = start
-  while (end < json.length && json.charCodeAt(end) >= 0x30 && json.charCodeAt(end) <= 0x39) end++
-  return { start, end }
-}
-
 const sealPrefix = "{\"crc\":\""
 const sealMiddle = "\",\"seal\":"
 
@@ -140,7 +132,7 @@ export const decodeSeal = (text: string): Seal | undefined => {
   return typeof parsed.from === "number" && typeof parsed.at === "number" ? { from: parsed.from, at: parsed.at } : undefined
 }
 
-/** A tombstone: the stream was deleted at this version. */
+/** A tombstone of `tombstones.jsonl` (stores written before tombstones went into the log): the stream was deleted at this version. */
 export interface Tombstone {
   readonly streamId: StreamId
   readonly version: number
@@ -150,7 +142,7 @@ export interface Tombstone {
 const tombstonePrefix = "{\"crc\":\""
 const tombstoneMiddle = "\",\"tombstone\":"
 
-/** Renders a tombstone as a line of `tombstones.jsonl`, newline included. */
+/** Renders a tombstone as a line of `tombstones.jsonl`, newline included (the store no longer writes that file; tests do). */
 export const encodeTombstone = (tombstone: Tombstone): string => {
   const json = `{"streamId":${JSON.stringify(tombstone.streamId)},"version":${tombstone.version},"at":"${tombstone.at}"}`
   return `${tombstonePrefix}${crc32(json).toString(16).padStart(8, "0")}${tombstoneMiddle}${json}}\n`
@@ -170,6 +162,140 @@ export const decodeTombstones = (text: string): ReadonlyArray<Tombstone> | { rea
     out.push(JSON.parse(json) as Tombstone)
   }
   return out
+}
+
+/**
+ * A tombstone line of the log: the stream was deleted at `version`. Void
+ * unless it starts at `at`. With `erase`, `erased` lists the byte ranges
+ * (`[from, to)`, whole lines) of the stream's lines, which are overwritten.
+ */
+export interface LogTombstone {
+  readonly streamId: StreamId
+  readonly version: number
+  readonly deletedAt: string
+  readonly erase: boolean
+  /** The highest global position in the log when the tombstone was written. */
+  readonly position: number
+  readonly at: number
+  readonly erased: ReadonlyArray<readonly [number, number]>
+}
+
+const logTombstoneStart = tombstonePrefix.length + 8 + tombstoneMiddle.length
+const logTombstoneMarker = Buffer.from(tombstoneMiddle + "{")
+
+/** Renders a tombstone as a log line, newline included. */
+export const encodeLogTombstone = (tombstone: LogTombstone): string => {
+  const json = `{"streamId":${JSON.stringify(tombstone.streamId)},"version":${tombstone.version},"deletedAt":"${tombstone.deletedAt}","erase":${tombstone.erase},"position":${tombstone.position},"at":${tombstone.at},"erased":${
+    JSON.stringify(tombstone.erased)
+  }}`
+  return `${tombstonePrefix}${crc32(json).toString(16).padStart(8, "0")}${tombstoneMiddle}${json}}\n`
+}
+
+/** The tombstone a log line (without its newline) holds, if it is an intact tombstone line. */
+export const decodeLogTombstone = (text: string): LogTombstone | undefined => {
+  if (
+    !text.startsWith(tombstonePrefix) || text.slice(tombstonePrefix.length + 8, logTombstoneStart) !== tombstoneMiddle ||
+    !text.endsWith("}")
+  ) return undefined
+  const json = text.slice(logTombstoneStart, -1)
+  if (Number.parseInt(text.slice(tombstonePrefix.length, tombstonePrefix.length + 8), 16) !== crc32(json)) return undefined
+  let parsed: Partial<LogTombstone>
+  try {
+    parsed = JSON.parse(json) as Partial<LogTombstone>
+  } catch {
+    return undefined
+  }
+  return typeof parsed.streamId === "string" && typeof parsed.version === "number" && typeof parsed.at === "number" &&
+      typeof parsed.position === "number" && typeof parsed.erase === "boolean" && Array.isArray(parsed.erased)
+    ? parsed as LogTombstone
+    : undefined
+}
+
+const fillerJson = "{}"
+const filler = `${prefix}${crc32(fillerJson).toString(16).padStart(8, "0")}","erased":${fillerJson}}`
+
+/**
+ * The bytes that erase the lines in `bytes` (whole lines): each line becomes
+ * a filler line of the same length, its newline where it was.
+ */
+export const eraseLines = (bytes: Buffer): Buffer => {
+  const out = Buffer.alloc(bytes.length, 0x20)
+  for (let start = 0; start < bytes.length;) {
+    let end = bytes.indexOf(newline, start)
+    if (end === -1) end = bytes.length
+    if (end - start >= filler.length) out.write(filler, start, "latin1")
+    if (end < bytes.length) out[end] = newline
+    start = end + 1
+  }
+  return out
+}
+
+/** Whether a line (without its newline) is a filler line: an erased line, overwritten whole. */
+export const isFiller = (text: string): boolean =>
+  text.startsWith(filler) && (text.length === filler.length || text.slice(filler.length).trim() === "")
+
+/**
+ * The byte ranges of the log erased by valid erasing tombstones: what a
+ * scan must treat as erased whatever it finds there. Ranges are merged and
+ * kept sorted; each stream's own ranges are kept too (to finish an erasure).
+ */
+export class Erasures {
+  private starts: Array<number> = []
+  private ends: Array<number> = []
+  readonly byStream = new Map<StreamId, ReadonlyArray<readonly [number, number]>>()
+
+  /** Records a valid erasing tombstone's ranges. */
+  add(streamId: StreamId, ranges: ReadonlyArray<readonly [number, number]>): void {
+    const known = this.byStream.get(streamId) ?? []
+    this.byStream.set(streamId, [...known, ...ranges])
+    const all = [...this.starts.map((from, i) => [from, this.ends[i]!] as const), ...ranges].sort((a, b) => a[0] - b[0])
+    const starts: Array<number> = []
+    const ends: Array<number> = []
+    for (const [from, to] of all) {
+      if (starts.length > 0 && from <= ends[ends.length - 1]!) ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, to)
+      else {
+        starts.push(from)
+        ends.push(to)
+      }
+    }
+    this.starts = starts
+    this.ends = ends
+  }
+
+  /** Whether the byte at `offset` is erased. */
+  covers(offset: number): boolean {
+    let low = 0
+    let high = this.starts.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if (this.starts[middle]! <= offset) low = middle + 1
+      else high = middle
+    }
+    return low > 0 && offset < this.ends[low - 1]!
+  }
+
+  /** Forgets every range (the log was replaced by another file). */
+  clear(): void {
+    this.starts = []
+    this.ends = []
+    this.byStream.clear()
+  }
+}
+
+/**
+ * Finds the valid erasing tombstones among the lines of `bytes` (which start
+ * at file offset `base`, on a line start) and records their ranges, before
+ * a scan meets the lines they erase.
+ */
+const learnErasures = (bytes: Buffer, base: number, erasures: Erasures) => {
+  for (let hit = bytes.indexOf(logTombstoneMarker); hit !== -1; hit = bytes.indexOf(logTombstoneMarker, hit + 1)) {
+    const start = hit - tombstonePrefix.length - 8
+    if (start < 0 || (start > 0 && bytes[start - 1] !== newline)) continue
+    const end = bytes.indexOf(newline, hit)
+    if (end === -1) break
+    const tombstone = decodeLogTombstone(bytes.toString("utf8", start, end))
+    if (tombstone !== undefined && tombstone.erase && tombstone.at === base + start) erasures.add(tombstone.streamId, tombstone.erased)
+  }
 }
 
 /** Why a line could not be read. */
@@ -315,6 +441,8 @@ export interface Scan {
   readonly damaged?: { readonly offset: number; readonly problem: LineProblem } | undefined
   /** Where an unsealed torn tail starts, if the bytes end in one: a write in progress, or one cut short. */
   readonly torn?: number | undefined
+  /** Valid tombstones among the bytes consumed, in order. */
+  readonly tombstones: ReadonlyArray<LogTombstone>
 }
 
 const newline = 0x0a
@@ -330,11 +458,19 @@ const newline = 0x0a
  *   line is missing, are a write in progress or torn: not consumed, reported
  *   as `torn` once the bytes reach the end of the log.
  * - A torn stretch followed by a valid seal for it is consumed, seal included.
+ * - A tombstone is consumed, and returned when it starts at its `at`.
+ * - A line in a range of a valid erasing tombstone (known to `erasures`, or
+ *   found further on in `bytes`) is consumed whatever it holds, and so is a
+ *   filler line: erased lines.
  * - Anything else out of place is damage: a complete line whose checksum or
  *   shape fails, or a valid append right after an unsealed torn stretch.
+ *   Damage is only reported with `atEnd`: an erasing tombstone further on
+ *   (beyond `bytes`) may yet cover it.
  */
-export const scan = (bytes: Buffer, base: number, atEnd = true): Scan => {
+export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasures = new Erasures()): Scan => {
+  learnErasures(bytes, base, erasures)
   const lines: Array<ScannedLine> = []
+  const tombstones: Array<LogTombstone> = []
   let consumed = 0
   let pending: Array<ScannedLine> = []
   let pendingVoid = false
@@ -342,6 +478,10 @@ export const scan = (bytes: Buffer, base: number, atEnd = true): Scan => {
   while (start < bytes.length) {
     const end = bytes.indexOf(newline, start)
     if (end === -1) break
+    if (pending.length === 0 && erasures.covers(base + start)) {
+      consumed = start = end + 1
+      continue
+    }
     const text = bytes.toString("utf8", start, end)
     const decoded = indexLine(text)
     if (typeof decoded !== "string" && decoded.batchIndex === pending.length) {
@@ -355,28 +495,35 @@ export const scan = (bytes: Buffer, base: number, atEnd = true): Scan => {
       start = end + 1
       continue
     }
-    if (pending.length === 0 && (end === start || decodeSeal(text) !== undefined)) {
+    if (pending.length === 0 && (end === start || decodeSeal(text) !== undefined || isFiller(text))) {
       // a seal outside a torn stretch: a stalled writer's (void), or one whose stretch was read as sealed already;
-      // an empty line: a stalled sealer's leading newline, landed after a newer writer's whole line
+      // an empty line: a stalled sealer's leading newline, landed after a newer writer's whole line; an erased line
+      consumed = start = end + 1
+      continue
+    }
+    const tombstone = pending.length === 0 ? decodeLogTombstone(text) : undefined
+    if (tombstone !== undefined) {
+      // one that landed elsewhere than planned is a stalled deleter's: void
+      if (tombstone.at === base + start) tombstones.push(tombstone)
       consumed = start = end + 1
       continue
     }
     const from = pending.length === 0 ? base + start : pending[0]!.offset
-    const problem = sealFor(bytes, base, start, from)
+    const problem = sealFor(bytes, base, start, from, erasures)
     if (problem.sealedTo !== -1) {
       pending = []
       consumed = start = problem.sealedTo
       continue
     }
-    if (!atEnd) return { lines, consumed }
-    if (problem.damaged !== undefined) return { lines, consumed, damaged: problem.damaged }
-    if (problem.validAppend) return { lines, consumed, damaged: { offset: base + start, problem: "shape" } }
-    return { lines, consumed, torn: from }
+    if (!atEnd) return { lines, consumed, tombstones }
+    if (problem.damaged !== undefined) return { lines, consumed, damaged: problem.damaged, tombstones }
+    if (problem.validAppend) return { lines, consumed, damaged: { offset: base + start, problem: "shape" }, tombstones }
+    return { lines, consumed, torn: from, tombstones }
   }
   if (atEnd && (pending.length > 0 || start < bytes.length)) {
-    return { lines, consumed, torn: pending.length > 0 ? pending[0]!.offset : base + start }
+    return { lines, consumed, torn: pending.length > 0 ? pending[0]!.offset : base + start, tombstones }
   }
-  return { lines, consumed }
+  return { lines, consumed, tombstones }
 }
 
 /**
@@ -384,7 +531,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true): Scan => {
  * where it ends, or -1 with what the stretch holds (a damaged line, a valid
  * append) to tell damage from a torn tail.
  */
-const sealFor = (bytes: Buffer, base: number, start: number, from: number) => {
+const sealFor = (bytes: Buffer, base: number, start: number, from: number, erasures: Erasures) => {
   let damaged: { readonly offset: number; readonly problem: LineProblem } | undefined
   let validAppend = false
   for (let at = start; at < bytes.length;) {
@@ -392,9 +539,12 @@ const sealFor = (bytes: Buffer, base: number, start: number, from: number) => {
     if (end === -1) break
     const text = bytes.toString("utf8", at, end)
     const seal = decodeSeal(text)
+    const tombstone = seal === undefined ? decodeLogTombstone(text) : undefined
     if (seal !== undefined) {
       if (seal.from === from && seal.at === base + at) return { sealedTo: end + 1, damaged, validAppend }
-    } else {
+    } else if (tombstone !== undefined) {
+      if (tombstone.at === base + at) validAppend = true
+    } else if (!erasures.covers(base + at) && !isFiller(text)) {
       const decoded = indexLine(text)
       if (typeof decoded === "string") {
         if (end > at) damaged ??= { offset: base + at, problem: decoded }
