@@ -15,7 +15,7 @@ import { SqlClient } from "@effect/sql"
 import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
 import type { Event } from "chronicle"
 import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
-import { decodeLine, scan } from "../../src/stores/filesystem/logFormat.js"
+import { decodeLine, scan } from "../../src/internal/filesystem/logFormat.js"
 import type { ConditionSpec, EventSpec, Expected, LogEvent, Op, Recorder, SeenEvent, Value } from "./history.js"
 import { errorData, now } from "./history.js"
 

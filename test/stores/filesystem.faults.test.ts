@@ -12,7 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { it as vitest } from "vitest"
 import { Chunk, Context, Effect, Either, Exit, Layer, Stream } from "effect"
 import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
-import { encodeTombstone } from "../../src/stores/filesystem/logFormat.js"
+import { encodeTombstone } from "../../src/internal/filesystem/logFormat.js"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { EventId } from "chronicle"
 import type { Event, StreamId } from "chronicle"
-import { decodeLine, decodeLogTombstone, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "../../src/stores/filesystem/logFormat.js"
+import { decodeLine, decodeLogTombstone, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "../../src/internal/filesystem/logFormat.js"
 
 const tricky = fc.oneof(
   fc.string(),

@@ -58,10 +58,11 @@ import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.j
 import type { TagIndex } from "../../internal/tagIndex.js"
 import { addTags, matchingSlots, removeTags } from "../../internal/tagIndex.js"
 import type { StreamId } from "../../StreamId.js"
-import { withDirectoryLock } from "./directoryLock.js"
-import { decodeLine, decodeTombstones, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "./logFormat.js"
+import { withDirectoryLock } from "../../internal/filesystem/directoryLock.js"
+import { decodeLine, decodeTombstones, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "../../internal/filesystem/logFormat.js"
 
 /**
+ * @since 0.1.0
  * @category models
  */
 export interface FileEventStoreOptions {
@@ -75,10 +76,21 @@ export interface FileEventStoreOptions {
   readonly lockStaleMs?: number | undefined
 }
 
-/** The name of the log file in the store's directory. */
+/**
+ * The name of the log file in the store's directory.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const logFileName = "events.jsonl"
 
-/** The name of the file of deleted streams written by earlier versions (tombstones now go into the log); still read. */
+/**
+ * The name of the file of deleted streams written by earlier versions
+ * (tombstones now go into the log); still read.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const tombstonesFileName = "tombstones.jsonl"
 
 const readRunLimit = 4 * 1024 * 1024
@@ -239,6 +251,7 @@ const streamVersionOf = (index: Index, streamId: StreamId, limit = index.offsets
  * Opens (creating it if needed) the store in a directory, recovers its log,
  * and starts its writer. The store closes with the scope.
  *
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (
@@ -893,6 +906,7 @@ const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
 /**
  * The store as a Layer; needs `FileSystem` and `Path` (e.g. `NodeContext.layer`).
  *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (

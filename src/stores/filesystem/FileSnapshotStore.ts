@@ -14,7 +14,7 @@ import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
-import { withDirectoryLock } from "./directoryLock.js"
+import { withDirectoryLock } from "../../internal/filesystem/directoryLock.js"
 
 /**
  * @since 0.1.0
