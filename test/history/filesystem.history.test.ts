@@ -50,6 +50,7 @@ const fleet = (label: string, directory: string, seed: number) => {
       run: `${name}-`,
       historyFile: join(directory, `history-${name}.jsonl`),
       mix: appendHeavy,
+      doomed: "f-d-",
       timeoutMs: 60_000,
       ...extra
     })
@@ -59,9 +60,11 @@ const fleet = (label: string, directory: string, seed: number) => {
   const verdict = (started: number) => {
     const history = merge(...workers.map((w) => readHistoryFile(w.config.historyFile)))
     const log = fileLog(directory)
-    const violations = check(history, log.events)
+    const violations = check(history, log.events, { tombstones: log.tombstones })
     console.log(
-      `[history filesystem ${label}] ${workers.length} processes; ${runStats(history)}; ${log.events.length} events in the log; ${Date.now() - started} ms\n${
+      `[history filesystem ${label}] ${workers.length} processes; ${runStats(history)}; ${log.events.length} events in the log, ${log.tombstones.length} streams deleted; ${
+        Date.now() - started
+      } ms\n${
         log.problems.length > 0 ? `log problems: ${log.problems.join("; ")}\n` : ""
       }${summarize(violations, 5)}`
     )
