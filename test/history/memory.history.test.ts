@@ -1,6 +1,7 @@
 /**
  * The memory store under a randomized concurrent workload (fibers in one
- * process), its history and final log checked by the history checker.
+ * process), deletions and erasures included, its history, final log and
+ * tombstones checked by the history checker.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -42,5 +43,8 @@ describe("memory store: history check", () => {
       const caught = new Set(check(recorder.entries, tampered, { tombstones }).map((v) => v.rule))
       expect(caught).toContain("lost-ack")
       expect(caught).toContain("stream-order")
+      // and against a final state that forgot a tombstone
+      expect(tombstones.length).toBeGreaterThan(0)
+      expect(check(recorder.entries, log, { tombstones: tombstones.slice(1) }).map((v) => v.rule)).toContain("delete-lost")
     }).pipe(Effect.provide(MemoryEventStore.layer())), testTimeout)
 })

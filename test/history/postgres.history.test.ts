@@ -10,7 +10,8 @@
  * - a backend of the store's pools is terminated mid-statement
  *   (`pg_terminate_backend`, found by application_name);
  * and DCB decisions on tagged, typed and types-only (and match-all) queries
- * run throughout.
+ * run throughout, and every client deletes (and erases) doomed streams that
+ * the others still append to; a terminated backend may be a delete's.
  */
 import { SqlClient } from "@effect/sql"
 import { rmSync } from "node:fs"
