@@ -494,7 +494,10 @@ export const runStats = (history: ReadonlyArray<Entry>): string => {
     if (entry.type === "invoke") {
       const op = entry.op
       kinds.set(entry.id, op.f === "append" && op.condition !== undefined ? "append+condition" : op.f === "delete" && op.erase ? "delete+erase" : op.f)
-    } else done.set(entry.id, entry.type === "fail" ? entry.error.tag : entry.type)
+    } else {
+      const fenced = entry.type === "fail" && String(entry.error.reason).includes("the write lock was lost")
+      done.set(entry.id, entry.type === "fail" ? `${entry.error.tag}${fenced ? "(fenced)" : ""}` : entry.type)
+    }
   }
   for (const [id, kind] of kinds) {
     const outcome = done.get(id) ?? "unknown"
