@@ -543,10 +543,15 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
   }
 
   // ---- reads -----------------------------------------------------------------------
+  const erasedReads = new Set<string>()
   const sameAsLog = (o: Operation, e: SeenEvent) => {
     const erased = erasedBefore(e.stream, o.invoke, o.process)
     if (erased !== undefined) {
-      report("erase-read", `${showOp(o)} (${o.op.f}) returned ${show(e)}, though ${showOp(erased)} had erased ${e.stream} before it was invoked`, [erased.id, o.id], [e.id])
+      // once per read and stream
+      if (!erasedReads.has(`${o.id}|${e.stream}`)) {
+        erasedReads.add(`${o.id}|${e.stream}`)
+        report("erase-read", `${showOp(o)} (${o.op.f}) returned ${show(e)}, though ${showOp(erased)} had erased ${e.stream} before it was invoked`, [erased.id, o.id], [e.id])
+      }
       return
     }
     const found = byId.get(e.id) ?? (ghosts.has(e.id) ? [ghosts.get(e.id)!] : undefined)
