@@ -44,6 +44,15 @@ const stored = (id: string, stream: string, version: number, position: number, t
 })
 const events = (f: "read" | "readAll" | "query", ...list: ReadonlyArray<SeenEvent>): Value => ({ f, events: list })
 const conflict = (stream: string, expected: Expected, actual: number): ErrorData => ({ tag: "ConcurrencyConflict", streamId: stream, expected, actual })
+const remove = (stream: string, expected: Expected = "Any", erase = false): Op => ({ f: "delete", stream, expected, erase })
+const removed: Value = { f: "delete" }
+const deleted = (stream: string): ErrorData => ({ tag: "StreamDeleted", streamId: stream })
+const isDeleted = (stream: string): Op => ({ f: "isDeleted", stream })
+const fencedOff: ErrorData = {
+  tag: "StoreError",
+  operation: "deleteStream",
+  reason: "/tmp/x: the write lock was lost (another process took it over while this one stalled past 2000 ms); the write was fenced off and nothing of it was stored"
+}
 
 /**
  * The clean run every test starts from:
@@ -108,6 +117,53 @@ describe("history checker", () => {
     h.fail("k2", { tag: "StoreError", operation: "append", reason: "connection lost" })
     expect(check(h.entries, [...cleanLog, stored("e6", "s3", 1, 5), stored("e7", "s3", 2, 6), stored("e8", "s4", 1, 7)])).toEqual([])
     expect(check(h.entries, cleanLog)).toEqual([])
+  })
+
+  it("deletions kept: a tombstone refuses appends, keeps re-sends recognised, and a conflicting delete changes nothing", () => {
+    const h = cleanRun()
+    h.invoke("d1", remove("s2", 1))
+    h.ok("d1", removed)
+    h.invoke("a5", append("s2", [spec("e6")], "Any"))
+    h.fail("a5", deleted("s2"))
+    h.invoke("a6", append("s2", [spec("e3")], "Any"))
+    h.ok("a6", appended(1, 3))
+    h.invoke("i1", isDeleted("s2"))
+    h.ok("i1", { f: "isDeleted", deleted: true })
+    h.invoke("d2", remove("s1", 1))
+    h.fail("d2", conflict("s1", 1, 3))
+    h.invoke("d3", remove("s1", 3))
+    h.fail("d3", fencedOff)
+    h.invoke("r2", { f: "read", stream: "s2" })
+    h.ok("r2", events("read", e3))
+    expect(check(h.entries, cleanLog, { tombstones: [{ stream: "s2", version: 1, position: 4n }] })).toEqual([])
+  })
+
+  it("erasure kept: the stream's events leave the log, earlier reads of them stand, later reads see nothing, other streams keep theirs", () => {
+    const h = cleanRun()
+    h.invoke("d1", remove("s1", "Any", true))
+    h.ok("d1", removed)
+    h.invoke("r2", { f: "read", stream: "s1" })
+    h.ok("r2", events("read"))
+    h.invoke("v1", { f: "version", stream: "s1" })
+    h.ok("v1", { f: "version", version: 0 })
+    h.invoke("a5", append("s2", [spec("e6")], 1))
+    h.ok("a5", appended(2, 5))
+    h.invoke("g2", { f: "readAll", from: 1n, limit: 10 })
+    h.ok("g2", events("readAll", e3, stored("e6", "s2", 2, 5)))
+    expect(check(h.entries, [e3, stored("e6", "s2", 2, 5)], { tombstones: [{ stream: "s1", version: 3, erased: true }] })).toEqual([])
+  })
+
+  it("a delete of unknown outcome may have taken effect or not; one refused as fenced off had none", () => {
+    const h = cleanRun()
+    h.invoke("d1", remove("s2", "Any", true))
+    h.fail("d1", { tag: "StoreError", operation: "deleteStream", reason: "connection lost" })
+    expect(check(h.entries, cleanLog, { tombstones: [] })).toEqual([])
+    expect(check(h.entries, [e1, e2, e4], { tombstones: [{ stream: "s2" }] })).toEqual([])
+    const fenced = cleanRun()
+    fenced.invoke("d1", remove("s2", "Any", true))
+    fenced.fail("d1", fencedOff)
+    // its events gone too: the erasure it claims it never made
+    expect(rulesOf(check(fenced.entries, [e1, e2, e4], { tombstones: [{ stream: "s2" }] })).sort()).toEqual(["delete-phantom", "lost-ack", "read-not-in-log"])
   })
 
   it("a re-send acknowledged with the original versions is fine", () => {
@@ -348,6 +404,110 @@ describe("history checker", () => {
       h.invoke("q1", { f: "query", query: Query.tagged("k:1"), after: 0n, limit: 10 })
       h.ok("q1", events("query", e1))
       expectOnly("read-mismatch", h.entries, cleanLog)
+    })
+
+    it("delete-version: a stream deleted at an expected version ends above it", () => {
+      const h = cleanRun()
+      h.invoke("k1", append("s2", [spec("e6")], "Any"))
+      h.invoke("d1", remove("s2", 1))
+      h.ok("d1", removed)
+      // k1 (unknown) was stored after the version check of d1
+      expectOnly("delete-version", h.entries, [...cleanLog, stored("e6", "s2", 2, 5)])
+      // the final tombstone disagrees with the log
+      const t = cleanRun()
+      t.invoke("d1", remove("s2"))
+      t.ok("d1", removed)
+      const violations = check(t.entries, cleanLog, { tombstones: [{ stream: "s2", version: 4 }] })
+      expect(rulesOf(violations)).toEqual(["delete-version"])
+    })
+
+    it("conflict-matched and conflict-actual hold for deletes too", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s1", 3))
+      h.fail("d1", conflict("s1", 3, 3))
+      expect(rulesOf(check(h.entries, cleanLog))).toEqual(["conflict-matched"])
+      const a = cleanRun()
+      a.invoke("d1", remove("s1", 1))
+      a.fail("d1", conflict("s1", 1, 7))
+      expect(rulesOf(check(a.entries, cleanLog))).toEqual(["conflict-actual"])
+    })
+
+    it("append-after-delete: an append sent after a stream was shown deleted is stored or acknowledged", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s2"))
+      h.ok("d1", removed)
+      h.invoke("a5", append("s2", [spec("e6")], "Any"))
+      h.ok("a5", appended(2, 5))
+      expectOnly("append-after-delete", h.entries, [...cleanLog, stored("e6", "s2", 2, 5)])
+      // an unknown append stored after the tombstone's position
+      const t = cleanRun()
+      t.invoke("k1", append("s2", [spec("e6")], "Any"))
+      t.invoke("d1", remove("s2"))
+      t.ok("d1", removed)
+      const violations = check(t.entries, [...cleanLog, stored("e6", "s2", 2, 5)], { tombstones: [{ stream: "s2", version: 2, position: 4n }] })
+      expect(rulesOf(violations)).toEqual(["append-after-delete"])
+    })
+
+    it("delete-lost: an acknowledged delete undone", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s2"))
+      h.ok("d1", removed)
+      h.invoke("i1", isDeleted("s2"))
+      h.ok("i1", { f: "isDeleted", deleted: false })
+      expectOnly("delete-lost", h.entries, cleanLog)
+      const final = cleanRun()
+      final.invoke("a5", append("s2", [spec("e6")], "Any"))
+      final.fail("a5", deleted("s2"))
+      final.entries.splice(0, 0, { id: "d0", process: "p", client: "p/c", time: 0.5, type: "invoke", op: remove("s2") })
+      const violations = check(final.entries, cleanLog, { tombstones: [] })
+      expect(rulesOf(violations)).toEqual(["delete-lost"])
+    })
+
+    it("delete-phantom: a stream deleted that no delete could have deleted", () => {
+      const h = cleanRun()
+      h.invoke("a5", append("s2", [spec("e6")], "Any"))
+      h.fail("a5", deleted("s2"))
+      expectOnly("delete-phantom", h.entries, cleanLog)
+      // a delete refused as a conflict took effect after all
+      const c = cleanRun()
+      c.invoke("d1", remove("s2", 0))
+      c.fail("d1", conflict("s2", 0, 1))
+      expect(rulesOf(check(c.entries, cleanLog, { tombstones: [{ stream: "s2" }] }))).toEqual(["delete-phantom"])
+    })
+
+    it("erase-leftover: an acknowledged erasure left events of the stream in the log", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s2", "Any", true))
+      h.ok("d1", removed)
+      expectOnly("erase-leftover", h.entries, cleanLog)
+    })
+
+    it("erase-partial: an erasure that removed part of a stream", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s1", "Any", true))
+      h.info("d1", "killed")
+      expectOnly("erase-partial", h.entries, [e1, e2, e3])
+    })
+
+    it("erase-read: a read after an acknowledged erasure returns the stream's events", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s1", "Any", true))
+      h.ok("d1", removed)
+      h.invoke("r2", { f: "read", stream: "s1" })
+      h.ok("r2", events("read", e1, e2, e4))
+      expectOnly("erase-read", h.entries, [e3])
+    })
+
+    it("position-reused: a position of an erased event handed out again", () => {
+      const h = cleanRun()
+      h.invoke("d1", remove("s1", "Any", true))
+      h.ok("d1", removed)
+      h.invoke("a5", append("s2", [spec("e6")], 1))
+      h.ok("a5", appended(2, 4))
+      const violations = expectRule("position-reused", h.entries, [e3, stored("e6", "s2", 2, 4)])
+      fired.add("position-reused")
+      // the log read before the erasure had position 4 as e4; e6 now sits there
+      expect(rulesOf(violations).sort()).toEqual(["position-reused", "read-hole"])
     })
 
     it("every rule has a test above that fires it", () => {

@@ -9,7 +9,7 @@
  * gap larger than the slack, so the checker never accuses on clock noise.
  */
 import { ExpectedVersion, Query } from "chronicle"
-import type { ConditionSpec, ErrorData, History, LogEvent, Op, SeenEvent, Value } from "./history.js"
+import type { ConditionSpec, ErrorData, Expected, FinalTombstone, History, LogEvent, Op, SeenEvent, Value } from "./history.js"
 
 /** The rules, in the order the checker reports them. */
 export const rules = [
@@ -37,7 +37,15 @@ export const rules = [
   "read-order",
   "read-bounds",
   "read-hole",
-  "read-mismatch"
+  "read-mismatch",
+  "delete-version",
+  "append-after-delete",
+  "delete-lost",
+  "delete-phantom",
+  "erase-leftover",
+  "erase-partial",
+  "erase-read",
+  "position-reused"
 ] as const
 
 export type Rule = typeof rules[number]
@@ -54,6 +62,12 @@ export interface Violation {
 export interface CheckOptions {
   /** How far apart two processes' clocks may be, in ms; default 25. */
   readonly crossProcessSlackMs?: number | undefined
+  /**
+   * The deleted streams of the final state, every one of them, read with the
+   * final log. Without it, the rules about the final deletion state are
+   * skipped (the history's own evidence is still checked).
+   */
+  readonly tombstones?: ReadonlyArray<FinalTombstone> | undefined
 }
 
 /** The refusals after which nothing of the batch may have been stored; any other failure leaves the outcome unknown. */
@@ -65,6 +79,15 @@ const definiteFailures = new Set([
   "StreamDeleted",
   "EventTooLarge"
 ])
+
+/**
+ * A StoreError saying the write was fenced off (the filesystem store's writer
+ * lost its lock while it stalled): nothing of it was stored, a definite refusal.
+ */
+const fencedOff = (error: ErrorData) =>
+  error.tag === "StoreError" && String(error.reason ?? error.message).includes("the write lock was lost")
+
+const isDefinite = (error: ErrorData) => definiteFailures.has(error.tag) || fencedOff(error)
 
 /** One operation, its invoke and completion paired. */
 export interface Operation {
@@ -81,8 +104,13 @@ export interface Operation {
 }
 
 type AppendOp = Operation & { readonly op: Extract<Op, { f: "append" }> }
+type DeleteOp = Operation & { readonly op: Extract<Op, { f: "delete" }> }
 
-/** Pairs invokes with completions. A `fail` that is not a definite refusal (a StoreError) is unknown. */
+/** The version an expected version pins the stream at, if it pins one. */
+const pinned = (expected: Expected): number | undefined =>
+  typeof expected === "number" ? expected : expected === "NoStream" ? 0 : undefined
+
+/** Pairs invokes with completions. A `fail` that is not a definite refusal (a StoreError, unless fenced off) is unknown. */
 export const operations = (history: History): Array<Operation> => {
   const invokes = new Map<string, Extract<History[number], { type: "invoke" }>>()
   const completions = new Map<string, History[number]>()
@@ -95,7 +123,7 @@ export const operations = (history: History): Array<Operation> => {
     const done = completions.get(invoke.id)
     const base = { id: invoke.id, process: invoke.process, client: invoke.client, op: invoke.op, invoke: invoke.time }
     if (done?.type === "ok") out.push({ ...base, end: done.time, status: "ok", value: done.value })
-    else if (done?.type === "fail" && definiteFailures.has(done.error.tag)) {
+    else if (done?.type === "fail" && isDefinite(done.error)) {
       out.push({ ...base, end: done.time, status: "fail", error: done.error })
     } else out.push({ ...base, end: Infinity, status: "unknown", error: done?.type === "fail" ? done.error : undefined })
   }
@@ -177,6 +205,54 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
     }
   }
 
+  // ---- deletions: what may have taken effect, and what proves it did -------------
+  const deletes = ops.filter((o): o is DeleteOp => o.op.f === "delete")
+  const final = options.tombstones === undefined ? undefined : new Map(options.tombstones.map((t) => [t.stream, t]))
+  const deletesOf = new Map<string, Array<DeleteOp>>()
+  for (const o of deletes) deletesOf.set(o.op.stream, [...(deletesOf.get(o.op.stream) ?? []), o])
+  /** The deletes of a stream that may have taken effect: acknowledged, or of unknown outcome. */
+  const effective = (stream: string) => (deletesOf.get(stream) ?? []).filter((o) => o.status !== "fail")
+  const erases = (stream: string) => effective(stream).filter((o) => o.op.erase)
+  const mayBeErased = (stream: string) => erases(stream).length > 0 || final?.get(stream)?.erased === true
+  const surelyErased = (stream: string) => erases(stream).some((o) => o.status === "ok") || final?.get(stream)?.erased === true
+  /** An erasure of the stream acknowledged before `time`. */
+  const erasedBefore = (stream: string, time: number, process: string) =>
+    erases(stream).find((o) => o.status === "ok" && before(o.end, o.process, time, process))
+  /** Whether an erasure of the stream may have begun by `time`. */
+  const erasingBy = (stream: string, time: number, process: string) => erases(stream).some((o) => mayPrecede(o.invoke, o.process, time, process))
+  /** What proves a stream deleted, and when: an acknowledged delete, an append refused with StreamDeleted, an isDeleted read saying so. */
+  const proofs = new Map<string, Array<Operation>>()
+  for (const o of ops) {
+    const proof = (o.op.f === "delete" && o.status === "ok") ||
+      (o.op.f === "append" && o.status === "fail" && o.error?.tag === "StreamDeleted") ||
+      (o.op.f === "isDeleted" && o.value?.f === "isDeleted" && o.value.deleted)
+    if (proof && "stream" in o.op) proofs.set(o.op.stream, [...(proofs.get(o.op.stream) ?? []), o])
+  }
+  /** A proof that the stream was deleted before `time`. */
+  const deletedBefore = (stream: string, time: number, process: string) =>
+    proofs.get(stream)?.find((p) => before(p.end, p.process, time, process))
+  /**
+   * What clients learned of the events of streams that may have been erased
+   * (the log no longer says): from acknowledgements, then from reads.
+   */
+  const ghosts = new Map<string, SeenEvent>()
+  for (const o of appends) {
+    if (o.status !== "ok" || o.value?.f !== "append" || !mayBeErased(o.op.stream)) continue
+    const { version, positions } = o.value
+    o.op.events.forEach((e, i) => {
+      const position = positions[i]
+      if (position !== undefined && !ghosts.has(e.id)) {
+        ghosts.set(e.id, { id: e.id, stream: o.op.stream, version: version - o.op.events.length + 1 + i, position, type: e.type, tags: e.tags })
+      }
+    })
+  }
+  for (const o of ops) {
+    if (o.status !== "ok" || o.value === undefined || !("events" in o.value)) continue
+    for (const e of o.value.events) if (mayBeErased(e.stream) && !byId.has(e.id) && !ghosts.has(e.id)) ghosts.set(e.id, e)
+  }
+  const ghostsOf = (stream: string) => [...ghosts.values()].filter((e) => e.stream === stream)
+  const ghostsAt = (position: bigint) => [...ghosts.values()].filter((e) => e.position === position)
+
   // ---- batches: the appends that sent the same events to the same stream ------
   const batches = new Map<string, Array<AppendOp>>()
   /** Every batch that carried an event id. */
@@ -256,8 +332,10 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
   }
   /** The greatest version the stream may have had at `time`: events whose append may have begun by then. */
   const upperAt = (stream: string, time: number, process: string) => {
+    // an erased stream's unacknowledged events left no trace: its versions are unknown
+    if (mayBeErased(stream) && appends.some((o) => o.op.stream === stream && o.status === "unknown")) return Infinity
     let upper = 0
-    for (const e of byStream.get(stream) ?? []) {
+    for (const e of [...(byStream.get(stream) ?? []), ...(mayBeErased(stream) ? ghostsOf(stream) : [])]) {
       const o = firstInvoke.get(e.id)
       if (e.version > upper && (o === undefined || mayPrecede(o.invoke, o.process, time, process))) upper = e.version
     }
@@ -306,7 +384,34 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
         }
       }
     }
+    const firstSend = sent.reduce((a, b) => (a.invoke <= b.invoke ? a : b))
+    const proof = deletedBefore(firstSend.op.stream, firstSend.invoke, firstSend.process)
+    if (proof !== undefined && (present.length > 0 || oks.length > 0)) {
+      report(
+        "append-after-delete",
+        `${showOp(firstSend)} sent a batch to ${firstSend.op.stream} after ${showOp(proof)} (${proof.op.f}) showed it deleted, yet the batch was ${
+          oks.length > 0 ? `acknowledged (${oks.map(showOp).join(", ")})` : "stored"
+        }${present.length > 0 ? `: ${present.map(show).join(", ")}` : ""}`,
+        [proof.id, ...sent.map((o) => o.id)],
+        ids
+      )
+    }
     for (const o of oks) {
+      if (present.length < specs.length && mayBeErased(o.op.stream)) {
+        // erased with its stream: fine, unless the erasure left some of the stream behind
+        const left = byStream.get(o.op.stream) ?? []
+        if (left.length > 0) {
+          report(
+            "erase-partial",
+            `${o.op.stream} may have been erased (${erases(o.op.stream).map(showOp).join(", ")}): ${showOp(o)}'s acknowledged events are gone, but ${
+              left.slice(0, 3).map(show).join(", ")
+            }${left.length > 3 ? ` and ${left.length - 3} more` : ""} are still in the log`,
+            [o.id, ...erases(o.op.stream).map((d) => d.id)],
+            [...ids, ...left.map((e) => e.id)]
+          )
+        }
+        continue
+      }
       if (present.length < specs.length) {
         report(
           "lost-ack",
@@ -341,7 +446,11 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
         if (o === acked || o.status !== "fail" || o.op.stream !== acked.op.stream || o.op.expected !== acked.op.expected) continue
         if (o.op.condition !== undefined || acked.op.condition !== undefined) continue
         if (!before(acked.end, acked.process, o.invoke, o.process)) continue
-        if (o.error?.tag === "ConcurrencyConflict" || o.error?.tag === "DuplicateEventId") {
+        // a tombstone keeps a stored batch recognised; an erasure may forget it
+        if (
+          o.error?.tag === "ConcurrencyConflict" || o.error?.tag === "DuplicateEventId" ||
+          (o.error?.tag === "StreamDeleted" && !mayBeErased(o.op.stream))
+        ) {
           report(
             "resend-refused",
             `${showOp(o)} re-sent the batch ${showOp(acked)} had stored (same stream, expected ${o.op.expected}) and was refused with ${o.error.tag}`,
@@ -354,29 +463,32 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
   }
 
   // ---- refusals --------------------------------------------------------------
+  for (const o of [...appends, ...deletes]) {
+    if (o.status !== "fail" || o.error?.tag !== "ConcurrencyConflict") continue
+    const ids = o.op.f === "append" ? o.op.events.map((e) => e.id) : []
+    const what = o.op.f === "append" ? "" : " (a delete)"
+    const actual = Number(o.error.actual)
+    if (ExpectedVersion.matches(o.op.expected, actual)) {
+      report("conflict-matched", `${showOp(o)}${what} to ${o.op.stream} expected ${o.op.expected} and was refused as a conflict with actual ${actual}, which matches`, [o.id], ids)
+      continue
+    }
+    const lower = lowerAt(o.op.stream, o.invoke, o.process)
+    const upper = upperAt(o.op.stream, o.end, o.process)
+    if (actual < lower || actual > upper) {
+      report(
+        "conflict-actual",
+        `${showOp(o)}${what} to ${o.op.stream} (expected ${o.op.expected}) reported actual ${actual}, but the stream was between ${lower} and ${upper} while it ran`,
+        [o.id],
+        ids
+      )
+    }
+  }
   for (const o of appends) {
     if (o.status !== "fail" || o.error === undefined) continue
     const error = o.error
     const ids = o.op.events.map((e) => e.id)
-    if (error.tag === "ConcurrencyConflict") {
-      const actual = Number(error.actual)
-      if (ExpectedVersion.matches(o.op.expected, actual)) {
-        report("conflict-matched", `${showOp(o)} to ${o.op.stream} expected ${o.op.expected} and was refused as a conflict with actual ${actual}, which matches`, [o.id], ids)
-        continue
-      }
-      const lower = lowerAt(o.op.stream, o.invoke, o.process)
-      const upper = upperAt(o.op.stream, o.end, o.process)
-      if (actual < lower || actual > upper) {
-        report(
-          "conflict-actual",
-          `${showOp(o)} to ${o.op.stream} (expected ${o.op.expected}) reported actual ${actual}, but the stream was between ${lower} and ${upper} while it ran`,
-          [o.id],
-          ids
-        )
-      }
-    }
     if (error.tag === "DuplicateEventId") {
-      const found = byId.get(String(error.eventId))?.[0]
+      const found = byId.get(String(error.eventId))?.[0] ?? ghosts.get(String(error.eventId))
       if (found === undefined || found.stream !== error.existingStreamId || found.version !== Number(error.existingVersion)) {
         report(
           "duplicate-report",
@@ -388,7 +500,7 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
     }
     if (error.tag === "AppendConditionFailed" && o.op.condition !== undefined) {
       const position = typeof error.position === "bigint" ? error.position : BigInt(String(error.position))
-      const found = byPosition.get(position) ?? []
+      const found = [...(byPosition.get(position) ?? []), ...ghostsAt(position)]
       const culprit = found.find((e) => !ids.includes(e.id) && Query.matches(o.op.condition!.query, e))
       if (culprit === undefined) {
         report(
@@ -431,8 +543,18 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
   }
 
   // ---- reads -----------------------------------------------------------------------
+  const erasedReads = new Set<string>()
   const sameAsLog = (o: Operation, e: SeenEvent) => {
-    const found = byId.get(e.id)
+    const erased = erasedBefore(e.stream, o.invoke, o.process)
+    if (erased !== undefined) {
+      // once per read and stream
+      if (!erasedReads.has(`${o.id}|${e.stream}`)) {
+        erasedReads.add(`${o.id}|${e.stream}`)
+        report("erase-read", `${showOp(o)} (${o.op.f}) returned ${show(e)}, though ${showOp(erased)} had erased ${e.stream} before it was invoked`, [erased.id, o.id], [e.id])
+      }
+      return
+    }
+    const found = byId.get(e.id) ?? (ghosts.has(e.id) ? [ghosts.get(e.id)!] : undefined)
     if (found === undefined || !found.some((f) => f.stream === e.stream && f.version === e.version && f.position === e.position)) {
       report("read-not-in-log", `${showOp(o)} (${o.op.f}) returned ${show(e)}; the log has ${found === undefined ? "no such event" : found.map(show).join(", ")}`, [o.id], [e.id])
     }
@@ -452,12 +574,14 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
     if (op.f === "version" && value.f === "version") {
       const lower = lowerAt(op.stream, o.invoke, o.process)
       const upper = upperAt(op.stream, o.end, o.process)
-      if (value.version < lower || value.version > upper) {
+      // an erased stream may read as version 0 (or keep its version: stores differ)
+      const erasedAway = value.version === 0 && erasingBy(op.stream, o.end, o.process)
+      if ((value.version < lower && !erasedAway) || value.version > upper) {
         report("read-bounds", `${showOp(o)} read ${op.stream} at version ${value.version}, but it was between ${lower} and ${upper} while it ran`, [o.id])
       }
       continue
     }
-    if (value.f === "append" || value.f === "version") continue
+    if (value.f === "append" || value.f === "version" || value.f === "delete" || value.f === "isDeleted") continue
     const events = value.events
     for (const e of events) sameAsLog(o, e)
     // a stream read comes in version order; whether that is global order too is the log's stream-order rule
@@ -469,7 +593,9 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
       }
       const lower = lowerAt(op.stream, o.invoke, o.process)
       const upper = upperAt(op.stream, o.end, o.process)
-      if (events.length < lower || events.length > upper) {
+      // a read that overlaps an erasure may see any prefix of the stream: lines vanish under it
+      const erasedAway = erasingBy(op.stream, o.end, o.process)
+      if ((events.length < lower && !erasedAway) || events.length > upper) {
         report("read-bounds", `${showOp(o)} read ${events.length} events of ${op.stream}, but it was between versions ${lower} and ${upper} while it ran`, [o.id])
       }
     }
@@ -498,6 +624,95 @@ export const check = (history: History, log: ReadonlyArray<LogEvent>, options: C
           report("read-hole", `${showOp(o)} queried ${Query.format(op.query)} after ${after} up to ${last} without ${missed.slice(0, 5).map(show).join(", ")}`, [o.id], missed.map((e) => e.id))
         }
       }
+    }
+  }
+
+  // ---- deletions ---------------------------------------------------------------------
+  const deletedReads = ops.filter((o) => o.op.f === "isDeleted" && o.value?.f === "isDeleted" && !o.value.deleted)
+  for (const stream of new Set([...deletesOf.keys(), ...proofs.keys(), ...(final?.keys() ?? [])])) {
+    const candidates = effective(stream)
+    const refused = (deletesOf.get(stream) ?? []).filter((o) => o.status === "fail")
+    const refusedNote = refused.length === 0 ? "" : ` (refused: ${refused.map((o) => `${showOp(o)} ${o.error?.tag}`).join(", ")})`
+    const logged = byStream.get(stream) ?? []
+    const proven = proofs.get(stream) ?? []
+    const tombstone = final?.get(stream)
+    for (const p of proven) {
+      if (p.op.f === "delete" || candidates.some((d) => mayPrecede(d.invoke, d.process, p.end, p.process))) continue
+      report("delete-phantom", `${showOp(p)} (${p.op.f}) found ${stream} deleted, but no delete of it that may have taken effect had begun by then${refusedNote}`, [p.id, ...refused.map((o) => o.id)])
+    }
+    if (tombstone !== undefined && candidates.length === 0) {
+      report("delete-phantom", `the final state has ${stream} deleted, but no delete of it that may have taken effect was ever sent${refusedNote}`, refused.map((o) => o.id))
+    }
+    if (final !== undefined && tombstone === undefined && proven.length > 0) {
+      report("delete-lost", `${showOp(proven[0]!)} (${proven[0]!.op.f}) showed ${stream} deleted, but the final state has it open`, [proven[0]!.id])
+    }
+    for (const o of deletedReads) {
+      if (o.op.f !== "isDeleted" || o.op.stream !== stream) continue
+      const p = deletedBefore(stream, o.invoke, o.process)
+      if (p !== undefined) report("delete-lost", `${showOp(o)} read ${stream} as not deleted, after ${showOp(p)} (${p.op.f}) had shown it deleted`, [p.id, o.id])
+    }
+    if (surelyErased(stream) && logged.length > 0) {
+      report(
+        "erase-leftover",
+        `${stream} was erased (${erases(stream).filter((o) => o.status === "ok").map(showOp).join(", ") || "its final tombstone says so"}), but the log still holds ${
+          logged.slice(0, 3).map(show).join(", ")
+        }${logged.length > 3 ? ` and ${logged.length - 3} more` : ""}`,
+        erases(stream).map((o) => o.id),
+        logged.map((e) => e.id)
+      )
+    }
+    // the version the stream was deleted at: the first delete to take effect began before every proof of it
+    const first = proven.length > 0
+      ? candidates.filter((d) => proven.every((p) => mayPrecede(d.invoke, d.process, p.end, p.process)))
+      : tombstone !== undefined ? candidates : []
+    const pins = first.map((d) => pinned(d.op.expected))
+    if (first.length > 0 && pins.every((v) => v !== undefined)) {
+      const allowed = new Set(pins as Array<number>)
+      const acked = appends.flatMap((o) => (o.op.stream === stream && o.status === "ok" && o.value?.f === "append" && o.op.events.length > 0 ? [o.value.version] : []))
+      const top = Math.max(0, ...logged.map((e) => e.version), ...acked, ...ghostsOf(stream).map((e) => e.version))
+      const exact = tombstone?.version ?? (mayBeErased(stream) ? undefined : logged.at(-1)?.version ?? 0)
+      const at = [...allowed].join(" or ")
+      if (top > Math.max(...allowed) || (exact !== undefined && !allowed.has(exact))) {
+        report(
+          "delete-version",
+          `${stream} was deleted at version ${at} (${first.map((d) => `${showOp(d)} expected ${d.op.expected}`).join(", ")}), but ${
+            top > Math.max(...allowed) ? `reached version ${top}` : `ended at version ${exact}`
+          }`,
+          first.map((d) => d.id)
+        )
+      }
+    }
+    if (tombstone?.version !== undefined && !mayBeErased(stream) && (logged.at(-1)?.version ?? 0) !== tombstone.version) {
+      report("delete-version", `the final tombstone of ${stream} says version ${tombstone.version}, but the log's last version of it is ${logged.at(-1)?.version ?? 0}`)
+    }
+    const late = tombstone?.position === undefined ? [] : logged.filter((e) => e.position > tombstone.position!)
+    if (late.length > 0) {
+      report(
+        "append-after-delete",
+        `${stream}'s tombstone was written when the log ended at position ${tombstone!.position}, but ${late.map(show).join(", ")} came after it`,
+        [],
+        late.map((e) => e.id)
+      )
+    }
+  }
+
+  // ---- positions of erased events are not handed out again -----------------------------
+  const holders = new Map<bigint, Set<string>>()
+  const hold = (position: bigint, id: string) => holders.set(position, (holders.get(position) ?? new Set()).add(id))
+  for (const e of log) hold(e.position, e.id)
+  for (const e of ghosts.values()) hold(e.position, e.id)
+  for (const o of appends) {
+    if (o.status === "ok" && o.value?.f === "append") o.op.events.forEach((e, i) => o.value?.f === "append" && o.value.positions[i] !== undefined && hold(o.value.positions[i]!, e.id))
+  }
+  for (const [position, ids] of holders) {
+    const gone = [...ids].filter((id) => !byId.has(id) && ghosts.has(id))
+    if (ids.size > 1 && gone.length > 0) {
+      report(
+        "position-reused",
+        `global position ${position} was held by ${[...ids].map((id) => (byId.has(id) ? show(byId.get(id)![0]!) : ghosts.has(id) ? `${show(ghosts.get(id)!)} (erased)` : id)).join(", ")}`,
+        [],
+        [...ids]
+      )
     }
   }
 

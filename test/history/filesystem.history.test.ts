@@ -1,7 +1,8 @@
 /**
  * The filesystem store across OS processes sharing one directory, under
  * faults, its history and final log (the log file, read line by line)
- * checked by the history checker:
+ * checked by the history checker (the clients delete and erase doomed
+ * streams too, so tombstones and erasures meet both faults):
  * - writers killed with SIGKILL mid-operation (their in-flight operation is
  *   unknown: stored wholly or not at all) and replaced;
  * - a writer stopped (SIGSTOP) while it holds the directory lock, for longer
@@ -28,8 +29,10 @@ const appendHeavy = { read: 3, version: 2, readAll: 2, query: 2 }
  * Writers that (nearly) only write, with big events: a writer then catches up
  * on what the others wrote under the lock itself, so a stop while it holds
  * the lock most likely lands between its look at the log and its write.
+ * Deletes come more often than elsewhere, so that some are stopped holding
+ * the lock in their turn.
  */
-const writers = { read: 0, version: 1, readAll: 0, query: 0, decide: 1, handCondition: 0 }
+const writers = { read: 0, version: 1, readAll: 0, query: 0, decide: 1, handCondition: 0, delete: 6 }
 
 const fleet = (label: string, directory: string, seed: number) => {
   let n = 0
@@ -50,6 +53,7 @@ const fleet = (label: string, directory: string, seed: number) => {
       run: `${name}-`,
       historyFile: join(directory, `history-${name}.jsonl`),
       mix: appendHeavy,
+      doomed: "f-d-",
       timeoutMs: 60_000,
       ...extra
     })
@@ -59,9 +63,11 @@ const fleet = (label: string, directory: string, seed: number) => {
   const verdict = (started: number) => {
     const history = merge(...workers.map((w) => readHistoryFile(w.config.historyFile)))
     const log = fileLog(directory)
-    const violations = check(history, log.events)
+    const violations = check(history, log.events, { tombstones: log.tombstones })
     console.log(
-      `[history filesystem ${label}] ${workers.length} processes; ${runStats(history)}; ${log.events.length} events in the log; ${Date.now() - started} ms\n${
+      `[history filesystem ${label}] ${workers.length} processes; ${runStats(history)}; ${log.events.length} events in the log, ${log.tombstones.length} streams deleted; ${
+        Date.now() - started
+      } ms\n${
         log.problems.length > 0 ? `log problems: ${log.problems.join("; ")}\n` : ""
       }${summarize(violations, 5)}`
     )

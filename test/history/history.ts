@@ -34,6 +34,19 @@ export interface SeenEvent {
 /** An event of the final log: the ground truth read once the run is over. */
 export type LogEvent = SeenEvent
 
+/**
+ * A deleted stream of the final state, with what the store keeps of its
+ * tombstone: the version it was deleted at, whether it was erased, the
+ * highest global position when the tombstone was written (each when the
+ * store records it).
+ */
+export interface FinalTombstone {
+  readonly stream: string
+  readonly version?: number | undefined
+  readonly erased?: boolean | undefined
+  readonly position?: bigint | undefined
+}
+
 /** A conditional append's condition, with the ids the decision read returned when it came from one. */
 export interface ConditionSpec {
   readonly query: Query.Query
@@ -56,6 +69,8 @@ export type Op =
   | { readonly f: "readAll"; readonly from: bigint; readonly limit: number }
   | { readonly f: "query"; readonly query: Query.Query; readonly after: bigint; readonly limit: number }
   | { readonly f: "decide"; readonly query: Query.Query }
+  | { readonly f: "delete"; readonly stream: string; readonly expected: Expected; readonly erase: boolean }
+  | { readonly f: "isDeleted"; readonly stream: string }
 
 /** What an operation returned. */
 export type Value =
@@ -63,6 +78,8 @@ export type Value =
   | { readonly f: "read" | "readAll" | "query"; readonly events: ReadonlyArray<SeenEvent> }
   | { readonly f: "decide"; readonly events: ReadonlyArray<SeenEvent>; readonly after: bigint }
   | { readonly f: "version"; readonly version: number }
+  | { readonly f: "delete" }
+  | { readonly f: "isDeleted"; readonly deleted: boolean }
 
 /** A failure as data: the error's tag and its fields (`actual`, `position`, …). */
 export interface ErrorData {

@@ -10,7 +10,8 @@
  * - a backend of the store's pools is terminated mid-statement
  *   (`pg_terminate_backend`, found by application_name);
  * and DCB decisions on tagged, typed and types-only (and match-all) queries
- * run throughout.
+ * run throughout, and every client deletes (and erases) doomed streams that
+ * the others still append to; a terminated backend may be a delete's.
  */
 import { SqlClient } from "@effect/sql"
 import { rmSync } from "node:fs"
@@ -25,7 +26,7 @@ import { check, summarize } from "./checker.js"
 import { memoryRecorder, merge, now, readHistoryFile } from "./history.js"
 import type { Worker } from "./processes.js"
 import { startWorker } from "./processes.js"
-import { postgresLog, prng, runClient, runSeed, runStats, sized, testTimeout } from "./workload.js"
+import { postgresLog, postgresTombstones, prng, runClient, runSeed, runStats, sized, testTimeout } from "./workload.js"
 
 /**
  * Streams s0…s5 and who writes them: the held stream s0 sorts first, so a
@@ -85,6 +86,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
           streams: homes[name],
           run: `${name}-`,
           historyFile: join(directory, `history-${name}.jsonl`),
+          doomed: "d-",
           timeoutMs: 60_000
         })
       )
@@ -101,6 +103,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
               run: `${name}-`,
               ops: 1_000_000,
               timeoutMs: 60_000,
+              doomed: "d-",
               stop: () => stopped
             }))
         ),
@@ -125,7 +128,7 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
             if (random.chance(0.5)) {
               const killed = await session.query(
                 `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
-                  WHERE application_name LIKE $1 AND state = 'active' AND query ILIKE '%append%'
+                  WHERE application_name LIKE $1 AND state = 'active' AND (query ILIKE '%append%' OR query ILIKE '%deleted_at%')
                   ORDER BY random() LIMIT 1`,
                 [`chist\\_${tag}\\_%`]
               )
@@ -146,9 +149,10 @@ describe.runIf(postgresAvailable())("PostgreSQL store: history check", () => {
 
       const history = merge(recorder.entries, ...workers.map((w) => readHistoryFile(w.config.historyFile)))
       const log = yield* postgresLog(schema).pipe(Effect.provideService(SqlClient.SqlClient, sql))
-      const violations = check(history, log)
+      const tombstones = yield* postgresTombstones(schema).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+      const violations = check(history, log, { tombstones })
       console.log(
-        `[history postgres] ${faults.holds} rows held, ${faults.terminated} backends terminated; ${runStats(history)}; ${log.length} events in the log; ${
+        `[history postgres] ${faults.holds} rows held, ${faults.terminated} backends terminated; ${runStats(history)}; ${log.length} events in the log, ${tombstones.length} streams deleted; ${
           Date.now() - started
         } ms\n${summarize(violations, 4)}`
       )

@@ -38,6 +38,7 @@ export interface WorkerConfig {
   readonly mix?: Partial<Mix> | undefined
   readonly timeoutMs?: number | undefined
   readonly paddingBytes?: number | undefined
+  readonly doomed?: string | undefined
 }
 
 const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig
@@ -70,6 +71,7 @@ const program = Effect.gen(function*() {
         mix: config.mix,
         timeoutMs: config.timeoutMs,
         paddingBytes: config.paddingBytes,
+        doomed: config.doomed,
         stop: stopFile === undefined ? undefined : () => existsSync(stopFile)
       })),
     { concurrency: "unbounded", discard: true }

@@ -6,6 +6,17 @@
  * (a `queryForDecision` read, then an append on its condition, or a hand-built
  * condition from a plain query), recording every operation in a history.
  *
+ * Deletions (when the client is given `doomed`): besides its own streams,
+ * every operation goes now and then to a doomed stream, `<doomed><k>` for k
+ * in a window of three that moves on every `doomedPeriod` operations, so
+ * clients append to a stream while it is young and delete it (a few % of the
+ * operations: expected version from a recent read, `Any`, a stale one, some
+ * with `erase`) once it is the oldest in their window, while others still
+ * append to it and re-send batches to it; `isDeleted` reads too. Now and then
+ * a delete reserves a stream that never existed, and the client then tries to
+ * create it. The client's own streams are never deleted, so the other checks
+ * keep their power.
+ *
  * Also: the seed (printed, replayable), the size knobs (CI or soak) and the
  * readers of each store's final log.
  */
@@ -16,7 +27,7 @@ import { Cause, Chunk, Effect, Exit, Option, Stream } from "effect"
 import type { Event } from "chronicle"
 import { EventId, EventStore, FileEventStore, Query, StreamId } from "chronicle"
 import { decodeLine, scan } from "../../src/internal/filesystem/logFormat.js"
-import type { ConditionSpec, EventSpec, Expected, LogEvent, Op, Recorder, SeenEvent, Value } from "./history.js"
+import type { ConditionSpec, Entry, EventSpec, Expected, FinalTombstone, LogEvent, Op, Recorder, SeenEvent, Value } from "./history.js"
 import { errorData, now } from "./history.js"
 
 // ---------------------------------------------------------------------------
@@ -80,6 +91,10 @@ export interface Mix {
   readonly query: number
   readonly decide: number
   readonly handCondition: number
+  /** A delete of a doomed stream (only with `doomed`). */
+  readonly delete: number
+  /** An `isDeleted` read of a doomed stream (only with `doomed`). */
+  readonly isDeleted: number
 }
 
 export const defaultMix: Mix = {
@@ -93,7 +108,9 @@ export const defaultMix: Mix = {
   readAll: 4,
   query: 4,
   decide: 14,
-  handCondition: 4
+  handCondition: 4,
+  delete: 2,
+  isDeleted: 1
 }
 
 export interface ClientConfig {
@@ -114,6 +131,10 @@ export interface ClientConfig {
   readonly timeoutMs?: number | undefined
   /** Up to how many bytes of padding each event's data carries; default none. */
   readonly paddingBytes?: number | undefined
+  /** The prefix of the streams that clients delete (shared by all clients); none without it. */
+  readonly doomed?: string | undefined
+  /** After how many operations a client's window of doomed streams moves on; default 25. */
+  readonly doomedPeriod?: number | undefined
   /** Stop early once this returns true (checked between operations). */
   readonly stop?: (() => boolean) | undefined
 }
@@ -148,7 +169,8 @@ const collect = <A, E>(stream: Stream.Stream<A, E>) => Effect.map(Stream.runColl
 export const runClient = (store: EventStore.EventStoreService, recorder: Recorder, config: ClientConfig): Effect.Effect<void> =>
   Effect.gen(function*() {
     const random = prng(clientSeed(config.seed, config.client))
-    const mix = { ...defaultMix, ...config.mix }
+    const doomed = config.doomed
+    const mix = { ...defaultMix, ...config.mix, ...(doomed === undefined ? { delete: 0, isDeleted: 0 } : {}) }
     const kinds = Object.entries(mix) as Array<[keyof Mix, number]>
     const total = kinds.reduce((sum, [, w]) => sum + w, 0)
     const types = config.types ?? defaultTypes
@@ -249,9 +271,13 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
 
     const knownPosition = () => (positions.length === 0 ? 0n : random.pick(positions))
 
+    const period = config.doomedPeriod ?? 25
+    /** A doomed stream of the window at operation `i`: the oldest (to delete) or any of the three. */
+    const doomedStream = (i: number, oldest: boolean) => `${doomed}${Math.floor(i / period) + (oldest ? 0 : random.int(0, 2))}`
+
     for (let i = 0; i < config.ops && !(config.stop?.() ?? false); i++) {
       const kind = pickKind()
-      const stream = random.pick(config.streams)
+      const stream = doomed !== undefined && random.chance(0.15) ? doomedStream(i, false) : random.pick(config.streams)
       switch (kind) {
         case "exact": {
           if (random.chance(0.3)) {
@@ -333,6 +359,38 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
           yield* appendOp(stream, matchingEvents(query), "Any", { query, after: read.value.at(-1)?.globalPosition ?? 0n })
           break
         }
+        case "delete": {
+          const reserve = random.chance(0.1)
+          const target = reserve ? `${config.run}fresh-${config.client}-${n}` : doomedStream(i, true)
+          if (!reserve && random.chance(0.3)) {
+            yield* perform({ f: "version", stream: target }, store.streamVersion(StreamId.unsafeParse(target)), (version): Value => ({ f: "version", version })).pipe(
+              Effect.tap((v) => Effect.sync(() => Option.isSome(v) && known.set(target, v.value)))
+            )
+          }
+          const version = known.get(target) ?? 0
+          const roll = random.next()
+          const expected: Expected = roll < 0.4
+            ? version
+            : roll < 0.7
+            ? "Any"
+            : roll < 0.85
+            ? Math.max(0, version - random.int(1, 3))
+            : random.pick(["NoStream", "StreamExists"] as const)
+          const erase = random.chance(0.4)
+          yield* perform(
+            { f: "delete", stream: target, expected, erase },
+            store.deleteStream(StreamId.unsafeParse(target), { expectedVersion: expected, erase }),
+            (): Value => ({ f: "delete" })
+          )
+          // a reserved id cannot be taken
+          if (reserve) yield* plainAppend("NoStream", target)
+          break
+        }
+        case "isDeleted": {
+          const target = doomedStream(i, random.chance(0.5))
+          yield* perform({ f: "isDeleted", stream: target }, store.isDeleted(StreamId.unsafeParse(target)), (deleted): Value => ({ f: "isDeleted", deleted }))
+          break
+        }
       }
     }
   })
@@ -345,13 +403,37 @@ export const runClient = (store: EventStore.EventStoreService, recorder: Recorde
 export const storeLog = (store: EventStore.EventStoreService): Effect.Effect<Array<LogEvent>, EventStore.ReadError> =>
   Effect.map(collect(store.readAll()), (events) => events.map(seenOf))
 
+/** The deleted streams among `streams`, through the store itself (the memory store): `isDeleted`, and the version it keeps. */
+export const storeTombstones = (
+  store: EventStore.EventStoreService,
+  streams: Iterable<string>
+): Effect.Effect<Array<FinalTombstone>, EventStore.StoreError | StreamId.InvalidStreamId> =>
+  Effect.gen(function*() {
+    const out: Array<FinalTombstone> = []
+    for (const stream of streams) {
+      const id = StreamId.unsafeParse(stream)
+      if (yield* store.isDeleted(id)) out.push({ stream, version: yield* store.streamVersion(id) })
+    }
+    return out
+  })
+
+/** Every stream an operation of the history names. */
+export const streamsOf = (history: ReadonlyArray<Entry>): Set<string> =>
+  new Set(history.flatMap((e) => (e.type === "invoke" && "stream" in e.op ? [e.op.stream] : [])))
+
 /**
  * The filesystem store's log read straight from its file with the log
  * format's own scan (fenced and sealed-off appends are void there, as for
  * every reader), not through the store's index: every valid append,
- * duplicates and all. A damaged line is returned as a problem.
+ * duplicates and all, and every valid tombstone (the first of a stream gives
+ * its version and position; any erasing one marks it erased). Lines in the
+ * ranges of valid erasing tombstones are left out, as for every reader;
+ * other lines of an erased stream are kept (they should not be there). A
+ * damaged line is returned as a problem.
  */
-export const fileLog = (directory: string): { readonly events: Array<LogEvent>; readonly problems: Array<string> } => {
+export const fileLog = (
+  directory: string
+): { readonly events: Array<LogEvent>; readonly tombstones: Array<FinalTombstone>; readonly problems: Array<string> } => {
   const bytes = readFileSync(join(directory, FileEventStore.logFileName))
   const scanned = scan(bytes, 0)
   const events: Array<LogEvent> = []
@@ -362,7 +444,17 @@ export const fileLog = (directory: string): { readonly events: Array<LogEvent>; 
     else events.push(seenOf(decoded.event))
   }
   if (scanned.damaged !== undefined) problems.push(`byte ${scanned.damaged.offset}: ${scanned.damaged.problem}`)
-  return { events, problems }
+  const tombstones = new Map<string, FinalTombstone>()
+  for (const t of scanned.tombstones) {
+    const known = tombstones.get(t.streamId)
+    tombstones.set(
+      t.streamId,
+      known === undefined
+        ? { stream: t.streamId, version: t.version, erased: t.erase, position: BigInt(t.position) }
+        : { ...known, erased: known.erased === true || t.erase }
+    )
+  }
+  return { events, tombstones: [...tombstones.values()], problems }
 }
 
 /** The PostgreSQL store's events table, read with SQL: the ground truth, whatever the store's readers do. */
@@ -383,15 +475,29 @@ export const postgresLog = (schema: string): Effect.Effect<Array<LogEvent>, unkn
     }))
   })
 
+/** The PostgreSQL store's deleted streams (`streams.deleted_at`) and their versions, read with SQL. */
+export const postgresTombstones = (schema: string): Effect.Effect<Array<FinalTombstone>, unknown, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql.unsafe<{ s: string; v: string }>(
+      `SELECT stream_id AS s, version::text AS v FROM "${schema}".streams WHERE deleted_at IS NOT NULL`
+    )
+    return rows.map((row) => ({ stream: row.s, version: Number(row.v) }))
+  })
+
 /** One line about a run: operations by kind and outcome. */
-export const runStats = (history: ReadonlyArray<import("./history.js").Entry>): string => {
+export const runStats = (history: ReadonlyArray<Entry>): string => {
   const kinds = new Map<string, string>()
   const counts = new Map<string, number>()
   const done = new Map<string, string>()
   for (const entry of history) {
     if (entry.type === "invoke") {
-      kinds.set(entry.id, entry.op.f === "append" && entry.op.condition !== undefined ? "append+condition" : entry.op.f)
-    } else done.set(entry.id, entry.type === "fail" ? entry.error.tag : entry.type)
+      const op = entry.op
+      kinds.set(entry.id, op.f === "append" && op.condition !== undefined ? "append+condition" : op.f === "delete" && op.erase ? "delete+erase" : op.f)
+    } else {
+      const fenced = entry.type === "fail" && String(entry.error.reason).includes("the write lock was lost")
+      done.set(entry.id, entry.type === "fail" ? `${entry.error.tag}${fenced ? "(fenced)" : ""}` : entry.type)
+    }
   }
   for (const [id, kind] of kinds) {
     const outcome = done.get(id) ?? "unknown"
