@@ -12,6 +12,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as CliError from "./CliError.js"
+import * as Output from "./Output.js"
 
 // a reader that goes away (`chronicle export | head`) ends the command, quietly
 for (const stream of [process.stdout, process.stderr]) {
@@ -48,7 +49,9 @@ const program = Cli.run(process.argv).pipe(
       report(`unexpected error: ${CliError.messageOf(defect)}`, 1)
     )
   ),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(NodeContext.layer),
+  // @effect/cli styles its help and usage errors even when piped: plain text unless the stream takes colours
+  Output.withPlainConsole
 )
 
 const tailing = process.argv[2] === "tail"
