@@ -4,7 +4,10 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   resolve: {
     alias: [
+      { find: /^chronicle\/postgres$/, replacement: fileURLToPath(new URL("./src/postgres.ts", import.meta.url)) },
       { find: /^chronicle\/nats$/, replacement: fileURLToPath(new URL("./src/nats.ts", import.meta.url)) },
+      { find: /^chronicle\/testing$/, replacement: fileURLToPath(new URL("./src/testing.ts", import.meta.url)) },
+      { find: /^chronicle\/toon$/, replacement: fileURLToPath(new URL("./src/toonFormat.ts", import.meta.url)) },
       { find: /^chronicle$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) }
     ]
   },

@@ -78,15 +78,8 @@ import { fileURLToPath } from "node:url"
 import { NodeContext } from "@effect/platform-node"
 import { Chunk, Effect, Either, Layer, ManagedRuntime, Stream } from "effect"
 import pg from "pg"
-import {
-  EventStore,
-  ExpectedVersion,
-  FileEventStore,
-  MemoryEventStore,
-  PostgresEventStore,
-  Query,
-  StreamId
-} from "chronicle"
+import { EventStore, ExpectedVersion, FileEventStore, MemoryEventStore, Query, StreamId } from "chronicle"
+import { PostgresEventStore } from "chronicle/postgres"
 import type { Event } from "chronicle"
 import {
   assertLoopback,

@@ -49,20 +49,8 @@ import vm from "node:vm"
 import { NodeContext } from "@effect/platform-node"
 import { Chunk, Deferred, Duration, Effect, Fiber, Layer, ManagedRuntime, Stream } from "effect"
 import pg from "pg"
-import {
-  CheckpointStore,
-  EventStore,
-  ExpectedVersion,
-  FileCheckpointStore,
-  FileEventStore,
-  MemoryCheckpointStore,
-  MemoryEventStore,
-  PostgresCheckpointStore,
-  PostgresEventStore,
-  Projection,
-  ProjectionRunner,
-  StreamId
-} from "chronicle"
+import { CheckpointStore, EventStore, ExpectedVersion, FileCheckpointStore, FileEventStore, MemoryCheckpointStore, MemoryEventStore, Projection, ProjectionRunner, StreamId } from "chronicle"
+import { PostgresCheckpointStore, PostgresEventStore } from "chronicle/postgres"
 import type { Event } from "chronicle"
 import {
   assertLoopback,

@@ -23,18 +23,8 @@
 import os from "node:os"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime, Option, Schema } from "effect"
-import {
-  CommandHandler,
-  EventStore,
-  FileEventStore,
-  FileSnapshotStore,
-  MemoryEventStore,
-  MemorySnapshotStore,
-  PostgresEventStore,
-  PostgresSnapshotStore,
-  SnapshotPolicy,
-  SnapshotStore
-} from "chronicle"
+import { CommandHandler, EventStore, FileEventStore, FileSnapshotStore, MemoryEventStore, MemorySnapshotStore, SnapshotPolicy, SnapshotStore } from "chronicle"
+import { PostgresEventStore, PostgresSnapshotStore } from "chronicle/postgres"
 import type { EventCodec, StreamId } from "chronicle"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"

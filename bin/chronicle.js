@@ -1,93 +1,31 @@
 #!/usr/bin/env node
 /* global process, URL */
-// The `chronicle` command.
-//
-// In a checkout (src/ present) it runs the TypeScript sources: bundled with
-// esbuild into node_modules/.cache/chronicle-cli/ (rebuilt when a file under
-// src/ changes; packages stay external), which starts about twice as fast as
-// running them through tsx's loader; without esbuild, through tsx. Installed
-// from the registry (or with CHRONICLE_CLI_DIST=1) it runs the build in dist/.
-// TypeScript modules given to `replay --decider` are loaded through tsx,
-// registered when one is first imported.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs"
-import { createHash } from "node:crypto"
-import { join } from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+// The `chronicle` command: runs the compiled CLI in dist/. Nothing is built or
+// written at run time, so it works from a read-only node_modules. The CLI's
+// packages are optional peers of chronicle (a library user does not need
+// them): when one is missing, say which to install rather than fail on the
+// first import. In a checkout, `npm run cli -- <command>` runs the sources.
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
-const source = join(root, "src", "cli", "main.ts")
-const built = join(root, "dist", "cli", "main.js")
-
-/** A fingerprint of every file under src/: path, size, modification time. */
-const fingerprint = () => {
-  const hash = createHash("sha256")
-  const walk = (directory) => {
-    for (const entry of readdirSync(directory, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const path = join(directory, entry.name)
-      if (entry.isDirectory()) walk(path)
-      else {
-        const stat = statSync(path)
-        hash.update(`${path}\0${stat.size}\0${stat.mtimeMs}\n`)
-      }
-    }
-  }
-  walk(join(root, "src"))
-  return hash.digest("hex").slice(0, 16)
-}
-
-/** The sources bundled into one module (built once per change of src/), or undefined without esbuild. */
-const bundle = async () => {
-  let esbuild
+const needs = ["effect", "@effect/platform", "@effect/platform-node", "@effect/cli", "@effect/printer", "@effect/printer-ansi", "@toon-format/toon"]
+const missing = needs.filter((name) => {
   try {
-    esbuild = await import("esbuild")
+    import.meta.resolve(name)
+    return false
   } catch {
-    return undefined
+    return true
   }
-  const cache = join(root, "node_modules", ".cache", "chronicle-cli")
-  const name = `main-${fingerprint()}.mjs`
-  const target = join(cache, name)
-  if (existsSync(target)) return target
-  mkdirSync(cache, { recursive: true })
-  const temporary = join(cache, `.${name}.${process.pid}.tmp.mjs`)
-  await esbuild.build({
-    entryPoints: [source],
-    outfile: temporary,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    sourcemap: "inline",
-    logLevel: "silent"
-  })
-  renameSync(temporary, target)
-  for (const old of readdirSync(cache)) {
-    if (old !== name && old.startsWith("main-")) rmSync(join(cache, old), { force: true })
-  }
-  return target
-}
-
-const registerTsx = async () => {
-  const { register } = await import("tsx/esm/api")
-  register()
-  globalThis[Symbol.for("chronicle/tsx")] = true
-}
-
-let entry = built
-if (existsSync(source) && process.env.CHRONICLE_CLI_DIST === undefined) {
-  const bundled = await bundle().catch(() => undefined)
-  if (bundled !== undefined) entry = bundled
-  else {
-    try {
-      await registerTsx()
-      entry = source
-    } catch {
-      // neither esbuild nor tsx: the build, if there is one
-    }
-  }
-}
-if (!existsSync(entry)) {
-  process.stderr.write(`chronicle: ${entry} is missing; run npm run build\n`)
+})
+if (missing.length > 0) {
+  process.stderr.write(
+    `chronicle: the command line needs ${missing.join(", ")}, not installed in this project: npm i ${missing.join(" ")}\n`
+  )
   process.exit(1)
 }
-await import(pathToFileURL(entry).href)
+const main = new URL("../dist/cli/main.js", import.meta.url)
+if (!existsSync(fileURLToPath(main))) {
+  process.stderr.write(`chronicle: ${fileURLToPath(main)} is missing: run npm run build (or npm run cli -- <command> for the sources)\n`)
+  process.exit(1)
+}
+await import(main.href)

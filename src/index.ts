@@ -1,5 +1,10 @@
 /**
- * chronicle: Effect-native event sourcing.
+ * chronicle: Effect-native event sourcing. The core: events, deciders, the
+ * command and decision handlers, projections and subscriptions, the memory and
+ * filesystem stores. It needs only `effect` and `@effect/platform`; the
+ * PostgreSQL stores (`chronicle/postgres`), NATS (`chronicle/nats`), TOON
+ * (`chronicle/toon`) and the test kits (`chronicle/testing`) are entries of
+ * their own, so this one never loads `pg`, the NATS client or the TOON encoder.
  *
  * @since 0.1.0
  */
@@ -10,14 +15,10 @@ export * as CheckpointStore from "./CheckpointStore.js"
 export * as CommandHandler from "./CommandHandler.js"
 /** Runs commands against Dynamic Consistency Boundaries: query, decide, conditional append. */
 export * as DecisionHandler from "./DecisionHandler.js"
-/** Given-When-Then specifications for DCB decisions. */
-export * as DecisionSpec from "./DecisionSpec.js"
 /** Decision models: state built from the events matching a query. */
 export * as DecisionModel from "./DecisionModel.js"
 /** Aggregates as pure functions: initialState, decide, evolve. */
 export * as Decider from "./Decider.js"
-/** Given-When-Then specifications for deciders. */
-export * as DeciderSpec from "./DeciderSpec.js"
 /** Event envelopes: NewEvent, StoredEvent, EventMetadata. */
 export * as Event from "./Event.js"
 /** Schema-typed events to and from stored JSON. */
@@ -34,8 +35,6 @@ export * as ProcessManager from "./ProcessManager.js"
 export * as Projection from "./Projection.js"
 /** Runs projections: in the background, to the end of the log, rebuilt, or inline. */
 export * as ProjectionRunner from "./ProjectionRunner.js"
-/** Given-When-Then specifications for projections. */
-export * as ProjectionSpec from "./ProjectionSpec.js"
 /** Queries by event type and tags, for Dynamic Consistency Boundaries. */
 export * as Query from "./Query.js"
 /** Named subscriptions to the global log, with checkpoints. */
@@ -48,8 +47,6 @@ export * as SnapshotPolicy from "./SnapshotPolicy.js"
 export * as SnapshotStore from "./SnapshotStore.js"
 /** Branded `category-id` stream ids. */
 export * as StreamId from "./StreamId.js"
-/** TOON for event histories and states: fewer tokens than JSON for prompts. */
-export * as Toon from "./Toon.js"
 /** Upcasters: evolve stored events to today's schemas on read. */
 export * as Upcaster from "./Upcaster.js"
 /** The in-memory event store. */
@@ -58,12 +55,6 @@ export * as MemoryEventStore from "./stores/memory/MemoryEventStore.js"
 export * as MemoryCheckpointStore from "./stores/memory/MemoryCheckpointStore.js"
 /** The in-memory snapshot store. */
 export * as MemorySnapshotStore from "./stores/memory/MemorySnapshotStore.js"
-/** The PostgreSQL event store. */
-export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"
-/** The PostgreSQL checkpoint store. */
-export * as PostgresCheckpointStore from "./stores/postgres/PostgresCheckpointStore.js"
-/** The PostgreSQL snapshot store. */
-export * as PostgresSnapshotStore from "./stores/postgres/PostgresSnapshotStore.js"
 /** The filesystem event store: the embedded default. */
 export * as FileEventStore from "./stores/filesystem/FileEventStore.js"
 /** The filesystem checkpoint store. */

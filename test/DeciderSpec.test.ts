@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Option, Schema } from "effect"
-import { Decider, DeciderSpec, EventCodec } from "chronicle"
+import { Decider, EventCodec } from "chronicle"
+import { DeciderSpec } from "chronicle/testing"
 
 const Rated = Schema.TaggedStruct("Rated", { stars: Schema.Number })
 type Rated = typeof Rated.Type

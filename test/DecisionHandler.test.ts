@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Schedule, Schema, Stream } from "effect"
-import { DecisionHandler, DecisionModel, DecisionSpec, EventCodec, EventStore, MemoryEventStore, Query, StreamId } from "chronicle"
+import { DecisionHandler, DecisionModel, EventCodec, EventStore, MemoryEventStore, Query, StreamId } from "chronicle"
+import { DecisionSpec } from "chronicle/testing"
 
 // a tiny DCB domain: seats of an event, booked by people, each person at most one seat per event
 const SeatsOffered = Schema.TaggedStruct("SeatsOffered", { show: Schema.String, seats: Schema.Int })

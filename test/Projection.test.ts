@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Either, Layer, Option, Ref, Schedule, Stream } from "effect"
 import type { Event } from "chronicle"
-import { CheckpointStore, CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, ProcessManager, Projection, ProjectionRunner, ProjectionSpec, StreamId } from "chronicle"
+import { CheckpointStore, CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, ProcessManager, Projection, ProjectionRunner, StreamId } from "chronicle"
+import { ProjectionSpec } from "chronicle/testing"
 import { AccountEvents, BankAccount, MoneyDeposited, MoneyWithdrawn, AccountOpened } from "../examples/BankAccount.js"
 
 /** A read model: balances by account, as a service the projection needs. */

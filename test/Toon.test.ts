@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Data, Either, Option } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
-import { EventId, StreamId, Toon } from "chronicle"
+import { EventId, StreamId } from "chronicle"
+import { Toon } from "chronicle/toon"
 
 const at = (iso: string) => new Date(iso)
 

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as NodeFs from "node:fs"
-import { Effect } from "effect"
+import { Console, Effect } from "effect"
 import type { Scope } from "effect"
 import type { StoredEvent } from "../Event.js"
 import * as CliError from "./CliError.js"
@@ -124,6 +124,37 @@ const ansi = /\u001b\[[0-9;]*m/g
  * @category formatting
  */
 export const stripAnsi = (text: string): string => text.replace(ansi, "")
+
+const plainArgs = (args: ReadonlyArray<unknown>) => args.map((arg) => (typeof arg === "string" ? stripAnsi(arg) : arg))
+
+/**
+ * Runs `effect` with the ANSI codes taken out of what it writes through the
+ * Effect `Console` to stdout (`log`, `info`) or stderr (`error`, `warn`) when
+ * that stream gets no colours (piped, `NO_COLOR`). @effect/cli styles its help
+ * and its usage errors whatever the stream; under this they come out plain.
+ *
+ * @category combinators
+ */
+export const withPlainConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((base) => {
+    const out = colorEnabled(process.stdout)
+    const err = colorEnabled(process.stderr)
+    const plain: Console.Console = {
+      ...base,
+      log: (...args) => base.log(...(out ? args : plainArgs(args))),
+      info: (...args) => base.info(...(out ? args : plainArgs(args))),
+      error: (...args) => base.error(...(err ? args : plainArgs(args))),
+      warn: (...args) => base.warn(...(err ? args : plainArgs(args))),
+      unsafe: {
+        ...base.unsafe,
+        log: (...args) => base.unsafe.log(...(out ? args : plainArgs(args))),
+        info: (...args) => base.unsafe.info(...(out ? args : plainArgs(args))),
+        error: (...args) => base.unsafe.error(...(err ? args : plainArgs(args))),
+        warn: (...args) => base.unsafe.warn(...(err ? args : plainArgs(args)))
+      }
+    }
+    return Effect.withConsole(effect, plain)
+  })
 
 // ---------------------------------------------------------------------------
 // tables

@@ -9,8 +9,7 @@
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { FileSystem, Path } from "@effect/platform"
-import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as CheckpointStore from "../CheckpointStore.js"
 import * as EventStore from "../EventStore.js"
@@ -18,8 +17,7 @@ import * as FileCheckpointStore from "../stores/filesystem/FileCheckpointStore.j
 import * as FileEventStore from "../stores/filesystem/FileEventStore.js"
 import * as MemoryCheckpointStore from "../stores/memory/MemoryCheckpointStore.js"
 import * as MemoryEventStore from "../stores/memory/MemoryEventStore.js"
-import * as PostgresCheckpointStore from "../stores/postgres/PostgresCheckpointStore.js"
-import * as PostgresEventStore from "../stores/postgres/PostgresEventStore.js"
+import * as Peers from "../internal/peers.js"
 import * as CliError from "./CliError.js"
 import * as StoreSpec from "./StoreSpec.js"
 
@@ -57,7 +55,8 @@ export interface Opened {
   readonly size: Effect.Effect<{ readonly kind: "on disk" | "in tables" | "in memory"; readonly parts: ReadonlyArray<Part> }, CliError.CliError>
 }
 
-const unavailable = (label: string, error: unknown) => CliError.fail(`cannot open store ${label}: ${CliError.messageOf(error)}`)
+/** A store that cannot be opened, as a CLI failure. */
+export const unavailable = (label: string, error: unknown) => CliError.fail(`cannot open store ${label}: ${CliError.messageOf(error)}`)
 
 /**
  * Parses `spec` and opens the store it names.
@@ -138,44 +137,17 @@ const directorySize = async (directory: string): Promise<ReadonlyArray<Part>> =>
   return parts
 }
 
+const postgresPeers = ["@effect/sql", "@effect/sql-pg", "pg"]
+
+/** The PostgreSQL store, loaded on first use: its packages are optional peers of chronicle. */
 const openPostgres = (url: string, schema: string, label: string, access: Access) =>
   Effect.gen(function*() {
-    const layer = PostgresEventStore.layerFromUrl({
-      url,
-      schema,
-      maxConnections: 10,
-      connectTimeoutMs: 5_000,
-      applicationName: "chronicle-cli",
-      migrate: access === "write"
-    })
-    const context = yield* Layer.build(layer).pipe(Effect.mapError((error) => unavailable(label, error)))
-    const sql = Context.get(context, SqlClient.SqlClient)
-    if (access === "read") {
-      const rows = yield* sql.unsafe<{ readonly found: string | null }>(`SELECT to_regclass($1)::text AS found`, [`"${schema}"."events"`]).pipe(
-        Effect.mapError((error) => unavailable(label, error))
-      )
-      if (rows[0]?.found === null || rows[0]?.found === undefined) {
-        return yield* CliError.fail(`no store at ${label}: the schema ${schema} has no chronicle tables`)
-      }
+    const absent = Peers.missing(postgresPeers)
+    if (absent.length > 0) {
+      return yield* CliError.fail(`cannot open store ${label}: ${Peers.missingPeersError("a PostgreSQL store", absent).message}`)
     }
-    const events = Context.get(context, EventStore.EventStore)
-    const checkpoints = yield* Effect.cached(
-      PostgresCheckpointStore.make({ schema, migrate: false }).pipe(
-        Effect.provideService(SqlClient.SqlClient, sql),
-        Effect.mapError((error) => unavailable(label, error))
-      )
-    )
-    const size = sql.unsafe<{ readonly name: string; readonly bytes: string }>(
-      `SELECT c.relname AS name, pg_total_relation_size(c.oid)::text AS bytes
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-        ORDER BY c.relname`,
-      [schema]
-    ).pipe(
-      Effect.map((rows) => ({ kind: "in tables" as const, parts: rows.map((row) => ({ name: row.name, bytes: Number(row.bytes) })) })),
-      Effect.mapError((error) => CliError.fail(`cannot measure ${label}: ${CliError.messageOf(error)}`))
-    )
-    return { spec: { _tag: "Postgres" as const, url, schema }, label, events, checkpoints, size }
+    const PostgresStore = yield* Effect.promise(() => import("./PostgresStore.js"))
+    return yield* PostgresStore.open(url, schema, label, access)
   })
 
 /**

@@ -8,10 +8,13 @@
  * @since 0.1.0
  */
 import { ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+// the modules, not the package's index: the index loads all of platform-node (sockets, workers, HTTP…), about a second of start-up
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as CliError from "./CliError.js"
+import * as Output from "./Output.js"
 
 // a reader that goes away (`chronicle export | head`) ends the command, quietly
 for (const stream of [process.stdout, process.stderr]) {
@@ -48,7 +51,9 @@ const program = Cli.run(process.argv).pipe(
       report(`unexpected error: ${CliError.messageOf(defect)}`, 1)
     )
   ),
-  Effect.provide(NodeContext.layer)
+  Effect.provide(NodeContext.layer),
+  // @effect/cli styles its help and usage errors even when piped: plain text unless the stream takes colours
+  Output.withPlainConsole
 )
 
 const tailing = process.argv[2] === "tail"

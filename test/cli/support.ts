@@ -1,6 +1,7 @@
 /**
- * Runs the `chronicle` CLI as a real process (through bin/chronicle.js, as
- * `npx chronicle` does), and seeds stores for it through the library.
+ * Runs the `chronicle` CLI as a real process (from the sources, through
+ * scripts/chronicle-dev.js as `npm run cli` does; test/cli/bin.test.ts runs the
+ * published bin on dist/), and seeds stores for it through the library.
  */
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
@@ -12,7 +13,7 @@ import { CommandHandler, EventStore, FileEventStore, StreamId } from "chronicle"
 import { AccountEvents, BankAccount } from "../../examples/BankAccount.js"
 
 export const root = fileURLToPath(new URL("../..", import.meta.url))
-const launcher = fileURLToPath(new URL("../../bin/chronicle.js", import.meta.url))
+const launcher = fileURLToPath(new URL("../../scripts/chronicle-dev.js", import.meta.url))
 
 export interface Run {
   readonly code: number | null

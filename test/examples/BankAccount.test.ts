@@ -1,5 +1,5 @@
 import { describe, it } from "@effect/vitest"
-import { DeciderSpec } from "chronicle"
+import { DeciderSpec } from "chronicle/testing"
 import {
   AccountAlreadyOpened,
   AccountClosed,

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Stream } from "effect"
-import { DecisionModel, DecisionSpec, EventCodec, EventStore, MemoryEventStore, Query } from "chronicle"
+import { DecisionModel, EventCodec, EventStore, MemoryEventStore, Query } from "chronicle"
+import { DecisionSpec } from "chronicle/testing"
 import type { SubscriptionCommand } from "../../examples/CourseSubscriptions.js"
 import {
   AlreadySubscribed,

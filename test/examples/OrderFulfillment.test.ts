@@ -1,17 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Stream } from "effect"
 import type { Event } from "chronicle"
-import {
-  CheckpointStore,
-  DeciderSpec,
-  EventStore,
-  MemoryCheckpointStore,
-  MemoryEventStore,
-  Projection,
-  ProjectionRunner,
-  ProjectionSpec,
-  StreamId
-} from "chronicle"
+import { CheckpointStore, EventStore, MemoryCheckpointStore, MemoryEventStore, Projection, ProjectionRunner, StreamId } from "chronicle"
+import { DeciderSpec, ProjectionSpec } from "chronicle/testing"
 import type { OrderCommand } from "../../examples/OrderFulfillment.js"
 import {
   Compensation,

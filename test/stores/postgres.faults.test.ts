@@ -6,7 +6,8 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
-import { EventStore, PostgresEventStore, StreamId } from "chronicle"
+import { EventStore, StreamId } from "chronicle"
+import { PostgresEventStore } from "chronicle/postgres"
 import { events } from "../contract/EventStoreContract.js"
 import { postgresAvailable, storeLayer } from "../support/postgres.js"
 

@@ -1,6 +1,6 @@
 import { describe } from "@effect/vitest"
 import { Layer } from "effect"
-import { PostgresSnapshotStore } from "chronicle"
+import { PostgresSnapshotStore } from "chronicle/postgres"
 import { snapshotStoreContract } from "../contract/SnapshotStoreContract.js"
 import { client, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"
 

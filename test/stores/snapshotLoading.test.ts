@@ -10,19 +10,8 @@ import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Metric, Option } from "effect"
 import type { EventStore } from "chronicle"
-import {
-  CommandHandler,
-  FileEventStore,
-  FileSnapshotStore,
-  MemoryEventStore,
-  MemorySnapshotStore,
-  Metrics,
-  PostgresEventStore,
-  PostgresSnapshotStore,
-  SnapshotPolicy,
-  SnapshotStore,
-  StreamId
-} from "chronicle"
+import { CommandHandler, FileEventStore, FileSnapshotStore, MemoryEventStore, MemorySnapshotStore, Metrics, SnapshotPolicy, SnapshotStore, StreamId } from "chronicle"
+import { PostgresEventStore, PostgresSnapshotStore } from "chronicle/postgres"
 import { AccountEvents, AccountState, BankAccount } from "../../examples/BankAccount.js"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
 import { databaseUrl, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"

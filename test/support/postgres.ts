@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import type { CheckpointStore, EventStore } from "chronicle"
-import { PostgresCheckpointStore, PostgresEventStore } from "chronicle"
+import { PostgresCheckpointStore, PostgresEventStore } from "chronicle/postgres"
 import { serviceAvailable } from "./service.js"
 
 export const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"

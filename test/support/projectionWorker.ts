@@ -10,7 +10,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { PostgresCheckpointStore, PostgresEventStore, Projection, ProjectionRunner, StreamId } from "../../src/index.js"
+import { Projection, ProjectionRunner, StreamId } from "../../src/index.js"
+import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres.js"
 import { runWorkerProgram } from "./process.js"
 
 const [databaseUrl, schema, mode, delayArg] = process.argv.slice(2)
