@@ -155,3 +155,93 @@ describe("batch projections", () => {
       expect(yield* CheckpointStore.load("bulk-failing")).toEqual(Option.some(4n))
     }).pipe(Effect.provide(stores)))
 })
+
+describe("inline projections (memory store)", () => {
+  const eventId = (id: string) => id as Event.StoredEvent["eventId"]
+  const seen = (name: string, types: ReadonlyArray<string> | undefined, log: Array<Event.StoredEvent>) =>
+    Projection.make({ name, ...(types === undefined ? {} : { eventTypes: types }), handle: (event: Event.StoredEvent) => Effect.sync(() => void log.push(event)) })
+  const inlineStores = <E>(...projections: ReadonlyArray<Projection.Projection<E, never>>) =>
+    ProjectionRunner.inline(...projections).pipe(Layer.provideMerge(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)))
+
+  it.effect("given a stream at version 2, when a batch is appended, then each projection sees the events of its types exactly as the store holds them", () => {
+    const all: Array<Event.StoredEvent> = []
+    const deposits: Array<Event.StoredEvent> = []
+    return Effect.gen(function*() {
+      const streamId = StreamId.make("account", "inline")
+      yield* EventStore.append(streamId, [{ type: "Opened", data: {} }, { type: "Renamed", data: {} }], { expectedVersion: "NoStream" })
+      all.length = 0
+      yield* EventStore.append(streamId, [
+        { type: "Deposited", data: { amount: 1 }, tags: ["t", "u", "t"], metadata: { own: "mine", correlationId: "event" } },
+        { type: "Renamed", schemaVersion: 2, data: { name: "x" }, eventId: eventId("0190a6c1-0000-7000-8000-0000000000a1") },
+        { type: "Deposited", data: { amount: 2 } }
+      ], { expectedVersion: 2, metadata: { correlationId: "batch", tenant: "t1" } })
+      const stored = yield* EventStore.read(streamId, { fromVersion: 3 }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      expect(all).toEqual(stored)
+      expect(deposits).toEqual([stored[0], stored[2]])
+      expect(all.map((e) => [e.streamVersion, e.schemaVersion, e.tags, e.metadata])).toEqual([
+        [3, 1, ["t", "u"], { correlationId: "event", tenant: "t1", own: "mine" }],
+        [4, 2, [], { correlationId: "batch", tenant: "t1" }],
+        [5, 1, [], { correlationId: "batch", tenant: "t1" }]
+      ])
+    }).pipe(Effect.provide(inlineStores(seen("everything", undefined, all), seen("deposits", ["Deposited"], deposits))))
+  })
+
+  it.effect("an append without batch metadata hands the events their own metadata, or none", () => {
+    const all: Array<Event.StoredEvent> = []
+    return Effect.gen(function*() {
+      yield* EventStore.append(StreamId.make("account", "plain"), [
+        { type: "A", data: {}, metadata: { own: "mine" } },
+        { type: "B", data: {} }
+      ], { expectedVersion: "NoStream" })
+      expect(all.map((e) => e.metadata)).toEqual([{ own: "mine" }, {}])
+    }).pipe(Effect.provide(inlineStores(seen("plain", undefined, all))))
+  })
+
+  it.effect("a failing inline handler fails the append with a StoreError naming the projection, the event and the cause", () =>
+    Effect.gen(function*() {
+      const streamId = StreamId.make("account", "refused")
+      const error = yield* Effect.flip(EventStore.append(streamId, [
+        { type: "Fine", data: {} },
+        { type: "Poison", data: {}, eventId: eventId("0190a6c1-0000-7000-8000-0000000000b2") }
+      ], { expectedVersion: "NoStream" }))
+      expect(error).toMatchObject({
+        _tag: "StoreError",
+        operation: "append",
+        reason: "inline projection picky failed on Poison 0190a6c1-0000-7000-8000-0000000000b2: not this one"
+      })
+      const other = yield* Effect.flip(EventStore.append(streamId, [{ type: "Odd", data: {} }], { expectedVersion: "Any" }))
+      expect(other).toMatchObject({ _tag: "StoreError", reason: expect.stringMatching(/^inline projection picky failed on Odd [0-9a-f-]+: 42$/) })
+    }).pipe(Effect.provide(inlineStores(Projection.make({
+      name: "picky",
+      handle: (event: Event.StoredEvent): Effect.Effect<void, unknown> =>
+        event.type === "Poison" ? Effect.fail(new Error("not this one")) : event.type === "Odd" ? Effect.fail(42) : Effect.void
+    })))))
+})
+
+describe("catchUpAll", () => {
+  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+
+  it.effect("given reactions that append events other reactions react to, it catches up until a round handles nothing new", () =>
+    Effect.gen(function*() {
+      // ping → pong → ping → … five hops, each reaction appending the next event
+      const hop = (from: string, to: string) =>
+        Projection.make({
+          name: `${from}-to-${to}`,
+          eventTypes: [from],
+          handle: (event: Event.StoredEvent) =>
+            (event.data as { n: number }).n >= 5
+              ? Effect.void
+              : Effect.asVoid(EventStore.append(StreamId.make("hops", "h"), [{ type: to, data: { n: (event.data as { n: number }).n + 1 } }], { expectedVersion: "Any" }))
+        })
+      yield* EventStore.append(StreamId.make("hops", "h"), [{ type: "Ping", data: { n: 1 } }], { expectedVersion: "NoStream" })
+      const head = yield* ProjectionRunner.catchUpAll([hop("Ping", "Pong"), hop("Pong", "Ping")])
+      expect(head).toBe(5n)
+      const types = yield* EventStore.read(StreamId.make("hops", "h")).pipe(Stream.runCollect, Effect.map(Chunk.map((e) => e.type)), Effect.map(Chunk.toReadonlyArray))
+      expect(types).toEqual(["Ping", "Pong", "Ping", "Pong", "Ping"])
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("given an empty log, it returns position 0 at once", () =>
+    Effect.gen(function*() {
+      expect(yield* ProjectionRunner.catchUpAll([Projection.make({ name: "idle", handle: () => Effect.void })])).toBe(0n)
+    }).pipe(Effect.provide(stores)))
+})

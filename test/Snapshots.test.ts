@@ -87,8 +87,25 @@ describe("SnapshotPolicy", () => {
     expect((policy as SnapshotPolicy.SnapshotPolicy)(ctx)).toBe(expected)
   })
 
-  it("everyEvents refuses a non-positive interval", () => {
-    expect(() => SnapshotPolicy.everyEvents(0)).toThrow(RangeError)
+  it("everyEvents refuses an interval that is not a positive integer, naming it; 1 means after every append", () => {
+    for (const n of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => SnapshotPolicy.everyEvents(n)).toThrow(`SnapshotPolicy.everyEvents needs a positive integer, got ${n}`)
+    }
+    expect(SnapshotPolicy.everyEvents(1)(context(1))).toBe(true)
+    expect(SnapshotPolicy.everyEvents(1)(context(8, 7))).toBe(true)
+    expect(SnapshotPolicy.everyEvents()(context(99))).toBe(false)
+    expect(SnapshotPolicy.everyEvents()(context(100))).toBe(true)
+  })
+
+  it("afterTime snapshots once exactly the interval has passed, not before", () => {
+    expect(SnapshotPolicy.afterTime("5 seconds")(context(3, 1, 5_000))).toBe(true)
+    expect(SnapshotPolicy.afterTime("5 seconds")(context(3, 1, 5_001))).toBe(false)
+  })
+
+  it("never says no; any and all of no policies are no and yes", () => {
+    expect(SnapshotPolicy.never(context(1_000))).toBe(false)
+    expect(SnapshotPolicy.any()(context(1))).toBe(false)
+    expect(SnapshotPolicy.all()(context(1))).toBe(true)
   })
 })
 
