@@ -1,57 +1,13 @@
 /**
  * Snapshots in the command handler: policies, loading from the latest usable
- * snapshot, ignoring unusable ones, temporal queries, and a 1,000,000-event
- * stream loaded by reading only the events after its snapshot.
+ * snapshot, ignoring unusable ones, temporal queries (the 1,000,000-event
+ * stream is in Snapshots.scale.test.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Option, Schema, Stream, TestClock } from "effect"
-import type { Event } from "chronicle"
-import {
-  CommandHandler,
-  Decider,
-  EventCodec,
-  EventStore,
-  MemoryEventStore,
-  MemorySnapshotStore,
-  Metrics,
-  SnapshotPolicy,
-  SnapshotStore,
-  StreamId
-} from "chronicle"
-
-const Ticked = Schema.TaggedStruct("Ticked", { by: Schema.Int })
-const Stopped = Schema.TaggedStruct("Stopped", {})
-const TickEvent = Schema.Union(Ticked, Stopped)
-type TickEvent = typeof TickEvent.Type
-const codec = EventCodec.make(TickEvent)
-
-const TickState = Schema.Struct({ total: Schema.Int, ticks: Schema.Int, stopped: Schema.Boolean })
-type TickState = typeof TickState.Type
-
-const Counter = Decider.make({
-  initialState: { total: 0, ticks: 0, stopped: false } as TickState,
-  decide: (command: { readonly by: number } | "stop", _state: TickState) =>
-    Effect.succeed<ReadonlyArray<TickEvent>>(command === "stop" ? [Stopped.make({})] : [Ticked.make({ by: command.by })]),
-  evolve: (state: TickState, event: TickEvent): TickState =>
-    event._tag === "Ticked"
-      ? { ...state, total: state.total + event.by, ticks: state.ticks + 1 }
-      : { ...state, stopped: true }
-})
-
-/** An EventStore that counts the events it hands out for folding (by stream or by page). */
-const counting = (counter: { read: number }) =>
-  Layer.effect(
-    EventStore.EventStore,
-    Effect.map(EventStore.EventStore, (store) => ({
-      ...store,
-      readPayloads: (streamId: StreamId.StreamId, options?: EventStore.ReadOptions) =>
-        store.readPayloads(streamId, options).pipe(Stream.tap(() => Effect.sync(() => counter.read++))),
-      readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
-        store.readPage(streamId, page).pipe(Effect.tap((events) => Effect.sync(() => (counter.read += events.length))))
-    }))
-  ).pipe(Layer.provide(MemoryEventStore.layer()))
-
-const stores = (counter = { read: 0 }) => Layer.merge(counting(counter), MemorySnapshotStore.layer)
+import { Effect, Layer, Metric, Option, TestClock } from "effect"
+import { CommandHandler, EventStore, MemoryEventStore, Metrics, SnapshotPolicy, SnapshotStore, StreamId } from "chronicle"
+import { codec, Counter, stores, TickState } from "./support/ticks.js"
+import type { TickEvent } from "./support/ticks.js"
 
 const snapshotOf = (streamId: StreamId.StreamId) =>
   Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.load(streamId))
@@ -245,30 +201,4 @@ describe("temporal queries", () => {
       expect(yield* at("2026-01-01T01:30:00Z")).toEqual([11, 2])
       expect(yield* at("2026-01-02T00:00:00Z")).toEqual([111, 3])
     }).pipe(Effect.provide(MemoryEventStore.layer())))
-})
-
-describe("a 1,000,000-event aggregate", () => {
-  it.effect("loads through its snapshot reading only the events after it (counted through the store)", () => {
-    const counter = { read: 0 }
-    return Effect.gen(function*() {
-      const streamId = StreamId.make("counter", "million")
-      const batch: Array<Event.NewEvent> = Array.from({ length: 10_000 }, () => ({ type: "Ticked", data: { by: 1 } }))
-      for (let version = 0; version < 1_000_000; version += batch.length) {
-        yield* EventStore.append(streamId, batch, { expectedVersion: version })
-      }
-      const snapshots = yield* SnapshotStore.SnapshotStore
-      yield* snapshots.save({
-        streamId,
-        version: 999_990,
-        state: { total: 999_990, ticks: 999_990, stopped: false },
-        stateSchemaVersion: 1
-      })
-      counter.read = 0
-      const ticks = CommandHandler.make(Counter, { codec, snapshots: { schema: TickState, policy: SnapshotPolicy.never } })
-      const loaded = yield* ticks.load(streamId)
-      expect(loaded.version).toBe(1_000_000)
-      expect(loaded.state).toEqual({ total: 1_000_000, ticks: 1_000_000, stopped: false })
-      expect(counter.read).toBe(10)
-    }).pipe(Effect.provide(stores(counter)))
-  }, 120_000)
 })
