@@ -22,6 +22,7 @@ export default {
   reporters: ["clear-text", "progress", "json"],
   jsonReporter: { fileName: "reports/mutation/mutation.json" },
   incrementalFile: "reports/stryker-incremental.json",
+  ignoreStatic: true,
   concurrency: 2,
   timeoutMS: 20000,
   tempDirName: ".stryker-tmp"
