@@ -124,6 +124,100 @@ describe("CommandHandler with snapshots", () => {
       expect(Option.getOrThrow(yield* snapshotOf(streamId)).state).toEqual({ total: 5, ticks: 1, stopped: false })
     }).pipe(Effect.provide(stores())))
 
+  it.effect("given a snapshot of a version the stream never reached, loading ignores and counts it, replays, and the replay's snapshot replaces it", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 4; i++) yield* handler(SnapshotPolicy.never).handle(streamId, { by: 1 })
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({ streamId, version: 40, state: { total: 999, ticks: 40, stopped: false }, stateSchemaVersion: 1 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      counter.read = 0
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 4, ticks: 4, stopped: false }, version: 4, snapshot: Option.none() })
+      expect(counter.read).toBe(4)
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore + 1)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 4, state: { total: 4 } })
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("given a snapshot at the stream's last version, loading uses it and reads nothing more", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 3; i++) yield* handler().handle(streamId, { by: 2 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      counter.read = 0
+      const loaded = yield* handler().load(streamId)
+      expect(loaded.state).toEqual({ total: 6, ticks: 3, stopped: false })
+      expect(Option.map(loaded.snapshot, (s) => s.version)).toEqual(Option.some(3))
+      expect(counter.read).toBe(0)
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore)
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("an unusable snapshot is not replaced by a load at a point in time, nor for a stream without events", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 3; i++) yield* handler(SnapshotPolicy.everyEvents(3), 1).handle(streamId, { by: 1 })
+      const v2 = handler(SnapshotPolicy.never, 2)
+      expect((yield* v2.loadAt(streamId, { version: 3 })).state.total).toBe(3)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId)).stateSchemaVersion).toBe(1)
+      const empty = fresh()
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({ streamId: empty, version: 0, state: { total: 0, ticks: 0, stopped: false }, stateSchemaVersion: 1 })
+      expect((yield* v2.load(empty)).version).toBe(0)
+      expect(Option.getOrThrow(yield* snapshotOf(empty)).stateSchemaVersion).toBe(1)
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("a snapshot store that cannot load, nor remove, is replayed past: the load still succeeds, and the failure is counted", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      yield* CommandHandler.make(Counter, { codec }).handle(streamId, { by: 7 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 7, ticks: 1, stopped: false }, version: 1, snapshot: Option.none() })
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore + 1)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          MemoryEventStore.layer(),
+          Layer.succeed(SnapshotStore.SnapshotStore, {
+            save: () => Effect.void,
+            load: () => Effect.fail(new EventStore.StoreError({ operation: "loadSnapshot", reason: "unreadable" })),
+            remove: () => Effect.fail(new EventStore.StoreError({ operation: "removeSnapshot", reason: "read-only" }))
+          })
+        )
+      )
+    ))
+
+  it.effect("a snapshot policy that throws never fails the command; the failure is counted and nothing is saved", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const failuresBefore = yield* count(Metrics.snapshotFailures)
+      const takenBefore = yield* count(Metrics.snapshotsTaken)
+      const result = yield* handler(SnapshotPolicy.when(() => {
+        throw new Error("policy bug")
+      })).handle(streamId, { by: 1 })
+      expect(result.streamVersion).toBe(1)
+      expect(yield* count(Metrics.snapshotFailures)).toBe(failuresBefore + 1)
+      expect(yield* count(Metrics.snapshotsTaken)).toBe(takenBefore)
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("without a policy, a snapshot is taken every 100 events; each one taken is counted", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = CommandHandler.make(Counter, { codec, snapshots: { schema: TickState } })
+      const takenBefore = yield* count(Metrics.snapshotsTaken)
+      yield* EventStore.append(streamId, Array.from({ length: 98 }, () => ({ type: "Ticked", data: { by: 1 } })), { expectedVersion: "NoStream" })
+      yield* ticks.handle(streamId, { by: 1 })
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+      yield* ticks.handle(streamId, { by: 1 })
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 100, stateSchemaVersion: 1, state: { total: 100 } })
+      expect(yield* count(Metrics.snapshotsTaken)).toBe(takenBefore + 1)
+    }).pipe(Effect.provide(stores())))
+
   it.effect("an aggregate with no events loads its initial state and takes no snapshot", () =>
     Effect.gen(function*() {
       const streamId = fresh()
