@@ -35,6 +35,7 @@ export default defineConfig({
       "test/Snapshots.test.ts",
       "test/StreamId.test.ts",
       "test/Upcaster.test.ts",
+      "test/internal/tagIndex.test.ts",
       "test/stores/memory.test.ts",
       "test/history/checker.test.ts"
     ],
