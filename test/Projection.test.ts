@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Layer, Option, Ref, Schedule, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
 import type { Event } from "chronicle"
-import { CheckpointStore, CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, ProcessManager, Projection, ProjectionRunner, ProjectionSpec, StreamId } from "chronicle"
+import { CheckpointStore, CommandHandler, EventStore, MemoryCheckpointStore, MemoryEventStore, Metrics, ProcessManager, Projection, ProjectionRunner, ProjectionSpec, StreamId } from "chronicle"
 import { AccountEvents, BankAccount, MoneyDeposited, MoneyWithdrawn, AccountOpened } from "../examples/BankAccount.js"
 
 /** A read model: balances by account, as a service the projection needs. */
@@ -243,5 +243,63 @@ describe("catchUpAll", () => {
   it.effect("given an empty log, it returns position 0 at once", () =>
     Effect.gen(function*() {
       expect(yield* ProjectionRunner.catchUpAll([Projection.make({ name: "idle", handle: () => Effect.void })])).toBe(0n)
+    }).pipe(Effect.provide(stores)))
+})
+
+describe("ProjectionRunner batches, retries and metrics", () => {
+  const stores = Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer)
+  const tagged = (metric: Metric.Metric.Counter<number>, name: string) =>
+    Effect.map(Metric.value(Metric.tagged(metric, "projection", name)), (state) => state.count)
+  const recordBatches = (name: string, batches: Array<number>) =>
+    Projection.batched({ name, handleBatch: (events) => Effect.sync(() => void batches.push(events.length)) })
+  const appendMany = (n: number) =>
+    EventStore.append(StreamId.make("many", "m"), Array.from({ length: n }, () => ({ type: "Tick", data: {} })), { expectedVersion: "Any" })
+
+  it.effect("given 150 events and no batch size, they come in batches of 100; a batch size below 1 means 1", () =>
+    Effect.gen(function*() {
+      yield* appendMany(150)
+      const byDefault: Array<number> = []
+      expect(yield* ProjectionRunner.catchUp(recordBatches("default-batches", byDefault))).toBe(150n)
+      expect(byDefault).toEqual([100, 50])
+      const ones: Array<number> = []
+      yield* ProjectionRunner.catchUp(recordBatches("one-by-one", ones), { batchSize: 0 })
+      expect(ones).toEqual(Array.from({ length: 150 }, () => 1))
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("handled events, retries and parking are counted per projection; a parked projection says after how many attempts", () =>
+    Effect.gen(function*() {
+      yield* appendMany(3)
+      let calls = 0
+      const flaky = Projection.make({
+        name: "flaky",
+        handle: (event: Event.StoredEvent) => event.globalPosition === 2n && ++calls <= 2 ? Effect.fail(new Error("not yet")) : Effect.void
+      })
+      expect(yield* ProjectionRunner.catchUp(flaky, { retry: Schedule.recurs(5) })).toBe(3n)
+      expect(yield* tagged(Metrics.projectionEvents, "flaky")).toBe(3)
+      expect(yield* tagged(Metrics.projectionRetries, "flaky")).toBe(2)
+      expect(yield* tagged(Metrics.projectionsParked, "flaky")).toBe(0)
+
+      const stubborn = Projection.make({ name: "stubborn", handle: () => Effect.fail(new Error("never")) })
+      const parked = yield* Effect.flip(ProjectionRunner.catchUp(stubborn, { retry: Schedule.recurs(2) }))
+      expect(parked).toMatchObject({ _tag: "ProjectionParked", projection: "stubborn", position: 1n, type: "Tick", attempts: 3 })
+      expect(yield* tagged(Metrics.projectionRetries, "stubborn")).toBe(3)
+      expect(yield* tagged(Metrics.projectionsParked, "stubborn")).toBe(1)
+      expect(yield* tagged(Metrics.projectionEvents, "stubborn")).toBe(0)
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("a projection without a checkpoint starts where `from` says; with one, it resumes after it", () =>
+    Effect.gen(function*() {
+      yield* appendMany(4)
+      const seen: Array<bigint> = []
+      const watcher = (name: string) => Projection.make({ name, handle: (event: Event.StoredEvent) => Effect.sync(() => void seen.push(event.globalPosition)) })
+      yield* ProjectionRunner.catchUp(watcher("late"), { from: { after: 2n } })
+      expect(seen).toEqual([3n, 4n])
+      seen.length = 0
+      yield* ProjectionRunner.catchUp(watcher("from-checkpoint"), { from: "checkpoint" })
+      expect(seen).toEqual([1n, 2n, 3n, 4n])
+      seen.length = 0
+      yield* appendMany(1)
+      yield* ProjectionRunner.catchUp(watcher("late"), { from: "start" })
+      expect(seen).toEqual([5n])
     }).pipe(Effect.provide(stores)))
 })
