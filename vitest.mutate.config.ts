@@ -1,7 +1,32 @@
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import type { Plugin } from "vite"
+import { defineConfig } from "vitest/config"
 import { BaseSequencer } from "vitest/node"
 import type { TestSpecification } from "vitest/node"
-import { defineConfig } from "vitest/config"
 import base from "./vitest.config.js"
+
+const src = fileURLToPath(new URL("./src/", import.meta.url))
+const inProcessId = "\0chronicle-in-process"
+
+/**
+ * `chronicle` as src/index.ts less the PostgreSQL and filesystem stores, which no suite here uses:
+ * every test file a mutant's tests touch is loaded afresh for that mutant, and those stores' drivers
+ * (pg, @effect/sql, @effect/platform-node) are a third of that load.
+ */
+const inProcessIndex: Plugin = {
+  name: "chronicle-in-process",
+  enforce: "pre",
+  resolveId: (id) => (id === "chronicle" ? inProcessId : undefined),
+  load: (id) =>
+    id === inProcessId
+      ? readFileSync(`${src}index.ts`, "utf8")
+        .split("\n")
+        .filter((line) => !/stores\/(postgres|filesystem)\//.test(line))
+        .join("\n")
+        .replaceAll("from \"./", `from "${src}`)
+      : undefined
+}
 
 /**
  * Quickest files first: a mutant run stops at its first failing test (Stryker's bail), so the
@@ -22,6 +47,8 @@ class QuickestFirst extends BaseSequencer {
  */
 export default defineConfig({
   ...base,
+  plugins: [inProcessIndex],
+  resolve: { alias: base.resolve!.alias!.filter((alias) => String(alias.find) !== String(/^chronicle$/)) },
   test: {
     ...base.test,
     include: [
