@@ -118,8 +118,10 @@ const handleBatch = <E, R>(
           })
         )
       )),
+    // Stryker disable next-line StringLiteral: a log message
     Effect.tapError((error) => Effect.logError(`chronicle: projection ${projection.name} stopped`, error)),
     Effect.asVoid,
+    // Stryker disable all: tracing only (span name and attributes), no behaviour
     Effect.withSpan("ProjectionRunner.handleBatch", {
       captureStackTrace: false,
       attributes: {
@@ -129,6 +131,7 @@ const handleBatch = <E, R>(
         "chronicle.to_position": String(last.globalPosition)
       }
     })
+    // Stryker restore all
   )
 }
 
@@ -189,6 +192,7 @@ export const run = <E, R>(
       )
     })).pipe(
       Effect.zipRight(Effect.never),
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("ProjectionRunner.run", { attributes: { "chronicle.projection": projection.name } })
     )
 
@@ -220,6 +224,7 @@ export const catchUp = <E, R>(
 ): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
     )
 
@@ -243,6 +248,7 @@ export const catchUpAll = <E, R>(
       if (now === head) return now
       head = now
     }
+  // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
   }).pipe(Effect.withSpan("ProjectionRunner.catchUpAll", { attributes: { "chronicle.projections": projections.length } }))
 
 /**
@@ -260,6 +266,7 @@ export const rebuild = <E, R>(
     if (projection.reset !== undefined) yield* projection.reset
     yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))
     return yield* catchUp(projection, { ...options, from: "start" })
+  // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
   }).pipe(Effect.withSpan("ProjectionRunner.rebuild", { attributes: { "chronicle.projection": projection.name } }))
 
 /**
@@ -323,10 +330,12 @@ export const inline = <E, R>(
           return result
         })).pipe(
           Effect.provide(context),
+          // Stryker disable all: tracing only (span name and attributes), no behaviour
           Effect.withSpan("ProjectionRunner.inline", {
             captureStackTrace: false,
             attributes: { "chronicle.stream_id": streamId, "chronicle.event_count": events.length }
           })
+          // Stryker restore all
         )
       }
       return { ...store, append }
