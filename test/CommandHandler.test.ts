@@ -223,6 +223,20 @@ describe("CommandHandler", () => {
     }).pipe(Effect.provide(paging))
   })
 
+  it.effect("each load records its duration, no longer than the load took", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const before = yield* Metric.value(Metrics.aggregateLoadMillis)
+      const started = performance.now()
+      yield* accounts.load(streamId)
+      const took = performance.now() - started
+      const after = yield* Metric.value(Metrics.aggregateLoadMillis)
+      expect(after.count).toBe(before.count + 1)
+      expect(after.sum - before.sum).toBeGreaterThanOrEqual(0)
+      expect(after.sum - before.sum).toBeLessThanOrEqual(took)
+    }).pipe(Effect.provide(store)))
+
   it.effect("given a stream of exactly 2,000 events, loading reads one empty page past the end and no more", () =>
     Effect.gen(function*() {
       const streamId = freshAccount()
