@@ -38,6 +38,7 @@ describe("SnapshotPolicy", () => {
     [SnapshotPolicy.onEventTypes("Stopped"), context(3, undefined, 0, [{ _tag: "Ticked" }, { _tag: "Stopped" }]), true],
     [SnapshotPolicy.any(SnapshotPolicy.never, SnapshotPolicy.everyEvents(2)), context(2), true],
     [SnapshotPolicy.all(SnapshotPolicy.everyEvents(2), SnapshotPolicy.afterTime("1 hour")), context(2, 0, 9_000), false],
+    [SnapshotPolicy.all(SnapshotPolicy.everyEvents(2), SnapshotPolicy.onEventTypes("Stopped")), context(2, undefined, 0, [{ _tag: "Stopped" }]), true],
     [SnapshotPolicy.when(({ version }) => version % 7 === 0), context(14), true]
   ] as const)("policy %#", (policy, ctx, expected) => {
     expect((policy as SnapshotPolicy.SnapshotPolicy)(ctx)).toBe(expected)
@@ -191,6 +192,26 @@ describe("CommandHandler with snapshots", () => {
       )
     ))
 
+  it.effect("a snapshot past the stream's end that cannot be removed is still replayed past: the load succeeds", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      yield* CommandHandler.make(Counter, { codec }).handle(streamId, { by: 3 })
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 3, ticks: 1, stopped: false }, version: 1, snapshot: Option.none() })
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          MemoryEventStore.layer(),
+          Layer.succeed(SnapshotStore.SnapshotStore, {
+            save: () => Effect.void,
+            load: (streamId) =>
+              Effect.succeed(Option.some({ streamId, version: 9, state: { total: 90, ticks: 9, stopped: false }, stateSchemaVersion: 1, takenAt: new Date(0) })),
+            remove: () => Effect.fail(new EventStore.StoreError({ operation: "removeSnapshot", reason: "read-only" }))
+          })
+        )
+      )
+    ))
+
   it.effect("a snapshot policy that throws never fails the command; the failure is counted and nothing is saved", () =>
     Effect.gen(function*() {
       const streamId = fresh()
@@ -274,6 +295,9 @@ describe("temporal queries", () => {
       expect(Option.map(atSeven.snapshot, (s) => s.version)).toEqual(Option.none())
       expect(counter.read).toBe(7)
       expect(Option.getOrThrow(yield* snapshotOf(streamId)).version).toBe(10)
+      counter.read = 0
+      const atTen = yield* ticks.loadAt(streamId, { version: 10 })
+      expect([atTen.state.total, Option.map(atTen.snapshot, (s) => s.version), counter.read]).toEqual([55, Option.some(10), 0])
       const atTwelve = yield* ticks.loadAt(streamId, { version: 12 })
       expect(atTwelve.state.total).toBe(78)
     }).pipe(Effect.provide(stores(counter)))

@@ -202,7 +202,8 @@ describe("Upcaster.registry", () => {
     ["an event without a type", { type: "", schemaVersion: 2, data: {} }],
     ["an event whose type is not text", { type: 7, schemaVersion: 2, data: {} }],
     ["an event without an integer schema version", { type: "Next", schemaVersion: 1.5, data: {} }],
-    ["a list holding junk after a good event", [{ type: "Next", schemaVersion: 1, data: {} }, { nope: true }]]
+    ["a list holding junk after a good event", [{ type: "Next", schemaVersion: 1, data: {} }, { nope: true }]],
+    ["a function that looks like an event", Object.assign(() => undefined, { type: "Next", schemaVersion: 2, data: {} })]
   ])("an upcaster returning %s is an UpcastError, not an event", (_, junk) => {
     const registry = Upcaster.registry([Upcaster.make("Junk", 1, () => junk as never)])
     expect(issueOf(registry, "Junk")).toBe("the upcaster did not return events ({ type, schemaVersion, data })")

@@ -72,6 +72,13 @@ describe("tag index", () => {
     expect(looked).toEqual([7])
   })
 
+  it("given a tag no event carries, a query naming it looks at nothing", () => {
+    const looked: Array<number> = []
+    const index = indexOf([{ type: "A", tags: ["t1"] }, { type: "A", tags: ["t2"] }])
+    expect(matchingSlots(index, Query.tagged("t1", "t9"), 0, 2, 10, (slot) => (looked.push(slot), true))).toEqual([])
+    expect(looked).toEqual([])
+  })
+
   it("given two items matching the same events, each slot comes once, in order", () => {
     const events = [{ type: "A", tags: ["t1", "t2"] }, { type: "A", tags: ["t2"] }, { type: "A", tags: ["t1", "t2"] }]
     const q = Query.or(Query.tagged("t1"), Query.tagged("t2"))
