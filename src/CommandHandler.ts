@@ -307,6 +307,7 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
       Metric.update(Metrics.aggregateLoadMillis, performance.now() - started),
       Metric.incrementBy(Metrics.eventsLoaded, folded.count)
     )
+    // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
     yield* Effect.annotateCurrentSpan({ "chronicle.event_count": folded.count, "chronicle.version": folded.version })
     if (found.rejected && snapshots !== undefined && at === undefined && folded.version > 0) {
       yield* Snapshots.save(snapshots, streamId, folded.state, folded.version)
@@ -319,6 +320,7 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
     return loaded
   })
   return program.pipe(
+    // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
     Effect.withSpan("CommandHandler.load", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
   ) as Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, LoadRequirements<O>>
 }
@@ -350,6 +352,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
         return yield* new EventStore.ConcurrencyConflict({ streamId, expected: pinned, actual: loaded.version })
       }
       const events = yield* decider.decide(command, loaded.state).pipe(
+        // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
         Effect.withSpan("CommandHandler.decide", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
       )
       if (events.length === 0) {
@@ -412,9 +415,11 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
           )
         ),
         Effect.flatMap((outcome: Either.Either<CommandResult<E, S>, Err | HandlerError>) => outcome),
+        // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
         Effect.tap(() => Effect.annotateCurrentSpan("chronicle.attempts", attempts))
       )
     }).pipe(
+      // Stryker disable all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("CommandHandler.handle", {
         captureStackTrace: false,
         attributes: {
@@ -422,6 +427,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
           "chronicle.command": Predicate.hasProperty(command, "_tag") ? String(command._tag) : "unknown"
         }
       })
+      // Stryker restore all
     )
 
   return {

@@ -121,8 +121,10 @@ const handleBatch = <E, R>(
           })
         )
       )),
+    // Stryker disable next-line StringLiteral: a log message
     Effect.tapError((error) => Effect.logError(`chronicle: projection ${projection.name} stopped`, error)),
     Effect.asVoid,
+    // Stryker disable all: tracing only (span name and attributes), no behaviour
     Effect.withSpan("ProjectionRunner.handleBatch", {
       captureStackTrace: false,
       attributes: {
@@ -132,6 +134,7 @@ const handleBatch = <E, R>(
         "chronicle.to_position": String(last.globalPosition)
       }
     })
+    // Stryker restore all
   )
 }
 
@@ -193,6 +196,7 @@ export const run = <E, R>(
       )
     })).pipe(
       Effect.zipRight(Effect.never),
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("ProjectionRunner.run", { attributes: { "chronicle.projection": projection.name } })
     )
 
@@ -226,6 +230,7 @@ export const catchUp = <E, R>(
 ): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
     )
 
@@ -250,6 +255,7 @@ export const catchUpAll = <E, R>(
       if (now === head) return now
       head = now
     }
+  // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
   }).pipe(Effect.withSpan("ProjectionRunner.catchUpAll", { attributes: { "chronicle.projections": projections.length } }))
 
 /**
@@ -268,6 +274,7 @@ export const rebuild = <E, R>(
     if (projection.reset !== undefined) yield* projection.reset
     yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))
     return yield* catchUp(projection, { ...options, from: "start" })
+  // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
   }).pipe(Effect.withSpan("ProjectionRunner.rebuild", { attributes: { "chronicle.projection": projection.name } }))
 
 /**
@@ -332,10 +339,12 @@ export const inline = <E, R>(
           return result
         })).pipe(
           Effect.provide(context),
+          // Stryker disable all: tracing only (span name and attributes), no behaviour
           Effect.withSpan("ProjectionRunner.inline", {
             captureStackTrace: false,
             attributes: { "chronicle.stream_id": streamId, "chronicle.event_count": events.length }
           })
+          // Stryker restore all
         )
       }
       return { ...store, append }

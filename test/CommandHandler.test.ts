@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Metric, Option, Schedule, Stream, TestClock } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Stream, TestClock } from "effect"
 import { CommandHandler, Decider, DecisionHandler, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
 import type { AccountCommand, AccountEvent } from "../examples/BankAccount.js"
 import { AccountEvents, BankAccount, InsufficientFunds, MoneyDeposited } from "../examples/BankAccount.js"
@@ -190,6 +190,90 @@ describe("CommandHandler", () => {
       const loaded = yield* accounts.load(streamId)
       expect(loaded.version).toBe(2_501)
       expect(loaded.state.balance).toBe(5_000)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("given a stream of 2,501 events, loading reads it in pages of 1,000 versions and stops at the short page", () => {
+    const pages: Array<EventStore.Page & { readonly got: number }> = []
+    const paging = Layer.effect(
+      EventStore.EventStore,
+      Effect.map(EventStore.EventStore, (inner) => ({
+        ...inner,
+        readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
+          Effect.tap(inner.readPage(streamId, page), (events) => Effect.sync(() => void pages.push({ ...page, got: events.length })))
+      }))
+    ).pipe(Layer.provide(MemoryEventStore.layer()))
+    return Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const deposits = Array.from({ length: 2_500 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 2 })))
+      yield* EventStore.append(streamId, yield* Effect.all(deposits), { expectedVersion: 1 })
+      const loadedBefore = yield* counter(Metrics.eventsLoaded)
+      pages.length = 0
+      expect((yield* accounts.load(streamId)).version).toBe(2_501)
+      expect(pages.map(({ fromVersion, got, limit, toVersion }) => [fromVersion, toVersion, limit, got])).toEqual([
+        [1, 1_000, 1_000, 1_000],
+        [1_001, 2_000, 1_000, 1_000],
+        [2_001, 3_000, 1_000, 501]
+      ])
+      expect(yield* counter(Metrics.eventsLoaded)).toBe(loadedBefore + 2_501)
+      pages.length = 0
+      const atVersion = yield* accounts.loadAt(streamId, { version: 1_500 })
+      expect([atVersion.version, atVersion.state.balance]).toEqual([1_500, 2_998])
+      expect(pages.map(({ fromVersion, limit, toVersion }) => [fromVersion, toVersion, limit])).toEqual([[1, 1_000, 1_000], [1_001, 1_500, 500]])
+    }).pipe(Effect.provide(paging))
+  })
+
+  it.effect("each load records its duration, no longer than the load took", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const before = yield* Metric.value(Metrics.aggregateLoadMillis)
+      const started = performance.now()
+      yield* accounts.load(streamId)
+      const took = performance.now() - started
+      const after = yield* Metric.value(Metrics.aggregateLoadMillis)
+      expect(after.count).toBe(before.count + 1)
+      expect(after.sum - before.sum).toBeGreaterThanOrEqual(0)
+      expect(after.sum - before.sum).toBeLessThanOrEqual(took)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("given a stream of exactly 2,000 events, loading reads one empty page past the end and no more", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const deposits = Array.from({ length: 1_999 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 1 })))
+      yield* EventStore.append(streamId, yield* Effect.all(deposits), { expectedVersion: 1 })
+      const loaded = yield* accounts.load(streamId)
+      expect([loaded.version, loaded.state.balance]).toEqual([2_000, 1_999])
+    }).pipe(Effect.provide(store)))
+
+  it.effect("an expected version of Any pins nothing: a conflict is retried as without one", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, 1)
+      const result = yield* CommandHandler.handle(raced.decider, streamId, deposit(100), {
+        codec: AccountEvents,
+        retry: Schedule.recurs(3),
+        expectedVersion: "Any"
+      })
+      expect(raced.decisions()).toBe(2)
+      expect(result.streamVersion).toBe(3)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("giving up is counted, and the error says which stream, how many attempts and the last conflict", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const raced = racedDeposit(streamId, Number.POSITIVE_INFINITY)
+      const exhaustedBefore = yield* counter(Metrics.commandRetriesExhausted)
+      const retriesBefore = yield* counter(Metrics.commandRetries)
+      const error = yield* Effect.flip(
+        CommandHandler.handle(raced.decider, streamId, deposit(100), { codec: AccountEvents, retry: Schedule.recurs(1) })
+      )
+      expect(error.message).toBe(`Gave up on ${streamId} after 2 attempts: ${new EventStore.ConcurrencyConflict({ streamId, expected: 2, actual: 3 }).message}`)
+      expect(yield* counter(Metrics.commandRetriesExhausted)).toBe(exhaustedBefore + 1)
+      expect(yield* counter(Metrics.commandRetries)).toBe(retriesBefore + 1)
     }).pipe(Effect.provide(store)))
 })
 

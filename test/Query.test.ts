@@ -34,4 +34,10 @@ describe("Query matching", () => {
     expect(Query.format(Query.or(Query.make(Query.item(["A", "B"], ["x"])), Query.all))).toBe("(types: A|B; tags: x) or (every event)")
     expect(Query.format(Query.make())).toBe("nothing")
   })
+
+  it("format leaves out an empty list as matching leaves it out: empty types or tags constrain nothing", () => {
+    expect(Query.format(Query.make({ types: [], tags: [] }))).toBe("(every event)")
+    expect(Query.format(Query.make({ types: ["A"], tags: [] }))).toBe("(types: A)")
+    expect(Query.format(Query.make({ types: [], tags: ["x", "y"] }))).toBe("(tags: x, y)")
+  })
 })

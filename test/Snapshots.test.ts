@@ -1,57 +1,13 @@
 /**
  * Snapshots in the command handler: policies, loading from the latest usable
- * snapshot, ignoring unusable ones, temporal queries, and a 1,000,000-event
- * stream loaded by reading only the events after its snapshot.
+ * snapshot, ignoring unusable ones, temporal queries (the 1,000,000-event
+ * stream is in Snapshots.scale.test.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Option, Schema, Stream, TestClock } from "effect"
-import type { Event } from "chronicle"
-import {
-  CommandHandler,
-  Decider,
-  EventCodec,
-  EventStore,
-  MemoryEventStore,
-  MemorySnapshotStore,
-  Metrics,
-  SnapshotPolicy,
-  SnapshotStore,
-  StreamId
-} from "chronicle"
-
-const Ticked = Schema.TaggedStruct("Ticked", { by: Schema.Int })
-const Stopped = Schema.TaggedStruct("Stopped", {})
-const TickEvent = Schema.Union(Ticked, Stopped)
-type TickEvent = typeof TickEvent.Type
-const codec = EventCodec.make(TickEvent)
-
-const TickState = Schema.Struct({ total: Schema.Int, ticks: Schema.Int, stopped: Schema.Boolean })
-type TickState = typeof TickState.Type
-
-const Counter = Decider.make({
-  initialState: { total: 0, ticks: 0, stopped: false } as TickState,
-  decide: (command: { readonly by: number } | "stop", _state: TickState) =>
-    Effect.succeed<ReadonlyArray<TickEvent>>(command === "stop" ? [Stopped.make({})] : [Ticked.make({ by: command.by })]),
-  evolve: (state: TickState, event: TickEvent): TickState =>
-    event._tag === "Ticked"
-      ? { ...state, total: state.total + event.by, ticks: state.ticks + 1 }
-      : { ...state, stopped: true }
-})
-
-/** An EventStore that counts the events it hands out for folding (by stream or by page). */
-const counting = (counter: { read: number }) =>
-  Layer.effect(
-    EventStore.EventStore,
-    Effect.map(EventStore.EventStore, (store) => ({
-      ...store,
-      readPayloads: (streamId: StreamId.StreamId, options?: EventStore.ReadOptions) =>
-        store.readPayloads(streamId, options).pipe(Stream.tap(() => Effect.sync(() => counter.read++))),
-      readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
-        store.readPage(streamId, page).pipe(Effect.tap((events) => Effect.sync(() => (counter.read += events.length))))
-    }))
-  ).pipe(Layer.provide(MemoryEventStore.layer()))
-
-const stores = (counter = { read: 0 }) => Layer.merge(counting(counter), MemorySnapshotStore.layer())
+import { Effect, Layer, Metric, Option, TestClock } from "effect"
+import { CommandHandler, EventStore, MemoryEventStore, Metrics, SnapshotPolicy, SnapshotStore, StreamId } from "chronicle"
+import { codec, Counter, stores, TickState } from "./support/ticks.js"
+import type { TickEvent } from "./support/ticks.js"
 
 const snapshotOf = (streamId: StreamId.StreamId) =>
   Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.load(streamId))
@@ -82,13 +38,31 @@ describe("SnapshotPolicy", () => {
     [SnapshotPolicy.onEventTypes("Stopped"), context(3, undefined, 0, [{ _tag: "Ticked" }, { _tag: "Stopped" }]), true],
     [SnapshotPolicy.any(SnapshotPolicy.never, SnapshotPolicy.everyEvents(2)), context(2), true],
     [SnapshotPolicy.all(SnapshotPolicy.everyEvents(2), SnapshotPolicy.afterTime("1 hour")), context(2, 0, 9_000), false],
+    [SnapshotPolicy.all(SnapshotPolicy.everyEvents(2), SnapshotPolicy.onEventTypes("Stopped")), context(2, undefined, 0, [{ _tag: "Stopped" }]), true],
     [SnapshotPolicy.when(({ version }) => version % 7 === 0), context(14), true]
   ] as const)("policy %#", (policy, ctx, expected) => {
     expect((policy as SnapshotPolicy.SnapshotPolicy)(ctx)).toBe(expected)
   })
 
-  it("everyEvents refuses a non-positive interval", () => {
-    expect(() => SnapshotPolicy.everyEvents(0)).toThrow(RangeError)
+  it("everyEvents refuses an interval that is not a positive integer, naming it; 1 means after every append", () => {
+    for (const n of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => SnapshotPolicy.everyEvents(n)).toThrow(`SnapshotPolicy.everyEvents needs a positive integer, got ${n}`)
+    }
+    expect(SnapshotPolicy.everyEvents(1)(context(1))).toBe(true)
+    expect(SnapshotPolicy.everyEvents(1)(context(8, 7))).toBe(true)
+    expect(SnapshotPolicy.everyEvents()(context(99))).toBe(false)
+    expect(SnapshotPolicy.everyEvents()(context(100))).toBe(true)
+  })
+
+  it("afterTime snapshots once exactly the interval has passed, not before", () => {
+    expect(SnapshotPolicy.afterTime("5 seconds")(context(3, 1, 5_000))).toBe(true)
+    expect(SnapshotPolicy.afterTime("5 seconds")(context(3, 1, 5_001))).toBe(false)
+  })
+
+  it("never says no; any and all of no policies are no and yes", () => {
+    expect(SnapshotPolicy.never(context(1_000))).toBe(false)
+    expect(SnapshotPolicy.any()(context(1))).toBe(false)
+    expect(SnapshotPolicy.all()(context(1))).toBe(true)
   })
 })
 
@@ -151,6 +125,120 @@ describe("CommandHandler with snapshots", () => {
       expect(Option.getOrThrow(yield* snapshotOf(streamId)).state).toEqual({ total: 5, ticks: 1, stopped: false })
     }).pipe(Effect.provide(stores())))
 
+  it.effect("given a snapshot of a version the stream never reached, loading ignores and counts it, replays, and the replay's snapshot replaces it", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 4; i++) yield* handler(SnapshotPolicy.never).handle(streamId, { by: 1 })
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({ streamId, version: 40, state: { total: 999, ticks: 40, stopped: false }, stateSchemaVersion: 1 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      counter.read = 0
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 4, ticks: 4, stopped: false }, version: 4, snapshot: Option.none() })
+      expect(counter.read).toBe(4)
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore + 1)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 4, state: { total: 4 } })
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("given a snapshot at the stream's last version, loading uses it and reads nothing more", () => {
+    const counter = { read: 0 }
+    return Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 3; i++) yield* handler().handle(streamId, { by: 2 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      counter.read = 0
+      const loaded = yield* handler().load(streamId)
+      expect(loaded.state).toEqual({ total: 6, ticks: 3, stopped: false })
+      expect(Option.map(loaded.snapshot, (s) => s.version)).toEqual(Option.some(3))
+      expect(counter.read).toBe(0)
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore)
+    }).pipe(Effect.provide(stores(counter)))
+  })
+
+  it.effect("an unusable snapshot is not replaced by a load at a point in time, nor for a stream without events", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      for (let i = 1; i <= 3; i++) yield* handler(SnapshotPolicy.everyEvents(3), 1).handle(streamId, { by: 1 })
+      const v2 = handler(SnapshotPolicy.never, 2)
+      expect((yield* v2.loadAt(streamId, { version: 3 })).state.total).toBe(3)
+      expect(Option.getOrThrow(yield* snapshotOf(streamId)).stateSchemaVersion).toBe(1)
+      const empty = fresh()
+      const snapshots = yield* SnapshotStore.SnapshotStore
+      yield* snapshots.save({ streamId: empty, version: 0, state: { total: 0, ticks: 0, stopped: false }, stateSchemaVersion: 1 })
+      expect((yield* v2.load(empty)).version).toBe(0)
+      expect(Option.getOrThrow(yield* snapshotOf(empty)).stateSchemaVersion).toBe(1)
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("a snapshot store that cannot load, nor remove, is replayed past: the load still succeeds, and the failure is counted", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      yield* CommandHandler.make(Counter, { codec }).handle(streamId, { by: 7 })
+      const ignoredBefore = yield* count(Metrics.snapshotsIgnored)
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 7, ticks: 1, stopped: false }, version: 1, snapshot: Option.none() })
+      expect(yield* count(Metrics.snapshotsIgnored)).toBe(ignoredBefore + 1)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          MemoryEventStore.layer(),
+          Layer.succeed(SnapshotStore.SnapshotStore, {
+            save: () => Effect.void,
+            load: () => Effect.fail(new EventStore.StoreError({ operation: "loadSnapshot", reason: "unreadable" })),
+            remove: () => Effect.fail(new EventStore.StoreError({ operation: "removeSnapshot", reason: "read-only" }))
+          })
+        )
+      )
+    ))
+
+  it.effect("a snapshot past the stream's end that cannot be removed is still replayed past: the load succeeds", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      yield* CommandHandler.make(Counter, { codec }).handle(streamId, { by: 3 })
+      const loaded = yield* handler(SnapshotPolicy.never).load(streamId)
+      expect(loaded).toEqual({ state: { total: 3, ticks: 1, stopped: false }, version: 1, snapshot: Option.none() })
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          MemoryEventStore.layer(),
+          Layer.succeed(SnapshotStore.SnapshotStore, {
+            save: () => Effect.void,
+            load: (streamId) =>
+              Effect.succeed(Option.some({ streamId, version: 9, state: { total: 90, ticks: 9, stopped: false }, stateSchemaVersion: 1, takenAt: new Date(0) })),
+            remove: () => Effect.fail(new EventStore.StoreError({ operation: "removeSnapshot", reason: "read-only" }))
+          })
+        )
+      )
+    ))
+
+  it.effect("a snapshot policy that throws never fails the command; the failure is counted and nothing is saved", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const failuresBefore = yield* count(Metrics.snapshotFailures)
+      const takenBefore = yield* count(Metrics.snapshotsTaken)
+      const result = yield* handler(SnapshotPolicy.when(() => {
+        throw new Error("policy bug")
+      })).handle(streamId, { by: 1 })
+      expect(result.streamVersion).toBe(1)
+      expect(yield* count(Metrics.snapshotFailures)).toBe(failuresBefore + 1)
+      expect(yield* count(Metrics.snapshotsTaken)).toBe(takenBefore)
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+    }).pipe(Effect.provide(stores())))
+
+  it.effect("without a policy, a snapshot is taken every 100 events; each one taken is counted", () =>
+    Effect.gen(function*() {
+      const streamId = fresh()
+      const ticks = CommandHandler.make(Counter, { codec, snapshots: { schema: TickState } })
+      const takenBefore = yield* count(Metrics.snapshotsTaken)
+      yield* EventStore.append(streamId, Array.from({ length: 98 }, () => ({ type: "Ticked", data: { by: 1 } })), { expectedVersion: "NoStream" })
+      yield* ticks.handle(streamId, { by: 1 })
+      expect(yield* snapshotOf(streamId)).toEqual(Option.none())
+      yield* ticks.handle(streamId, { by: 1 })
+      expect(Option.getOrThrow(yield* snapshotOf(streamId))).toMatchObject({ version: 100, stateSchemaVersion: 1, state: { total: 100 } })
+      expect(yield* count(Metrics.snapshotsTaken)).toBe(takenBefore + 1)
+    }).pipe(Effect.provide(stores())))
+
   it.effect("an aggregate with no events loads its initial state and takes no snapshot", () =>
     Effect.gen(function*() {
       const streamId = fresh()
@@ -207,6 +295,9 @@ describe("temporal queries", () => {
       expect(Option.map(atSeven.snapshot, (s) => s.version)).toEqual(Option.none())
       expect(counter.read).toBe(7)
       expect(Option.getOrThrow(yield* snapshotOf(streamId)).version).toBe(10)
+      counter.read = 0
+      const atTen = yield* ticks.loadAt(streamId, { version: 10 })
+      expect([atTen.state.total, Option.map(atTen.snapshot, (s) => s.version), counter.read]).toEqual([55, Option.some(10), 0])
       const atTwelve = yield* ticks.loadAt(streamId, { version: 12 })
       expect(atTwelve.state.total).toBe(78)
     }).pipe(Effect.provide(stores(counter)))
@@ -228,30 +319,4 @@ describe("temporal queries", () => {
       expect(yield* at("2026-01-01T01:30:00Z")).toEqual([11, 2])
       expect(yield* at("2026-01-02T00:00:00Z")).toEqual([111, 3])
     }).pipe(Effect.provide(MemoryEventStore.layer())))
-})
-
-describe("a 1,000,000-event aggregate", () => {
-  it.effect("loads through its snapshot reading only the events after it (counted through the store)", () => {
-    const counter = { read: 0 }
-    return Effect.gen(function*() {
-      const streamId = StreamId.unsafeMake("counter", "million")
-      const batch: Array<Event.NewEvent> = Array.from({ length: 10_000 }, () => ({ type: "Ticked", data: { by: 1 } }))
-      for (let version = 0; version < 1_000_000; version += batch.length) {
-        yield* EventStore.append(streamId, batch, { expectedVersion: version })
-      }
-      const snapshots = yield* SnapshotStore.SnapshotStore
-      yield* snapshots.save({
-        streamId,
-        version: 999_990,
-        state: { total: 999_990, ticks: 999_990, stopped: false },
-        stateSchemaVersion: 1
-      })
-      counter.read = 0
-      const ticks = CommandHandler.make(Counter, { codec, snapshots: { schema: TickState, policy: SnapshotPolicy.never } })
-      const loaded = yield* ticks.load(streamId)
-      expect(loaded.version).toBe(1_000_000)
-      expect(loaded.state).toEqual({ total: 1_000_000, ticks: 1_000_000, stopped: false })
-      expect(counter.read).toBe(10)
-    }).pipe(Effect.provide(stores(counter)))
-  }, 120_000)
 })

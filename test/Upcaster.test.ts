@@ -141,3 +141,83 @@ describe("Upcaster", () => {
     expect(error.message).toContain("decodeEvents")
   })
 })
+
+describe("Upcaster.registry", () => {
+  const stored = (type: string, schemaVersion: number, data: unknown = {}) => ({
+    streamId: StreamId.unsafeMake("account", "r"),
+    streamVersion: 4,
+    type,
+    schemaVersion,
+    data
+  })
+  const issueOf = (registry: Upcaster.Upcasters, type: string, schemaVersion = 1) =>
+    Either.getOrThrow(Either.flip(registry.apply(stored(type, schemaVersion)))).issue
+
+  it("applies only to the (type, version) pairs it has an upcaster for", () => {
+    const registry = Upcaster.registry(upcasters)
+    expect(registry.appliesTo("Deposited", 1)).toBe(true)
+    expect(registry.appliesTo("Deposited", 2)).toBe(true)
+    expect(registry.appliesTo("Deposited", 3)).toBe(false)
+    expect(registry.appliesTo("Withdrawn", 1)).toBe(false)
+  })
+
+  it("an event no upcaster applies to comes back as it is", () => {
+    const registry = Upcaster.registry(upcasters)
+    expect(Either.getOrThrow(registry.apply(stored("Withdrawn", 1, { amount: 3 })))).toEqual([
+      { type: "Withdrawn", schemaVersion: 1, data: { amount: 3 } }
+    ])
+  })
+
+  it("given a chain of exactly 64 steps, it runs to the end; a chain of 65 is refused as a loop", () => {
+    const chain = (length: number) =>
+      Upcaster.registry(Array.from({ length }, (_, i) => Upcaster.make("Long", i + 1, (e) => ({ ...e, schemaVersion: i + 2 }))))
+    expect(Either.getOrThrow(chain(64).apply(stored("Long", 1)))).toEqual([{ type: "Long", schemaVersion: 65, data: {} }])
+    expect(issueOf(chain(65), "Long")).toBe("more than 64 steps: do two upcasters undo each other?")
+  })
+
+  it("a split's events are each upcast further, in order, before the events after them", () => {
+    const registry = Upcaster.registry([
+      Upcaster.make("Pair", 1, () => [{ type: "Left", schemaVersion: 1, data: {} }, { type: "Right", schemaVersion: 1, data: {} }]),
+      Upcaster.make("Left", 1, (e) => ({ ...e, schemaVersion: 2 }))
+    ])
+    expect(Either.getOrThrow(registry.apply(stored("Pair", 1)))).toEqual([
+      { type: "Left", schemaVersion: 2, data: {} },
+      { type: "Right", schemaVersion: 1, data: {} }
+    ])
+  })
+
+  it("an upcaster that throws something other than an Error has it named as the issue", () => {
+    const registry = Upcaster.registry([
+      Upcaster.make("Odd", 1, () => {
+        throw "no rate"
+      })
+    ])
+    const error = Either.getOrThrow(Either.flip(registry.apply(stored("Odd", 1))))
+    expect(error).toMatchObject({ streamId: "account-r", streamVersion: 4, type: "Odd", step: "Odd v1", issue: "no rate" })
+  })
+
+  it.each([
+    ["null", null],
+    ["a string", "Deposited"],
+    ["an event without a type", { type: "", schemaVersion: 2, data: {} }],
+    ["an event whose type is not text", { type: 7, schemaVersion: 2, data: {} }],
+    ["an event without an integer schema version", { type: "Next", schemaVersion: 1.5, data: {} }],
+    ["a list holding junk after a good event", [{ type: "Next", schemaVersion: 1, data: {} }, { nope: true }]],
+    ["a function that looks like an event", Object.assign(() => undefined, { type: "Next", schemaVersion: 2, data: {} })]
+  ])("an upcaster returning %s is an UpcastError, not an event", (_, junk) => {
+    const registry = Upcaster.registry([Upcaster.make("Junk", 1, () => junk as never)])
+    expect(issueOf(registry, "Junk")).toBe("the upcaster did not return events ({ type, schemaVersion, data })")
+  })
+
+  it("an upcaster lowering the version of the same type is refused; changing the type at any version is fine", () => {
+    const lowering = Upcaster.registry([Upcaster.make("Down", 3, (e) => ({ ...e, schemaVersion: 2 }))])
+    expect(issueOf(lowering, "Down", 3)).toBe("it returned Down v2: an upcaster must raise the version or change the type")
+    const renaming = Upcaster.registry([Upcaster.make("Old", 3, (e) => ({ ...e, type: "New", schemaVersion: 1 }))])
+    expect(Either.getOrThrow(renaming.apply(stored("Old", 3)))).toEqual([{ type: "New", schemaVersion: 1, data: {} }])
+  })
+
+  it("refuses two upcasters for one (type, version), naming them; one per version is fine", () => {
+    expect(() => Upcaster.registry([upcasters[0]!, upcasters[0]!])).toThrow("Upcaster.registry: two upcasters for Deposited v1")
+    expect(() => Upcaster.registry([upcasters[0]!, upcasters[1]!])).not.toThrow()
+  })
+})

@@ -24,6 +24,7 @@ export interface Usable<S> {
 /** Counts and logs a snapshot that a load did not use: the aggregate is replayed instead. */
 export const ignored = (streamId: StreamId, why: string): Effect.Effect<void> =>
   Effect.zipRight(
+    // Stryker disable next-line StringLiteral: a log message
     Effect.logWarning(`chronicle: ignoring the snapshot of ${streamId} (${why}); replaying`),
     Metric.increment(Metrics.snapshotsIgnored)
   )
@@ -35,6 +36,7 @@ export const ignored = (streamId: StreamId, why: string): Effect.Effect<void> =>
  */
 export const discard = (streamId: StreamId): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
   Effect.flatMap(SnapshotStore.SnapshotStore, (store) => store.remove(streamId)).pipe(
+    // Stryker disable next-line StringLiteral: a log message
     Effect.catchAll((error) => Effect.logWarning(`chronicle: could not remove the snapshot of ${streamId}: ${error.message}`))
   )
 
@@ -53,18 +55,22 @@ export const find = <E, S>(
     const rejected = { usable: Option.none<Usable<S>>(), rejected: true }
     const loaded = yield* Effect.either(store.load(streamId))
     if (Either.isLeft(loaded)) {
+      // Stryker disable next-line StringLiteral: a log message
       return yield* Effect.as(ignored(streamId, `it cannot be loaded: ${loaded.left.message}`), rejected)
     }
     const found = loaded.right
     if (Option.isNone(found) || found.value.version > toVersion) return { usable: Option.none(), rejected: false }
     const snapshot = found.value
     const expected = options.version ?? 1
+    // Stryker disable next-line StringLiteral: a log message
     const reject = (why: string) => Effect.as(ignored(streamId, `at version ${snapshot.version}: ${why}`), rejected)
     if (snapshot.stateSchemaVersion !== expected) {
+      // Stryker disable next-line StringLiteral: a log message
       return yield* reject(`state schema version ${snapshot.stateSchemaVersion}, expected ${expected}`)
     }
     const state = Schema.decodeUnknownEither(options.schema)(snapshot.state)
     if (Either.isLeft(state)) {
+      // Stryker disable next-line StringLiteral: a log message
       return yield* reject(`its state does not decode: ${ParseResult.TreeFormatter.formatErrorSync(state.left)}`)
     }
     return {
@@ -91,14 +97,17 @@ export const save = <E, S>(
   }).pipe(
     Effect.catchAllCause((cause) =>
       Effect.zipRight(
+        // Stryker disable next-line StringLiteral: a log message
         Effect.logWarning(`chronicle: could not snapshot ${streamId} at version ${version}: ${Cause.pretty(cause)}`),
         Metric.increment(Metrics.snapshotFailures)
       )
     ),
+    // Stryker disable all: tracing only (span name and attributes), no behaviour
     Effect.withSpan("CommandHandler.snapshot", {
       captureStackTrace: false,
       attributes: { "chronicle.stream_id": streamId, "chronicle.version": version }
     })
+    // Stryker restore all
   )
 
 /** Applies the policy after an append and snapshots when it says so. */
@@ -108,11 +117,13 @@ export const afterAppend = <E, S>(
 ): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const policy = options.policy ?? (SnapshotPolicy.everyEvents(100) as SnapshotPolicy.SnapshotPolicy<E, S>)
+    // Stryker disable next-line BooleanLiteral: equivalent: set by the policy, or unread when it throws
     let take = false
     try {
       take = policy({ ...context, now: new Date(now) })
     } catch (error) {
       return Effect.zipRight(
+        // Stryker disable next-line StringLiteral: a log message
         Effect.logWarning(`chronicle: the snapshot policy of ${context.streamId} threw: ${String(error)}`),
         Metric.increment(Metrics.snapshotFailures)
       )

