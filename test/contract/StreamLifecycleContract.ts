@@ -114,6 +114,19 @@ export const streamLifecycleContract = <E>(
             expect(yield* EventStore.isDeleted(streamId)).toBe(true)
           }))
 
+        it.effect("after erasing the last events of the log, headPosition is the last readable event's position (so a copy can finish)", () =>
+          Effect.gen(function*() {
+            const kept = freshStream("erase")
+            const erased = freshStream("erase")
+            const { globalPositions } = yield* EventStore.append(kept, events(2), { expectedVersion: "NoStream" })
+            yield* EventStore.append(erased, events(2), { expectedVersion: "NoStream" })
+            yield* EventStore.deleteStream(erased, { erase: true })
+            const store = yield* EventStore.EventStore
+            expect(yield* store.headPosition).toBe(globalPositions[1]!)
+            const next = yield* EventStore.append(kept, events(1), { expectedVersion: 2 })
+            expect(next.globalPositions[0]! > globalPositions[1]! + 2n).toBe(true)
+          }))
+
         it.effect("an already deleted stream can be erased later", () =>
           Effect.gen(function*() {
             const streamId = freshStream("erase")

@@ -723,7 +723,8 @@ export const make = (
       read,
       readAll,
       query,
-      headPosition: Effect.map(catchUp(false), () => BigInt(index.head)),
+      // the last readable event; erased positions past it are never handed out again all the same (index.head)
+      headPosition: Effect.map(catchUp(false), () => BigInt(index.count === 0 ? 0 : index.positionOf[index.count - 1]!)),
       watch: (onChange) =>
         Effect.acquireRelease(
           Effect.sync(() => {

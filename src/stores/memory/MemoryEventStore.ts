@@ -212,7 +212,11 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       read,
       readAll,
       query,
-      headPosition: Effect.sync(() => BigInt(log.length)),
+      headPosition: Effect.sync(() => {
+        let last = log.length
+        while (last > 0 && log[last - 1] === undefined) last--
+        return BigInt(last)
+      }),
       watch: (onChange) =>
         Effect.acquireRelease(
           Effect.sync(() => watchers.add(onChange)),
