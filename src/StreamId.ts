@@ -7,12 +7,21 @@
  */
 import { Effect, Either, identity, ParseResult, Schema } from "effect"
 import { v7 as uuidv7 } from "uuid"
-import { unfitForId } from "./internal/text.js"
+import { maxIdBytes, unfitForId } from "./internal/text.js"
+
+/**
+ * The longest stream id, in UTF-8 bytes (1024): every store indexes ids, and
+ * PostgreSQL refuses index rows much longer, so every store refuses longer ones.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const maxBytes: number = maxIdBytes
 
 /**
  * A branded, non-empty stream id such as `account-0192f1c4-…`: any text but
  * control characters (U+0000–U+001F, U+007F–U+009F) and lone UTF-16
- * surrogates, which no store keeps alike.
+ * surrogates, which no store keeps alike, of at most `maxBytes` UTF-8 bytes.
  *
  * @since 0.1.0
  * @category models
@@ -45,7 +54,8 @@ export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>()("Inva
   reason: Schema.String
 }) {
   override get message() {
-    return `Invalid stream id ${JSON.stringify(this.value)}: ${this.reason}`
+    const shown = this.value.length > 200 ? `${JSON.stringify(this.value.slice(0, 100))}… (${this.value.length} characters)` : JSON.stringify(this.value)
+    return `Invalid stream id ${shown}: ${this.reason}`
   }
 }
 

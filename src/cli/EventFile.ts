@@ -145,6 +145,47 @@ const readText = (path: string | undefined) =>
   )
 
 /**
+ * The first integer literal in JSON text beyond ±2^53 (outside strings), which
+ * `JSON.parse` would silently round: importing it would change the event.
+ *
+ * @category decoding
+ */
+export const imprecise = (text: string): string | undefined => {
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++
+      else if (c === 34) inString = false
+      continue
+    }
+    if (c === 34) {
+      inString = true
+      continue
+    }
+    if ((c >= 48 && c <= 57) || c === 45) {
+      let end = i + 1
+      while (end < text.length && /[0-9.eE+-]/.test(text[end]!)) end++
+      const literal = text.slice(i, end)
+      if (/^-?\d{16,}$/.test(literal) && !Number.isSafeInteger(Number(literal))) return literal
+      i = end - 1
+    }
+  }
+  return undefined
+}
+
+const parseJson = (text: string, where: string): Effect.Effect<unknown, CliError.CliError> =>
+  Effect.flatMap(
+    Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => CliError.fail(`${where}: not JSON`) }),
+    (value) => {
+      const literal = imprecise(text)
+      return literal === undefined
+        ? Effect.succeed(value)
+        : CliError.fail(`${where}: the number ${literal} is beyond 2^53 and would lose precision; store it as a string`)
+    }
+  )
+
+/**
  * Reads the events of a file (or stdin, for `undefined` or `-`) in `format`.
  * JSON Lines are read line by line; the other formats whole.
  *
@@ -164,16 +205,13 @@ export const read = (path: string | undefined, format: Format): Stream.Stream<St
         Stream.filter(([text]) => text.trim().length > 0),
         Stream.mapEffect(([text, index]) => {
           const where = `${name}:${index + 1}`
-          return Effect.flatMap(
-            Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => CliError.fail(`${where}: not JSON`) }),
-            (value) => eventFromJson(value, where)
-          )
+          return Effect.flatMap(parseJson(text, where), (value) => eventFromJson(value, where))
         })
       )
     case "json":
       return Stream.unwrap(Effect.gen(function*() {
         const text = yield* readText(path)
-        const value = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => CliError.fail(`${name}: not JSON`) })
+        const value = yield* parseJson(text, name)
         if (!Array.isArray(value)) return yield* CliError.fail(`${name}: expected a JSON array of events`)
         const events: Array<StoredEvent> = []
         for (let i = 0; i < value.length; i++) events.push(yield* eventFromJson(value[i], `${name}[${i}]`))

@@ -2,7 +2,7 @@ import { Either } from "effect"
 import type { PendingEvent } from "../Event.js"
 import { EventTooLarge, InvalidEvent } from "../EventStore.js"
 import type { StreamId } from "../StreamId.js"
-import { findUnstorable, hasUnstorableEscape } from "./text.js"
+import { findNonFinite, findUnstorable, hasUnstorableEscape } from "./text.js"
 
 /** The default limit on an event's serialised size (data plus metadata): 1 MiB. */
 export const defaultMaxEventBytes = 1024 * 1024
@@ -52,6 +52,16 @@ export const serializeEvent = (
       const found = findUnstorable(JSON.parse(json), field)
       if (found !== undefined) {
         return Either.left(new InvalidEvent({ streamId, index, path: found.path, reason: `${found.path} holds ${found.reason}` }))
+      }
+    }
+  }
+  // NaN and ±Infinity come out of JSON.stringify as null: look for them only where a null was written
+  for (const [field, json, value] of [["data", data, event.data], ["metadata", metadata, event.metadata]] as const) {
+    if (json.includes("null")) {
+      const found = findNonFinite(value, field)
+      if (found !== undefined) {
+        const reason = `${found.path} is ${found.value}, which JSON cannot hold (it would be stored as null)`
+        return Either.left(new InvalidEvent({ streamId, index, path: found.path, reason }))
       }
     }
   }

@@ -18,13 +18,41 @@ export const unstorable = (text: string): string | undefined => {
   return undefined
 }
 
-/** Like `unstorable`, and also refusing control characters (C0, DEL, C1): for identifiers. */
+/**
+ * The longest stream id, in UTF-8 bytes: every store indexes ids, and
+ * PostgreSQL's btree refuses index rows over about 2.7 KB.
+ */
+export const maxIdBytes = 1024
+
+/** The UTF-8 length of well-formed text (a surrogate pair is 4 bytes). */
+export const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4
+      i++
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/** Like `unstorable`, and also refusing control characters (C0, DEL, C1) and more than `maxIdBytes`: for identifiers. */
 export const unfitForId = (text: string): string | undefined => {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return `a control character (\\u${c.toString(16).padStart(4, "0")})`
   }
-  return unstorable(text)
+  const problem = unstorable(text)
+  if (problem !== undefined) return problem
+  // three bytes at most per UTF-16 unit: short ids need no count
+  if (text.length * 3 > maxIdBytes) {
+    const bytes = utf8Length(text)
+    if (bytes > maxIdBytes) return `more than ${maxIdBytes} bytes of UTF-8 (${bytes})`
+  }
+  return undefined
 }
 
 /**
@@ -64,6 +92,28 @@ export const findUnstorable = (value: unknown, path: string): { readonly path: s
       const reason = unstorable(key)
       if (reason !== undefined) return { path: at, reason: `its key holds ${reason}` }
       const found = findUnstorable(item, at)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
+/**
+ * The path of the first number in `value` that JSON cannot hold (NaN,
+ * Infinity, -Infinity: `JSON.stringify` writes them as `null`), if any.
+ */
+export const findNonFinite = (value: unknown, path: string): { readonly path: string; readonly value: number } | undefined => {
+  if (typeof value === "number") return Number.isFinite(value) ? undefined : { path, value }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = findNonFinite(value[i], `${path}[${i}]`)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON !== "function") {
+    for (const [key, item] of Object.entries(value)) {
+      const found = findNonFinite(item, identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`)
       if (found !== undefined) return found
     }
   }

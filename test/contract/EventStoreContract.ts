@@ -645,6 +645,28 @@ export const eventStoreContract = <E>(
           expect(yield* EventStore.streamVersion(streamId)).toBe(1)
         }))
 
+      it.effect("given NaN or ±Infinity anywhere in data or metadata (JSON would store null), when appending, then InvalidEvent names the field and nothing is stored; null itself is fine", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream()
+          yield* appendN(streamId, 1, "NoStream")
+          const cases: ReadonlyArray<readonly [NewEvent, string]> = [
+            [newEvent("A", { amount: Number.NaN }), "data.amount"],
+            [newEvent("A", { rates: [1, null, Number.POSITIVE_INFINITY] }), "data.rates[2]"],
+            [newEvent("A", Number.NEGATIVE_INFINITY), "data"],
+            [newEvent("A", { "a b": { c: Number.NaN } }), "data[\"a b\"].c"],
+            [newEvent("A", {}, { metadata: { score: Number.NaN } }), "metadata.score"]
+          ]
+          for (const [event, path] of cases) {
+            const error = yield* flip(EventStore.append(streamId, [newEvent("Fine"), event], { expectedVersion: 1 }))
+            expect(error).toMatchObject({ _tag: "InvalidEvent", streamId, index: 1, path })
+            expect(error.message).toContain("JSON cannot hold")
+          }
+          expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+          yield* EventStore.append(streamId, [newEvent("A", { nothing: null, list: [null] })], { expectedVersion: 1 })
+          const [, stored] = yield* readStream(streamId)
+          expect(stored!.data).toEqual({ nothing: null, list: [null] })
+        }))
+
       it.effect("given other control characters and whole surrogate pairs, when appending, then they round trip", () =>
         Effect.gen(function*() {
           const streamId = freshStream()
@@ -656,11 +678,13 @@ export const eventStoreContract = <E>(
           expect(stored!.tags).toEqual(["t\u0001"])
         }))
 
-      it.effect("given a stream id that is empty or holds NUL, control characters or a lone surrogate (the brand bypassed), then every operation fails with InvalidStreamId", () =>
+      it.effect("given a stream id that is empty, holds NUL, control characters or a lone surrogate, or is over StreamId.maxBytes of UTF-8 (the brand bypassed), then every operation fails with InvalidStreamId", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore
           const suffix = EventId.unsafeGenerate()
-          for (const raw of ["", `nul\u0000-${suffix}`, `bell\u0007-${suffix}`, `tab\t-${suffix}`, `line\n-${suffix}`, `half\ud83d-${suffix}`]) {
+          const oneByteTooLong = `long-${"ü".repeat(491)}xx${suffix}`
+          expect(Buffer.byteLength(oneByteTooLong)).toBe(StreamId.maxBytes + 1)
+          for (const raw of ["", `nul\u0000-${suffix}`, `bell\u0007-${suffix}`, `tab\t-${suffix}`, `line\n-${suffix}`, `half\ud83d-${suffix}`, oneByteTooLong]) {
             const streamId = raw as StreamId.StreamId
             const invalid = expect.objectContaining({ _tag: "InvalidStreamId", value: raw })
             expect(yield* flip(appendN(streamId, 1, "Any"))).toEqual(invalid)
@@ -682,9 +706,12 @@ export const eventStoreContract = <E>(
             `Case-${suffix}`,
             `case-${suffix}`,
             `..-${suffix}`,
-            `long-${"ü".repeat(2000)}${suffix}`,
+            `long-${"ü".repeat(491)}x${suffix}`,
+            `emoji-${"🚀".repeat(245)}${suffix}`,
             `spaces and symbols !"#$%&'()*+,;<=>?@[]^_\`{|}~-${suffix}`
           ].map(StreamId.unsafeParse)
+          expect(Buffer.byteLength(ids[4]!)).toBe(StreamId.maxBytes)
+          expect(Buffer.byteLength(ids[5]!)).toBeLessThanOrEqual(StreamId.maxBytes)
           for (const [i, streamId] of ids.entries()) {
             yield* appendN(streamId, i + 1, "NoStream")
           }
