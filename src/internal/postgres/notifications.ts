@@ -21,10 +21,15 @@ export const makeAnnounce = (context: Context, enabled: boolean): Effect.Effect<
   let notifying: "idle" | "running" | "again" = "idle"
   // its own transaction, committed without waiting for the WAL flush: a hint, not data
   const notifyText = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${tables.channel}', 'append'); COMMIT`
+  // a lost notification delays subscribers until their next poll: said, not failed
+  const notFailed = (error: unknown) =>
+    Effect.logWarning("chronicle: a notification of an append failed; subscriptions will see it at their next poll").pipe(
+      Effect.annotateLogs({ error: error instanceof Error ? error.message : String(error) })
+    )
   const notifyOnce: Effect.Effect<void> = pool === undefined
-    ? Effect.ignore(run("notify", q.notify, [tables.channel, "append"]))
+    ? Effect.catchAll(run("notify", q.notify, [tables.channel, "append"]), notFailed)
     : Effect.async<void>((resume) => {
-      pool.query(notifyText, () => resume(Effect.void))
+      pool.query(notifyText, (error) => resume(error ? notFailed(error) : Effect.void))
     })
   const sendNotification: Effect.Effect<void> = notifyOnce.pipe(
     Effect.zipRight(Effect.suspend(() => {
@@ -39,7 +44,7 @@ export const makeAnnounce = (context: Context, enabled: boolean): Effect.Effect<
   return !enabled ? Effect.void : Effect.flatMap(
     Effect.serviceOption(SqlClient.TransactionConnection),
     (transaction) => {
-      if (Option.isSome(transaction)) return Effect.ignore(run("notify", q.notify, [tables.channel, "append"]))
+      if (Option.isSome(transaction)) return Effect.catchAll(run("notify", q.notify, [tables.channel, "append"]), notFailed)
       if (notifying !== "idle") {
         notifying = "again"
         return Effect.void

@@ -18,7 +18,7 @@ export interface PoolOptions {
 /**
  * A pool for the life of the scope. An idle connection that dies (server
  * restart, backend terminated) is dropped by the pool; that is logged as a
- * warning, and the pool is ended when the scope closes.
+ * warning, and so is a failure to end the pool when the scope closes.
  */
 export const acquirePool = (options: PoolOptions): Effect.Effect<Pg.Pool, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -41,7 +41,14 @@ export const acquirePool = (options: PoolOptions): Effect.Effect<Pg.Pool, never,
           ))
         return pool
       }),
-      (pool) => Effect.promise(() => pool.end().catch(() => undefined))
+      (pool) =>
+        Effect.tryPromise(() => pool.end()).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("chronicle: closing the PostgreSQL pool failed").pipe(
+              Effect.annotateLogs({ error: String(error), applicationName: options.applicationName ?? "chronicle" })
+            )
+          )
+        )
     )
   })
 
