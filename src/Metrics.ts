@@ -173,3 +173,25 @@ export const appendConditionFailures = Metric.counter("chronicle_append_conditio
   description: "Conditional (DCB) appends refused: an event matched the condition's query",
   incremental: true
 })
+
+/**
+ * Commands whose aggregate came from the `AggregateCache` (only the events after it were read).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const aggregateCacheHits = Metric.counter("chronicle_aggregate_cache_hits_total", {
+  description: "Commands whose aggregate was found in the AggregateCache",
+  incremental: true
+})
+
+/**
+ * Commands that found no aggregate in the `AggregateCache` and loaded the stream.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const aggregateCacheMisses = Metric.counter("chronicle_aggregate_cache_misses_total", {
+  description: "Commands whose aggregate was not in the AggregateCache",
+  incremental: true
+})

@@ -9,6 +9,8 @@
  * @since 0.1.0
  */
 
+/** An opt-in LRU of aggregates: command handlers read only the events after the state they kept. */
+export * as AggregateCache from "./AggregateCache.js"
 /** The CheckpointStore service: where each named reader of the global log got to. */
 export * as CheckpointStore from "./CheckpointStore.js"
 /** Runs commands against deciders over an EventStore, retrying conflicts. */

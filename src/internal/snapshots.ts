@@ -88,18 +88,22 @@ export const save = <E, S>(
   streamId: StreamId,
   state: S,
   version: number
-): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
+): Effect.Effect<boolean, never, SnapshotStore.SnapshotStore> =>
   Effect.gen(function*() {
     const store = yield* SnapshotStore.SnapshotStore
     const encoded = yield* Schema.encode(options.schema)(state)
     yield* store.save({ streamId, version, state: encoded, stateSchemaVersion: options.version ?? 1 })
     yield* Metric.increment(Metrics.snapshotsTaken)
+    return true
   }).pipe(
     Effect.catchAllCause((cause) =>
-      Effect.zipRight(
-        // Stryker disable next-line StringLiteral: a log message
-        Effect.logWarning(`chronicle: could not snapshot ${streamId} at version ${version}: ${Cause.pretty(cause)}`),
-        Metric.increment(Metrics.snapshotFailures)
+      Effect.as(
+        Effect.zipRight(
+          // Stryker disable next-line StringLiteral: a log message
+          Effect.logWarning(`chronicle: could not snapshot ${streamId} at version ${version}: ${Cause.pretty(cause)}`),
+          Metric.increment(Metrics.snapshotFailures)
+        ),
+        false
       )
     ),
     // Stryker disable all: tracing only (span name and attributes), no behaviour
@@ -110,11 +114,11 @@ export const save = <E, S>(
     // Stryker restore all
   )
 
-/** Applies the policy after an append and snapshots when it says so. */
+/** Applies the policy after an append and snapshots when it says so: the snapshot taken, if one was. */
 export const afterAppend = <E, S>(
   options: SnapshotOptions<E, S>,
   context: Omit<SnapshotPolicy.SnapshotContext<E, S>, "now">
-): Effect.Effect<void, never, SnapshotStore.SnapshotStore> =>
+): Effect.Effect<Option.Option<{ readonly version: number; readonly takenAt: Date }>, never, SnapshotStore.SnapshotStore> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const policy = options.policy ?? (SnapshotPolicy.everyEvents(100) as SnapshotPolicy.SnapshotPolicy<E, S>)
     // Stryker disable next-line BooleanLiteral: equivalent: set by the policy, or unread when it throws
@@ -122,11 +126,18 @@ export const afterAppend = <E, S>(
     try {
       take = policy({ ...context, now: new Date(now) })
     } catch (error) {
-      return Effect.zipRight(
-        // Stryker disable next-line StringLiteral: a log message
-        Effect.logWarning(`chronicle: the snapshot policy of ${context.streamId} threw: ${String(error)}`),
-        Metric.increment(Metrics.snapshotFailures)
+      return Effect.as(
+        Effect.zipRight(
+          // Stryker disable next-line StringLiteral: a log message
+          Effect.logWarning(`chronicle: the snapshot policy of ${context.streamId} threw: ${String(error)}`),
+          Metric.increment(Metrics.snapshotFailures)
+        ),
+        Option.none()
       )
     }
-    return take ? save(options, context.streamId, context.state, context.version) : Effect.void
+    if (!take) return Effect.succeed(Option.none())
+    return Effect.map(
+      save(options, context.streamId, context.state, context.version),
+      (saved) => saved ? Option.some({ version: context.version, takenAt: new Date(now) }) : Option.none()
+    )
   })

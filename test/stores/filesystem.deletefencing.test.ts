@@ -6,100 +6,13 @@
  * resumes, no acknowledged append is lost and no deletion holds that was
  * decided against a stale version.
  */
-import { spawn } from "node:child_process"
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs"
-import { join } from "node:path"
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Stream } from "effect"
-import { EventStore, FileEventStore, StreamId } from "chronicle"
-import type { Event } from "chronicle"
-import { events } from "../contract/EventStoreContract.js"
+import { Effect } from "effect"
+import { StreamId } from "chronicle"
 import { tempDirectory } from "../support/filesystem.js"
-
-const deleterScript = join(import.meta.dirname, "../support/stallingDeleter.ts")
-
-const openStore = (directory: string) =>
-  FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(NodeContext.layer))
-
-const logOf = (directory: string) => join(directory, FileEventStore.logFileName)
-
-/** Opens a store instance in the current scope (another process, as far as the log is concerned: its own index). */
-const instance = (directory: string) =>
-  Effect.map(Layer.build(openStore(directory)), (context) => Context.get(context, EventStore.EventStore))
-
-interface Outcome {
-  readonly deleted?: boolean
-  readonly failed?: { readonly _tag: string; readonly message: string }
-}
-
-/** A deleter process: `stalled` resolves once it has stopped itself before the `stallBefore`-th write of its deletion. */
-const startStallingDeleter = (directory: string, streamId: string, erase: boolean, stallBefore: number) => {
-  const child = spawn(process.execPath, ["--import", "tsx", deleterScript, directory, streamId, erase ? "1" : "0", String(stallBefore)])
-  let text = ""
-  let errors = ""
-  let onStall: () => void = () => {}
-  const stalled = new Promise<void>((resolve) => {
-    onStall = resolve
-  })
-  child.stdout.on("data", (data: Buffer) => {
-    text += data.toString()
-    if (text.includes("{\"stalling\":true}")) onStall()
-  })
-  child.stderr.on("data", (data: Buffer) => {
-    errors += data.toString()
-  })
-  const exited = new Promise<Outcome | undefined>((resolve, reject) => {
-    child.on("exit", (code, signal) => {
-      if (signal === "SIGKILL") resolve(undefined)
-      else if (code !== 0) reject(new Error(`the stalling deleter exited with ${code ?? signal}: ${errors}\n${text}`))
-      else resolve(JSON.parse(text.split("\n").find((line) => line.startsWith("{\"deleted\"") || line.startsWith("{\"failed\""))!) as Outcome)
-    })
-  })
-  const neverStalled = exited.then(() => {
-    throw new Error(`the stalling deleter exited before it stalled: ${text}`)
-  })
-  return { child, stalled: Promise.race([stalled, neverStalled]), exited }
-}
-
-const readAllOf = (store: EventStore.EventStoreService) =>
-  store.readAll().pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
-
-const readOf = (store: EventStore.EventStoreService, streamId: StreamId.StreamId) =>
-  store.read(streamId).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
-
-/** Positions unique and increasing, versions contiguous per stream, every acknowledged id there, in its stream. */
-const expectHolds = (log: ReadonlyArray<Event.StoredEvent>, acknowledged: ReadonlyMap<string, StreamId.StreamId>) => {
-  const positions = log.map((e) => e.globalPosition)
-  expect(positions, "global positions out of order").toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
-  expect(new Set(positions).size, "duplicate global positions").toBe(positions.length)
-  const versions = new Map<string, Array<number>>()
-  for (const e of log) versions.set(e.streamId, [...(versions.get(e.streamId) ?? []), e.streamVersion])
-  for (const [streamId, seen] of versions) expect(seen, `versions of ${streamId}`).toEqual(seen.map((_, i) => i + 1))
-  const stored = new Map(log.map((e) => [e.eventId as string, e.streamId]))
-  for (const [id, streamId] of acknowledged) expect(stored.get(id), `acknowledged event ${id} of ${streamId}`).toBe(streamId)
-}
-
-/** Appends `n` events to a stream at its current version; returns their ids, acknowledged. */
-const appendTo = (store: EventStore.EventStoreService, streamId: StreamId.StreamId, n: number, acknowledged: Map<string, StreamId.StreamId>) =>
-  Effect.gen(function*() {
-    const batch = events(n)
-    yield* store.append(streamId, batch, { expectedVersion: yield* store.streamVersion(streamId) })
-    for (const e of batch) acknowledged.set(String(e.eventId), streamId)
-  })
-
-/** Streams laid out so the erased one's events sit in several separate stretches of the log, between its neighbours'. */
-const interleaved = (store: EventStore.EventStoreService, erased: StreamId.StreamId, neighbours: ReadonlyArray<StreamId.StreamId>, acknowledged: Map<string, StreamId.StreamId>) =>
-  Effect.gen(function*() {
-    const erasedIds: Array<string> = []
-    for (let round = 0; round < 4; round++) {
-      const batch = events(1 + (round % 2))
-      yield* store.append(erased, batch, { expectedVersion: yield* store.streamVersion(erased) })
-      erasedIds.push(...batch.map((e) => String(e.eventId)))
-      yield* appendTo(store, neighbours[round % neighbours.length]!, 1 + ((round + 1) % 2), acknowledged)
-    }
-    return erasedIds
-  })
+import { appendTo, expectHolds, instance, interleaved, logOf, readAllOf, readOf, startStallingDeleter } from "../support/fencing.js"
+import { events } from "../contract/EventStoreContract.js"
 
 describe("FileEventStore deletion with a stalled lock holder", () => {
   it.live.each([{ erase: false }, { erase: true }])(

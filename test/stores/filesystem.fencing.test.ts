@@ -4,21 +4,15 @@
  * process takes the lock over and appends; when the stalled holder resumes,
  * its write is fenced off: it fails, and no reader ever sees it.
  */
-import { spawn } from "node:child_process"
 import { rmSync } from "node:fs"
-import { join } from "node:path"
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Stream } from "effect"
-import { EventStore, FileEventStore, StreamId } from "chronicle"
+import { Context, Effect, Layer } from "effect"
+import { EventStore, StreamId } from "chronicle"
 import type { Event } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
-
-const writerScript = join(import.meta.dirname, "../support/stallingWriter.ts")
-
-const openStore = (directory: string) =>
-  FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(NodeContext.layer))
+import { openStore, readAllOf, startStallingWriter } from "../support/fencing.js"
+import type { WriterOutcome } from "../support/fencing.js"
 
 /** mulberry32: every choice of a round follows from its printed seed. */
 const generator = (seed: number) => {
@@ -32,45 +26,8 @@ const generator = (seed: number) => {
   }
 }
 
-interface Outcome {
-  readonly ids: ReadonlyArray<string>
-  readonly version?: number
-  readonly failed?: { readonly _tag: string; readonly message: string }
-}
-
-/** A stalling writer process: resolves `stalled` once it has stopped itself inside its last write. */
-const startStallingWriter = (directory: string, streamId: string, appends: number, seed: number) => {
-  const child = spawn(process.execPath, ["--import", "tsx", writerScript, directory, streamId, String(appends), "3", String(seed)])
-  let text = ""
-  let errors = ""
-  let onStall: () => void = () => {}
-  const stalled = new Promise<void>((resolve) => {
-    onStall = resolve
-  })
-  child.stdout.on("data", (data: Buffer) => {
-    text += data.toString()
-    if (text.includes("{\"stalling\":true}")) onStall()
-  })
-  child.stderr.on("data", (data: Buffer) => {
-    errors += data.toString()
-  })
-  const exited = new Promise<ReadonlyArray<Outcome>>((resolve, reject) => {
-    child.on("exit", (code, signal) => {
-      if (code !== 0) reject(new Error(`the stalling writer exited with ${code ?? signal}: ${errors}\n${text}`))
-      else {
-        resolve(text.split("\n").filter((line) => line.startsWith("{\"ids\"")).map((line) => JSON.parse(line) as Outcome))
-      }
-    })
-  })
-  // a writer that never reaches its stall fails the round instead of hanging it
-  const neverStalled = exited.then(() => {
-    throw new Error(`the stalling writer exited before it stalled: ${text}`)
-  })
-  return { child, stalled: Promise.race([stalled, neverStalled]), exited }
-}
-
 /** What every reader must see: positions unique and increasing, versions contiguous per stream, ids once. */
-const expectSound = (log: ReadonlyArray<Event.StoredEvent>, acknowledged: ReadonlyArray<Outcome>, fenced: ReadonlyArray<string>) => {
+const expectSound = (log: ReadonlyArray<Event.StoredEvent>, acknowledged: ReadonlyArray<WriterOutcome>, fenced: ReadonlyArray<string>) => {
   const positions = log.map((e) => e.globalPosition)
   expect(new Set(positions).size, "duplicate global positions").toBe(positions.length)
   expect(positions, "global positions out of order").toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
@@ -90,9 +47,6 @@ const expectSound = (log: ReadonlyArray<Event.StoredEvent>, acknowledged: Readon
   for (const id of fenced) expect(ids, "a fenced write is visible").not.toContain(id)
 }
 
-const readAllOf = (store: EventStore.EventStoreService) =>
-  store.readAll().pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
-
 /**
  * One round: a writer process stalls inside its write while holding the
  * lock; this process takes the lock over, appends, and resumes the writer.
@@ -106,9 +60,9 @@ const stalledHolderRound = (seed: number) =>
     const writer = startStallingWriter(directory, shared, 1 + random(4), seed)
     yield* Effect.promise(() => writer.stalled)
 
-    const { acknowledged, seenHere, writerOutcomes } = yield* Effect.scoped(Effect.gen(function*() {
+    const { acknowledged, seenHere, writerWriterOutcomes } = yield* Effect.scoped(Effect.gen(function*() {
       const store = Context.get(yield* Layer.build(openStore(directory)), EventStore.EventStore)
-      const acknowledged: Array<Outcome> = []
+      const acknowledged: Array<WriterOutcome> = []
       const appends = 1 + random(3)
       for (let n = 0; n < appends; n++) {
         const streamId = random(2) === 0 ? shared : mine
@@ -118,14 +72,14 @@ const stalledHolderRound = (seed: number) =>
         acknowledged.push({ ids: batch.map((e) => String(e.eventId)), version: result.streamVersion })
       }
       writer.child.kill("SIGCONT")
-      const writerOutcomes = yield* Effect.promise(() => writer.exited)
+      const writerWriterOutcomes = yield* Effect.promise(() => writer.exited)
       // this process's open store catches up with whatever the resumed writer did
       const seenHere = yield* readAllOf(store)
-      return { acknowledged, seenHere, writerOutcomes }
+      return { acknowledged, seenHere, writerWriterOutcomes }
     }))
 
-    const stalledAppend = writerOutcomes.at(-1)!
-    const writerAcks = writerOutcomes.filter((o) => o.failed === undefined)
+    const stalledAppend = writerWriterOutcomes.at(-1)!
+    const writerAcks = writerWriterOutcomes.filter((o) => o.failed === undefined)
     const all = [...acknowledged, ...writerAcks]
     const fenced = stalledAppend.failed === undefined ? [] : stalledAppend.ids
     expectSound(seenHere, all, fenced)

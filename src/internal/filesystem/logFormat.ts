@@ -235,50 +235,103 @@ export const isFiller = (text: string): boolean =>
   text.startsWith(filler) && (text.length === filler.length || text.slice(filler.length).trim() === "")
 
 /**
- * The byte ranges of the log erased by valid erasing tombstones: what a
- * scan must treat as erased whatever it finds there. Ranges are merged and
- * kept sorted; each stream's own ranges are kept too (to finish an erasure).
+ * A set of byte ranges `[from, to)`, kept sorted and merged: adding one is a
+ * binary search and one splice, whatever the order ranges come in.
  */
-export class Erasures {
+export class RangeSet {
   private starts: Array<number> = []
   private ends: Array<number> = []
-  readonly byStream = new Map<StreamId, ReadonlyArray<readonly [number, number]>>()
+
+  /** Adds `[from, to)`, merging it with the ranges it overlaps or touches. */
+  add(from: number, to: number): void {
+    if (to <= from) return
+    // the first range ending at or after `from`, and the first starting after `to`: those between merge with it
+    const first = firstAtLeast(this.ends, from)
+    const last = firstAtLeast(this.starts, to + 1)
+    if (first < last) {
+      from = Math.min(from, this.starts[first]!)
+      to = Math.max(to, this.ends[last - 1]!)
+    }
+    this.starts.splice(first, last - first, from)
+    this.ends.splice(first, last - first, to)
+  }
+
+  /** Whether the byte at `offset` is in a range. */
+  covers(offset: number): boolean {
+    const next = firstAtLeast(this.starts, offset + 1)
+    return next > 0 && offset < this.ends[next - 1]!
+  }
+
+  /** The ranges, ascending and disjoint. */
+  toArray(): ReadonlyArray<readonly [number, number]> {
+    return this.starts.map((from, i) => [from, this.ends[i]!] as const)
+  }
+
+  /** Forgets every range. */
+  clear(): void {
+    this.starts = []
+    this.ends = []
+  }
+}
+
+/** `ranges` sorted and merged (overlapping or touching ones joined). */
+export const mergeRanges = (ranges: ReadonlyArray<readonly [number, number]>): ReadonlyArray<readonly [number, number]> => {
+  const set = new RangeSet()
+  for (const [from, to] of ranges) set.add(from, to)
+  return set.toArray()
+}
+
+/** The first index of the ascending `values` holding a value ≥ `bound` (`values.length` if none). */
+const firstAtLeast = (values: ReadonlyArray<number>, bound: number): number => {
+  let low = 0
+  let high = values.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (values[middle]! < bound) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/**
+ * The byte ranges of the log erased by valid erasing tombstones: what a
+ * scan must treat as erased whatever it finds there. Each stream's own
+ * ranges are kept too (to finish an erasure). Learning a tombstone twice
+ * (scans of overlapping windows) changes nothing.
+ */
+export class Erasures {
+  private readonly all = new RangeSet()
+  private readonly streams = new Map<StreamId, RangeSet>()
 
   /** Records a valid erasing tombstone's ranges. */
   add(streamId: StreamId, ranges: ReadonlyArray<readonly [number, number]>): void {
-    const known = this.byStream.get(streamId) ?? []
-    this.byStream.set(streamId, [...known, ...ranges])
-    const all = [...this.starts.map((from, i) => [from, this.ends[i]!] as const), ...ranges].sort((a, b) => a[0] - b[0])
-    const starts: Array<number> = []
-    const ends: Array<number> = []
-    for (const [from, to] of all) {
-      if (starts.length > 0 && from <= ends[ends.length - 1]!) ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, to)
-      else {
-        starts.push(from)
-        ends.push(to)
-      }
+    let own = this.streams.get(streamId)
+    if (own === undefined) this.streams.set(streamId, own = new RangeSet())
+    for (const [from, to] of ranges) {
+      own.add(from, to)
+      this.all.add(from, to)
     }
-    this.starts = starts
-    this.ends = ends
   }
 
   /** Whether the byte at `offset` is erased. */
   covers(offset: number): boolean {
-    let low = 0
-    let high = this.starts.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (this.starts[middle]! <= offset) low = middle + 1
-      else high = middle
-    }
-    return low > 0 && offset < this.ends[low - 1]!
+    return this.all.covers(offset)
+  }
+
+  /** The ranges erased for `streamId` (ascending, disjoint), if any. */
+  of(streamId: StreamId): ReadonlyArray<readonly [number, number]> | undefined {
+    return this.streams.get(streamId)?.toArray()
+  }
+
+  /** Whether some tombstone erased `streamId`. */
+  has(streamId: StreamId): boolean {
+    return this.streams.has(streamId)
   }
 
   /** Forgets every range (the log was replaced by another file). */
   clear(): void {
-    this.starts = []
-    this.ends = []
-    this.byStream.clear()
+    this.all.clear()
+    this.streams.clear()
   }
 }
 
@@ -443,6 +496,32 @@ export interface Scan {
   readonly torn?: number | undefined
   /** Valid tombstones among the bytes consumed, in order. */
   readonly tombstones: ReadonlyArray<LogTombstone>
+  /** Void stretches among the bytes consumed that hold a stream's lines (fenced-off appends, sealed torn ones). */
+  readonly voids: ReadonlyArray<VoidSpan>
+}
+
+/**
+ * A void stretch of the log holding (part of) one append of one stream: no
+ * reader sees it, yet its bytes are the stream's, for erasure to overwrite.
+ * `stream` is the stream id as JSON text as far as the bytes hold it: whole,
+ * or cut short (then every stream id it begins matches).
+ */
+export interface VoidSpan {
+  readonly from: number
+  readonly to: number
+  readonly stream: string
+}
+
+/** Whether a void stretch holds lines of `streamId`. */
+export const voidOf = (span: VoidSpan, streamId: StreamId): boolean => JSON.stringify(streamId).startsWith(span.stream)
+
+const streamField = /^\{"crc":"[0-9a-f]{8}","event":\{"globalPosition":\d+,"streamId":("(?:[^"\\]|\\.)*"?)/
+
+/** The stream id (as JSON text, maybe cut short) of the possibly torn line at `start`, if it got that far. */
+const streamTextAt = (bytes: Buffer, start: number): string | undefined => {
+  const end = bytes.indexOf(newline, start)
+  const match = streamField.exec(bytes.toString("utf8", start, end === -1 ? bytes.length : end))
+  return match !== null && match[1]!.length > 1 ? match[1] : undefined
 }
 
 const newline = 0x0a
@@ -471,6 +550,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
   learnErasures(bytes, base, erasures)
   const lines: Array<ScannedLine> = []
   const tombstones: Array<LogTombstone> = []
+  const voids: Array<VoidSpan> = []
   let consumed = 0
   let pending: Array<ScannedLine> = []
   let pendingVoid = false
@@ -489,6 +569,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
       pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
       if (decoded.batchIndex === decoded.batchSize - 1) {
         if (!pendingVoid) for (const line of pending) lines.push(line)
+        else voids.push({ from: pending[0]!.offset, to: base + end + 1, stream: JSON.stringify(pending[0]!.entry.streamId) })
         pending = []
         consumed = end + 1
       }
@@ -511,24 +592,26 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
     const from = pending.length === 0 ? base + start : pending[0]!.offset
     const problem = sealFor(bytes, base, start, from, erasures)
     if (problem.sealedTo !== -1) {
+      const stream = streamTextAt(bytes, from - base)
+      if (stream !== undefined) voids.push({ from, to: base + problem.sealAt, stream })
       pending = []
       consumed = start = problem.sealedTo
       continue
     }
-    if (!atEnd) return { lines, consumed, tombstones }
-    if (problem.damaged !== undefined) return { lines, consumed, damaged: problem.damaged, tombstones }
-    if (problem.validAppend) return { lines, consumed, damaged: { offset: base + start, problem: "shape" }, tombstones }
-    return { lines, consumed, torn: from, tombstones }
+    if (!atEnd) return { lines, consumed, tombstones, voids }
+    if (problem.damaged !== undefined) return { lines, consumed, damaged: problem.damaged, tombstones, voids }
+    if (problem.validAppend) return { lines, consumed, damaged: { offset: base + start, problem: "shape" }, tombstones, voids }
+    return { lines, consumed, torn: from, tombstones, voids }
   }
   if (atEnd && (pending.length > 0 || start < bytes.length)) {
-    return { lines, consumed, torn: pending.length > 0 ? pending[0]!.offset : base + start, tombstones }
+    return { lines, consumed, torn: pending.length > 0 ? pending[0]!.offset : base + start, tombstones, voids }
   }
-  return { lines, consumed, tombstones }
+  return { lines, consumed, tombstones, voids }
 }
 
 /**
  * Looks from `start` on for the seal of the torn stretch starting at `from`:
- * where it ends, or -1 with what the stretch holds (a damaged line, a valid
+ * where the seal starts (`sealAt`, in `bytes`) and ends, or -1 with what the stretch holds (a damaged line, a valid
  * append) to tell damage from a torn tail.
  */
 const sealFor = (bytes: Buffer, base: number, start: number, from: number, erasures: Erasures) => {
@@ -541,7 +624,7 @@ const sealFor = (bytes: Buffer, base: number, start: number, from: number, erasu
     const seal = decodeSeal(text)
     const tombstone = seal === undefined ? decodeLogTombstone(text) : undefined
     if (seal !== undefined) {
-      if (seal.from === from && seal.at === base + at) return { sealedTo: end + 1, damaged, validAppend }
+      if (seal.from === from && seal.at === base + at) return { sealedTo: end + 1, sealAt: at, damaged, validAppend }
     } else if (tombstone !== undefined) {
       if (tombstone.at === base + at) validAppend = true
     } else if (!erasures.covers(base + at) && !isFiller(text)) {
@@ -553,5 +636,5 @@ const sealFor = (bytes: Buffer, base: number, start: number, from: number, erasu
     }
     at = end + 1
   }
-  return { sealedTo: -1, damaged, validAppend }
+  return { sealedTo: -1, sealAt: -1, damaged, validAppend }
 }

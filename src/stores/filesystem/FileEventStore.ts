@@ -41,8 +41,13 @@
  *   length. They sit below the tombstone and never change otherwise, so a
  *   stalled eraser overwrites nothing of anyone else's. A line in those ranges
  *   reads as erased whatever it holds (an overwrite cut short by a crash);
- *   erasing again finishes the job. Readers drop the stream's entries when
- *   they meet the tombstone; erased positions are never handed out again.
+ *   erasing again finishes the job. The ranges include the stream's bytes in
+ *   void regions too (a fenced-off append, a sealed torn one): nothing of an
+ *   erased stream stays readable in the file. An append of the stream that
+ *   turns void after the erasure is erased by erasing again. Readers drop the
+ *   stream's entries when they meet the tombstone, and a reader that meets a
+ *   line mid-overwrite looks again rather than calling the log damaged;
+ *   erased positions are never handed out again.
  *
  * @since 0.1.0
  */
@@ -59,7 +64,21 @@ import type { Index } from "../../internal/filesystem/logIndex.js"
 import { addEntry, emptyIndex, firstSlotAtOrAfter, matchingEntries, rollback, streamVersionOf, withoutStreams } from "../../internal/filesystem/logIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "../../internal/filesystem/directoryLock.js"
-import { decodeLine, decodeTombstones, encodeLine, encodeLogTombstone, encodeSeal, Erasures, eraseLines, indexLine, isFiller, scan } from "../../internal/filesystem/logFormat.js"
+import type { VoidSpan } from "../../internal/filesystem/logFormat.js"
+import {
+  decodeLine,
+  decodeTombstones,
+  encodeLine,
+  encodeLogTombstone,
+  encodeSeal,
+  Erasures,
+  eraseLines,
+  indexLine,
+  isFiller,
+  mergeRanges,
+  scan,
+  voidOf
+} from "../../internal/filesystem/logFormat.js"
 
 /**
  * @since 0.1.0
@@ -152,6 +171,8 @@ export const make = (
     const deleted = new Map<StreamId, number>()
     /** The log's erased byte ranges, from its valid erasing tombstones. */
     const erasures = new Erasures()
+    /** Void stretches holding a stream's lines (fenced-off appends, sealed torn ones), by offset: erasure overwrites them too. */
+    const voids = new Map<number, VoidSpan>()
 
     /** Reads `tombstones.jsonl`, which stores written before tombstones went into the log may have. */
     const legacyTombstones = Effect.gen(function*() {
@@ -179,6 +200,7 @@ export const make = (
       log = yield* fs.open(logPath, { flag: "a+" }).pipe(Scope.extend(layerScope))
       index = emptyIndex()
       erasures.clear()
+      voids.clear()
       yield* legacyTombstones
     })
 
@@ -211,11 +233,11 @@ export const make = (
      * held (`repair`), a torn tail is cut off; without it, an incomplete tail
      * is a write in progress and is left alone.
      */
-    const scanTail = (repair: boolean): Effect.Effect<void, EventStore.StoreError> =>
+    const scanTail = (repair: boolean, operation: "open" | "read" = "read"): Effect.Effect<void, EventStore.StoreError> =>
       Effect.gen(function*() {
         // entries past `count` are our own append in flight (we hold the lock: nobody else writes)
         if (index.offsets.length > index.count) return
-        const size = yield* currentSize
+        let size = yield* currentSize
         if (size <= index.size) return
         let offset = index.size
         let window = readRunLimit * 4
@@ -225,8 +247,14 @@ export const make = (
           const atEnd = offset + bytes.length >= size
           const result = scan(bytes, offset, atEnd, erasures)
           if (result.damaged !== undefined) {
+            // a line being overwritten by an erasure whose tombstone was written after we sized the log: look again
+            const grown = Number((yield* log.stat).size)
+            if (grown > size) {
+              size = grown
+              continue
+            }
             return yield* new EventStore.StoreError({
-              operation: "open",
+              operation,
               reason: `${logPath} is damaged at byte ${result.damaged.offset} (${
                 result.damaged.problem === "checksum" ? "checksum mismatch" : "not a log line"
               }); the store will not skip it: restore the file or cut it at that offset`
@@ -234,10 +262,11 @@ export const make = (
           }
           for (const { entry, offset: at } of result.lines) {
             // an erased stream's lines, whole yet (its erasure cut short), stay out
-            if (erasures.byStream.has(entry.streamId)) continue
+            if (erasures.has(entry.streamId)) continue
             addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition, entry.type, entry.tags)
             index.head = Math.max(index.head, entry.globalPosition)
           }
+          for (const span of result.voids) voids.set(span.from, span)
           index.count = index.offsets.length
           index.size = offset + result.consumed
           const gone = new Set<StreamId>()
@@ -296,14 +325,14 @@ export const make = (
      * bytes would index them twice.
      */
     const indexing = yield* Effect.makeSemaphore(1)
-    const catchUp = (repair: boolean) => indexing.withPermits(1)(scanTail(repair))
+    const catchUp = (repair: boolean, operation: "open" | "read" = "read") => indexing.withPermits(1)(scanTail(repair, operation))
 
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       withDirectoryLock({ directory, lockPath, staleMs: stale }, (error) => fail("lock", error), effect)
 
     yield* legacyTombstones
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
-    yield* catchUp(false)
+    yield* catchUp(false, "open")
 
     const queue = yield* Queue.unbounded<Pending>()
 
@@ -686,14 +715,16 @@ export const make = (
           yield* scanTail(true)
           const planned = index.size
           const slots = index.streams.get(streamId)?.positions ?? []
+          // the stream's bytes no reader sees: a stalled writer's fenced-off append (before us, or after an earlier erasure), a sealed torn one
+          const unerasedVoids = erase ? [...voids.values()].filter((span) => voidOf(span, streamId) && !erasures.covers(span.from)) : []
           const was = deleted.get(streamId)
-          // deleted already: nothing to write, unless lines are left to erase
-          if (was !== undefined && (!erase || slots.length === 0)) return { planned, refusal: undefined }
+          // deleted already: nothing to write, unless bytes are left to erase
+          if (was !== undefined && (!erase || slots.length + unerasedVoids.length === 0)) return { planned, refusal: undefined }
           const version = was ?? streamVersionOf(index, streamId)
           if (was === undefined && !ExpectedVersion.matches(expected, version)) {
             return { planned, refusal: new EventStore.ConcurrencyConflict({ streamId, expected, actual: version }) }
           }
-          const erased = erase ? yield* rangesOf(slots) : []
+          const erased = erase ? mergeRanges([...(yield* rangesOf(slots)), ...unerasedVoids.map((span) => [span.from, span.to] as const)]) : []
           const record = Buffer.from(encodeLogTombstone({ streamId, version, deletedAt, erase, position: index.head, at: planned, erased }))
           yield* log.writeAll(record)
           if (durable) yield* log.sync
@@ -709,7 +740,7 @@ export const make = (
           }
           return yield* refusal
         }
-        const ranges = erase ? erasures.byStream.get(streamId) : undefined
+        const ranges = erase ? erasures.of(streamId) : undefined
         if (ranges !== undefined) yield* eraseInPlace(streamId, ranges)
       })).pipe(
         Effect.mapError((e) =>
