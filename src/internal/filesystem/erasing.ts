@@ -8,6 +8,7 @@ import type { StoreError } from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBytes, readRunLimit } from "./io.js"
 import { eraseLines, indexLine } from "./logFormat.js"
+import { endOf, type View } from "./reading.js"
 
 /** What erasing needs of the store. */
 export interface ErasingStore {
@@ -17,6 +18,37 @@ export interface ErasingStore {
   readonly durable: boolean
   readonly fail: (operation: string, error: unknown) => StoreError
 }
+
+/**
+ * The byte ranges of the lines at `slots` (ascending) of the view, adjacent
+ * lines in one range: each line is read up to its newline (void bytes may
+ * follow). What an erasing tombstone lists.
+ */
+export const rangesOf = (
+  store: Pick<ErasingStore, "logPath" | "fail">,
+  view: View,
+  slots: ReadonlyArray<number>
+) =>
+  Effect.gen(function*() {
+    const { index, log } = view
+    const ranges: Array<[number, number]> = []
+    for (let i = 0; i < slots.length;) {
+      const low = index.offsets[slots[i]!]!
+      let j = i
+      while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1 && endOf(slots[j + 1]!, view) - low <= readRunLimit) j++
+      const bytes = yield* readBytes(log, low, endOf(slots[j]!, view) - low)
+      for (let k = i; k <= j; k++) {
+        const from = index.offsets[slots[k]!]!
+        const newline = bytes.indexOf(0x0a, from - low)
+        if (newline === -1) return yield* store.fail("deleteStream", new Error(`no line end after byte ${from} of ${store.logPath}`))
+        const last = ranges.at(-1)
+        if (last !== undefined && last[1] === from) last[1] = low + newline + 1
+        else ranges.push([from, low + newline + 1])
+      }
+      i = j + 1
+    }
+    return ranges
+  })
 
 /**
  * Overwrites the lines in `ranges` (of `streamId`, validly tombstoned

@@ -61,8 +61,8 @@ import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.j
 import { addEntry, emptyIndex, firstSlotAtOrAfter, matchingEntries, rollback, streamVersionOf, withoutStreams } from "../../internal/filesystem/logIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "../../internal/filesystem/directoryLock.js"
-import { eraseInPlace } from "../../internal/filesystem/erasing.js"
-import { endOf, readLog, readPositions, readQuery, type ReadingStore, readStream, type View } from "../../internal/filesystem/reading.js"
+import { eraseInPlace, rangesOf } from "../../internal/filesystem/erasing.js"
+import { readLog, readPositions, readQuery, type ReadingStore, readStream, type View } from "../../internal/filesystem/reading.js"
 import { readBytes, readRunLimit, syncDirectory, watchDirectory } from "../../internal/filesystem/io.js"
 import type { VoidSpan } from "../../internal/filesystem/logFormat.js"
 import {
@@ -496,32 +496,6 @@ export const make = (
     const query = readQuery(reading)
 
     /**
-     * The byte ranges of the lines at `slots` (ascending), adjacent lines in
-     * one range: each line is read up to its newline (void bytes may follow).
-     */
-    const rangesOf = (slots: ReadonlyArray<number>) =>
-      Effect.gen(function*() {
-        const view: View = { count: index.count, size: index.size, index, log }
-        const ranges: Array<[number, number]> = []
-        for (let i = 0; i < slots.length;) {
-          const low = index.offsets[slots[i]!]!
-          let j = i
-          while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1 && endOf(slots[j + 1]!, view) - low <= readRunLimit) j++
-          const bytes = yield* readBytes(log, low, endOf(slots[j]!, view) - low)
-          for (let k = i; k <= j; k++) {
-            const from = index.offsets[slots[k]!]!
-            const newline = bytes.indexOf(0x0a, from - low)
-            if (newline === -1) return yield* fail("deleteStream", new Error(`no line end after byte ${from} of ${logPath}`))
-            const last = ranges.at(-1)
-            if (last !== undefined && last[1] === from) last[1] = low + newline + 1
-            else ranges.push([from, low + newline + 1])
-          }
-          i = j + 1
-        }
-        return ranges
-      })
-
-    /**
      * Deletes under the lock, fenced like an append: the tombstone goes into
      * the log, its `at` the log's end as this holder saw it, and is read back
      * after write and fsync. A holder that stalled past the stale time while
@@ -546,7 +520,7 @@ export const make = (
           if (was === undefined && !ExpectedVersion.matches(expected, version)) {
             return { planned, refusal: new EventStore.ConcurrencyConflict({ streamId, expected, actual: version }) }
           }
-          const erased = erase ? mergeRanges([...(yield* rangesOf(slots)), ...unerasedVoids.map((span) => [span.from, span.to] as const)]) : []
+          const erased = erase ? mergeRanges([...(yield* rangesOf({ logPath, fail }, reading.now(), slots)), ...unerasedVoids.map((span) => [span.from, span.to] as const)]) : []
           const record = Buffer.from(encodeLogTombstone({ streamId, version, deletedAt, erase, position: index.head, at: planned, erased }))
           yield* log.writeAll(record)
           if (durable) yield* log.sync
