@@ -90,20 +90,16 @@ export const validate = (snapshot: NewSnapshot): Effect.Effect<string, StoreErro
  * @since 0.1.0
  * @category constructors
  */
-export const make = (name: string, service: SnapshotStoreService): SnapshotStoreService => ({
-  save: (snapshot) =>
-    Effect.withSpan(service.save(snapshot), "SnapshotStore.save", {
+export const make = (name: string, service: SnapshotStoreService): SnapshotStoreService => {
+  const span = (operation: string, attributes: Record<string, unknown>) =>
+    Effect.withSpan(`SnapshotStore.${operation}`, {
       captureStackTrace: false,
-      attributes: { "chronicle.store": name, "chronicle.stream_id": snapshot.streamId, "chronicle.version": snapshot.version }
-    }),
-  load: (streamId) =>
-    Effect.withSpan(service.load(streamId), "SnapshotStore.load", {
-      captureStackTrace: false,
-      attributes: { "chronicle.store": name, "chronicle.stream_id": streamId }
-    }),
-  remove: (streamId) =>
-    Effect.withSpan(service.remove(streamId), "SnapshotStore.remove", {
-      captureStackTrace: false,
-      attributes: { "chronicle.store": name, "chronicle.stream_id": streamId }
+      attributes: { "chronicle.store": name, ...attributes }
     })
-})
+  return {
+    save: (snapshot) =>
+      service.save(snapshot).pipe(span("save", { "chronicle.stream_id": snapshot.streamId, "chronicle.version": snapshot.version })),
+    load: (streamId) => service.load(streamId).pipe(span("load", { "chronicle.stream_id": streamId })),
+    remove: (streamId) => service.remove(streamId).pipe(span("remove", { "chronicle.stream_id": streamId }))
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Exit, Fiber, FiberId, HashMap, Layer, Logger, Option, Stream } from "effect"
 import { EventStore, StreamId } from "chronicle"
 import { PostgresEventStore } from "chronicle/postgres"
 import { events } from "../contract/EventStoreContract.js"
@@ -137,6 +137,37 @@ describe.runIf(postgresAvailable())("PostgresEventStore faults", () => {
       yield* Fiber.join(holder)
       expect(yield* EventStore.streamVersion(streamId)).toBe(0)
     }).pipe(Effect.provide(storeLayer("faults_pool", { maxConnections: 1, connectTimeout: 300 }))), 60_000)
+
+  it.live("an idle pool connection the server terminates is logged as a warning, not swallowed", () => {
+    const application = `${app}-idle`
+    const warned = Deferred.unsafeMake<ReadonlyArray<unknown>>(FiberId.none)
+    const capture = Logger.make(({ annotations, logLevel, message }) => {
+      const text = Array.isArray(message) ? message.join(" ") : String(message)
+      if (logLevel._tag === "Warning" && text.includes("dropped from the pool")) {
+        Deferred.unsafeDone(warned, Exit.succeed([text, HashMap.get(annotations, "applicationName")]))
+      }
+    })
+    return Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // two connections in the pool: one held in a transaction while a read takes another
+      const held = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(sql.withTransaction(Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(release))))
+      yield* Deferred.await(held)
+      yield* EventStore.streamVersion(StreamId.unsafeMake("idle", `${Date.now()}`))
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      // the pool's other (idle) connection is terminated by the server
+      const killed = yield* sql.unsafe<{ readonly killed: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+        [application]
+      )
+      expect(killed.filter((row) => row.killed).length).toBeGreaterThan(0)
+      const [text, name] = yield* Deferred.await(warned)
+      expect(text).toBe("chronicle: an idle PostgreSQL connection failed and was dropped from the pool")
+      expect(name).toEqual(Option.some(application))
+    }).pipe(Effect.provide(storeLayer("faults_idle", { applicationName: application })), Effect.provide(Logger.add(capture)))
+  }, 60_000)
 
   it.live("a refused connection fails the layer with a StoreError that says so", () =>
     Effect.gen(function*() {

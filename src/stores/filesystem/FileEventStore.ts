@@ -51,30 +51,26 @@
  *
  * @since 0.1.0
  */
-import * as NodeFs from "node:fs"
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Chunk, Clock, Config, type ConfigError, Deferred, Effect, Either, Layer, Option, Queue, Scope, Stream } from "effect"
-import type { PendingEvent, StoredEvent } from "../../Event.js"
+import { Cause, Chunk, Clock, Config, type ConfigError, Deferred, Effect, Either, Layer, Option, Queue, Scope } from "effect"
+import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
-import * as Query from "../../Query.js"
 import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
-import type { Index } from "../../internal/filesystem/logIndex.js"
 import { addEntry, emptyIndex, firstSlotAtOrAfter, matchingEntries, rollback, streamVersionOf, withoutStreams } from "../../internal/filesystem/logIndex.js"
 import type { StreamId } from "../../StreamId.js"
 import { withDirectoryLock } from "../../internal/filesystem/directoryLock.js"
+import { eraseInPlace, rangesOf } from "../../internal/filesystem/erasing.js"
+import { readLog, readPositions, readQuery, type ReadingStore, readStream, type View } from "../../internal/filesystem/reading.js"
+import { readBytes, readRunLimit, syncDirectory, watchDirectory } from "../../internal/filesystem/io.js"
 import type { VoidSpan } from "../../internal/filesystem/logFormat.js"
 import {
-  decodeLine,
   decodeTombstones,
   encodeLine,
   encodeLogTombstone,
   encodeSeal,
   Erasures,
-  eraseLines,
-  indexLine,
-  isFiller,
   mergeRanges,
   scan,
   voidOf
@@ -112,23 +108,12 @@ export const logFileName = "events.jsonl"
  */
 export const tombstonesFileName = "tombstones.jsonl"
 
-const readRunLimit = 4 * 1024 * 1024
-const readGapLimit = 64 * 1024
-
 interface Pending {
   readonly streamId: StreamId
   readonly events: ReadonlyArray<PendingEvent>
   readonly expected: ExpectedVersion.ExpectedVersion
   readonly condition: EventStore.SettledCondition | undefined
   readonly done: Deferred.Deferred<EventStore.AppendResult, EventStore.AppendError>
-}
-
-/** What a read works on: the log and index as they were when it began, and how much of them it may see. */
-interface View {
-  readonly count: number
-  readonly size: number
-  readonly index: Index
-  readonly log: FileSystem.File
 }
 
 /**
@@ -214,19 +199,6 @@ export const make = (
       yield* reopen
       return Number(onDisk.size)
     })
-
-    /** Positional reads on the log's descriptor: no shared file position, so fibers may read at once. */
-    const readBytes = (file: FileSystem.File, offset: number, length: number) =>
-      Effect.async<Buffer, Error>((resume) => {
-        const buffer = Buffer.allocUnsafe(length)
-        const step = (filled: number) =>
-          NodeFs.read(file.fd, buffer, filled, length - filled, offset + filled, (error, read) => {
-            if (error) resume(Effect.fail(error))
-            else if (read === 0 || filled + read === length) resume(Effect.succeed(buffer.subarray(0, filled + read)))
-            else step(filled + read)
-          })
-        step(0)
-      })
 
     /**
      * Indexes what other writers appended since we last looked. With the lock
@@ -512,192 +484,16 @@ export const make = (
         return yield* Deferred.await(done)
       })
 
-    /** Reads the lines at `positions` (0-based, in the order given), coalescing nearby ones into one read. */
-    const readPositions = (positions: ReadonlyArray<number>, limit: View) =>
-      Effect.gen(function*() {
-        const out: Array<StoredEvent> = []
-        let i = 0
-        while (i < positions.length) {
-          const ascending = positions.length < 2 || positions[1]! >= positions[0]!
-          let j = i
-          let low = limit.index.offsets[positions[i]!]!
-          let high = endOf(positions[i]!, limit)
-          while (j + 1 < positions.length) {
-            const next = positions[j + 1]!
-            const nextLow = limit.index.offsets[next]!
-            const nextHigh = endOf(next, limit)
-            const newLow = Math.min(low, nextLow)
-            const newHigh = Math.max(high, nextHigh)
-            const gap = ascending ? nextLow - high : low - nextHigh
-            if (gap > readGapLimit || newHigh - newLow > readRunLimit) break
-            low = newLow
-            high = newHigh
-            j++
-          }
-          const bytes = yield* readBytes(limit.log, low, high - low)
-          for (let k = i; k <= j; k++) {
-            const at = limit.index.offsets[positions[k]!]!
-            // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
-            const text = bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low)))
-            const line = decodeLine(text)
-            // erased since this read began (here or by another process): left out
-            if (typeof line === "string" && (isFiller(text) || (yield* erasedSince(at, limit)))) continue
-            if (typeof line === "string") {
-              return yield* new EventStore.StoreError({
-                operation: "read",
-                reason: `${logPath} is damaged at byte ${at} (${line === "checksum" ? "checksum mismatch" : "not a log line"})`
-              })
-            }
-            out.push(line.event)
-          }
-          i = j + 1
-        }
-        return out
-      })
-
-    /**
-     * Whether the line at `at` of the view's log is erased (an overwrite cut
-     * short, or in progress), by a tombstone known here or one still to read.
-     * Erasures know offsets of the open log only: a view of a log replaced
-     * since (an earlier version's compaction) has none.
-     */
-    const erasedSince = (at: number, limit: View) =>
-      limit.log !== log
-        ? Effect.succeed(false)
-        : erasures.covers(at)
-        ? Effect.succeed(true)
-        : Effect.map(catchUp(false), () => limit.log === log && erasures.covers(at))
-
-    const endOf = (position: number, limit: View) =>
-      position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
-
-    /** A paged read over the log as it is when the read starts: `next` picks each page's positions. */
-    const pageOf = <S>(
-      initial: S,
-      next: (state: S, limit: View) => readonly [ReadonlyArray<number>, Option.Option<S>]
-    ) =>
-      Stream.unwrap(
-        Effect.map(Effect.zipRight(catchUp(false), Effect.sync((): View => ({ count: index.count, size: index.size, index, log }))), (limit) =>
-          Stream.paginateChunkEffect(initial, (state) => {
-            const [positions, following] = next(state, limit)
-            return Effect.map(
-              positions.length === 0 ? Effect.succeed([]) : readPositions(positions, limit),
-              (events) => [Chunk.unsafeFromArray(events), following] as const
-            )
-          }))
-      ).pipe(Stream.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e))))
-
-    const read = (streamId: StreamId, range: EventStore.StreamRange) =>
-      pageOf({ emitted: 0 }, ({ emitted }, limit) => {
-        const stream = limit.index.streams.get(streamId)?.positions ?? []
-        const top = Math.min(range.toVersion, streamVersionOf(limit.index, streamId, limit.count))
-        const total = Math.max(0, Math.min(range.limit, top - range.fromVersion + 1))
-        const size = Math.min(range.chunkSize, total - emitted)
-        if (size <= 0) return [[], Option.none()]
-        const positions = new Array<number>(size)
-        for (let k = 0; k < size; k++) {
-          const version = range.direction === "forwards" ? range.fromVersion + emitted + k : top - emitted - k
-          positions[k] = stream[version - 1]!
-        }
-        const following = emitted + size < total ? Option.some({ emitted: emitted + size }) : Option.none()
-        return [positions, following]
-      })
-
-    const readAll = (range: EventStore.LogRange) =>
-      pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
-        const next = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.fromPosition, limit.count) : state.next
-        const remaining = state.remaining
-        const size = Math.min(range.chunkSize, remaining, limit.count - next)
-        if (size <= 0) return [[], Option.none()]
-        const positions = Array.from({ length: size }, (_, k) => next + k)
-        const following = size < remaining && next + size < limit.count
-          ? Option.some({ next: next + size, remaining: remaining - size })
-          : Option.none()
-        return [positions, following]
-      })
-
-    const query = (query: Query.Query, range: EventStore.QueryRange) =>
-      pageOf({ next: -1, remaining: range.limit }, (state, limit) => {
-        const from = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
-        const wanted = Math.min(range.chunkSize, state.remaining)
-        const positions = matchingEntries(limit.index, query, from, limit.count, wanted)
-        const slot = wanted > 0 && positions.length === wanted ? positions.at(-1)! + 1 : limit.count
-        const remaining = state.remaining - positions.length
-        const following = positions.length === wanted && remaining > 0 && slot < limit.count
-          ? Option.some({ next: slot, remaining })
-          : Option.none()
-        return [positions, following]
-      })
-
-    /**
-     * The byte ranges of the lines at `slots` (ascending), adjacent lines in
-     * one range: each line is read up to its newline (void bytes may follow).
-     */
-    const rangesOf = (slots: ReadonlyArray<number>) =>
-      Effect.gen(function*() {
-        const view: View = { count: index.count, size: index.size, index, log }
-        const ranges: Array<[number, number]> = []
-        for (let i = 0; i < slots.length;) {
-          const low = index.offsets[slots[i]!]!
-          let j = i
-          while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1 && endOf(slots[j + 1]!, view) - low <= readRunLimit) j++
-          const bytes = yield* readBytes(log, low, endOf(slots[j]!, view) - low)
-          for (let k = i; k <= j; k++) {
-            const from = index.offsets[slots[k]!]!
-            const newline = bytes.indexOf(0x0a, from - low)
-            if (newline === -1) return yield* fail("deleteStream", new Error(`no line end after byte ${from} of ${logPath}`))
-            const last = ranges.at(-1)
-            if (last !== undefined && last[1] === from) last[1] = low + newline + 1
-            else ranges.push([from, low + newline + 1])
-          }
-          i = j + 1
-        }
-        return ranges
-      })
-
-    /**
-     * Overwrites the lines in `ranges` (of `streamId`, validly tombstoned
-     * with erasure) in place with filler lines of the same length, then syncs.
-     * Those bytes sit below the tombstone and never change otherwise, so a
-     * holder that stalled here and resumes after another took the lock over
-     * overwrites nothing of anyone else's. Lines erased already are skipped:
-     * erasing again finishes an erasure cut short.
-     */
-    const eraseInPlace = (streamId: StreamId, ranges: ReadonlyArray<readonly [number, number]>) =>
-      Effect.scoped(Effect.gen(function*() {
-        // not the log's O_APPEND descriptor: positional writes there would land at the end
-        const file = yield* fs.open(logPath, { flag: "r+" })
-        let wrote = false
-        for (const [from, to] of ranges) {
-          for (let at = from; at < to;) {
-            let bytes = yield* readBytes(file, at, Math.min(readRunLimit, to - at))
-            if (bytes.length === 0) break
-            let cut = bytes.lastIndexOf(0x0a) + 1
-            if (cut === 0) {
-              bytes = yield* readBytes(file, at, to - at)
-              cut = bytes.length
-            }
-            const lines = bytes.subarray(0, cut)
-            for (let start = 0; start < lines.length;) {
-              const end = lines.indexOf(0x0a, start)
-              const entry = indexLine(lines.toString("utf8", start, end === -1 ? lines.length : end))
-              // a tombstone names its stream's lines only; anything else there is a bug, and is left alone
-              if (typeof entry !== "string" && entry.streamId !== streamId) {
-                return yield* fail("deleteStream", new Error(`byte ${at + start} of ${logPath} is not a line of ${streamId}`))
-              }
-              start = end === -1 ? lines.length : end + 1
-            }
-            const erased = eraseLines(lines)
-            if (!erased.equals(lines)) {
-              yield* file.seek(at, "start")
-              yield* file.writeAll(erased)
-              wrote = true
-            }
-            at += cut
-          }
-        }
-        if (wrote && durable) yield* file.sync
-      }))
+    const reading: ReadingStore = {
+      logPath,
+      erasures,
+      fail,
+      catchUp: () => catchUp(false),
+      now: () => ({ count: index.count, size: index.size, index, log })
+    }
+    const read = readStream(reading)
+    const readAll = readLog(reading)
+    const query = readQuery(reading)
 
     /**
      * Deletes under the lock, fenced like an append: the tombstone goes into
@@ -724,7 +520,7 @@ export const make = (
           if (was === undefined && !ExpectedVersion.matches(expected, version)) {
             return { planned, refusal: new EventStore.ConcurrencyConflict({ streamId, expected, actual: version }) }
           }
-          const erased = erase ? mergeRanges([...(yield* rangesOf(slots)), ...unerasedVoids.map((span) => [span.from, span.to] as const)]) : []
+          const erased = erase ? mergeRanges([...(yield* rangesOf({ logPath, fail }, reading.now(), slots)), ...unerasedVoids.map((span) => [span.from, span.to] as const)]) : []
           const record = Buffer.from(encodeLogTombstone({ streamId, version, deletedAt, erase, position: index.head, at: planned, erased }))
           yield* log.writeAll(record)
           if (durable) yield* log.sync
@@ -741,7 +537,7 @@ export const make = (
           return yield* refusal
         }
         const ranges = erase ? erasures.of(streamId) : undefined
-        if (ranges !== undefined) yield* eraseInPlace(streamId, ranges)
+        if (ranges !== undefined) yield* eraseInPlace({ fs, logPath, durable, fail }, streamId, ranges)
       })).pipe(
         Effect.mapError((e) =>
           e instanceof EventStore.StoreError || e instanceof EventStore.ConcurrencyConflict ? e : fail("deleteStream", e)
@@ -760,7 +556,7 @@ export const make = (
         Effect.acquireRelease(
           Effect.sync(() => {
             watchers.add(onChange)
-            return watchDirectory(directory, onChange)
+            return watchDirectory(directory, logFileName, onChange)
           }),
           (watcher) =>
             Effect.sync(() => {
@@ -775,30 +571,13 @@ export const make = (
           const slots = index.streams.get(streamId)?.positions ?? []
           const from = Math.max(1, page.fromVersion)
           const to = Math.min(page.toVersion, streamVersionOf(index, streamId, view.count), from + page.limit - 1)
-          return from > to ? Effect.succeed([]) : readPositions(slots.slice(from - 1, to), view)
+          return from > to ? Effect.succeed([]) : readPositions(reading, slots.slice(from - 1, to), view)
         }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : fail("read", e)))),
       streamVersion: (streamId) => Effect.map(catchUp(false), () => streamVersionOf(index, streamId, index.count)),
       deleteStream,
       isDeleted: (streamId) => Effect.map(catchUp(false), () => deleted.has(streamId))
     })
   })
-
-/**
- * Other processes' appends: watches the directory (earlier versions renamed a
- * compacted log into place). Best effort: where watching fails, subscriptions poll.
- */
-const watchDirectory = (directory: string, onChange: () => void): NodeFs.FSWatcher | undefined => {
-  try {
-    return NodeFs.watch(directory, { persistent: false }, (_, file) => {
-      if (file === logFileName) onChange()
-    }).on("error", () => {})
-  } catch {
-    return undefined
-  }
-}
-
-const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
-  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
 
 /**
  * The store as a Layer; needs `FileSystem` and `Path` (e.g. `NodeContext.layer`).

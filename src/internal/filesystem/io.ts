@@ -1,0 +1,42 @@
+/**
+ * The filesystem event store's file I/O beneath the log format: positional
+ * reads, syncing a directory, and watching it for other processes' appends.
+ */
+import * as NodeFs from "node:fs"
+import type { FileSystem } from "@effect/platform"
+import { Effect } from "effect"
+
+/** The most bytes one read of the log takes at once. */
+export const readRunLimit = 4 * 1024 * 1024
+
+/** Positional reads on the log's descriptor: no shared file position, so fibers may read at once. */
+export const readBytes = (file: FileSystem.File, offset: number, length: number) =>
+  Effect.async<Buffer, Error>((resume) => {
+    const buffer = Buffer.allocUnsafe(length)
+    const step = (filled: number) =>
+      NodeFs.read(file.fd, buffer, filled, length - filled, offset + filled, (error, read) => {
+        if (error) resume(Effect.fail(error))
+        else if (read === 0 || filled + read === length) resume(Effect.succeed(buffer.subarray(0, filled + read)))
+        else step(filled + read)
+      })
+    step(0)
+  })
+
+/**
+ * Other processes' appends: watches the directory (earlier versions renamed a
+ * compacted log into place) for changes of the file `logFileName`. Best
+ * effort: where watching fails, subscriptions poll.
+ */
+export const watchDirectory = (directory: string, logFileName: string, onChange: () => void): NodeFs.FSWatcher | undefined => {
+  try {
+    return NodeFs.watch(directory, { persistent: false }, (_, file) => {
+      if (file === logFileName) onChange()
+    }).on("error", () => {})
+  } catch {
+    return undefined
+  }
+}
+
+/** Syncs a directory (a file created in it survives a crash); best effort. */
+export const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
+  Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)

@@ -1,0 +1,158 @@
+/**
+ * Reads on the filesystem store: over the log and index as they were when a
+ * read began (a view), page by page, nearby lines coalesced into one read.
+ */
+import type { FileSystem } from "@effect/platform"
+import { Chunk, Effect, Option, Stream } from "effect"
+import type { StoredEvent } from "../../Event.js"
+import * as EventStore from "../../EventStore.js"
+import type * as Query from "../../Query.js"
+import type { StreamId } from "../../StreamId.js"
+import { readBytes, readRunLimit } from "./io.js"
+import { decodeLine, type Erasures, isFiller } from "./logFormat.js"
+import { firstSlotAtOrAfter, type Index, matchingEntries, streamVersionOf } from "./logIndex.js"
+
+const readGapLimit = 64 * 1024
+
+/** What a read works on: the log and index as they were when it began, and how much of them it may see. */
+export interface View {
+  readonly count: number
+  readonly size: number
+  readonly index: Index
+  readonly log: FileSystem.File
+}
+
+/** What reads need of the store. */
+export interface ReadingStore {
+  readonly logPath: string
+  /** The log's erased byte ranges. */
+  readonly erasures: Erasures
+  readonly fail: (operation: string, error: unknown) => EventStore.StoreError
+  /** Indexes what was appended since (without the lock). */
+  readonly catchUp: () => Effect.Effect<void, EventStore.StoreError>
+  /** The log and index as they are now. */
+  readonly now: () => View
+}
+
+/** Reads the lines at `positions` (0-based, in the order given), coalescing nearby ones into one read. */
+export const readPositions = (store: ReadingStore, positions: ReadonlyArray<number>, limit: View) =>
+  Effect.gen(function*() {
+    const out: Array<StoredEvent> = []
+    let i = 0
+    while (i < positions.length) {
+      const ascending = positions.length < 2 || positions[1]! >= positions[0]!
+      let j = i
+      let low = limit.index.offsets[positions[i]!]!
+      let high = endOf(positions[i]!, limit)
+      while (j + 1 < positions.length) {
+        const next = positions[j + 1]!
+        const nextLow = limit.index.offsets[next]!
+        const nextHigh = endOf(next, limit)
+        const newLow = Math.min(low, nextLow)
+        const newHigh = Math.max(high, nextHigh)
+        const gap = ascending ? nextLow - high : low - nextHigh
+        if (gap > readGapLimit || newHigh - newLow > readRunLimit) break
+        low = newLow
+        high = newHigh
+        j++
+      }
+      const bytes = yield* readBytes(limit.log, low, high - low)
+      for (let k = i; k <= j; k++) {
+        const at = limit.index.offsets[positions[k]!]!
+        // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
+        const text = bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low)))
+        const line = decodeLine(text)
+        // erased since this read began (here or by another process): left out
+        if (typeof line === "string" && (isFiller(text) || (yield* erasedSince(store, at, limit)))) continue
+        if (typeof line === "string") {
+          return yield* new EventStore.StoreError({
+            operation: "read",
+            reason: `${store.logPath} is damaged at byte ${at} (${line === "checksum" ? "checksum mismatch" : "not a log line"})`
+          })
+        }
+        out.push(line.event)
+      }
+      i = j + 1
+    }
+    return out
+  })
+
+/**
+ * Whether the line at `at` of the view's log is erased (an overwrite cut
+ * short, or in progress), by a tombstone known here or one still to read.
+ * Erasures know offsets of the open log only: a view of a log replaced
+ * since (an earlier version's compaction) has none.
+ */
+const erasedSince = (store: ReadingStore, at: number, limit: View) =>
+  limit.log !== store.now().log
+    ? Effect.succeed(false)
+    : store.erasures.covers(at)
+    ? Effect.succeed(true)
+    : Effect.map(store.catchUp(), () => limit.log === store.now().log && store.erasures.covers(at))
+
+/** Where the line at `position` ends in the view: the next line's offset, or the view's size. */
+export const endOf = (position: number, limit: View) =>
+  position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
+
+/** A paged read over the log as it is when the read starts: `next` picks each page's positions. */
+const pageOf = <S>(
+  store: ReadingStore,
+  initial: S,
+  next: (state: S, limit: View) => readonly [ReadonlyArray<number>, Option.Option<S>]
+) =>
+  Stream.unwrap(
+    Effect.map(Effect.zipRight(store.catchUp(), Effect.sync(store.now)), (limit) =>
+      Stream.paginateChunkEffect(initial, (state) => {
+        const [positions, following] = next(state, limit)
+        return Effect.map(
+          positions.length === 0 ? Effect.succeed([]) : readPositions(store, positions, limit),
+          (events) => [Chunk.unsafeFromArray(events), following] as const
+        )
+      }))
+  ).pipe(Stream.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))
+
+/** The store's `read`: a stream's events in a range, by its index entries. */
+export const readStream = (store: ReadingStore) => (streamId: StreamId, range: EventStore.StreamRange) =>
+  pageOf(store, { emitted: 0 }, ({ emitted }, limit) => {
+    const stream = limit.index.streams.get(streamId)?.positions ?? []
+    const top = Math.min(range.toVersion, streamVersionOf(limit.index, streamId, limit.count))
+    const total = Math.max(0, Math.min(range.limit, top - range.fromVersion + 1))
+    const size = Math.min(range.chunkSize, total - emitted)
+    if (size <= 0) return [[], Option.none()]
+    const positions = new Array<number>(size)
+    for (let k = 0; k < size; k++) {
+      const version = range.direction === "forwards" ? range.fromVersion + emitted + k : top - emitted - k
+      positions[k] = stream[version - 1]!
+    }
+    const following = emitted + size < total ? Option.some({ emitted: emitted + size }) : Option.none()
+    return [positions, following]
+  })
+
+/** The store's `readAll`: the log in position order. */
+export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) =>
+  pageOf(store, { next: -1, remaining: range.limit }, (state, limit) => {
+    const next = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.fromPosition, limit.count) : state.next
+    const remaining = state.remaining
+    const size = Math.min(range.chunkSize, remaining, limit.count - next)
+    if (size <= 0) return [[], Option.none()]
+    const positions = Array.from({ length: size }, (_, k) => next + k)
+    const following = size < remaining && next + size < limit.count
+      ? Option.some({ next: next + size, remaining: remaining - size })
+      : Option.none()
+    return [positions, following]
+  })
+
+/** The store's `query`: the entries matching a DCB query, found in the index (payloads are not parsed). */
+export const readQuery = (store: ReadingStore) => (query: Query.Query, range: EventStore.QueryRange) =>
+  pageOf(store, { next: -1, remaining: range.limit }, (state, limit) => {
+    const from = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.after + 1n, limit.count) : state.next
+    const wanted = Math.min(range.chunkSize, state.remaining)
+    const positions = matchingEntries(limit.index, query, from, limit.count, wanted)
+    const slot = wanted > 0 && positions.length === wanted ? positions.at(-1)! + 1 : limit.count
+    const remaining = state.remaining - positions.length
+    const following = positions.length === wanted && remaining > 0 && slot < limit.count
+      ? Option.some({ next: slot, remaining })
+      : Option.none()
+    return [positions, following]
+  })
+

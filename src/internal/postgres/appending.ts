@@ -1,0 +1,160 @@
+/**
+ * Appends on PostgreSQL: the batch encoded as one `json` parameter, sent as
+ * one call of the schema's functions (alone, in a group commit, or guarded
+ * for DCB), and a refusal explained (a re-send, a conflict, a duplicate id,
+ * a deleted stream, or a race to try again).
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect, Either, Option } from "effect"
+import type { PendingEvent } from "../../Event.js"
+import * as EventStore from "../../EventStore.js"
+import * as ExpectedVersion from "../../ExpectedVersion.js"
+import type { StreamId } from "../../StreamId.js"
+import { type AppendPlan, type Location, planAppend } from "../appendPlan.js"
+import { serializeEvent } from "../serialize.js"
+import type { Context } from "./context.js"
+import { errorCode, storeError, violatedConstraint } from "./errors.js"
+import { groupableEvents, makeGroupCommit } from "./groupCommit.js"
+import { appendGuarded, guardedRequest, ResentBatch } from "./guarded.js"
+import { json } from "./statements.js"
+
+/** Most events one append may carry: the batch index takes 16 bits of the position. */
+export const maxBatch = 0xffff
+
+/** The batch as the `json` array the schema's functions take, or the first event that cannot be stored. */
+const encodeBatch = (context: Context, streamId: StreamId, events: ReadonlyArray<PendingEvent>) => {
+  const parts: Array<string> = []
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!
+    const serialized = serializeEvent(streamId, i, event, context.maxBytes)
+    if (Either.isLeft(serialized)) return serialized
+    parts.push(
+      `{"event_id":"${event.eventId}","type":${JSON.stringify(event.type)},"schema_version":${event.schemaVersion},"data":${serialized.right.data},"metadata":${serialized.right.metadata}${
+        event.tags.length === 0 ? "" : `,"tags":${JSON.stringify(event.tags)}`
+      }}`
+    )
+  }
+  return Either.right(`[${parts.join(",")}]`)
+}
+
+/** After a refused or failed write: was it a re-send, a conflict, a duplicate, or a race to retry? */
+const explainRefusal = (
+  context: Context,
+  streamId: StreamId,
+  events: ReadonlyArray<PendingEvent>,
+  expected: ExpectedVersion.ExpectedVersion
+) =>
+  Effect.gen(function*() {
+    const ids = JSON.stringify(events.map((e) => e.eventId))
+    const [row] = yield* context.run("append", context.q.locate, [streamId, ids])
+    const deleted = row?.[1] === true
+    const found = (json(row?.[2]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
+    const located = new Map<string, Location>()
+    for (const entry of found) {
+      located.set(entry.id, {
+        streamId: entry.s as StreamId,
+        streamVersion: Number(entry.v),
+        globalPosition: BigInt(entry.p)
+      })
+    }
+    const version = row?.[0] == null ? 0 : Number(row[0])
+    const plan = planAppend(streamId, events, expected, version, (id) => located.get(id))
+    const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
+    const outcome: Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> =
+      deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
+    // a stored id decides the refusal, even of a conditional append that its own stored events tripped
+    if (Either.isLeft(outcome) && outcome.left._tag === "DuplicateEventId") return yield* outcome.left
+    return outcome
+  })
+
+const isUniqueViolation = (error: unknown) => {
+  if (errorCode(error) !== "23505") return false
+  const constraint = violatedConstraint(error)
+  return constraint === undefined || constraint.endsWith("event_id_key") || constraint.endsWith("stream_version_key")
+}
+
+/** The store's `append`; `announce` wakes subscriptions after each append that wrote. */
+export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
+  const { currentVersion, execute, pool, q } = context
+  const grouped = makeGroupCommit({ execute, appendGroup: q.appendGroup, maxBatch })
+
+  return (
+    streamId: StreamId,
+    events: ReadonlyArray<PendingEvent>,
+    expected: ExpectedVersion.ExpectedVersion,
+    condition: EventStore.SettledCondition | undefined
+  ): Effect.Effect<EventStore.AppendResult, EventStore.AppendError> =>
+    Effect.gen(function*() {
+      if (events.length === 0) {
+        const version = yield* currentVersion(streamId)
+        return ExpectedVersion.matches(expected, version)
+          ? { streamId, streamVersion: version, globalPositions: [] }
+          : yield* new EventStore.ConcurrencyConflict({ streamId, expected, actual: version })
+      }
+      if (events.length > maxBatch) {
+        return yield* new EventStore.InvalidEvent({
+          streamId,
+          index: maxBatch,
+          reason: `an append carries at most ${maxBatch} events; split the batch`
+        })
+      }
+      const batch = yield* encodeBatch(context, streamId, events)
+      const mode = expected === ExpectedVersion.Any
+        ? "any"
+        : expected === ExpectedVersion.StreamExists
+        ? "exists"
+        : expected === ExpectedVersion.NoStream || expected === 0
+        ? "nostream"
+        : "exact"
+      const st = q.appendStream
+      const params = [streamId, mode, mode === "exact" ? expected : null, events.length, batch]
+      /** The append as a request of the schema's functions; built only for a group or a guarded append. */
+      const write = () =>
+        `{"s":${JSON.stringify(streamId)},"m":"${mode}","e":${mode === "exact" ? expected : "null"},"n":${events.length},"ev":${batch}}`
+      const guarded = guardedRequest(context, events, condition, write)
+      const attemptAppend = guarded !== undefined
+        ? appendGuarded(context, streamId, events, condition, guarded)
+        : pool === undefined
+        ? execute(st, params)
+        : Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          // large batches gain more from running on many connections at once than from sharing a commit
+          Option.isSome(transaction) || events.length > groupableEvents
+            ? execute(st, params)
+            : grouped(st, params, write, events.length))
+      for (let attempt = 1;; attempt++) {
+        const outcome = yield* Effect.either(attemptAppend)
+        if (Either.isLeft(outcome) && outcome.left instanceof EventStore.AppendConditionFailed) return yield* outcome.left
+        if (Either.isLeft(outcome) && outcome.left instanceof ResentBatch) {
+          // a re-send of a batch already stored matches its own condition: it succeeds again
+          const plan = yield* explainRefusal(context, streamId, events, expected)
+          if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return plan.right.result
+          return yield* outcome.left.failed
+        }
+        if (Either.isRight(outcome) && outcome.right.length > 0) {
+          const row = outcome.right[0]!
+          const base = BigInt(row[1] as string)
+          yield* announce
+          return {
+            streamId,
+            streamVersion: Number(row[0]),
+            globalPositions: events.map((_, i) => base + BigInt(i + 1))
+          }
+        }
+        if (Either.isLeft(outcome) && errorCode(outcome.left) === "40001") {
+          return yield* new EventStore.TransactionConflict({ streamId })
+        }
+        if (Either.isLeft(outcome) && !isUniqueViolation(outcome.left)) {
+          return yield* storeError("append", outcome.left)
+        }
+        const plan = yield* explainRefusal(context, streamId, events, expected)
+        if (Either.isLeft(plan)) return yield* plan.left
+        if (plan.right._tag === "AlreadyStored") return plan.right.result
+        if (attempt >= 5) {
+          return yield* new EventStore.StoreError({
+            operation: "append",
+            reason: "the append kept racing with concurrent writers without a decision; try again"
+          })
+        }
+      }
+    })
+}
