@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Layer, Metric, Stream } from "effect"
-import { EventStore, MemoryCheckpointStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
+import { EventStore, MemoryCheckpointStore, MemoryEventStore, Metrics, Query, StreamId } from "chronicle"
 import { eventStoreContract, newEvent } from "../contract/EventStoreContract.js"
 import { dcbContract } from "../contract/DcbContract.js"
 import { subscriptionContract } from "../contract/SubscriptionContract.js"
@@ -64,6 +64,16 @@ describe("MemoryEventStore", () => {
       yield* EventStore.deleteStream(erased, { expectedVersion: 1, erase: true })
       expect(yield* EventStore.isDeleted(erased)).toBe(true)
       expect(yield* logTypes).toEqual(["A", "B"])
+    }).pipe(Effect.provide(MemoryEventStore.layer())))
+
+  it.effect("the events of an erased stream are gone from queries by their tags, which still find the others", () =>
+    Effect.gen(function*() {
+      const erased = StreamId.unsafeMake("memory", "erased-tagged")
+      yield* EventStore.append(erased, [newEvent("A", {}, { tags: ["shared"] })], { expectedVersion: "NoStream" })
+      const kept = yield* EventStore.append(StreamId.unsafeMake("memory", "kept-tagged"), [newEvent("B", {}, { tags: ["shared"] })], { expectedVersion: "NoStream" })
+      yield* EventStore.deleteStream(erased, { erase: true })
+      const found = yield* EventStore.query(Query.tagged("shared")).pipe(Stream.map((e) => e.globalPosition), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      expect(found).toEqual(kept.globalPositions)
     }).pipe(Effect.provide(MemoryEventStore.layer())))
 
   it.effect("each layer build is a separate, empty store", () =>
