@@ -152,9 +152,13 @@ describe("CommandHandler", () => {
         decide: (_: "noop") => Effect.succeed([] as ReadonlyArray<typeof MoneyDeposited.Type>),
         evolve: (n: number, e: typeof MoneyDeposited.Type) => n + e.amount
       })
+      const appends = Metric.tagged(Metrics.appends, "store", "memory")
+      const appendsBefore = yield* counter(appends)
       const result = yield* CommandHandler.handle(quiet, streamId, "noop", { codec: EventCodec.make(MoneyDeposited) })
       expect(result).toEqual({ streamId, events: [], state: 0, streamVersion: 0, globalPositions: [] })
       expect(yield* EventStore.streamVersion(streamId)).toBe(0)
+      // not even an empty batch goes to the store
+      expect(yield* counter(appends)).toBe(appendsBefore)
     }).pipe(Effect.provide(store)))
 
   it.effect("an event the decider produces that breaks its schema fails with EventEncodeError; nothing is written", () =>
@@ -169,6 +173,15 @@ describe("CommandHandler", () => {
       expect(error._tag).toBe("EventEncodeError")
       expect(error.message).toContain("MoneyDeposited")
       expect(yield* EventStore.streamVersion(streamId)).toBe(1)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("loading as of a time fails on a stored event the codec does not know, as a load does", () =>
+    Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      yield* EventStore.append(streamId, [{ type: "MoneyLaundered", data: {} }], { expectedVersion: 1 })
+      const error = yield* Effect.flip(accounts.loadAt(streamId, { time: new Date(Date.now() + 60_000) }))
+      expect(error).toMatchObject({ _tag: "UnknownEventType", streamId, streamVersion: 2, type: "MoneyLaundered" })
     }).pipe(Effect.provide(store)))
 
   it.effect("a stored event the codec does not know fails the load with a typed error naming stream and version", () =>
@@ -236,6 +249,28 @@ describe("CommandHandler", () => {
       expect(after.sum - before.sum).toBeGreaterThanOrEqual(0)
       expect(after.sum - before.sum).toBeLessThanOrEqual(took)
     }).pipe(Effect.provide(store)))
+
+  it.effect("given a stream of 1,999 events, loading stops at the second page, short by one: no read past the end", () => {
+    const pages: Array<readonly [number, number]> = []
+    const paging = Layer.effect(
+      EventStore.EventStore,
+      Effect.map(EventStore.EventStore, (inner) => ({
+        ...inner,
+        readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
+          Effect.tap(inner.readPage(streamId, page), (events) => Effect.sync(() => void pages.push([page.fromVersion, events.length])))
+      }))
+    ).pipe(Layer.provide(MemoryEventStore.layer()))
+    return Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const deposits = Array.from({ length: 1_998 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 1 })))
+      yield* EventStore.append(streamId, yield* Effect.all(deposits), { expectedVersion: 1 })
+      pages.length = 0
+      const loaded = yield* accounts.load(streamId)
+      expect([loaded.version, loaded.state.balance]).toEqual([1_999, 1_998])
+      expect(pages).toEqual([[1, 1_000], [1_001, 999]])
+    }).pipe(Effect.provide(paging))
+  })
 
   it.effect("given a stream of exactly 2,000 events, loading reads one empty page past the end and no more", () =>
     Effect.gen(function*() {

@@ -155,6 +155,22 @@ describe("batch projections", () => {
       if (parked._tag === "ProjectionParked") expect(parked.position).toBe(5n)
       expect(yield* CheckpointStore.load("bulk-failing")).toEqual(Option.some(4n))
     }).pipe(Effect.provide(stores)))
+  it.effect("a batch with none of its types is not handed to handleBatch, and is checkpointed all the same", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<bigint>> = []
+      const projection = Projection.batched({
+        name: "bulk-sparse",
+        eventTypes: ["MoneyDeposited"],
+        handleBatch: (events) => Effect.sync(() => void batches.push(events.map((e) => e.globalPosition)))
+      })
+      const opening = () => Either.getOrThrow(AccountEvents.encode(opened))
+      yield* EventStore.append(StreamId.unsafeMake("account", "s1"), [opening()], { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("account", "s2"), [opening()], { expectedVersion: "NoStream" })
+      yield* EventStore.append(StreamId.unsafeMake("account", "s1"), [deposit(5)], { expectedVersion: 1 })
+      expect(yield* ProjectionRunner.catchUp(projection, { batchSize: 2 })).toBe(3n)
+      expect(batches).toEqual([[3n]])
+      expect(yield* CheckpointStore.load("bulk-sparse")).toEqual(Option.some(3n))
+    }).pipe(Effect.provide(stores)))
 })
 
 describe("inline projections (memory store)", () => {
@@ -286,6 +302,24 @@ describe("ProjectionRunner batches, retries and metrics", () => {
       expect(yield* tagged(Metrics.projectionRetries, "stubborn")).toBe(3)
       expect(yield* tagged(Metrics.projectionsParked, "stubborn")).toBe(1)
       expect(yield* tagged(Metrics.projectionEvents, "stubborn")).toBe(0)
+    }).pipe(Effect.provide(stores)))
+
+  it.effect("the retry schedule sees the handler's own error: a transient one is retried, one no retry will fix parks at once", () =>
+    Effect.gen(function*() {
+      yield* appendMany(2)
+      class Transient extends Error {}
+      const onlyTransient = Schedule.recurs(3).pipe(Schedule.whileInput((error: unknown) => error instanceof Transient))
+      let calls = 0
+      const flaky = Projection.make({
+        name: "transient",
+        handle: () => ++calls === 1 ? Effect.fail(new Transient("busy")) : Effect.void
+      })
+      expect(yield* ProjectionRunner.catchUp(flaky, { retry: onlyTransient })).toBe(2n)
+      expect(yield* tagged(Metrics.projectionRetries, "transient")).toBe(1)
+
+      const broken = Projection.make({ name: "broken", handle: () => Effect.fail(new Error("no such table")) })
+      const parked = yield* Effect.flip(ProjectionRunner.catchUp(broken, { retry: onlyTransient }))
+      expect(parked).toMatchObject({ _tag: "ProjectionParked", projection: "broken", position: 1n, attempts: 1 })
     }).pipe(Effect.provide(stores)))
 
   it.effect("a projection without a checkpoint starts where `from` says; with one, it resumes after it", () =>

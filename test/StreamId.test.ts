@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
-import { ExpectedVersion, StreamId } from "chronicle"
+import { StreamId } from "chronicle"
 
 describe("StreamId", () => {
   it("builds category-id and splits it back", () => {
@@ -54,25 +54,4 @@ describe("StreamId", () => {
       const failure = yield* Effect.flip(StreamId.generate("bank-account"))
       expect(failure).toMatchObject({ _tag: "InvalidStreamId" })
     }))
-})
-
-describe("ExpectedVersion", () => {
-  it.each([
-    [ExpectedVersion.Any, 0, true],
-    [ExpectedVersion.Any, 5, true],
-    [ExpectedVersion.NoStream, 0, true],
-    [ExpectedVersion.NoStream, 1, false],
-    [ExpectedVersion.StreamExists, 0, false],
-    [ExpectedVersion.StreamExists, 1, true],
-    [0, 0, true],
-    [3, 3, true],
-    [3, 4, false]
-  ] as const)("%s against a stream at %i matches: %s", (expected, actual, matches) => {
-    expect(ExpectedVersion.matches(expected, actual)).toBe(matches)
-  })
-
-  it("pins a read version: 0 becomes NoStream", () => {
-    expect(ExpectedVersion.exact(0)).toBe("NoStream")
-    expect(ExpectedVersion.exact(7)).toBe(7)
-  })
 })

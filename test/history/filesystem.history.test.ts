@@ -17,7 +17,7 @@ import { tempDirectory } from "../support/filesystem.js"
 import { check, summarize } from "./checker.js"
 import { merge, readHistoryFile } from "./history.js"
 import type { Worker } from "./processes.js"
-import { completedOps, startWorker, waitFor } from "./processes.js"
+import { completedOps, isStopped, startWorker, waitFor } from "./processes.js"
 import type { WorkerConfig } from "./worker.js"
 import { fileLog, prng, runSeed, runStats, sized, testTimeout } from "./workload.js"
 
@@ -136,8 +136,8 @@ describe("filesystem store across processes: history check", () => {
       const suspect = random.pick(workers)
       const stoppedSince = Date.now()
       suspect.child.kill("SIGSTOP")
-      // a write of its own may still land: look from a moment after the stop
-      await new Promise((resolve) => setTimeout(resolve, 20))
+      // a write of its own may still land until every one of its threads has stopped: look from then on
+      await waitFor(`${suspect.config.process} to stop`, () => isStopped(suspect.child.pid!))
       const stoppedAt = logSize(directory)
       // while it holds the lock, nobody else can write: the log stands still
       const others = await waitFor("another writer to write", () => logSize(directory) > stoppedAt, 300, 5).then(() => true, () => false)

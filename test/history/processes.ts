@@ -4,7 +4,7 @@
  */
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Entry } from "./history.js"
 import { readHistoryFile } from "./history.js"
@@ -63,4 +63,38 @@ export const completedOps = (worker: Worker): number => {
   let count = 0
   for (let at = text.indexOf("\"type\":\"ok\""); at !== -1; at = text.indexOf("\"type\":\"ok\"", at + 1)) count++
   return count
+}
+
+/**
+ * The scheduler state of every thread of a process, from /proc/<pid>/task/<tid>/stat
+ * (`R` running, `S` sleeping, `D` in an uninterruptible wait such as a disk write, `T`
+ * stopped, ...); empty when the process is gone. Linux only.
+ */
+export const threadStates = (pid: number): Array<string> => {
+  const tasks = `/proc/${pid}/task`
+  let tids: Array<string>
+  try {
+    tids = readdirSync(tasks)
+  } catch {
+    return []
+  }
+  return tids.flatMap((tid) => {
+    try {
+      // pid (comm) state ...: comm may hold spaces and parentheses, the state follows its last ")"
+      const stat = readFileSync(`${tasks}/${tid}/stat`, "utf8")
+      return [stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)]
+    } catch {
+      return [] // the thread ended meanwhile
+    }
+  })
+}
+
+/**
+ * Whether a process is stopped (SIGSTOP) in all its threads, not only its main one: a
+ * stop reaches each thread on its own, and a node process writes files from its libuv
+ * pool threads, so until every thread is stopped a write of its own may still land.
+ */
+export const isStopped = (pid: number): boolean => {
+  const states = threadStates(pid)
+  return states.length > 0 && states.every((state) => state === "T" || state === "t")
 }

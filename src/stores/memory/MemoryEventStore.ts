@@ -27,9 +27,10 @@ export interface MemoryEventStoreOptions {
 }
 
 const deepFreeze = <A>(value: A): A => {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+  // Object.isFrozen holds of every primitive and of null: only unfrozen objects and arrays get past it
+  if (!Object.isFrozen(value)) {
     Object.freeze(value)
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+    for (const key of Object.keys(value as object)) deepFreeze((value as Record<string, unknown>)[key])
   }
   return value
 }
