@@ -1,0 +1,568 @@
+/**
+ * The write path side by side, in one run: chronicle's PostgreSQL store,
+ * Emmett's (`@event-driven-io/emmett-postgresql`) and raw node-postgres, in
+ * interleaved rounds (the order turns every round), each in its own schema
+ * (`bench_w_chronicle`, `bench_w_emmett`, `bench_w_raw`), dropped at start
+ * and end. Per workload: the median rate over rounds and its range (min–max)
+ * per library, chronicle/Emmett and chronicle/raw, and the load average
+ * before and after.
+ *
+ * - appends: 1 writer on a new stream each append, 1 writer on one existing
+ *   stream, 16 writers each on its own stream, 100-event batches from 1 and 16;
+ * - hot stream: 16 writers on one stream, (a) append with the version they last
+ *   saw, on a conflict take the actual version and retry, (b) deposits through
+ *   each library's command handler; checks nothing is lost (successes + the
+ *   opening event = stream length);
+ * - aggregate cache: accounts of ~100 events, deposits on random accounts from
+ *   16 fibers: chronicle without cache, with `AggregateCache` (hit rate), and
+ *   Emmett's command handler; on PostgreSQL and on the filesystem store;
+ * - client CPU per append (`process.cpuUsage()`), single appends, 1 writer.
+ *
+ * Raw node-postgres: tables `streams (stream_id pk, version)` and `events
+ * (global_position bigserial pk, stream_id, version, type, data jsonb,
+ * event_id uuid default gen_random_uuid(), unique (stream_id, version))`; one
+ * named prepared statement per append: CTEs that create the stream row (expected
+ * 0, `ON CONFLICT DO NOTHING`) or move its version from the expected one (an
+ * `UPDATE ... WHERE version = $expected`), feeding the insert of the events
+ * (`unnest` of types and data). No row inserted means a conflict; only then a
+ * second named statement reads the actual version.
+ *
+ * Run: npm run bench:writes              (table + bench/results/writes.json)
+ *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
+ *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
+ */
+import { fork } from "node:child_process"
+import { mkdir, writeFile } from "node:fs/promises"
+import os from "node:os"
+import { fileURLToPath } from "node:url"
+import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
+import type { PostgresEventStore } from "@event-driven-io/emmett-postgresql"
+import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
+import { NodeContext } from "@effect/platform-node"
+import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
+import pg from "pg"
+import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
+import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
+import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
+import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
+import { assertLoopback, databaseUrl, percentile, progressLog, table, withAdmin, withTempDirectory } from "./support.js"
+
+// settings ----------------------------------------------------------------------
+
+const argv = process.argv.slice(2)
+const quick = argv.includes("--quick")
+const contended = argv.includes("--contended")
+const burnerFlag = "--cpu-burner"
+
+const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
+type Lib = keyof typeof schemas
+const maxConnections = 20
+const writers = 16
+const batchSize = 100
+const plan = quick
+  ? { rounds: 2, sliceMillis: 400, warmupMillis: 150, accounts: 100, accountEvents: 100, cpuAppends: 1_000 }
+  : { rounds: 6, sliceMillis: 1_500, warmupMillis: 500, accounts: 1_000, accountEvents: 100, cpuAppends: 10_000 }
+const resultsFile = fileURLToPath(new URL("./results/writes.json", import.meta.url))
+const log = progressLog(false)
+
+const deposits = (size: number) => Array.from({ length: size }, () => ({ type: "MoneyDeposited", data: { amount: 100 } }))
+const opened = { type: "AccountOpened", data: { owner: "bench", currency: "EUR" } }
+
+// one shape over the three --------------------------------------------------------
+
+/** Appends `events` with the exact expected version; resolves with the new version, or `{ conflict: actual }`. */
+type Append = (stream: string, expected: number, events: ReadonlyArray<{ type: string; data: Record<string, unknown> }>) =>
+  Promise<number | { conflict: number | undefined }>
+
+interface Writer {
+  readonly lib: Lib
+  readonly append: Append
+  readonly close: () => Promise<void>
+}
+
+const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(200)),
+  Schedule.upTo("30 seconds")
+)
+const chronicleAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule, cache: false })
+const cachedAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule })
+
+const chronicleLayer = Layer.merge(
+  ChroniclePostgres.layerFromUrl({ url: databaseUrl, schema: schemas.chronicle, maxConnections }),
+  AggregateCache.layer({ maxEntries: 2_000 })
+)
+
+const makeChronicle = async () => {
+  const runtime = ManagedRuntime.make(chronicleLayer)
+  await runtime.runPromise(Effect.void)
+  const append: Append = (stream, expected, events) =>
+    runtime.runPromise(
+      EventStore.append(StreamId.unsafeParse(stream), events as never, { expectedVersion: ExpectedVersion.exact(expected) }).pipe(
+        Effect.map((r) => r.streamVersion as number | { conflict: number | undefined }),
+        Effect.catchTag("ConcurrencyConflict", (c) => Effect.succeed({ conflict: c.actual }))
+      )
+    )
+  return { lib: "chronicle" as const, append, runtime, close: () => runtime.dispose() }
+}
+
+const parsedTypes = [20, 114, 3802] as const
+
+/** Emmett gets its own pool carrying dumbo's type parsers; the global defaults are put back (see bench/postgres.ts). */
+const makeEmmett = async () => {
+  const defaults = new Map(parsedTypes.map((oid) => [oid as number, pg.types.getTypeParser(oid, "text")]))
+  const emmettParsers = new Map<number, (value: string) => unknown>()
+  const types = {
+    getTypeParser: (oid: number, format?: "text" | "binary") =>
+      (format !== "binary" && emmettParsers.get(oid)) || pg.types.getTypeParser(oid, format ?? "text")
+  } as pg.CustomTypesConfig
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections, options: `-c search_path=${schemas.emmett}`, types })
+  const store: PostgresEventStore = getPostgreSQLEventStore(databaseUrl, { connectionOptions: { pool } })
+  for (const oid of parsedTypes) {
+    emmettParsers.set(oid, pg.types.getTypeParser(oid, "text"))
+    pg.types.setTypeParser(oid, "text", defaults.get(oid)!)
+  }
+  await store.schema.migrate()
+  const append: Append = async (stream, expected, events) => {
+    try {
+      const r = await store.appendToStream(stream, events as never, {
+        expectedStreamVersion: expected === 0 ? "STREAM_DOES_NOT_EXIST" : BigInt(expected)
+      })
+      return Number(r.nextExpectedStreamVersion)
+    } catch (error) {
+      const current = (error as { current?: unknown }).current
+      if ((error as Error).name?.includes("Conflict") || current !== undefined) {
+        return { conflict: current === undefined || current === null ? undefined : Number(current) }
+      }
+      throw error
+    }
+  }
+  return {
+    lib: "emmett" as const,
+    append,
+    store,
+    close: async () => {
+      await store.close()
+      await pool.end()
+    }
+  }
+}
+
+const rawDdl = `
+CREATE TABLE streams (stream_id text PRIMARY KEY, version bigint NOT NULL);
+CREATE TABLE events (
+  global_position bigserial PRIMARY KEY,
+  stream_id text NOT NULL,
+  version bigint NOT NULL,
+  type text NOT NULL,
+  data jsonb NOT NULL,
+  event_id uuid NOT NULL DEFAULT gen_random_uuid(),
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (stream_id, version)
+)`
+
+/** The stream row is created (expected 0) or moved from expected to expected + n, or nothing happens; the events follow it. */
+const rawAppendSql = `
+WITH created AS (
+  INSERT INTO streams (stream_id, version) SELECT $1, $3::bigint WHERE $2::bigint = 0
+  ON CONFLICT (stream_id) DO NOTHING RETURNING version
+), moved AS (
+  UPDATE streams SET version = $3::bigint WHERE stream_id = $1 AND version = $2::bigint AND $2::bigint > 0 RETURNING version
+), s AS (SELECT version FROM created UNION ALL SELECT version FROM moved)
+INSERT INTO events (stream_id, version, type, data)
+SELECT $1, $2::bigint + e.i, e.type, e.data FROM s, unnest($4::text[], $5::jsonb[]) WITH ORDINALITY AS e(type, data, i)`
+
+const makeRaw = async () => {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections, options: `-c search_path=${schemas.raw}` })
+  const append: Append = async (stream, expected, events) => {
+    const r = await pool.query({
+      name: "raw-append",
+      text: rawAppendSql,
+      values: [stream, expected, expected + events.length, events.map((e) => e.type), events.map((e) => JSON.stringify(e.data))]
+    })
+    if (r.rowCount === events.length) return expected + events.length
+    const v = await pool.query<{ version: string }>({ name: "raw-version", text: "SELECT version FROM streams WHERE stream_id = $1", values: [stream] })
+    return { conflict: v.rows[0] === undefined ? 0 : Number(v.rows[0].version) }
+  }
+  const length = async (stream: string) =>
+    Number((await pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE stream_id = $1", [stream])).rows[0]!.n)
+  return { lib: "raw" as const, append, length, close: () => pool.end() }
+}
+
+// measuring ---------------------------------------------------------------------
+
+interface Summary {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly rounds: ReadonlyArray<number>
+}
+const summarize = (rounds: ReadonlyArray<number>): Summary => {
+  const sorted = [...rounds].sort((a, b) => a - b)
+  return { median: percentile(sorted, 50), min: sorted[0]!, max: sorted[sorted.length - 1]!, rounds }
+}
+
+interface WorkloadResult {
+  readonly workload: string
+  readonly unit: string
+  readonly loadBefore: ReadonlyArray<number>
+  readonly loadAfter: ReadonlyArray<number>
+  readonly results: Partial<Record<string, Summary>>
+  readonly notes: ReadonlyArray<string>
+}
+
+/** A slice: `run(deadline)` does work until the deadline and returns how many units. Rounds alternate the order. */
+const interleaved = async (
+  workload: string,
+  unit: string,
+  runners: ReadonlyArray<{ readonly name: string; readonly run: (deadline: number) => Promise<number> }>,
+  notes: Array<string> = []
+): Promise<WorkloadResult> => {
+  log(`${workload}`)
+  const loadBefore = os.loadavg()
+  for (const r of runners) await r.run(performance.now() + plan.warmupMillis)
+  const rates = new Map<string, Array<number>>(runners.map((r) => [r.name, []]))
+  for (let round = 0; round < plan.rounds; round++) {
+    const order = round % 2 === 0 ? runners : [...runners].reverse()
+    const rotated = [...order.slice(round % order.length), ...order.slice(0, round % order.length)]
+    for (const r of rotated) {
+      const start = performance.now()
+      const units = await r.run(start + plan.sliceMillis)
+      rates.get(r.name)!.push((units * 1000) / (performance.now() - start))
+    }
+  }
+  return {
+    workload,
+    unit,
+    loadBefore,
+    loadAfter: os.loadavg(),
+    results: Object.fromEntries([...rates].map(([name, r]) => [name, summarize(r)])),
+    notes
+  }
+}
+
+const parallel = async (n: number, one: (i: number) => Promise<number>) =>
+  (await Promise.all(Array.from({ length: n }, (_, i) => one(i)))).reduce((a, b) => a + b, 0)
+
+let streamSeq = 0
+const fresh = (label: string) => `${label}-${process.pid}-${++streamSeq}`
+
+/** Writers, each on its own stream (kept across slices), appending `size` events until the deadline. */
+const ownStreams = (w: Writer, count: number, size: number, newStreamEachAppend: boolean) => {
+  const streams = Array.from({ length: count }, () => ({ name: fresh(`acct-${w.lib}`), version: 0 }))
+  return async (deadline: number) =>
+    parallel(count, async (i) => {
+      const s = streams[i]!
+      let appends = 0
+      while (performance.now() < deadline) {
+        if (newStreamEachAppend) {
+          s.name = fresh(`new-${w.lib}`)
+          s.version = 0
+        }
+        const r = await w.append(s.name, s.version, deposits(size))
+        if (typeof r !== "number") throw new Error(`${w.lib}: unexpected conflict on its own stream`)
+        s.version = r
+        appends++
+      }
+      return appends * size
+    })
+}
+
+/** One hot stream: 16 writers, append with the last version seen, on conflict take the actual one and retry. */
+const hotStore = (w: Writer, counters: { ok: number; streams: Array<string> }) => async (deadline: number) => {
+  const stream = fresh(`hot-${w.lib}`)
+  counters.streams.push(stream)
+  const first = await w.append(stream, 0, [opened])
+  if (typeof first !== "number") throw new Error("opening a new stream conflicted")
+  return parallel(writers, async () => {
+    let version = first
+    let ok = 0
+    while (performance.now() < deadline) {
+      const r = await w.append(stream, version, deposits(1))
+      if (typeof r === "number") {
+        version = r
+        ok++
+      } else version = r.conflict ?? version
+    }
+    counters.ok += ok
+    return ok
+  })
+}
+
+// the run ---------------------------------------------------------------------------
+
+const emmettEvolve = (state: AccountState, event: { type: string; data: Record<string, unknown> }): AccountState =>
+  BankAccount.evolve(state, { _tag: event.type, ...event.data } as AccountEvent)
+const emmettDeposit = (state: AccountState) => {
+  if (state.status !== "open") throw new Error(`account ${state.status}`)
+  return { type: "MoneyDeposited", data: { amount: 1 } }
+}
+const emmettHandle = EmmettCommandHandler<AccountState, { type: string; data: Record<string, unknown> }>({
+  evolve: emmettEvolve,
+  initialState: () => BankAccount.initialState,
+  retry: { onVersionConflict: { retries: 200, minTimeout: 1, maxTimeout: 100, factor: 1.5, randomize: true } }
+})
+
+const cpuPerAppend = async (w: Writer) => {
+  const stream = fresh(`cpu-${w.lib}`)
+  let version = 0
+  const before = process.cpuUsage()
+  const start = performance.now()
+  for (let i = 0; i < plan.cpuAppends; i++) {
+    const r = await w.append(stream, version, deposits(1))
+    if (typeof r !== "number") throw new Error("conflict")
+    version = r
+  }
+  const cpu = process.cpuUsage(before)
+  return { microsPerAppend: (cpu.user + cpu.system) / plan.cpuAppends, wallMillis: performance.now() - start }
+}
+
+const dropAll = (client: pg.Client) =>
+  client.query(Object.values(schemas).map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
+
+const benchmark = async () => {
+  assertLoopback(databaseUrl, "bench/writes.ts")
+  const started = performance.now()
+  await withAdmin(async (client) => {
+    await dropAll(client)
+    await client.query(`CREATE SCHEMA ${schemas.emmett}; CREATE SCHEMA ${schemas.raw}; SET search_path = ${schemas.raw}; ${rawDdl}`)
+  })
+  const burner = contended ? fork(fileURLToPath(import.meta.url), [burnerFlag], { stdio: "ignore" }) : undefined
+  if (burner) log(`contended: a CPU burner child process (pid ${burner.pid}) spins for the whole run`)
+  const chronicle = await makeChronicle()
+  const emmett = await makeEmmett()
+  const raw = await makeRaw()
+  const all: ReadonlyArray<Writer> = [chronicle, emmett, raw]
+  const results: Array<WorkloadResult> = []
+  const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
+  try {
+    results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
+    results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
+    results.push(await interleaved(`append 1 event, ${writers} writers, existing streams`, "appends/s", each((w) => ownStreams(w, writers, 1, false))))
+    results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", each((w) => ownStreams(w, 1, batchSize, false))))
+    results.push(await interleaved(`append ${batchSize} events, ${writers} writers`, "events/s", each((w) => ownStreams(w, writers, batchSize, false))))
+
+    // hot stream, store level
+    const hot = new Map(all.map((w) => [w.lib, { ok: 0, streams: [] as Array<string> }]))
+    const hotResult = await interleaved(`hot stream, ${writers} writers: append + retry on conflict`, "appends/s", each((w) => hotStore(w, hot.get(w.lib)!)))
+    results.push(hotResult)
+
+    // hot stream, command handlers
+    const chCounters = { chronicle: { ok: 0, failed: 0, streams: [] as Array<string> }, emmett: { ok: 0, failed: 0, streams: [] as Array<string> } }
+    const chronicleHot = async (deadline: number) => {
+      const stream = fresh("hotch-chronicle")
+      chCounters.chronicle.streams.push(stream)
+      await chronicle.append(stream, 0, [opened])
+      const id = StreamId.unsafeParse(stream)
+      return parallel(writers, async () => {
+        let ok = 0
+        while (performance.now() < deadline) {
+          const exit = await chronicle.runtime.runPromiseExit(chronicleAccounts.handle(id, { _tag: "Deposit", amount: 1 }))
+          if (exit._tag === "Success") ok++
+          else chCounters.chronicle.failed++
+        }
+        chCounters.chronicle.ok += ok
+        return ok
+      })
+    }
+    const emmettHot = async (deadline: number) => {
+      const stream = fresh("hotch-emmett")
+      chCounters.emmett.streams.push(stream)
+      await emmett.append(stream, 0, [opened])
+      return parallel(writers, async () => {
+        let ok = 0
+        while (performance.now() < deadline) {
+          try {
+            await emmettHandle(emmett.store, stream, emmettDeposit)
+            ok++
+          } catch {
+            chCounters.emmett.failed++
+          }
+        }
+        chCounters.emmett.ok += ok
+        return ok
+      })
+    }
+    results.push(await interleaved(`hot stream, ${writers} writers: deposits through the command handler`, "commands/s", [
+      { name: "chronicle", run: chronicleHot },
+      { name: "emmett", run: emmettHot }
+    ]))
+
+    // nothing lost
+    const chronicleLength = async (s: string) =>
+      Number(await chronicle.runtime.runPromise(
+        Effect.map(chronicleAccounts.load(StreamId.unsafeParse(s)), (l) => l.version)
+      ))
+    const emmettLength = async (s: string) => (await emmett.store.readStream(s)).events.length
+    const lengths = { chronicle: chronicleLength, emmett: emmettLength, raw: raw.length }
+    const checks: Array<string> = []
+    for (const [lib, c] of hot) {
+      let total = 0
+      for (const s of c.streams) total += await lengths[lib](s)
+      checks.push(`store-level hot stream ${lib}: ${c.ok} successes + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
+    }
+    for (const lib of ["chronicle", "emmett"] as const) {
+      const c = chCounters[lib]
+      let total = 0
+      for (const s of c.streams) total += await lengths[lib](s)
+      checks.push(`command-handler hot stream ${lib}: ${c.ok} successes (${c.failed} failed) + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
+    }
+    for (const line of checks) log(line)
+
+    // aggregate cache, PostgreSQL
+    log(`seeding ${plan.accounts} accounts of ${plan.accountEvents} events (chronicle, Emmett)`)
+    const history = [opened, ...deposits(plan.accountEvents - 1)]
+    const cacheAccounts = Array.from({ length: plan.accounts }, (_, i) => `cacheacct-${process.pid}-${i}`)
+    for (const name of cacheAccounts) {
+      await chronicle.append(name, 0, history)
+      await emmett.append(name, 0, history)
+    }
+    const randomAccount = () => cacheAccounts[Math.floor(Math.random() * cacheAccounts.length)]!
+    const chronicleCommands = (handler: typeof chronicleAccounts) => (deadline: number) =>
+      parallel(writers, async () => {
+        let ok = 0
+        while (performance.now() < deadline) {
+          await chronicle.runtime.runPromise(handler.handle(StreamId.unsafeParse(randomAccount()), { _tag: "Deposit", amount: 1 }))
+          ok++
+        }
+        return ok
+      })
+    const emmettCommands = (deadline: number) =>
+      parallel(writers, async () => {
+        let ok = 0
+        while (performance.now() < deadline) {
+          await emmettHandle(emmett.store, randomAccount(), emmettDeposit)
+          ok++
+        }
+        return ok
+      })
+    const statsBefore = await chronicle.runtime.runPromise(AggregateCache.stats)
+    const cacheResult = await interleaved(
+      `PostgreSQL: ${plan.accounts} accounts of ~${plan.accountEvents} events, deposits on random accounts, ${writers} fibers`,
+      "commands/s",
+      [
+        { name: "chronicle", run: chronicleCommands(chronicleAccounts) },
+        { name: "chronicle+cache", run: chronicleCommands(cachedAccounts) },
+        { name: "emmett", run: emmettCommands }
+      ]
+    )
+    const statsAfter = await chronicle.runtime.runPromise(AggregateCache.stats)
+    const hits = statsAfter.hits - statsBefore.hits
+    const misses = statsAfter.misses - statsBefore.misses
+    results.push({ ...cacheResult, notes: [`cache hit rate ${((100 * hits) / Math.max(1, hits + misses)).toFixed(1)}% (${hits} hits, ${misses} misses; maxEntries 2,000)`] })
+
+    // aggregate cache, filesystem
+    const fsResult = await withTempDirectory("writes", async (directory) => {
+      const runtime = ManagedRuntime.make(
+        Layer.merge(FileEventStore.layer({ directory }), AggregateCache.layer({ maxEntries: 2_000 })).pipe(Layer.provide(NodeContext.layer))
+      )
+      try {
+        log(`seeding ${plan.accounts} accounts on the filesystem store`)
+        for (const name of cacheAccounts) {
+          await runtime.runPromise(EventStore.append(StreamId.unsafeParse(name), history as never, { expectedVersion: ExpectedVersion.exact(0) }))
+        }
+        const fsCommands = (handler: typeof chronicleAccounts) => (deadline: number) =>
+          parallel(writers, async () => {
+            let ok = 0
+            while (performance.now() < deadline) {
+              await runtime.runPromise(handler.handle(StreamId.unsafeParse(randomAccount()), { _tag: "Deposit", amount: 1 }))
+              ok++
+            }
+            return ok
+          })
+        const before = await runtime.runPromise(AggregateCache.stats)
+        const r = await interleaved(
+          `filesystem: ${plan.accounts} accounts of ~${plan.accountEvents} events, deposits on random accounts, ${writers} fibers`,
+          "commands/s",
+          [{ name: "chronicle", run: fsCommands(chronicleAccounts) }, { name: "chronicle+cache", run: fsCommands(cachedAccounts) }]
+        )
+        const after = await runtime.runPromise(AggregateCache.stats)
+        const h = after.hits - before.hits
+        const m = after.misses - before.misses
+        return { ...r, notes: [`cache hit rate ${((100 * h) / Math.max(1, h + m)).toFixed(1)}% (${h} hits, ${m} misses)`] }
+      } finally {
+        await runtime.dispose()
+      }
+    })
+    results.push(fsResult)
+
+    // client CPU per append
+    log(`client CPU: ${plan.cpuAppends} single appends each`)
+    const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
+    for (const w of all) cpu[w.lib] = await cpuPerAppend(w)
+
+    return {
+      node: process.version,
+      cpus: os.availableParallelism(),
+      quick,
+      contended,
+      plan,
+      results,
+      checks,
+      cpu,
+      totalMillis: performance.now() - started
+    }
+  } finally {
+    burner?.kill("SIGKILL")
+    await chronicle.close()
+    await emmett.close()
+    await raw.close()
+    await withAdmin(dropAll)
+  }
+}
+
+// reporting ---------------------------------------------------------------------
+
+const fmt = (n: number) => n >= 1000 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n < 10 ? 2 : 1)
+const cell = (s: Summary | undefined) => s === undefined ? "–" : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`
+const ratio = (a: Summary | undefined, b: Summary | undefined) => a && b ? `${(a.median / b.median).toFixed(2)}x` : "–"
+const loads = (l: ReadonlyArray<number>) => l.map((x) => x.toFixed(2)).join(" ")
+
+const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
+  `chronicle vs Emmett vs raw node-postgres, node ${report.node}, ${report.cpus} cpus${report.quick ? " (--quick)" : ""}${
+    report.contended ? ", CPU CONTENDED (a busy-loop child process ran alongside)" : ""
+  }`,
+  `${plan.rounds} interleaved rounds of ${plan.sliceMillis} ms per library; median (min–max) over rounds; load average 1/5/15 min`,
+  "",
+  table(
+    ["workload", "unit", "chronicle", "chronicle+cache", "Emmett", "raw pg", "chr/Emmett", "chr/raw", "cache/Emmett", "load before", "load after"],
+    report.results.map((r) => [
+      r.workload,
+      r.unit,
+      cell(r.results["chronicle"]),
+      cell(r.results["chronicle+cache"]),
+      cell(r.results["emmett"]),
+      cell(r.results["raw"]),
+      ratio(r.results["chronicle"], r.results["emmett"]),
+      ratio(r.results["chronicle"], r.results["raw"]),
+      ratio(r.results["chronicle+cache"], r.results["emmett"]),
+      loads(r.loadBefore),
+      loads(r.loadAfter)
+    ])
+  ),
+  "",
+  ...report.results.flatMap((r) => r.notes.map((n) => `${r.workload}: ${n}`)),
+  ...report.checks,
+  `client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
+    Object.entries(report.cpu).map(([lib, c]) => `${lib} ${c.microsPerAppend.toFixed(0)} µs`).join(", ")
+  }`,
+  `total ${(report.totalMillis / 1000).toFixed(0)} s; JSON in bench/results/writes.json`
+].join("\n")
+
+const main = async () => {
+  const report = await benchmark()
+  await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true })
+  await writeFile(resultsFile, JSON.stringify(report, null, 2) + "\n")
+  console.log(format(report))
+}
+
+if (process.argv.includes(burnerFlag)) {
+  for (;;) {
+    // a busy loop: contends for a core until killed
+  }
+} else {
+  main().catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+}
