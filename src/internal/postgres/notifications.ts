@@ -29,7 +29,9 @@ export const makeAnnounce = (context: Context, enabled: boolean): Effect.Effect<
   const notifyOnce: Effect.Effect<void> = pool === undefined
     ? Effect.catchAll(run("notify", q.notify, [tables.channel, "append"]), notFailed)
     : Effect.async<void>((resume) => {
-      pool.query(notifyText, (error) => resume(error ? notFailed(error) : Effect.void))
+      // a store shutting down has nobody left to wake: its pool's end is no failure worth a warning
+      if (pool.ending) return resume(Effect.void)
+      pool.query(notifyText, (error) => resume(error && !pool.ending ? notFailed(error) : Effect.void))
     })
   const sendNotification: Effect.Effect<void> = notifyOnce.pipe(
     Effect.zipRight(Effect.suspend(() => {
