@@ -18,6 +18,7 @@ export default {
     "src/Upcaster.ts",
     "src/Query.ts",
     "src/internal/tagIndex.ts",
+    "src/internal/sorted.ts",
     "src/ProjectionRunner.ts",
     "src/stores/memory/MemoryEventStore.ts"
   ],

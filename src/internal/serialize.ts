@@ -60,8 +60,7 @@ export const serializeEvent = (
     if (json.includes("null")) {
       const found = findNonFinite(value, field)
       if (found !== undefined) {
-        const reason = `${found.path} is ${found.value}, which JSON cannot hold (it would be stored as null)`
-        return Either.left(new InvalidEvent({ streamId, index, path: found.path, reason }))
+        return Either.left(new InvalidEvent({ streamId, index, path: found.path, reason: `${found.path} is ${found.reason}` }))
       }
     }
   }

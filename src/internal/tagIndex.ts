@@ -3,6 +3,7 @@
  * carrying it, for the memory and filesystem stores: queries and append
  * conditions look at the events of a tag, not at the whole log.
  */
+import { firstAtLeast } from "./sorted.js"
 import type * as Query from "../Query.js"
 
 /** Tag → ascending slots. */
@@ -29,17 +30,6 @@ export const removeTags = (index: TagIndex, slot: number, tags: ReadonlyArray<st
   }
 }
 
-const firstAtOrAfter = (slots: ReadonlyArray<number>, from: number): number => {
-  let low = 0
-  let high = slots.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (slots[middle]! < from) low = middle + 1
-    else high = middle
-  }
-  return low
-}
-
 /**
  * The slots in `[from, end)` that may match `query` (each carries all the
  * tags of some item: check the types and tags still), ascending; `undefined`
@@ -64,7 +54,7 @@ const candidateSlots = (index: TagIndex, query: Query.Query, from: number, end: 
   const out: Array<number> = []
   for (const slots of lists) {
     // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: past a list's end `slots[i] < end` is false too
-    for (let i = firstAtOrAfter(slots, from); i < slots.length && slots[i]! < end; i++) out.push(slots[i]!)
+    for (let i = firstAtLeast(slots, from); i < slots.length && slots[i]! < end; i++) out.push(slots[i]!)
   }
   // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: one list is already ascending and without repeats
   if (lists.length > 1) {

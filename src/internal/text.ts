@@ -73,49 +73,62 @@ export const hasUnstorableEscape = (json: string): boolean => {
 
 const identifier = /^[A-Za-z_$][\w$]*$/
 
-/** The path (`data.items[1].name`) of the first key or string in `value` that `unstorable` refuses, and why. */
-export const findUnstorable = (value: unknown, path: string): { readonly path: string; readonly reason: string } | undefined => {
-  if (typeof value === "string") {
-    const reason = unstorable(value)
-    return reason === undefined ? undefined : { path, reason }
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findUnstorable(value[i], `${path}[${i}]`)
-      if (found !== undefined) return found
-    }
-    return undefined
-  }
-  if (typeof value === "object" && value !== null) {
-    for (const [key, item] of Object.entries(value)) {
-      const at = identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
-      const reason = unstorable(key)
-      if (reason !== undefined) return { path: at, reason: `its key holds ${reason}` }
-      const found = findUnstorable(item, at)
-      if (found !== undefined) return found
-    }
-  }
-  return undefined
+/** A value's problem found at `path` (`data.items[1].name`), and what it is. */
+export interface Found {
+  readonly path: string
+  readonly reason: string
 }
 
 /**
- * The path of the first number in `value` that JSON cannot hold (NaN,
- * Infinity, -Infinity: `JSON.stringify` writes them as `null`), if any.
+ * The first problem `check` finds in `value` or, depth first, in its items,
+ * keys (`checkKey`) and values; objects with a `toJSON` are left alone.
  */
-export const findNonFinite = (value: unknown, path: string): { readonly path: string; readonly value: number } | undefined => {
-  if (typeof value === "number") return Number.isFinite(value) ? undefined : { path, value }
+const findIn = (
+  value: unknown,
+  path: string,
+  check: (value: unknown) => string | undefined,
+  checkKey: (key: string) => string | undefined
+): Found | undefined => {
+  const reason = check(value)
+  if (reason !== undefined) return { path, reason }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const found = findNonFinite(value[i], `${path}[${i}]`)
+      const found = findIn(value[i], `${path}[${i}]`, check, checkKey)
       if (found !== undefined) return found
     }
     return undefined
   }
   if (typeof value === "object" && value !== null && typeof (value as { toJSON?: unknown }).toJSON !== "function") {
     for (const [key, item] of Object.entries(value)) {
-      const found = findNonFinite(item, identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`)
+      const at = identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+      const keyReason = checkKey(key)
+      if (keyReason !== undefined) return { path: at, reason: keyReason }
+      const found = findIn(item, at, check, checkKey)
       if (found !== undefined) return found
     }
   }
   return undefined
 }
+
+const fineKey = (): undefined => undefined
+
+/** The first key or string in `value` that `unstorable` refuses, and why. */
+export const findUnstorable = (value: unknown, path: string): Found | undefined =>
+  findIn(
+    value,
+    path,
+    (item) => typeof item === "string" ? unstorable(item) : undefined,
+    (key) => {
+      const reason = unstorable(key)
+      return reason === undefined ? undefined : `its key holds ${reason}`
+    }
+  )
+
+/** The first number in `value` that JSON cannot hold (NaN, ±Infinity: `JSON.stringify` writes `null`), if any. */
+export const findNonFinite = (value: unknown, path: string): Found | undefined =>
+  findIn(
+    value,
+    path,
+    (item) => typeof item === "number" && !Number.isFinite(item) ? `${item}, which JSON cannot hold (it would be stored as null)` : undefined,
+    fineKey
+  )

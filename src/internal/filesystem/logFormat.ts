@@ -37,6 +37,7 @@
  * holds (a filler, the old line, or a mix of both where an overwrite was cut
  * short); a filler line anywhere is void.
  */
+import { firstAtLeast } from "../sorted.js"
 import { crc32 } from "node:zlib"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import type { EventId } from "../../EventId.js"
@@ -279,18 +280,6 @@ export const mergeRanges = (ranges: ReadonlyArray<readonly [number, number]>): R
   const set = new RangeSet()
   for (const [from, to] of ranges) set.add(from, to)
   return set.toArray()
-}
-
-/** The first index of the ascending `values` holding a value ≥ `bound` (`values.length` if none). */
-const firstAtLeast = (values: ReadonlyArray<number>, bound: number): number => {
-  let low = 0
-  let high = values.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (values[middle]! < bound) low = middle + 1
-    else high = middle
-  }
-  return low
 }
 
 /**
