@@ -18,44 +18,29 @@ import { columns, planned, queryPredicate, toStored } from "./statements.js"
  * started, however many pages it takes; following what comes later is for
  * subscriptions.
  */
-export const readAll = (context: Context) => (range: EventStore.LogRange) => {
-  const page = Math.min(range.chunkSize, context.pageSize)
-  return Stream.paginateChunkEffect(
-    { from: range.fromPosition, remaining: range.limit, bound: null as string | null },
-    ({ bound, from, remaining }) => {
-      const count = Math.min(page, remaining)
-      if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-      return Effect.map(context.run("readAll", context.q.readAll, [String(from), count, bound]), (rows) => {
-        const events = rows.map(toStored)
-        const last = events.at(-1)
-        const done = events.length < count || last === undefined
-        return [
-          Chunk.unsafeFromArray(events),
-          done
-            ? Option.none()
-            : Option.some({ from: last.globalPosition + 1n, remaining: remaining - count, bound: rows[0]![10] as string })
-        ] as const
-      })
-    }
-  )
-}
+export const readAll = (context: Context) => (range: EventStore.LogRange) =>
+  pagesAfter(context, range.chunkSize, range.limit, range.fromPosition - 1n, (after, count, bound) =>
+    context.run("readAll", context.q.readAll, [String(after + 1n), count, bound]))
 
-/** The store's `query`: the events matching a DCB query, in global order, bounded like `readAll`. */
-export const query = (context: Context) => (query: Query.Query, range: EventStore.QueryRange) => {
-  const { tables } = context
-  const page = Math.min(range.chunkSize, context.pageSize)
-  const predicate = queryPredicate(query, 4)
-  // bounded, like readAll, by the horizon its first page finds
-  const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
-     LATERAL (SELECT * FROM ${tables.events}
-              WHERE global_position > $1 AND global_position < h.bound AND ${predicate.sql}
-              ORDER BY global_position LIMIT $2) AS e`)
+/**
+ * Pages of the global log after `after` in order, at most `limit` events, each
+ * page bounded by the horizon the first one found (its rows carry it in
+ * column 10), so a read never runs past what it could see at its start.
+ */
+const pagesAfter = (
+  context: Context,
+  chunkSize: number,
+  limit: number,
+  after: bigint,
+  fetch: (after: bigint, count: number, bound: string | null) => Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, EventStore.StoreError>
+) => {
+  const page = Math.min(chunkSize, context.pageSize)
   return Stream.paginateChunkEffect(
-    { after: range.after, remaining: range.limit, bound: null as string | null },
+    { after, remaining: limit, bound: null as string | null },
     ({ after, bound, remaining }) => {
       const count = Math.min(page, remaining)
       if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-      return Effect.map(context.run("query", st, [String(after), count, bound, ...predicate.params]), (rows) => {
+      return Effect.map(fetch(after, count, bound), (rows) => {
         const events = rows.map(toStored)
         const last = events.at(-1)
         const done = events.length < count || last === undefined
@@ -68,6 +53,19 @@ export const query = (context: Context) => (query: Query.Query, range: EventStor
       })
     }
   )
+}
+
+/** The store's `query`: the events matching a DCB query, in global order, bounded like `readAll`. */
+export const query = (context: Context) => (query: Query.Query, range: EventStore.QueryRange) => {
+  const { tables } = context
+  const predicate = queryPredicate(query, 4)
+  // bounded, like readAll, by the horizon its first page finds
+  const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
+     LATERAL (SELECT * FROM ${tables.events}
+              WHERE global_position > $1 AND global_position < h.bound AND ${predicate.sql}
+              ORDER BY global_position LIMIT $2) AS e`)
+  return pagesAfter(context, range.chunkSize, range.limit, range.after, (after, count, bound) =>
+    context.run("query", st, [String(after), count, bound, ...predicate.params]))
 }
 
 /**
