@@ -29,7 +29,6 @@ import { fork } from "node:child_process"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
-import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
 import type { PostgresEventStore } from "@event-driven-io/emmett-postgresql"
 import { Effect, ManagedRuntime } from "effect"
 import pg from "pg"
@@ -38,6 +37,7 @@ import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
 import { accounts, historyBatches, seedAccount } from "./accounts.js"
+import { makeEmmettStore as makeEmmettStoreIn } from "./emmett.js"
 import {
   appendWorkloads,
   assertLoopback,
@@ -158,36 +158,7 @@ const makeChronicle = async (): Promise<Store> => {
 
 // Emmett ------------------------------------------------------------------------
 
-/**
- * Emmett's pg layer (dumbo) replaces node-postgres's global type parsers for
- * int8, json and jsonb (BigInt, and JSON.parse with a reviver) the first time a
- * store is built. chronicle's pool reads through those globals too, so left
- * alone this would slow chronicle's reads by Emmett's choice. The bench gives
- * Emmett its own pool carrying dumbo's parsers and puts the defaults back.
- */
-const parsedTypes = [20, 114, 3802] as const
-
-const makeEmmettStore = () => {
-  const defaults = new Map(parsedTypes.map((oid) => [oid as number, pg.types.getTypeParser(oid, "text")]))
-  const emmettParsers = new Map<number, (value: string) => unknown>()
-  const types = {
-    getTypeParser: (oid: number, format?: "text" | "binary") =>
-      (format !== "binary" && emmettParsers.get(oid)) || pg.types.getTypeParser(oid, format ?? "text")
-  } as pg.CustomTypesConfig
-  // its own pool: the same size as chronicle's (Emmett's default is pg's 10), its tables in their own schema
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: maxConnections,
-    options: `-c search_path=${emmettSchema}`,
-    types
-  })
-  const store = getPostgreSQLEventStore(databaseUrl, { connectionOptions: { pool } })
-  for (const oid of parsedTypes) {
-    emmettParsers.set(oid, pg.types.getTypeParser(oid, "text"))
-    pg.types.setTypeParser(oid, "text", defaults.get(oid)!)
-  }
-  return { store, pool }
-}
+const makeEmmettStore = () => makeEmmettStoreIn(emmettSchema, maxConnections)
 
 /** BankAccount's own `evolve` and initial state, over Emmett's `{ type, data }` events. */
 const emmettEvolve = (state: AccountState, event: PlainEvent): AccountState =>

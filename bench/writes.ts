@@ -36,8 +36,6 @@ import { mkdir, writeFile } from "node:fs/promises"
 import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
-import type { PostgresEventStore } from "@event-driven-io/emmett-postgresql"
-import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
 import pg from "pg"
@@ -45,6 +43,7 @@ import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventS
 import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
+import { makeEmmettStore } from "./emmett.js"
 import { assertLoopback, databaseUrl, percentile, progressLog, table, withAdmin, withTempDirectory } from "./support.js"
 
 // settings ----------------------------------------------------------------------
@@ -106,22 +105,9 @@ const makeChronicle = async () => {
   return { lib: "chronicle" as const, append, runtime, close: () => runtime.dispose() }
 }
 
-const parsedTypes = [20, 114, 3802] as const
-
-/** Emmett gets its own pool carrying dumbo's type parsers; the global defaults are put back (see bench/postgres.ts). */
+/** Emmett on its own pool (see bench/emmett.ts). */
 const makeEmmett = async () => {
-  const defaults = new Map(parsedTypes.map((oid) => [oid as number, pg.types.getTypeParser(oid, "text")]))
-  const emmettParsers = new Map<number, (value: string) => unknown>()
-  const types = {
-    getTypeParser: (oid: number, format?: "text" | "binary") =>
-      (format !== "binary" && emmettParsers.get(oid)) || pg.types.getTypeParser(oid, format ?? "text")
-  } as pg.CustomTypesConfig
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections, options: `-c search_path=${schemas.emmett}`, types })
-  const store: PostgresEventStore = getPostgreSQLEventStore(databaseUrl, { connectionOptions: { pool } })
-  for (const oid of parsedTypes) {
-    emmettParsers.set(oid, pg.types.getTypeParser(oid, "text"))
-    pg.types.setTypeParser(oid, "text", defaults.get(oid)!)
-  }
+  const { pool, store } = makeEmmettStore(schemas.emmett, maxConnections)
   await store.schema.migrate()
   const append: Append = async (stream, expected, events) => {
     try {
