@@ -1,0 +1,259 @@
+/**
+ * The filesystem event store's state in one process: the open log, its
+ * in-memory index, deletions, erasures and void stretches, and catching up
+ * with what other processes appended (sealing a torn tail under the lock).
+ * The writer (`writing.ts`), deletion (`deleting.ts`) and reads
+ * (`reading.ts`) work on it.
+ */
+import type { FileSystem } from "@effect/platform"
+import { Effect, Option, Scope } from "effect"
+import * as EventStore from "../../EventStore.js"
+import type { StreamId } from "../../StreamId.js"
+import { withDirectoryLock } from "./directoryLock.js"
+import { readBytes, readRunLimit, syncDirectory } from "./io.js"
+import { decodeTombstones, encodeSeal, Erasures, scan, type VoidSpan } from "./logFormat.js"
+import { addEntry, emptyIndex, type Index, withoutStreams } from "./logIndex.js"
+import type { ReadingStore, View } from "./reading.js"
+
+/** Where the store lives and how it writes. */
+export interface LogStoreSettings {
+  readonly directory: string
+  readonly logPath: string
+  readonly lockPath: string
+  /** `tombstones.jsonl` of stores written before tombstones went into the log. */
+  readonly tombstonesPath: string
+  /** `fsync` before an append returns. */
+  readonly durable: boolean
+  /** After how long a lock whose holder stopped refreshing it is taken over, in ms. */
+  readonly staleMs: number
+  /** Largest accepted event, UTF-8 bytes of data plus metadata. */
+  readonly maxEventBytes: number
+}
+
+/** The log as this process knows it. */
+export interface LogStore extends LogStoreSettings {
+  readonly fs: FileSystem.FileSystem
+  /** The open log; replaced when an earlier version of the store compacted the log (renamed a new file into place). */
+  log: FileSystem.File
+  index: Index
+  /** Called after each commit of this process. */
+  readonly watchers: Set<() => void>
+  /** Deleted streams and their version when deleted: from the log's tombstones (and `tombstones.jsonl` of older stores). */
+  readonly deleted: Map<StreamId, number>
+  /** The log's erased byte ranges, from its valid erasing tombstones. */
+  readonly erasures: Erasures
+  /** Void stretches holding a stream's lines (fenced-off appends, sealed torn ones), by offset: erasure overwrites them too. */
+  readonly voids: Map<number, VoidSpan>
+  /**
+   * One fiber at a time indexes the log: the writer (taking the tail and
+   * adding its own entries) and readers catching up. Two scans of the same
+   * bytes would index them twice.
+   */
+  readonly indexing: Effect.Semaphore
+  /** The store's scope: a log reopened later stays open as long as the store. */
+  readonly scope: Scope.Scope
+  readonly fail: (operation: string, error: unknown) => EventStore.StoreError
+}
+
+/** Opens the log (creating the directory and the log if needed) with an empty index. */
+export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
+  Effect.gen(function*() {
+    const fail = (operation: string, error: unknown) =>
+      new EventStore.StoreError({
+        operation,
+        reason: `${settings.directory}: ${error instanceof Error ? error.message : String(error)}`,
+        cause: error
+      })
+    yield* fs.makeDirectory(settings.directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
+    const created = !(yield* fs.exists(settings.logPath).pipe(Effect.mapError((e) => fail("open", e))))
+    const log = yield* fs.open(settings.logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
+    if (created && settings.durable) yield* syncDirectory(fs, settings.directory)
+    const store: LogStore = {
+      ...settings,
+      fs,
+      log,
+      index: emptyIndex(),
+      watchers: new Set(),
+      deleted: new Map(),
+      erasures: new Erasures(),
+      voids: new Map(),
+      indexing: yield* Effect.makeSemaphore(1),
+      scope: yield* Effect.scope,
+      fail
+    }
+    return store
+  })
+
+/** The error of a holder whose lock was taken over while it stalled: its write landed nowhere valid. */
+export const fenced = (store: LogStore, operation: string) =>
+  new EventStore.StoreError({
+    operation,
+    reason: `${store.directory}: the write lock was lost (another process took it over while this one stalled past ${store.staleMs} ms); ` +
+      "the write was fenced off and nothing of it was stored"
+  })
+
+/** Runs `effect` holding the store's cross-process write lock. */
+export const withLock = <A, E, R>(store: LogStore, effect: Effect.Effect<A, E, R>) =>
+  withDirectoryLock(
+    { directory: store.directory, lockPath: store.lockPath, staleMs: store.staleMs },
+    (error) => store.fail("lock", error),
+    effect
+  )
+
+/** The log and index as they are now. */
+export const viewOf = (store: LogStore): View => ({ count: store.index.count, size: store.index.size, index: store.index, log: store.log })
+
+/** What reads need of the store. */
+export const readingOf = (store: LogStore): ReadingStore => ({
+  logPath: store.logPath,
+  erasures: store.erasures,
+  fail: store.fail,
+  catchUp: () => catchUp(store, false),
+  now: () => viewOf(store)
+})
+
+/** Reads `tombstones.jsonl`, which stores written before tombstones went into the log may have. */
+export const readLegacyTombstones = (store: LogStore) =>
+  Effect.gen(function*() {
+    const text = yield* store.fs.readFileString(store.tombstonesPath).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "NotFound", () => Effect.succeedNone)
+    )
+    if (Option.isNone(text)) return
+    const decoded = decodeTombstones(text.value)
+    if ("damagedLine" in decoded) {
+      return yield* new EventStore.StoreError({
+        operation: "read",
+        reason: `${store.tombstonesPath} is damaged at line ${decoded.damagedLine} (checksum mismatch)`
+      })
+    }
+    for (const tombstone of decoded) if (!store.deleted.has(tombstone.streamId)) store.deleted.set(tombstone.streamId, tombstone.version)
+  }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))
+
+/**
+ * Opens the log anew with an empty index: an earlier version of the store
+ * erased streams by renaming a compacted log into place.
+ */
+const reopen = (store: LogStore) =>
+  Effect.gen(function*() {
+    // the old handle stays open until the store closes: reads in flight keep using it
+    store.log = yield* store.fs.open(store.logPath, { flag: "a+" }).pipe(Scope.extend(store.scope))
+    store.index = emptyIndex()
+    store.erasures.clear()
+    store.voids.clear()
+    yield* readLegacyTombstones(store)
+  })
+
+/**
+ * The size of the log at its path, reopening it first when the file there
+ * is no longer the one we have open (compacted by an earlier version).
+ */
+const currentSize = (store: LogStore) =>
+  Effect.gen(function*() {
+    const [onDisk, mine] = yield* Effect.all([store.fs.stat(store.logPath), store.log.stat])
+    if (Option.getOrUndefined(onDisk.ino) === Option.getOrUndefined(mine.ino)) return Number(mine.size)
+    yield* reopen(store)
+    return Number(onDisk.size)
+  })
+
+/** Whether the log was renamed away under us (compacted by an earlier version), and how long our open file is; both unknown: replaced. */
+export const logState = (store: LogStore) =>
+  Effect.suspend(() => Effect.all([store.fs.stat(store.logPath), store.log.stat])).pipe(
+    Effect.map(([onDisk, mine]) => ({
+      replaced: Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino),
+      size: Number(mine.size)
+    })),
+    Effect.orElseSucceed(() => ({ replaced: true, size: -1 }))
+  )
+
+/**
+ * Indexes what other writers appended since we last looked; the caller holds
+ * `indexing`. With the lock held (`repair`), a torn tail is sealed off;
+ * without it, an incomplete tail is a write in progress and is left alone.
+ */
+export const scanTail = (
+  store: LogStore,
+  repair: boolean,
+  operation: "open" | "read" = "read"
+): Effect.Effect<void, EventStore.StoreError> =>
+  Effect.gen(function*() {
+    // entries past `count` are our own append in flight (we hold the lock: nobody else writes)
+    if (store.index.offsets.length > store.index.count) return
+    let size = yield* currentSize(store)
+    if (size <= store.index.size) return
+    let offset = store.index.size
+    let window = readRunLimit * 4
+    let torn: number | undefined
+    while (offset < size) {
+      const bytes = yield* readBytes(store.log, offset, Math.min(window, size - offset))
+      const atEnd = offset + bytes.length >= size
+      const result = scan(bytes, offset, atEnd, store.erasures)
+      if (result.damaged !== undefined) {
+        // a line being overwritten by an erasure whose tombstone was written after we sized the log: look again
+        const grown = Number((yield* store.log.stat).size)
+        if (grown > size) {
+          size = grown
+          continue
+        }
+        return yield* new EventStore.StoreError({
+          operation,
+          reason: `${store.logPath} is damaged at byte ${result.damaged.offset} (${
+            result.damaged.problem === "checksum" ? "checksum mismatch" : "not a log line"
+          }); the store will not skip it: restore the file or cut it at that offset`
+        })
+      }
+      const index = store.index
+      for (const { entry, offset: at } of result.lines) {
+        // an erased stream's lines, whole yet (its erasure cut short), stay out
+        if (store.erasures.has(entry.streamId)) continue
+        addEntry(index, entry.streamId, entry.eventId, at, entry.globalPosition, entry.type, entry.tags)
+        index.head = Math.max(index.head, entry.globalPosition)
+      }
+      for (const span of result.voids) store.voids.set(span.from, span)
+      index.count = index.offsets.length
+      index.size = offset + result.consumed
+      const gone = new Set<StreamId>()
+      for (const tombstone of result.tombstones) {
+        if (!store.deleted.has(tombstone.streamId)) store.deleted.set(tombstone.streamId, tombstone.version)
+        index.head = Math.max(index.head, tombstone.position)
+        if (tombstone.erase && index.streams.has(tombstone.streamId)) gone.add(tombstone.streamId)
+      }
+      // readers holding the old index keep it; lines of it overwritten meanwhile read as erased
+      if (gone.size > 0) store.index = withoutStreams(index, gone)
+      if (result.torn !== undefined) {
+        torn = result.torn
+        break
+      }
+      if (result.consumed === 0) {
+        if (atEnd) break
+        window *= 2
+      }
+      offset += result.consumed
+    }
+    if (repair && torn !== undefined) {
+      yield* sealTail(store, torn, size)
+      yield* scanTail(store, false)
+    }
+  }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))
+
+/**
+ * Seals off a torn tail (bytes `from` up to `size`) with a seal line. It is
+ * never cut off: a holder that stalled here past the stale time would cut
+ * off the appends of the process that took its lock over. A seal that did
+ * not land right at `size` is void, and so is this holder's hold.
+ */
+const sealTail = (store: LogStore, from: number, size: number) =>
+  Effect.gen(function*() {
+    const last = yield* readBytes(store.log, size - 1, 1)
+    const lead = last[0] === 0x0a ? "" : "\n"
+    const record = Buffer.from(lead + encodeSeal({ from, at: size + lead.length }))
+    yield* Effect.logWarning(`chronicle: sealing off a torn append of ${size - from} bytes at byte ${from} of ${store.logPath}`)
+    yield* store.log.writeAll(record)
+    if (store.durable) yield* store.log.sync
+    const landed = yield* readBytes(store.log, size, record.length)
+    if (!landed.equals(record)) return yield* fenced(store, "append")
+  })
+
+/** Indexes what was appended since, taking the indexing permit. */
+export const catchUp = (store: LogStore, repair: boolean, operation: "open" | "read" = "read") =>
+  store.indexing.withPermits(1)(scanTail(store, repair, operation))

@@ -1,0 +1,234 @@
+/**
+ * The filesystem store's writer: appends queue to one fiber that commits
+ * whatever has queued under one lock, in one write and one `fsync` (group
+ * commit), each append planned against the log's end as this holder sees it
+ * and read back after the write (fencing).
+ */
+import { Cause, Chunk, Clock, Deferred, Effect, Either, Queue } from "effect"
+import type { PendingEvent } from "../../Event.js"
+import * as EventStore from "../../EventStore.js"
+import type * as ExpectedVersion from "../../ExpectedVersion.js"
+import type { StreamId } from "../../StreamId.js"
+import { planAppend } from "../appendPlan.js"
+import { serializeEvent } from "../serialize.js"
+import { readBytes } from "./io.js"
+import { encodeLine } from "./logFormat.js"
+import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
+import { fenced, type LogStore, logState, scanTail, withLock } from "./logStore.js"
+
+interface Pending {
+  readonly streamId: StreamId
+  readonly events: ReadonlyArray<PendingEvent>
+  readonly expected: ExpectedVersion.ExpectedVersion
+  readonly condition: EventStore.SettledCondition | undefined
+  readonly done: Deferred.Deferred<EventStore.AppendResult, EventStore.AppendError>
+}
+
+type Outcome = Either.Either<EventStore.AppendResult, EventStore.AppendError>
+
+/** A group planned against the index: the lines to write and what each append's outcome is if they land. */
+interface Plan {
+  /** The index's entry count before the group's entries. */
+  readonly start: number
+  readonly chunks: ReadonlyArray<string>
+  /** The log's size once the group is written. */
+  readonly bytes: number
+  readonly outcomes: Array<Outcome>
+  /** The byte span each written append is planned at, and which outcome it is. */
+  readonly spans: ReadonlyArray<{ readonly outcome: number; readonly from: number; readonly to: number }>
+}
+
+/** Refusals that depend on the log's state (not on the input alone). */
+const judged = new Set(["ConcurrencyConflict", "AppendConditionFailed", "DuplicateEventId", "StreamDeleted"])
+
+const located = (index: Index) => (id: string) => {
+  const at = index.ids.get(id)
+  return at === undefined ? undefined : {
+    streamId: index.streamOf[at]!,
+    streamVersion: index.versionOf[at]!,
+    globalPosition: BigInt(index.positionOf[at]!)
+  }
+}
+
+/**
+ * Plans a group against the index (the caller holds the lock and the
+ * indexing permit), adding its entries as tentative: versions and positions
+ * are taken here, after the lock.
+ */
+const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan => {
+  const index = store.index
+  const start = index.offsets.length
+  const chunks: Array<string> = []
+  let bytes = index.size
+  const spans: Array<Plan["spans"][number]> = []
+  const outcomes: Array<Outcome> = []
+  for (const { condition, events, expected, streamId } of group) {
+    const current = streamVersionOf(index, streamId)
+    const planned = planAppend(streamId, events, expected, current, located(index))
+    if (Either.isRight(planned) && planned.right._tag === "AlreadyStored") {
+      outcomes.push(Either.right(planned.right.result))
+      continue
+    }
+    if (store.deleted.has(streamId)) {
+      outcomes.push(Either.left(new EventStore.StreamDeleted({ streamId })))
+      continue
+    }
+    if (Either.isLeft(planned)) {
+      outcomes.push(Either.left(planned.left))
+      continue
+    }
+    // the whole index: events planned earlier in this group count too
+    const end = index.offsets.length
+    const conflicting = condition === undefined
+      ? -1
+      : matchingEntries(index, condition.failIfEventsMatch, firstSlotAtOrAfter(index, condition.after + 1n, end), end, 1)[0] ?? -1
+    if (conflicting !== -1) {
+      outcomes.push(Either.left(
+        new EventStore.AppendConditionFailed({
+          streamId,
+          query: condition!.failIfEventsMatch,
+          after: condition!.after,
+          position: BigInt(index.positionOf[conflicting]!)
+        })
+      ))
+      continue
+    }
+    const serialized = []
+    let rejected: EventStore.AppendError | undefined
+    for (let i = 0; i < events.length && rejected === undefined; i++) {
+      const result = serializeEvent(streamId, i, events[i]!, store.maxEventBytes)
+      if (Either.isLeft(result)) rejected = result.left
+      else serialized.push(result.right)
+    }
+    if (rejected !== undefined) {
+      outcomes.push(Either.left(rejected))
+      continue
+    }
+    const positions: Array<bigint> = []
+    const from = bytes
+    for (let i = 0; i < events.length; i++) {
+      const position = Math.max(index.head, index.positionOf.at(-1) ?? 0) + 1
+      // the first line says where the append must start: anywhere else, it is void
+      const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length, i === 0 ? from : undefined)
+      addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
+      bytes += Buffer.byteLength(line)
+      chunks.push(line)
+      positions.push(BigInt(position))
+    }
+    spans.push({ outcome: outcomes.length, from, to: bytes })
+    outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
+  }
+  return { start, chunks, bytes, outcomes, spans }
+}
+
+/**
+ * Writes a planned group, syncs it and reads it back: an append is ours
+ * only where we planned it. A holder that stalled past the stale time finds
+ * another's bytes there (its own landed later, and is void). Returns the
+ * log's state after the write, when known.
+ */
+const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan) =>
+  Effect.gen(function*() {
+    const index = store.index
+    const buffer = Buffer.from(chunks.join(""))
+    const base = index.size
+    const written = yield* Effect.either(store.log.writeAll(buffer))
+    // synced even after a failed write: appends that landed whole are then acknowledged
+    const synced = store.durable ? yield* Effect.either(store.log.sync) : Either.right(undefined)
+    const landed = yield* Effect.either(readBytes(store.log, base, buffer.length))
+    // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
+    const seen = yield* logState(store)
+    const failure = Either.isLeft(written)
+      ? store.fail("append", written.left)
+      : Either.isLeft(synced)
+      ? store.fail("append", synced.left)
+      : Either.isLeft(landed)
+      ? store.fail("append", landed.left)
+      : undefined
+    let whole = failure === undefined
+    for (const { from, outcome, to } of spans) {
+      const intact = !seen.replaced && Either.isRight(landed) && landed.right.length >= to - base &&
+        landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+      if (!intact || failure !== undefined) {
+        whole = false
+        outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
+      }
+    }
+    if (whole) {
+      index.size = bytes
+      index.count = index.offsets.length
+      index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
+    } else {
+      // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
+      rollback(index, start)
+    }
+    for (const onChange of store.watchers) onChange()
+    return seen
+  })
+
+/** Commits a group of queued appends: one lock, one write, one fsync. */
+const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
+  Effect.gen(function*() {
+    const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const outcomes = yield* withLock(
+      store,
+      Effect.gen(function*() {
+        // plan under the indexing permit; once our entries are in, readers leave the tail to us
+        const planned = yield* store.indexing.withPermits(1)(
+          Effect.zipRight(scanTail(store, true), Effect.sync(() => plan(store, group, now)))
+        )
+        const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
+        // refusals were judged against our view of the log: if it grew behind our back (we stalled past
+        // the stale time and another holder appended), a conflict's `actual` or a condition's position
+        // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
+        const after = seen ?? (yield* logState(store))
+        const { outcomes } = planned
+        if (after.replaced || after.size !== planned.bytes) {
+          for (let i = 0; i < outcomes.length; i++) {
+            const outcome = outcomes[i]!
+            if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
+          }
+        }
+        return outcomes
+      })
+    ).pipe(
+      Effect.catchAll((error) => Effect.succeed(group.map((): Outcome => Either.left(error))))
+    )
+    yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+  })
+
+/**
+ * Starts the store's writer fiber in the current scope and returns the
+ * store's `append`; appends still queued when the scope closes fail.
+ */
+export const startWriter = (store: LogStore) =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<Pending>()
+    const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
+      Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
+
+    yield* Queue.takeBetween(queue, 1, 1000).pipe(
+      Effect.flatMap((group) =>
+        commit(store, Chunk.toReadonlyArray(group)).pipe(
+          Effect.catchAllCause((cause) => failAll(group, store.fail("append", Cause.squash(cause))))
+        )
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(queue), (rest) => failAll(rest, store.fail("append", new Error("the store was closed"))))
+    )
+
+    return (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      expected: ExpectedVersion.ExpectedVersion,
+      condition: EventStore.SettledCondition | undefined
+    ) =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<EventStore.AppendResult, EventStore.AppendError>()
+        yield* Queue.offer(queue, { streamId, events, expected, condition, done })
+        return yield* Deferred.await(done)
+      })
+  })
