@@ -1,6 +1,6 @@
 /**
  * Durability of the filesystem store, seen through the `FileSystem` service
- * it writes with: with `fsync` (the default) an append returns only after the
+ * it writes with (and `fs.writeSync`, which its writer appends with): with `fsync` (the default) an append returns only after the
  * log was synced, and the directory is synced when the log is created; an
  * erasure syncs its tombstone before it overwrites the erased lines, and those
  * before it returns; with `fsync: false` nothing is synced.
@@ -12,6 +12,7 @@ import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
+import { hookSyncWrites } from "../support/syncWrites.js"
 
 /** What the store did to a file, in the order it did it. */
 interface Call {
@@ -21,10 +22,14 @@ interface Call {
 
 /**
  * The node `FileSystem`, recording every write and sync on the files the
- * store opens; `failSync` makes the sync of matching paths fail.
+ * store opens, and every synchronous write of this process while it is in
+ * use; `failSync` makes the sync of matching paths fail.
  */
 const recordingFileSystem = (calls: Array<Call>, failSync: (path: string) => boolean = () => false) =>
-  Layer.effect(
+  Layer.scopedDiscard(Effect.acquireRelease(
+    Effect.sync(() => hookSyncWrites({ after: (path) => calls.push({ op: "write", path }) })),
+    (unhook) => Effect.sync(unhook)
+  )).pipe(Layer.merge(Layer.effect(
     FileSystem.FileSystem,
     Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
       ...fs,
@@ -49,7 +54,7 @@ const recordingFileSystem = (calls: Array<Call>, failSync: (path: string) => boo
             }
           }))
     }))
-  ).pipe(Layer.provide(NodeFileSystem.layer))
+  ))).pipe(Layer.provide(NodeFileSystem.layer))
 
 const storeIn = (directory: string, calls: Array<Call>, options: { readonly fsync?: boolean; readonly failSync?: (path: string) => boolean } = {}) =>
   Layer.merge(FileEventStore.layer({ directory, fsync: options.fsync }), removeAfter(directory)).pipe(

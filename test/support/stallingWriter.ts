@@ -10,15 +10,15 @@
  * itself; the test takes the lock over, appends, and sends SIGCONT. Every
  * append prints one JSON line: `{"ids":[…],"version":n}` when acknowledged,
  * `{"ids":[…],"failed":{"_tag":…,"message":…}}` when it failed. The hook
- * lives in a wrapped `FileSystem` given to the store: the store's own code
- * paths run unchanged.
+ * wraps this process's `fs.writeSync` (the store's writer appends with it):
+ * the store's own code paths run unchanged.
  */
 import { writeSync } from "node:fs"
-import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { EventId, EventStore, FileEventStore, StreamId } from "../../src/index.js"
 import { runWorkerProgram } from "./process.js"
+import { hookSyncWrites } from "./syncWrites.js"
 
 const [directory, stream, appendsArg, maxBatchArg, seedArg] = process.argv.slice(2)
 const appends = Number(appendsArg ?? "3")
@@ -38,34 +38,16 @@ const random = () => {
 let armed = false
 const print = (value: unknown) => writeSync(1, `${JSON.stringify(value)}\n`)
 
-/** The log file, with a write that stops the process first when armed. */
-const stalling = (file: FileSystem.File): FileSystem.File =>
-  new Proxy(file, {
-    get(target, property) {
-      if (property === "writeAll") {
-        return (buffer: Uint8Array) =>
-          Effect.suspend(() => {
-            if (armed) {
-              armed = false
-              print({ stalling: true })
-              process.kill(process.pid, "SIGSTOP")
-            }
-            return target.writeAll(buffer)
-          })
-      }
-      const value: unknown = Reflect.get(target, property, target)
-      return typeof value === "function" ? value.bind(target) : value
+// the log's next write stops the process first when armed
+hookSyncWrites({
+  before: (path) => {
+    if (armed && path.endsWith(FileEventStore.logFileName)) {
+      armed = false
+      print({ stalling: true })
+      process.kill(process.pid, "SIGSTOP")
     }
-  })
-
-const StallingFileSystem = Layer.effect(
-  FileSystem.FileSystem,
-  Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
-    ...fs,
-    open: (path, options) =>
-      Effect.map(fs.open(path, options), (file) => path.endsWith(FileEventStore.logFileName) ? stalling(file) : file)
-  }))
-).pipe(Layer.provide(NodeContext.layer))
+  }
+})
 
 const program = Effect.gen(function*() {
   for (let n = 0; n < appends; n++) {
@@ -87,5 +69,5 @@ const program = Effect.gen(function*() {
 })
 
 runWorkerProgram(program.pipe(Effect.provide(
-    FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(Layer.merge(NodeContext.layer, StallingFileSystem)))
+    FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(NodeContext.layer))
   )))

@@ -11,8 +11,35 @@ export interface DirectoryLock {
   readonly staleMs: number
 }
 
-const isLocked = (error: unknown) =>
+/** Whether a lock attempt failed because another holder has the lock. */
+export const isLocked = (error: unknown) =>
   typeof error === "object" && error !== null && "code" in error && error.code === "ELOCKED"
+
+/**
+ * Takes the lock, asking `attempts` times with short waits between (none
+ * when 0); succeeds with the function that releases it. `onCompromised` is
+ * called if the lock is found taken over while held (its holder stalled past
+ * `staleMs`).
+ */
+export const acquireDirectoryLock = (lock: DirectoryLock, attempts: number, onCompromised: () => void = () => {}) =>
+  Effect.tryPromise({
+    try: () =>
+      lockfile.lock(lock.directory, {
+        lockfilePath: lock.lockPath,
+        realpath: false,
+        stale: lock.staleMs,
+        update: Math.floor(lock.staleMs / 2),
+        // few retries per call: the retry package rebuilds (and deep-copies) its whole schedule on every lock
+        retries: attempts === 0 ? 0 : { retries: attempts, factor: 1.3, minTimeout: 1, maxTimeout: 20 },
+        onCompromised
+      }),
+    catch: (error) => error
+  }).pipe(
+    Effect.map((release) => Effect.promise(() => release().catch(() => undefined)))
+  )
+
+/** How many rounds of attempts to make before giving up: well past the stale time, so a crashed holder's lock is taken over. */
+export const lockRounds = (lock: DirectoryLock) => Math.ceil((lock.staleMs * 4) / 1000)
 
 /**
  * Runs `effect` holding an exclusive, cross-process lock. A crashed holder's
@@ -26,23 +53,10 @@ export const withDirectoryLock = <A, E, R, E2>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | E2, R> =>
   Effect.acquireUseRelease(
-    Effect.tryPromise({
-      try: () =>
-        lockfile.lock(lock.directory, {
-          lockfilePath: lock.lockPath,
-          realpath: false,
-          stale: lock.staleMs,
-          update: Math.floor(lock.staleMs / 2),
-          // few retries per call: the retry package rebuilds (and deep-copies) its whole schedule on every lock
-          retries: { retries: 50, factor: 1.3, minTimeout: 1, maxTimeout: 50 },
-          onCompromised: () => {}
-        }),
-      catch: (error) => error
-    }).pipe(
-      // keep asking well past the stale time, so a crashed holder's lock is taken over
-      Effect.retry({ times: Math.ceil((lock.staleMs * 4) / 2000), while: isLocked }),
+    acquireDirectoryLock(lock, 50).pipe(
+      Effect.retry({ times: lockRounds(lock), while: isLocked }),
       Effect.mapError(onFailure)
     ),
     () => effect,
-    (release) => Effect.promise(() => release().catch(() => undefined))
+    (release) => release
   )

@@ -40,3 +40,36 @@ export const watchDirectory = (directory: string, logFileName: string, onChange:
 /** Syncs a directory (a file created in it survives a crash); best effort. */
 export const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
+
+/**
+ * Reads `length` bytes at `offset` synchronously: a read from the page cache
+ * costs less than a round trip through the thread pool.
+ */
+export const readBytesNow = (file: FileSystem.File, offset: number, length: number) =>
+  Effect.try({
+    try: () => {
+      const buffer = Buffer.allocUnsafe(length)
+    let filled = 0
+    while (filled < length) {
+      const read = NodeFs.readSync(file.fd, buffer, filled, length - filled, offset + filled)
+      if (read === 0) break
+        filled += read
+      }
+      return buffer.subarray(0, filled)
+    },
+    catch: (error) => error
+  })
+
+/**
+ * Appends `buffer` to the log synchronously: a write into the page cache
+ * costs less than a round trip through the thread pool (the `fsync` that
+ * makes it durable still goes through the pool).
+ */
+export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
+  Effect.try({
+    try: () => {
+      let written = 0
+      while (written < buffer.length) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
+    },
+    catch: (error) => error
+  })

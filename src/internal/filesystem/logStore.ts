@@ -5,21 +5,26 @@
  * The writer (`writing.ts`), deletion (`deleting.ts`) and reads
  * (`reading.ts`) work on it.
  */
+import * as NodeFs from "node:fs"
 import type { FileSystem } from "@effect/platform"
 import { Effect, Option, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
-import { withDirectoryLock } from "./directoryLock.js"
 import { readBytes, readRunLimit, syncDirectory } from "./io.js"
 import { decodeTombstones, encodeSeal, Erasures, scan, type VoidSpan } from "./logFormat.js"
 import { addEntry, emptyIndex, type Index, withoutStreams } from "./logIndex.js"
 import type { ReadingStore, View } from "./reading.js"
+import * as WriterLease from "./writerLease.js"
 
 /** Where the store lives and how it writes. */
 export interface LogStoreSettings {
   readonly directory: string
   readonly logPath: string
   readonly lockPath: string
+  /** The file a process waiting for the write lock touches to ask its holder to let go. */
+  readonly wantedPath: string
+  /** How long the write lock is kept after this process's last write, in ms. */
+  readonly lockIdleMs: number
   /** `tombstones.jsonl` of stores written before tombstones went into the log. */
   readonly tombstonesPath: string
   /** `fsync` before an append returns. */
@@ -53,6 +58,8 @@ export interface LogStore extends LogStoreSettings {
   /** The store's scope: a log reopened later stays open as long as the store. */
   readonly scope: Scope.Scope
   readonly fail: (operation: string, error: unknown) => EventStore.StoreError
+  /** The cross-process write lock, kept while this process keeps writing. */
+  readonly lease: WriterLease.WriterLease
 }
 
 /** Opens the log (creating the directory and the log if needed) with an empty index. */
@@ -79,7 +86,15 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       voids: new Map(),
       indexing: yield* Effect.makeSemaphore(1),
       scope: yield* Effect.scope,
-      fail
+      fail,
+      lease: yield* WriterLease.make({
+        directory: settings.directory,
+        lockPath: settings.lockPath,
+        wantedPath: settings.wantedPath,
+        staleMs: settings.staleMs,
+        idleMs: settings.lockIdleMs,
+        onFailure: (error) => fail("lock", error)
+      })
     }
     return store
   })
@@ -93,12 +108,7 @@ export const fenced = (store: LogStore, operation: string) =>
   })
 
 /** Runs `effect` holding the store's cross-process write lock. */
-export const withLock = <A, E, R>(store: LogStore, effect: Effect.Effect<A, E, R>) =>
-  withDirectoryLock(
-    { directory: store.directory, lockPath: store.lockPath, staleMs: store.staleMs },
-    (error) => store.fail("lock", error),
-    effect
-  )
+export const withLock = <A, E, R>(store: LogStore, effect: Effect.Effect<A, E, R>) => store.lease.use(() => effect)
 
 /** The log and index as they are now. */
 export const viewOf = (store: LogStore): View => ({ count: store.index.count, size: store.index.size, index: store.index, log: store.log })
@@ -156,15 +166,17 @@ const currentSize = (store: LogStore) =>
     return Number(onDisk.size)
   })
 
-/** Whether the log was renamed away under us (compacted by an earlier version), and how long our open file is; both unknown: replaced. */
+/**
+ * Whether the log was renamed away under us (compacted by an earlier
+ * version), and how long our open file is; both unknown: replaced. Asked
+ * synchronously: two `stat`s cost less than a trip through the thread pool.
+ */
 export const logState = (store: LogStore) =>
-  Effect.suspend(() => Effect.all([store.fs.stat(store.logPath), store.log.stat])).pipe(
-    Effect.map(([onDisk, mine]) => ({
-      replaced: Option.getOrUndefined(onDisk.ino) !== Option.getOrUndefined(mine.ino),
-      size: Number(mine.size)
-    })),
-    Effect.orElseSucceed(() => ({ replaced: true, size: -1 }))
-  )
+  Effect.try(() => {
+    const mine = NodeFs.fstatSync(store.log.fd, { bigint: false })
+    const onDisk = NodeFs.statSync(store.logPath, { bigint: false })
+    return { replaced: onDisk.ino !== mine.ino, size: mine.size }
+  }).pipe(Effect.orElseSucceed(() => ({ replaced: true, size: -1 })))
 
 /**
  * Indexes what other writers appended since we last looked; the caller holds

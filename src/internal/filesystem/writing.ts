@@ -11,10 +11,10 @@ import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
 import { planAppend } from "../appendPlan.js"
 import { serializeEvent } from "../serialize.js"
-import { readBytes } from "./io.js"
+import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
-import { fenced, type LogStore, logState, scanTail, withLock } from "./logStore.js"
+import { fenced, type LogStore, logState, scanTail } from "./logStore.js"
 
 interface Pending {
   readonly streamId: StreamId
@@ -132,10 +132,10 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
     const index = store.index
     const buffer = Buffer.from(chunks.join(""))
     const base = index.size
-    const written = yield* Effect.either(store.log.writeAll(buffer))
+    const written = yield* Effect.either(appendNow(store.log, buffer))
     // synced even after a failed write: appends that landed whole are then acknowledged
     const synced = store.durable ? yield* Effect.either(store.log.sync) : Either.right(undefined)
-    const landed = yield* Effect.either(readBytes(store.log, base, buffer.length))
+    const landed = yield* Effect.either(readBytesNow(store.log, base, buffer.length))
     // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
     const seen = yield* logState(store)
     const failure = Either.isLeft(written)
@@ -161,6 +161,7 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
     } else {
       // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
       rollback(index, start)
+      yield* store.lease.lost
     }
     for (const onChange of store.watchers) onChange()
     return seen
@@ -170,12 +171,12 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
 const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-    const outcomes = yield* withLock(
-      store,
+    const outcomes = yield* store.lease.use((held) =>
       Effect.gen(function*() {
-        // plan under the indexing permit; once our entries are in, readers leave the tail to us
+        // plan under the indexing permit; once our entries are in, readers leave the tail to us.
+        // With the lock kept since our last commit, nobody else wrote: there is no tail to take
         const planned = yield* store.indexing.withPermits(1)(
-          Effect.zipRight(scanTail(store, true), Effect.sync(() => plan(store, group, now)))
+          Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
         )
         const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
         // refusals were judged against our view of the log: if it grew behind our back (we stalled past
@@ -188,6 +189,7 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
             const outcome = outcomes[i]!
             if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
           }
+          yield* store.lease.lost
         }
         return outcomes
       })

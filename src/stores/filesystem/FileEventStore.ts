@@ -75,6 +75,13 @@ export interface FileEventStoreOptions {
   readonly maxEventBytes?: number | undefined
   /** After how long a lock whose holder stopped refreshing it is taken over, in ms; default 5,000 (minimum 2,000). */
   readonly lockStaleMs?: number | undefined
+  /**
+   * How long the write lock is kept after this process's last write, in ms;
+   * default 10. Held, the next commit skips taking it (a directory created
+   * and removed); another process that wants it asks, and gets it at the
+   * end of the current commit.
+   */
+  readonly lockIdleMs?: number | undefined
 }
 
 /**
@@ -113,6 +120,8 @@ export const make = (
       directory,
       logPath: path.join(directory, logFileName),
       lockPath: path.join(directory, "write.lock"),
+      wantedPath: path.join(directory, "write.wanted"),
+      lockIdleMs: Math.max(1, options.lockIdleMs ?? 10),
       tombstonesPath: path.join(directory, tombstonesFileName),
       durable: options.fsync !== false,
       staleMs: Math.max(2000, options.lockStaleMs ?? 5000),

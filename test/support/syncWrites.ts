@@ -1,0 +1,39 @@
+/**
+ * Hooks into the synchronous writes of this process (`fs.writeSync`, which
+ * the filesystem store's writer appends with) without touching the store:
+ * the hook sees each write to a file by path before it happens.
+ */
+import { createRequire, syncBuiltinESMExports } from "node:module"
+
+/** The `node:fs` module object itself (an ESM namespace of it cannot be assigned to). */
+const NodeFs = createRequire(import.meta.url)("node:fs") as typeof import("node:fs")
+
+/** The path of an open descriptor (Linux). */
+const pathOf = (fd: number) => {
+  try {
+    return NodeFs.readlinkSync(`/proc/self/fd/${fd}`)
+  } catch {
+    return ""
+  }
+}
+
+/**
+ * Calls `before(path)` before each `fs.writeSync` of this process, and
+ * `after(path)` once it returned; returns the function that removes the hook.
+ */
+export const hookSyncWrites = (hooks: { readonly before?: (path: string) => void; readonly after?: (path: string) => void }) => {
+  const original = NodeFs.writeSync
+  const hooked = function(this: unknown, fd: number, ...rest: Array<unknown>) {
+    const path = pathOf(fd)
+    hooks.before?.(path)
+    const written = (original as (...args: Array<unknown>) => number).call(this, fd, ...rest)
+    hooks.after?.(path)
+    return written
+  }
+  ;(NodeFs as { writeSync: unknown }).writeSync = hooked
+  syncBuiltinESMExports()
+  return () => {
+    ;(NodeFs as { writeSync: unknown }).writeSync = original
+    syncBuiltinESMExports()
+  }
+}
