@@ -7,7 +7,9 @@
  *   log when the store opens and kept current as the log grows (also by other
  *   processes), so a stream read never scans the store.
  * - **Across processes**: an exclusive lock (`proper-lockfile`, stale locks of
- *   crashed holders are taken over) around catch-up + version check + write.
+ *   crashed holders are taken over) around catch-up + version check + write,
+ *   kept as a lease while this process keeps writing (let go when idle or
+ *   when another process asks).
  * - **Fencing**: a holder that merely stalled past the stale time (a long GC
  *   pause, a frozen VM) loses the lock without knowing it, so the log itself
  *   decides: each append's first line carries `at`, the offset its writer
