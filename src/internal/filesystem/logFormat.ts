@@ -343,16 +343,6 @@ const learnErasures = (bytes: Buffer, base: number, erasures: Erasures) => {
 /** Why a line could not be read. */
 export type LineProblem = "checksum" | "shape"
 
-/** The event JSON of a line whose checksum holds, or the problem. */
-const verified = (text: string): string | LineProblem => {
-  if (!text.startsWith(prefix) || text.slice(prefix.length + 8, eventStart) !== middle || !text.endsWith("}")) {
-    return "shape"
-  }
-  const json = text.slice(eventStart, -1)
-  const expected = Number.parseInt(text.slice(prefix.length, prefix.length + 8), 16)
-  return crc32(json) === expected ? json : "checksum"
-}
-
 /** The end (exclusive) of the JSON string starting at `start` (a quote). */
 const stringEnd = (json: string, start: number): number => {
   for (let i = start + 1; i < json.length; i++) {
@@ -389,7 +379,13 @@ const readString = (json: string, start: number, end: number): string => {
  * laid out otherwise.
  */
 export const indexLine = (text: string): IndexEntry | LineProblem => {
-  const json = verified(text)
+  const bytes = Buffer.from(text)
+  return indexLineAt(bytes, 0, bytes.length)
+}
+
+/** `indexLine` of the line at `start` up to `end` (its newline, excluded) of `bytes`. */
+export const indexLineAt = (bytes: Buffer, start: number, end: number): IndexEntry | LineProblem => {
+  const json = verifiedAt(bytes, start, end)
   if (json === "shape" || json === "checksum") return json
   const streamKey = json.indexOf(",\"streamId\":")
   const streamStart = streamKey + 12
@@ -436,8 +432,41 @@ export const indexLine = (text: string): IndexEntry | LineProblem => {
  * problem instead when the line is damaged.
  */
 export const decodeLine = (text: string): Line | LineProblem => {
-  const json = verified(text)
+  const bytes = Buffer.from(text)
+  return decodeLineAt(bytes, 0, bytes.length)
+}
+
+const prefixBytes = Buffer.from(prefix)
+const middleBytes = Buffer.from(middle)
+const closingBrace = 0x7d
+
+/**
+ * Decodes the line at `start` up to `end` (its newline, excluded) of
+ * `bytes`, verifying its checksum. Returns the problem instead when the line
+ * is damaged.
+ */
+export const decodeLineAt = (bytes: Buffer, start: number, end: number): Line | LineProblem => {
+  const json = verifiedAt(bytes, start, end)
   return json === "shape" || json === "checksum" ? json : decodeVerified(json)
+}
+
+/**
+ * The event JSON of the line at `start` up to `end` of `bytes` if its shape
+ * and checksum hold (the checksum taken over the bytes: no string is made of
+ * the rest of the line), or the problem.
+ */
+const verifiedAt = (bytes: Buffer, start: number, end: number): string | LineProblem => {
+  const crcStart = start + prefix.length
+  if (
+    end - start < eventStart + 1 || bytes[end - 1] !== closingBrace ||
+    bytes.compare(prefixBytes, 0, prefixBytes.length, start, crcStart) !== 0 ||
+    bytes.compare(middleBytes, 0, middleBytes.length, crcStart + 8, start + eventStart) !== 0
+  ) {
+    return "shape"
+  }
+  const expected = Number.parseInt(bytes.toString("latin1", crcStart, crcStart + 8), 16)
+  if (crc32(bytes.subarray(start + eventStart, end - 1)) !== expected) return "checksum"
+  return bytes.toString("utf8", start + eventStart, end - 1)
 }
 
 const decodeVerified = (json: string): Line | LineProblem => {
@@ -551,8 +580,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
       consumed = start = end + 1
       continue
     }
-    const text = bytes.toString("utf8", start, end)
-    const decoded = indexLine(text)
+    const decoded = indexLineAt(bytes, start, end)
     if (typeof decoded !== "string" && decoded.batchIndex === pending.length) {
       if (pending.length === 0) pendingVoid = decoded.at !== undefined && decoded.at !== base + start
       pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
@@ -565,6 +593,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
       start = end + 1
       continue
     }
+    const text = bytes.toString("utf8", start, end)
     if (pending.length === 0 && (end === start || decodeSeal(text) !== undefined || isFiller(text))) {
       // a seal outside a torn stretch: a stalled writer's (void), or one whose stretch was read as sealed already;
       // an empty line: a stalled sealer's leading newline, landed after a newer writer's whole line; an erased line
@@ -617,7 +646,7 @@ const sealFor = (bytes: Buffer, base: number, start: number, from: number, erasu
     } else if (tombstone !== undefined) {
       if (tombstone.at === base + at) validAppend = true
     } else if (!erasures.covers(base + at) && !isFiller(text)) {
-      const decoded = indexLine(text)
+      const decoded = indexLineAt(bytes, at, end)
       if (typeof decoded === "string") {
         if (end > at) damaged ??= { offset: base + at, problem: decoded }
       }

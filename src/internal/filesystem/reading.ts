@@ -9,7 +9,7 @@ import * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBytes, readRunLimit } from "./io.js"
-import { decodeLine, type Erasures, isFiller } from "./logFormat.js"
+import { decodeLineAt, type Erasures, isFiller } from "./logFormat.js"
 import { firstSlotAtOrAfter, type Index, matchingEntries, streamVersionOf } from "./logIndex.js"
 
 const readGapLimit = 64 * 1024
@@ -60,10 +60,10 @@ export const readPositions = (store: ReadingStore, positions: ReadonlyArray<numb
       for (let k = i; k <= j; k++) {
         const at = limit.index.offsets[positions[k]!]!
         // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
-        const text = bytes.toString("utf8", at - low, Math.max(at - low, bytes.indexOf(0x0a, at - low)))
-        const line = decodeLine(text)
+        const end = Math.max(at - low, bytes.indexOf(0x0a, at - low))
+        const line = decodeLineAt(bytes, at - low, end)
         // erased since this read began (here or by another process): left out
-        if (typeof line === "string" && (isFiller(text) || (yield* erasedSince(store, at, limit)))) continue
+        if (typeof line === "string" && (isFiller(bytes.toString("utf8", at - low, end)) || (yield* erasedSince(store, at, limit)))) continue
         if (typeof line === "string") {
           return yield* new EventStore.StoreError({
             operation: "read",
