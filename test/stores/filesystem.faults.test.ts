@@ -226,6 +226,31 @@ describe("FileEventStore tombstones and erasure in the log", () => {
       expect(yield* readStream(gone).pipe(Effect.provide(openStore(directory)))).toEqual([])
       rmSync(directory, { recursive: true, force: true })
     }))
+
+  it.live("given an older store's tombstones.jsonl, when a writer opens it, then its tombstones move into the log: removing the file no longer brings the stream back", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("legacy-tombstones-moved")
+      const gone = StreamId.unsafeParse("legacy-moved")
+      const kept = StreamId.unsafeParse("legacy-kept")
+      yield* Effect.all([
+        EventStore.append(gone, events(2), { expectedVersion: "NoStream" }),
+        EventStore.append(kept, events(1), { expectedVersion: "NoStream" })
+      ]).pipe(Effect.provide(openStore(directory)))
+      writeFileSync(
+        join(directory, FileEventStore.tombstonesFileName),
+        encodeTombstone({ streamId: gone, version: 2, at: new Date(0).toISOString() })
+      )
+      // a writer opens the store: the file's tombstones go into the log
+      expect(yield* EventStore.isDeleted(gone).pipe(Effect.provide(openStore(directory)))).toBe(true)
+      rmSync(join(directory, FileEventStore.tombstonesFileName))
+      yield* Effect.gen(function*() {
+        expect(yield* EventStore.isDeleted(gone)).toBe(true)
+        expect((yield* Effect.flip(EventStore.append(gone, events(1), { expectedVersion: 2 })))._tag).toBe("StreamDeleted")
+        expect(yield* EventStore.isDeleted(kept)).toBe(false)
+        expect((yield* EventStore.append(kept, events(1), { expectedVersion: 1 })).streamVersion).toBe(2)
+      }).pipe(Effect.provide(openStore(directory)))
+      rmSync(directory, { recursive: true, force: true })
+    }))
 })
 
 describe("FileEventStore damage and recovery", () => {

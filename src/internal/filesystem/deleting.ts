@@ -74,3 +74,33 @@ export const deleteStream = (store: LogStore) => (streamId: StreamId, expected: 
       e instanceof EventStore.StoreError || e instanceof EventStore.ConcurrencyConflict ? e : store.fail("deleteStream", e)
     )
   )
+
+/**
+ * Moves the tombstones known only from `tombstones.jsonl` (stores written
+ * before tombstones went into the log) into the log, under the lock and
+ * fenced like a deletion: from then on, the file going missing brings no
+ * stream back. A move that does not land where planned is void; the file
+ * still counts, and the next writer to open the store tries again.
+ */
+export const moveLegacyTombstones = (store: LogStore) =>
+  store.legacy.size === 0 ? Effect.void : withLock(
+    store,
+    store.indexing.withPermits(1)(Effect.gen(function*() {
+      yield* scanTail(store, true)
+      if (store.legacy.size === 0) return
+      const deletedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const planned = store.index.size
+      let at = planned
+      const records = [...store.legacy].map(([streamId, version]) => {
+        const line = encodeLogTombstone({ streamId, version, deletedAt, erase: false, position: store.index.head, at, erased: [] })
+        at += Buffer.byteLength(line)
+        return line
+      })
+      const record = Buffer.from(records.join(""))
+      yield* store.log.writeAll(record)
+      if (store.durable) yield* store.log.sync
+      const landed = yield* readBytes(store.log, planned, record.length)
+      yield* scanTail(store, false)
+      if (!landed.equals(record)) yield* Effect.logWarning(`chronicle: ${fenced(store, "open").reason}; ${store.tombstonesPath} still counts`)
+    }))
+  ).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("open", e))))

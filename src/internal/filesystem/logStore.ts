@@ -45,6 +45,8 @@ export interface LogStore extends LogStoreSettings {
   readonly watchers: Set<() => void>
   /** Deleted streams and their version when deleted: from the log's tombstones (and `tombstones.jsonl` of older stores). */
   readonly deleted: Map<StreamId, number>
+  /** Deleted streams known only from `tombstones.jsonl`, not yet from a tombstone in the log: a writer moves them there. */
+  readonly legacy: Map<StreamId, number>
   /** The log's erased byte ranges, from its valid erasing tombstones. */
   readonly erasures: Erasures
   /** Void stretches holding a stream's lines (fenced-off appends, sealed torn ones), by offset: erasure overwrites them too. */
@@ -82,6 +84,7 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       index: emptyIndex(),
       watchers: new Set(),
       deleted: new Map(),
+      legacy: new Map(),
       erasures: new Erasures(),
       voids: new Map(),
       indexing: yield* Effect.makeSemaphore(1),
@@ -137,7 +140,11 @@ export const readLegacyTombstones = (store: LogStore) =>
         reason: `${store.tombstonesPath} is damaged at line ${decoded.damagedLine} (checksum mismatch)`
       })
     }
-    for (const tombstone of decoded) if (!store.deleted.has(tombstone.streamId)) store.deleted.set(tombstone.streamId, tombstone.version)
+    for (const tombstone of decoded) {
+      if (store.deleted.has(tombstone.streamId)) continue
+      store.deleted.set(tombstone.streamId, tombstone.version)
+      store.legacy.set(tombstone.streamId, tombstone.version)
+    }
   }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))
 
 /**
@@ -151,6 +158,7 @@ const reopen = (store: LogStore) =>
     store.index = emptyIndex()
     store.erasures.clear()
     store.voids.clear()
+    store.legacy.clear()
     yield* readLegacyTombstones(store)
   })
 
@@ -227,6 +235,7 @@ export const scanTail = (
       const gone = new Set<StreamId>()
       for (const tombstone of result.tombstones) {
         if (!store.deleted.has(tombstone.streamId)) store.deleted.set(tombstone.streamId, tombstone.version)
+        store.legacy.delete(tombstone.streamId)
         index.head = Math.max(index.head, tombstone.position)
         if (tombstone.erase && index.streams.has(tombstone.streamId)) gone.add(tombstone.streamId)
       }

@@ -36,7 +36,8 @@
  *   append: it carries `at` and is read back, so a deleter that stalled while
  *   another process appended to the stream fails, and its tombstone is void.
  *   A valid tombstone makes later appends to the stream fail with
- *   `StreamDeleted`. `tombstones.jsonl` of older stores is still read.
+ *   `StreamDeleted`. The tombstones in `tombstones.jsonl` of older stores
+ *   move into the log when a writer opens the store.
  * - **Erasure** never moves a byte: the erasing tombstone lists the byte
  *   ranges of the stream's lines, and once it is durable and read back valid
  *   those lines are overwritten in place with filler lines of the same
@@ -57,7 +58,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import * as EventStore from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../../internal/serialize.js"
-import { deleteStream } from "../../internal/filesystem/deleting.js"
+import { deleteStream, moveLegacyTombstones } from "../../internal/filesystem/deleting.js"
 import { watchDirectory } from "../../internal/filesystem/io.js"
 import { streamVersionOf } from "../../internal/filesystem/logIndex.js"
 import { catchUp, open, readingOf, readLegacyTombstones, viewOf } from "../../internal/filesystem/logStore.js"
@@ -96,7 +97,8 @@ export const logFileName = "events.jsonl"
 
 /**
  * The name of the file of deleted streams written by earlier versions
- * (tombstones now go into the log); still read.
+ * (tombstones now go into the log); read, and its tombstones moved into the
+ * log when a writer opens the store.
  *
  * @since 0.1.0
  * @category constants
@@ -132,6 +134,7 @@ export const make = (
     yield* readLegacyTombstones(store)
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
     yield* catchUp(store, false, "open")
+    yield* moveLegacyTombstones(store)
     const append = yield* startWriter(store)
     const reading = readingOf(store)
     const upToDate = catchUp(store, false)
