@@ -83,7 +83,7 @@ export const deleteStream = (store: LogStore) => (streamId: StreamId, expected: 
  * still counts, and the next writer to open the store tries again.
  */
 export const moveLegacyTombstones = (store: LogStore) =>
-  store.legacy.size === 0 ? Effect.void : withLock(
+  store.legacy.size === 0 || store.readOnly ? Effect.void : withLock(
     store,
     store.indexing.withPermits(1)(Effect.gen(function*() {
       yield* scanTail(store, true)

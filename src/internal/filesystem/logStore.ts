@@ -6,6 +6,7 @@
  * (`reading.ts`) work on it.
  */
 import * as NodeFs from "node:fs"
+import { basename } from "node:path"
 import type { FileSystem } from "@effect/platform"
 import { Effect, Option, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
@@ -33,6 +34,10 @@ export interface LogStoreSettings {
   readonly staleMs: number
   /** Largest accepted event, UTF-8 bytes of data plus metadata. */
   readonly maxEventBytes: number
+  /** Open the log for reading only: never create, write, seal or lock anything. */
+  readonly readOnly: boolean
+  /** The permissions of files the store creates (before the umask). */
+  readonly fileMode: number
 }
 
 /** The log as this process knows it. */
@@ -73,9 +78,17 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
         reason: `${settings.directory}: ${error instanceof Error ? error.message : String(error)}`,
         cause: error
       })
-    yield* fs.makeDirectory(settings.directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
-    const created = !(yield* fs.exists(settings.logPath).pipe(Effect.mapError((e) => fail("open", e))))
-    const log = yield* fs.open(settings.logPath, { flag: "a+" }).pipe(Effect.mapError((e) => fail("open", e)))
+    if (settings.readOnly && !(yield* fs.exists(settings.logPath).pipe(Effect.mapError((e) => fail("open", e))))) {
+      return yield* new EventStore.StoreError({
+        operation: "open",
+        reason: `${settings.directory}: no event log here (no ${basename(settings.logPath)}); a store opened read-only never creates one`
+      })
+    }
+    if (!settings.readOnly) yield* fs.makeDirectory(settings.directory, { recursive: true }).pipe(Effect.mapError((e) => fail("open", e)))
+    const created = !settings.readOnly && !(yield* fs.exists(settings.logPath).pipe(Effect.mapError((e) => fail("open", e))))
+    const log = yield* fs.open(settings.logPath, { flag: settings.readOnly ? "r" : "a+", mode: settings.fileMode }).pipe(
+      Effect.mapError((e) => fail("open", e))
+    )
     if (created && settings.durable) yield* syncDirectory(fs, settings.directory)
     const store: LogStore = {
       ...settings,
@@ -94,6 +107,7 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
         directory: settings.directory,
         lockPath: settings.lockPath,
         wantedPath: settings.wantedPath,
+        fileMode: settings.fileMode,
         staleMs: settings.staleMs,
         idleMs: settings.lockIdleMs,
         onFailure: (error) => fail("lock", error)
@@ -110,8 +124,13 @@ export const fenced = (store: LogStore, operation: string) =>
       "the write was fenced off and nothing of it was stored"
   })
 
-/** Runs `effect` holding the store's cross-process write lock. */
-export const withLock = <A, E, R>(store: LogStore, effect: Effect.Effect<A, E, R>) => store.lease.use(() => effect)
+/** The error of a write to a store opened read-only. */
+export const readOnlyError = (store: LogStore, operation: string) =>
+  new EventStore.StoreError({ operation, reason: `${store.directory}: the store was opened read-only` })
+
+/** Runs `effect` holding the store's cross-process write lock; a read-only store fails instead. */
+export const withLock = <A, E, R>(store: LogStore, effect: Effect.Effect<A, E, R>) =>
+  store.readOnly ? Effect.fail(readOnlyError(store, "write")) : store.lease.use(() => effect)
 
 /** The log and index as they are now. */
 export const viewOf = (store: LogStore): View => ({ count: store.index.count, size: store.index.size, index: store.index, log: store.log })
@@ -154,7 +173,7 @@ export const readLegacyTombstones = (store: LogStore) =>
 const reopen = (store: LogStore) =>
   Effect.gen(function*() {
     // the old handle stays open until the store closes: reads in flight keep using it
-    store.log = yield* store.fs.open(store.logPath, { flag: "a+" }).pipe(Scope.extend(store.scope))
+    store.log = yield* store.fs.open(store.logPath, { flag: store.readOnly ? "r" : "a+", mode: store.fileMode }).pipe(Scope.extend(store.scope))
     store.index = emptyIndex()
     store.erasures.clear()
     store.voids.clear()

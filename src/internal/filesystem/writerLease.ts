@@ -20,6 +20,8 @@ import { acquireDirectoryLock, type DirectoryLock, isLocked, lockRounds } from "
 export interface WriterLeaseOptions extends DirectoryLock {
   /** The file a waiting process touches to ask the holder to let go. */
   readonly wantedPath: string
+  /** The permissions of the `wanted` file, should this process create it. */
+  readonly fileMode: number
   /** How long the lease is kept without a write, in ms. */
   readonly idleMs: number
   /** The error of a lock that cannot be had. */
@@ -54,8 +56,8 @@ const touchedAt = (path: string) =>
 const touchedSince = (path: string, since: number) => (NodeFs.statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= since
 
 /** Asks the holder to let go; best effort. */
-const touch = (path: string) =>
-  Effect.promise(() => NodeFs.promises.writeFile(path, "").catch(() => undefined))
+const touch = (path: string, mode: number) =>
+  Effect.promise(() => NodeFs.promises.writeFile(path, "", { mode }).catch(() => undefined))
 
 /** Makes the lease of a store; it is let go when the scope closes. */
 export const make = (options: WriterLeaseOptions) =>
@@ -113,7 +115,7 @@ export const make = (options: WriterLeaseOptions) =>
       release = first._tag === "Right" ? first.right : yield* Effect.gen(function*() {
         if (!isLocked(first.left)) return yield* Effect.fail(first.left)
         // ask the holder to let go, and again each round
-        return yield* Effect.zipRight(touch(options.wantedPath), acquireDirectoryLock(options, 50, onCompromised)).pipe(
+        return yield* Effect.zipRight(touch(options.wantedPath, options.fileMode), acquireDirectoryLock(options, 50, onCompromised)).pipe(
           Effect.retry({ times: lockRounds(options), while: isLocked })
         )
       }).pipe(Effect.mapError(options.onFailure))

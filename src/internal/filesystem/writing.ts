@@ -14,7 +14,7 @@ import { serializeEvent } from "../serialize.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
-import { fenced, type LogStore, logState, scanTail } from "./logStore.js"
+import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
 interface Pending {
   readonly streamId: StreamId
@@ -167,10 +167,14 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
     return seen
   })
 
+const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
+  Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
+
 /** Commits a group of queued appends: one lock, one write, one fsync. */
 const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+    if (store.readOnly) return yield* failAll(group, readOnlyError(store, "append"))
     const outcomes = yield* store.lease.use((held) =>
       Effect.gen(function*() {
         // plan under the indexing permit; once our entries are in, readers leave the tail to us.
@@ -206,8 +210,6 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
 export const startWriter = (store: LogStore) =>
   Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Pending>()
-    const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
-      Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
 
     yield* Queue.takeBetween(queue, 1, 1000).pipe(
       Effect.flatMap((group) =>

@@ -85,6 +85,20 @@ export interface FileEventStoreOptions {
    * end of the current commit.
    */
   readonly lockIdleMs?: number | undefined
+  /**
+   * Open for reading only (default false): the log is opened read-only, so
+   * a read-only directory or mount works, and nothing is ever created,
+   * written, sealed or locked; a directory without a log is a `StoreError`.
+   * Appends and deletions fail with a `StoreError`. Other processes'
+   * appends are still seen.
+   */
+  readonly readOnly?: boolean | undefined
+  /**
+   * The permissions of the files the store creates (the log, `write.wanted`),
+   * before the process's umask; default `0o666`, i.e. readable by everyone
+   * under the usual umask 022. Give `0o600` to keep events to their owner.
+   */
+  readonly fileMode?: number | undefined
 }
 
 /**
@@ -129,7 +143,9 @@ export const make = (
       tombstonesPath: path.join(directory, tombstonesFileName),
       durable: options.fsync !== false,
       staleMs: Math.max(2000, options.lockStaleMs ?? 5000),
-      maxEventBytes: options.maxEventBytes ?? defaultMaxEventBytes
+      maxEventBytes: options.maxEventBytes ?? defaultMaxEventBytes,
+      readOnly: options.readOnly === true,
+      fileMode: options.fileMode ?? 0o666
     })
     yield* readLegacyTombstones(store)
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
