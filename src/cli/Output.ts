@@ -6,63 +6,113 @@
  * @since 0.1.0
  */
 import * as NodeFs from "node:fs"
-import { Console, Effect } from "effect"
-import type { Scope } from "effect"
+import * as NodeStream from "node:stream"
+import { Console, Effect, Exit } from "effect"
 import type { StoredEvent } from "../Event.js"
 import * as CliError from "./CliError.js"
 
 /**
- * Somewhere to write text to.
+ * Somewhere to write text to. A write fails once the destination refused
+ * bytes (a full disk, a closed pipe): the command stops instead of waiting for
+ * a `drain` that never comes.
  *
  * @category models
  */
 export interface Writer {
-  readonly write: (text: string) => Effect.Effect<void>
+  readonly write: (text: string) => Effect.Effect<void, CliError.CliError>
 }
 
-const writerOf = (stream: NodeJS.WritableStream): Writer => ({
-  write: (text) =>
-    Effect.async<void>((resume) => {
-      if (stream.write(text)) resume(Effect.void)
-      else stream.once("drain", () => resume(Effect.void))
-    })
-})
+const writerOf = (stream: NodeJS.WritableStream, name: string): Writer => {
+  let failure: CliError.CliError | undefined
+  const waiting = new Set<() => void>()
+  stream.on("error", (error) => {
+    failure ??= CliError.fail(`cannot write ${name}: ${CliError.messageOf(error)}`)
+    for (const wake of [...waiting]) wake()
+  })
+  return {
+    write: (text) =>
+      Effect.async<void, CliError.CliError>((resume) => {
+        if (failure !== undefined) return resume(Effect.fail(failure))
+        if (stream.write(text)) return resume(Effect.void)
+        const wake = () => {
+          waiting.delete(wake)
+          stream.off("drain", wake)
+          resume(failure === undefined ? Effect.void : Effect.fail(failure))
+        }
+        waiting.add(wake)
+        stream.once("drain", wake)
+      })
+  }
+}
 
 /**
  * Standard output.
  *
  * @category constructors
  */
-export const stdout: Writer = writerOf(process.stdout)
+export const stdout: Writer = writerOf(process.stdout, "to stdout")
 
 /**
  * Standard error.
  *
  * @category constructors
  */
-export const stderr: Writer = writerOf(process.stderr)
+export const stderr: Writer = writerOf(process.stderr, "to stderr")
 
 /**
  * Writes one line to stdout.
  *
  * @category combinators
  */
-export const line = (text: string): Effect.Effect<void> => stdout.write(`${text}\n`)
+export const line = (text: string): Effect.Effect<void, CliError.CliError> => stdout.write(`${text}\n`)
+
+interface OpenFile {
+  readonly stream: NodeFs.WriteStream
+  readonly writer: Writer
+  /** Whether the path is a regular file (not a device or a pipe), which a failed write leaves partial. */
+  readonly regular: boolean
+}
+
+const openFile = (path: string) =>
+  Effect.async<OpenFile, CliError.CliError>((resume) => {
+    const stream = NodeFs.createWriteStream(path)
+    const writer = writerOf(stream, path)
+    const failed = (error: Error) => resume(Effect.fail(CliError.usage(`cannot write ${path}: ${error.message}`)))
+    stream.once("error", failed)
+    stream.once("open", (fd: number) => {
+      stream.off("error", failed)
+      resume(Effect.succeed({ stream, writer, regular: NodeFs.fstatSync(fd).isFile() }))
+    })
+  })
+
+const flushed = (stream: NodeFs.WriteStream, path: string) =>
+  Effect.async<void, CliError.CliError>((resume) => {
+    NodeStream.finished(stream, (error) =>
+      resume(error === undefined || error === null ? Effect.void : Effect.fail(CliError.fail(`cannot write ${path}: ${CliError.messageOf(error)}`))))
+    stream.end()
+  })
+
+const abandon = ({ regular, stream }: OpenFile, path: string) =>
+  Effect.promise(async () => {
+    stream.destroy()
+    await new Promise((resolve) => (stream.closed ? resolve(undefined) : stream.once("close", () => resolve(undefined))))
+    if (regular) await NodeFs.promises.rm(path, { force: true })
+  })
 
 /**
- * A file, created or truncated, flushed and closed with the scope.
+ * Runs `use` with a writer to the file at `path` (created or truncated), then
+ * flushes and closes it; fails when any byte could not be written. When `use`
+ * or the flush fails, or is interrupted, the partial file is removed (a device
+ * or a pipe is only closed).
  *
- * @category constructors
+ * @category combinators
  */
-export const file = (path: string): Effect.Effect<Writer, CliError.CliError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<NodeFs.WriteStream, CliError.CliError>((resume) => {
-      const stream = NodeFs.createWriteStream(path)
-      stream.once("error", (error) => resume(Effect.fail(CliError.usage(`cannot write ${path}: ${error.message}`))))
-      stream.once("ready", () => resume(Effect.succeed(stream)))
-    }),
-    (stream) => Effect.async<void>((resume) => void stream.end(() => resume(Effect.void)))
-  ).pipe(Effect.map(writerOf))
+export const toFile = <A, E, R>(path: string, use: (writer: Writer) => Effect.Effect<A, E, R>): Effect.Effect<A, E | CliError.CliError, R> =>
+  Effect.acquireUseRelease(
+    openFile(path),
+    (file) => Effect.zipLeft(use(file.writer), flushed(file.stream, path)),
+    (file, exit) => (Exit.isSuccess(exit) ? Effect.void : abandon(file, path))
+  )
 
 // ---------------------------------------------------------------------------
 // colours
