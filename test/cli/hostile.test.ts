@@ -1,0 +1,140 @@
+/**
+ * The CLI as a process under hostile input and hostile environments: a full
+ * disk under its output, lines without end, ids that try to drive the
+ * terminal, credentials in store URLs, `__proto__` keys. It answers with one
+ * line and an exit code, never a hang, a stack trace or a leak.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, it } from "vitest"
+import { EventStore, ExpectedVersion, StreamId } from "chronicle"
+import { tempDirectory } from "../support/filesystem.js"
+import { cli, hasStackTrace, root, withFileStore } from "./support.js"
+import type { Run } from "./support.js"
+
+const launcher = fileURLToPath(new URL("../../scripts/chronicle-dev.js", import.meta.url))
+const onCi = process.env.CI === "true"
+const directories: Array<string> = []
+const mounts: Array<string> = []
+const temp = (label: string) => {
+  const directory = tempDirectory(`cli-hostile-${label}`)
+  directories.push(directory)
+  return directory
+}
+afterAll(() => {
+  for (const mount of mounts) spawnSync("umount", [mount])
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true })
+})
+
+/** Runs the CLI with its stdout going to the file descriptor `fd`. */
+const cliWithStdout = (args: ReadonlyArray<string>, fd: number): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [launcher, ...args], { cwd: root, stdio: ["ignore", fd, "pipe"] })
+    let stderr = ""
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("error", reject)
+    child.on("close", (code, signal) => resolve({ code, signal, stdout: "", stderr }))
+  })
+
+/** A tmpfs of 64 KiB, or why there is none (only root may mount). */
+const smallDisk = (): string | { readonly unavailable: string } => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return { unavailable: "mounting a tmpfs needs root on Linux" }
+  const directory = temp("tmpfs")
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", directory])
+  if (mounted.status !== 0) return { unavailable: `mount failed: ${mounted.stderr.toString().trim()}` }
+  mounts.push(directory)
+  return directory
+}
+
+const oneLine = (text: string) => text.trim().split("\n").length === 1
+
+let store: string
+const big = StreamId.unsafeMake("big", "1")
+
+beforeAll(async () => {
+  const directory = temp("store")
+  store = `file:${directory}`
+  // about 200 KiB of events: more than the small disk holds
+  await withFileStore(directory, EventStore.append(
+    big,
+    Array.from({ length: 200 }, (_, n) => ({ type: "PageWritten", data: { n, text: "x".repeat(1000) } })),
+    { expectedVersion: ExpectedVersion.NoStream }
+  ))
+})
+
+describe.concurrent("chronicle CLI on a full disk", { timeout: 180_000 }, () => {
+  it.runIf(existsSync("/dev/full") || onCi)("given --out /dev/full, when exporting, then one line of error and exit code 1, no hang", async ({ expect }) => {
+    const run = await cli(["export", "--store", store, "--out", "/dev/full"])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^chronicle: cannot write \/dev\/full: ENOSPC/)
+    expect(oneLine(run.stderr)).toBe(true)
+    expect(existsSync("/dev/full")).toBe(true)
+  })
+
+  it.runIf(existsSync("/dev/full") || onCi)("given stdout on /dev/full, when exporting, then one line of error and exit code 1, no stack trace", async ({ expect }) => {
+    const fd = openSync("/dev/full", "w")
+    const run = await cliWithStdout(["export", "--store", store], fd).finally(() => closeSync(fd))
+    expect(run.code).toBe(1)
+    expect(hasStackTrace(run.stderr)).toBe(false)
+    expect(run.stderr).toMatch(/^chronicle: cannot write to stdout: ENOSPC/)
+    expect(oneLine(run.stderr)).toBe(true)
+  })
+
+  it("given a 64 KiB tmpfs, when exporting 200 KiB to a file on it, then exit code 1 and no partial file left", async ({ expect, skip }) => {
+    const disk = smallDisk()
+    if (typeof disk !== "string") {
+      if (onCi) throw new Error(`CI must run this test: ${disk.unavailable}`)
+      return skip(disk.unavailable)
+    }
+    mkdirSync(join(disk, "out"))
+    const run = await cli(["export", "--store", store, "--out", join(disk, "out", "events.jsonl")])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^chronicle: cannot write .*events\.jsonl: ENOSPC/)
+    expect(oneLine(run.stderr)).toBe(true)
+    expect(readdirSync(join(disk, "out"))).toEqual([])
+  })
+})
+
+describe.concurrent("chronicle CLI on unbounded input", { timeout: 180_000 }, () => {
+  const event = (n: number, text = "") =>
+    JSON.stringify({ globalPosition: n, streamId: "line-1", streamVersion: n, eventId: `0190f5a0-0000-7000-8000-${String(n).padStart(12, "0")}`, type: "LineWritten", recordedAt: "2026-01-01T00:00:00.000Z", data: { text } })
+
+  it("given a JSONL line longer than 16 MiB, when importing, then it stops at that line with its number", async ({ expect }) => {
+    const file = join(temp("long-line"), "events.jsonl")
+    writeFileSync(file, `${event(1)}\n${event(2, "x".repeat(17 * 1024 * 1024))}\n`)
+    const run = await cli(["import", "--store", `file:${temp("long-line-target")}`, "--in", file])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toBe(`chronicle: ${file}:2: the line is longer than 16777216 bytes (--max-line-bytes)\n`)
+  })
+
+  it("given --max-line-bytes, when a line passes it, then the import stops there; shorter lines pass", async ({ expect }) => {
+    const file = join(temp("capped-line"), "events.jsonl")
+    writeFileSync(file, `${event(1, "a".repeat(500))}\r\n\n${event(2, "b".repeat(500))}\n${event(3, "c".repeat(2000))}\n`)
+    const target = temp("capped-line-target")
+    const run = await cli(["import", "--store", `file:${target}`, "--in", file, "--max-line-bytes", "1000"])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toBe(`chronicle: ${file}:4: the line is longer than 1000 bytes (--max-line-bytes)\n`)
+    const whole = await cli(["import", "--store", `file:${target}`, "--in", file, "--max-line-bytes", "3000", "--json"])
+    expect(whole.stderr).toBe("")
+    const imported = JSON.parse(whole.stdout) as { read: number; appended: number; alreadyPresent: number }
+    expect([imported.read, imported.appended + imported.alreadyPresent]).toEqual([3, 3])
+  })
+
+  it("given a 160 MiB line and a 96 MB heap, when importing with --max-line-bytes 1000000, then memory stays bounded: an error, not a crash", async ({ expect }) => {
+    const file = join(temp("huge-line"), "events.jsonl")
+    writeFileSync(file, `{"data":"${"x".repeat(160 * 1024 * 1024)}`)
+    const run = await cli(["import", "--store", `file:${temp("huge-line-target")}`, "--in", file, "--max-line-bytes", "1000000"], {
+      env: { NODE_OPTIONS: "--max-old-space-size=96" }
+    })
+    expect(run.stderr).toBe(`chronicle: ${file}:1: the line is longer than 1000000 bytes (--max-line-bytes)\n`)
+    expect(run.code).toBe(1)
+  })
+
+  it("given bench --size beyond an event's limit, then a usage error up front", async ({ expect }) => {
+    const run = await cli(["bench", "--store", "memory:", "--size", "999999999"])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(/^chronicle: --size must be between 0 and \d+ \(an event holds at most 1 MiB of data and metadata\), got 999999999\n$/)
+  })
+})
