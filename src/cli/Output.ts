@@ -207,6 +207,32 @@ export const withPlainConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effec
   })
 
 // ---------------------------------------------------------------------------
+// escaping
+// ---------------------------------------------------------------------------
+
+// eslint-disable-next-line no-control-regex
+const unprintable = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+/**
+ * Text safe to print for a person: control characters (C0, tab and
+ * newline included, DEL, C1), Unicode line separators and bidi
+ * overrides become escapes (`\x1b`, `\n`, `\u202e`), so a stream id or an
+ * event type can neither drive the terminal nor forge table rows. For tables,
+ * labels and errors; JSON output is never escaped (it stays exact).
+ *
+ * @example
+ * printable("acct-1\u001b]0;owned\u0007") // "acct-1\\x1b]0;owned\\x07"
+ *
+ * @category formatting
+ */
+export const printable = (text: string): string =>
+  text.replace(unprintable, (c) => {
+    const code = c.charCodeAt(0)
+    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
+  })
+
+// ---------------------------------------------------------------------------
 // tables
 // ---------------------------------------------------------------------------
 
@@ -217,7 +243,9 @@ export const withPlainConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effec
  */
 export interface Column<A> {
   readonly header: string
+  /** The cell's text, escaped by `table` (`printable`) before it is styled. */
   readonly cell: (row: A) => string
+  readonly style?: ((text: string) => string) | undefined
   readonly align?: "left" | "right" | undefined
 }
 
@@ -228,7 +256,7 @@ export interface Column<A> {
  * @category formatting
  */
 export const table = <A>(rows: ReadonlyArray<A>, columns: ReadonlyArray<Column<A>>, styles: Style = style()): string => {
-  const cells = rows.map((row) => columns.map((column) => column.cell(row)))
+  const cells = rows.map((row) => columns.map((column) => (column.style ?? plainText)(printable(column.cell(row)))))
   const widths = columns.map((column, i) =>
     Math.max(column.header.length, ...cells.map((row) => stripAnsi(row[i]!).length))
   )

@@ -30,7 +30,7 @@ const debug = process.env.CHRONICLE_DEBUG !== undefined && process.env.CHRONICLE
 
 const report = (message: string, exitCode: number) =>
   Effect.sync(() => {
-    process.stderr.write(`chronicle: ${message}\n`)
+    process.stderr.write(`chronicle: ${Output.printable(message)}\n`)
     process.exitCode = exitCode
   })
 

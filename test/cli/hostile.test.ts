@@ -138,3 +138,49 @@ describe.concurrent("chronicle CLI on unbounded input", { timeout: 180_000 }, ()
     expect(run.stderr).toMatch(/^chronicle: --size must be between 0 and \d+ \(an event holds at most 1 MiB of data and metadata\), got 999999999\n$/)
   })
 })
+
+describe.concurrent("chronicle CLI on ids and types that try to drive the terminal", { timeout: 180_000 }, () => {
+  const evilType = "Evil\u001b]0;owned\u0007\u001b[2J\nFORGED\u009b31m\u007f"
+  const evilStream = StreamId.unsafeMake("acct", "\u202egnp.exe")
+  let evil: string
+  let exported: ReadonlyArray<unknown>
+
+  beforeAll(async () => {
+    const directory = temp("evil")
+    evil = `file:${directory}`
+    await withFileStore(directory, EventStore.append(evilStream, [{ type: evilType, data: { note: "\u001b[31mred\u202e" } }], {
+      expectedVersion: ExpectedVersion.NoStream
+    }))
+    const run = await cli(["export", "--store", evil])
+    exported = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as unknown)
+  })
+
+  // eslint-disable-next-line no-control-regex
+  const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
+
+  it("streams, stats and read print control characters and bidi overrides as escapes, one row per stream or type", async ({ expect }) => {
+    const [streams, stats, read] = await Promise.all([
+      cli(["streams", "--store", evil]),
+      cli(["stats", "--store", evil]),
+      cli(["read", String(evilStream), "--store", evil])
+    ])
+    for (const run of [streams, stats, read]) {
+      expect(run.code).toBe(0)
+      expect(run.stdout).not.toMatch(controls)
+      expect(run.stdout).not.toMatch(/^FORGED/m)
+    }
+    expect(streams.stdout).toContain("acct-\\u202egnp.exe")
+    expect(stats.stdout).toContain("Evil\\x1b]0;owned\\x07\\x1b[2J\\nFORGED\\x9b31m\\x7f")
+    expect(read.stdout.split("\n")).toHaveLength(4)
+  })
+
+  it("an error naming a hostile stream id escapes it", async ({ expect }) => {
+    const run = await cli(["read", "acct-\u202eexe", "--store", evil])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toBe(`chronicle: stream acct-\\u202eexe has no events in ${evil}\n`)
+  })
+
+  it("JSON output stays exact", ({ expect }) => {
+    expect(exported).toMatchObject([{ streamId: evilStream, type: evilType, data: { note: "\u001b[31mred\u202e" } }])
+  })
+})

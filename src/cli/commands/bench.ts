@@ -167,7 +167,7 @@ export const command = Command.make(
           const styles = Output.style()
           const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1)
           yield* Output.line(Output.table(results, [
-            { header: "WORKLOAD", cell: (r) => styles.cyan(r.workload) },
+            { header: "WORKLOAD", cell: (r) => r.workload, style: styles.cyan },
             { header: "OPS", cell: (r) => Output.count(r.operations), align: "right" },
             { header: "EVENTS", cell: (r) => Output.count(r.events), align: "right" },
             { header: "SECONDS", cell: (r) => r.seconds.toFixed(2), align: "right" },

@@ -71,7 +71,7 @@ export const command = Command.make(
             }
           }
           const chosen = named
-          const heading = `${streamId} through ${folder.name} (${found.path}) with ${chosen.name}`
+          const heading = `${Output.printable(streamId)} through ${folder.name} (${found.path}) with ${chosen.name}`
 
           if (options.final) {
             const at = until !== undefined
@@ -118,7 +118,7 @@ export const command = Command.make(
                 })}`)
               } else {
                 yield* Output.line(
-                  `\n${styles.bold(`#${event.streamVersion}`)} ${styles.cyan(event.type)} ${Output.json(event.data)} ${
+                  `\n${styles.bold(`#${event.streamVersion}`)} ${styles.cyan(Output.printable(event.type))} ${Output.printable(Output.json(event.data))} ${
                     styles.dim(`@${event.globalPosition} ${event.recordedAt.toISOString()}`)
                   }`
                 )

@@ -69,7 +69,7 @@ export const command = Command.make(
         if (types.length > 0) {
           yield* Output.line(`\n${styles.bold("Event types")}`)
           yield* Output.line(Output.table(types, [
-            { header: "TYPE", cell: (t) => styles.cyan(t.type) },
+            { header: "TYPE", cell: (t) => t.type, style: styles.cyan },
             { header: "EVENTS", cell: (t) => Output.count(t.events), align: "right" },
             { header: "SHARE", cell: (t) => `${((t.events / summary.events) * 100).toFixed(1)}%`, align: "right" },
             { header: "BYTES", cell: (t) => Output.count(t.bytes), align: "right" }
@@ -78,7 +78,7 @@ export const command = Command.make(
         if (largest.length > 0) {
           yield* Output.line(`\n${styles.bold("Largest streams")}`)
           yield* Output.line(Output.table(largest, [
-            { header: "STREAM", cell: (s) => styles.cyan(s.streamId) },
+            { header: "STREAM", cell: (s) => s.streamId, style: styles.cyan },
             { header: "VERSION", cell: (s) => String(s.version), align: "right" },
             { header: "EVENTS", cell: (s) => Output.count(s.events), align: "right" },
             { header: "BYTES", cell: (s) => Output.count(s.bytes), align: "right" }

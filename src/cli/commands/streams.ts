@@ -45,7 +45,7 @@ export const command = Command.make(
         if (streams.length === 0) return yield* Output.line(`No streams in ${store.label}.`)
         const styles = Output.style()
         yield* Output.line(Output.table(streams, [
-          { header: "STREAM", cell: (s) => styles.cyan(s.streamId) },
+          { header: "STREAM", cell: (s) => s.streamId, style: styles.cyan },
           { header: "VERSION", cell: (s) => String(s.version), align: "right" },
           { header: "EVENTS", cell: (s) => Output.count(s.events), align: "right" },
           { header: "BYTES", cell: (s) => Output.count(s.bytes), align: "right" },

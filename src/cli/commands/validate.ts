@@ -178,9 +178,9 @@ export const command = Command.make(
             const styles = Output.style()
             if (findings.length > 0) {
               yield* Output.line(Output.table(findings, [
-                { header: "STREAM", cell: (f) => styles.cyan(f.streamId) },
+                { header: "STREAM", cell: (f) => f.streamId, style: styles.cyan },
                 { header: "VERSION", cell: (f) => String(f.streamVersion), align: "right" },
-                { header: "SEVERITY", cell: (f) => (f.severity === "error" ? styles.red("error") : styles.yellow("warning")) },
+                { header: "SEVERITY", cell: (f) => f.severity, style: (severity) => (severity === "error" ? styles.red(severity) : styles.yellow(severity)) },
                 { header: "CHECK", cell: (f) => f.check },
                 { header: "MESSAGE", cell: (f) => f.message }
               ], styles))
