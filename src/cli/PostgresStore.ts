@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Redacted } from "effect"
 import * as EventStore from "../EventStore.js"
 import * as PostgresCheckpointStore from "../stores/postgres/PostgresCheckpointStore.js"
 import * as PostgresEventStore from "../stores/postgres/PostgresEventStore.js"
@@ -19,7 +19,7 @@ import { unavailable } from "./Stores.js"
  *
  * @category constructors
  */
-export const open = (url: string, schema: string, label: string, access: Access) =>
+export const open = (url: Redacted.Redacted<string>, schema: string, label: string, access: Access) =>
   Effect.gen(function*() {
     const layer = PostgresEventStore.layerFromUrl({
       url,

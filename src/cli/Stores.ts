@@ -9,7 +9,7 @@
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { FileSystem, Path } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, type Redacted } from "effect"
 import type { Scope } from "effect"
 import * as CheckpointStore from "../CheckpointStore.js"
 import * as EventStore from "../EventStore.js"
@@ -140,7 +140,7 @@ const directorySize = async (directory: string): Promise<ReadonlyArray<Part>> =>
 const postgresPeers = ["@effect/sql", "@effect/sql-pg", "pg"]
 
 /** The PostgreSQL store, loaded on first use: its packages are optional peers of chronicle. */
-const openPostgres = (url: string, schema: string, label: string, access: Access) =>
+const openPostgres = (url: Redacted.Redacted<string>, schema: string, label: string, access: Access) =>
   Effect.gen(function*() {
     const absent = Peers.missing(postgresPeers)
     if (absent.length > 0) {

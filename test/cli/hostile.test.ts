@@ -5,12 +5,14 @@
  * line and an exit code, never a hang, a stack trace or a leak.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import Pg from "pg"
 import { afterAll, beforeAll, describe, it } from "vitest"
 import { EventStore, ExpectedVersion, StreamId } from "chronicle"
 import { tempDirectory } from "../support/filesystem.js"
+import { databaseUrl, postgresAvailable, uniqueSchema } from "../support/postgres.js"
 import { cli, hasStackTrace, root, withFileStore } from "./support.js"
 import type { Run } from "./support.js"
 
@@ -183,4 +185,59 @@ describe.concurrent("chronicle CLI on ids and types that try to drive the termin
   it("JSON output stays exact", ({ expect }) => {
     expect(exported).toMatchObject([{ streamId: evilStream, type: evilType, data: { note: "\u001b[31mred\u202e" } }])
   })
+})
+
+describe.runIf(postgresAvailable())("chronicle CLI never shows a password given in a store URL", { timeout: 180_000 }, () => {
+  const secret = "Se@kr1t"
+  const address = new URL(databaseUrl)
+  const host = `${address.hostname}:${address.port || 5432}${address.pathname}`
+  const user = address.username || "postgres"
+  const forms = [
+    { name: "in the user info", url: (schema: string) => `postgres://${user}:${encodeURIComponent(secret)}@${host}?schema=${schema}` },
+    { name: "as ?password=", url: (schema: string) => `postgres://${user}@${host}?password=${encodeURIComponent(secret)}&schema=${schema}` },
+    { name: "with an unencoded @", url: (schema: string) => `postgres://${user}:${secret}@${host}?schema=${schema}` }
+  ]
+  const schemas: Array<string> = []
+  let source: string
+  afterAll(async () => {
+    const client = new Pg.Client({ connectionString: databaseUrl })
+    await client.connect()
+    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await client.end()
+  })
+  beforeAll(async () => {
+    const directory = temp("secret-source")
+    source = `file:${directory}`
+    await withFileStore(directory, EventStore.append(StreamId.unsafeMake("acct", "1"), [{ type: "AccountOpened", data: {} }], {
+      expectedVersion: ExpectedVersion.NoStream
+    }))
+  })
+  /** Every trace of the password: whole, and the parts an unencoded `@` splits it into. */
+  const leaks = (text: string) => ["Se@kr1t", "Se%40kr1t", "kr1t"].filter((part) => text.includes(part))
+
+  for (const form of forms) {
+    it(`given the password ${form.name}: labels, copy checkpoints and errors hide it`, async ({ expect }) => {
+      const schema = uniqueSchema("cli_secret")
+      schemas.push(schema)
+      const store = form.url(schema)
+      const into = await cli(["copy", "--from", source, "--to", store, "--json"])
+      expect(into.stderr).toBe("")
+      const back = temp("secret-back")
+      const out = await cli(["copy", "--from", store, "--to", `file:${back}`, "--json"])
+      expect(out.stderr).toBe("")
+      expect(JSON.parse(out.stdout)).toMatchObject({ events: 1 })
+      const stats = await cli(["stats", "--store", store])
+      expect(stats.code).toBe(0)
+      const unreachable = await cli(["stats", "--store", form.url(schema).replace(`${address.port || 5432}/`, "1/")])
+      expect(unreachable.code).toBe(1)
+      const invalid = await cli(["stats", "--store", form.url(schema).replace(`:${address.port || 5432}/`, ":port/")])
+      expect(invalid.code).toBe(2)
+      const checkpoints = readdirSync(back, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
+        .join("\n")
+      expect(checkpoints).toContain("chronicle-copy:postgres://")
+      for (const text of [into.stdout, out.stdout, stats.stdout, unreachable.stderr, invalid.stderr, checkpoints]) expect(leaks(text)).toEqual([])
+    })
+  }
 })
