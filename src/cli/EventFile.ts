@@ -67,6 +67,19 @@ export const EventJson = Schema.Struct({
 const decodeEvent = Schema.decodeUnknownEither(EventJson)
 
 /**
+ * A copy of a JSON object keeping every own key: Schema's record decoding
+ * assigns keys, and assigning `__proto__` sets the prototype instead (the key
+ * vanished on import, where the API and TOON keep it).
+ */
+const ownKeys = (record: object): Record<string, unknown> =>
+  Object.defineProperties({}, Object.getOwnPropertyDescriptors(record)) as Record<string, unknown>
+
+const rawMetadata = (value: unknown): object | undefined => {
+  const metadata = typeof value === "object" && value !== null ? (value as { metadata?: unknown }).metadata : undefined
+  return typeof metadata === "object" && metadata !== null ? metadata : undefined
+}
+
+/**
  * Decodes one event from its JSON form; `where` names it in the error.
  *
  * @category decoding
@@ -74,7 +87,10 @@ const decodeEvent = Schema.decodeUnknownEither(EventJson)
 export const eventFromJson = (value: unknown, where: string): Either.Either<StoredEvent, CliError.CliError> =>
   Either.mapBoth(decodeEvent(value), {
     onLeft: (error) => CliError.fail(`${where}: not an event: ${ParseResult.TreeFormatter.formatErrorSync(error).replace(/\n\s*/g, " ")}`),
-    onRight: (event) => ({ ...event, data: event.data === undefined ? null : event.data })
+    onRight: (event) => {
+      const metadata = rawMetadata(value)
+      return { ...event, data: event.data === undefined ? null : event.data, metadata: metadata === undefined ? event.metadata : ownKeys(metadata) }
+    }
   })
 
 // ---------------------------------------------------------------------------

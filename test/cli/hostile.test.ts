@@ -241,3 +241,36 @@ describe.runIf(postgresAvailable())("chronicle CLI never shows a password given 
     })
   }
 })
+
+describe("chronicle CLI keeps a metadata key named __proto__ on every import path", { timeout: 180_000 }, () => {
+  it("given an event whose metadata has __proto__, when exported and imported as jsonl, json and toon, then every copy keeps it", async ({ expect }) => {
+    const directory = temp("proto")
+    const metadata = JSON.parse(`{"__proto__":{"polluted":true},"a":1}`) as Record<string, unknown>
+    await withFileStore(directory, EventStore.append(StreamId.unsafeMake("acct", "proto"), [{ type: "AccountOpened", data: { b: 2 }, metadata }], {
+      expectedVersion: ExpectedVersion.NoStream
+    }))
+    const original = await cli(["export", "--store", `file:${directory}`])
+    expect(original.stdout).toContain(`"metadata":{"__proto__":{"polluted":true},"a":1}`)
+    const metadataOf = (jsonl: string) => jsonl.trim().split("\n").map((line) => JSON.stringify((JSON.parse(line) as { metadata: unknown }).metadata))
+    const copies = await Promise.all(["jsonl", "json", "toon"].map(async (format) => {
+      const file = join(temp(`proto-${format}`), `events.${format}`)
+      const exported = await cli(["export", "--store", `file:${directory}`, "--out", file])
+      expect(exported.code).toBe(0)
+      const target = `file:${temp(`proto-${format}-target`)}`
+      const imported = await cli(["import", "--store", target, "--in", file])
+      expect(imported.stderr).toBe("")
+      return (await cli(["export", "--store", target])).stdout
+    }))
+    for (const copy of copies) expect(metadataOf(copy)).toEqual(metadataOf(original.stdout))
+  })
+})
+
+describe("chronicle CLI warns that --decider runs code", { timeout: 180_000 }, () => {
+  it("replay --help and validate --help say the module's code runs", async ({ expect }) => {
+    const [replay, validate] = await Promise.all([cli(["replay", "--help"]), cli(["validate", "--help"])])
+    for (const run of [replay, validate]) {
+      expect(run.code).toBe(0)
+      expect(run.stdout.replace(/\s+/g, " ")).toContain("its code runs with your rights, so never point it at a file you would not run")
+    }
+  })
+})
