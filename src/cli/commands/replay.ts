@@ -24,7 +24,7 @@ const stream = Args.text({ name: "stream" }).pipe(Args.withDescription("The stre
 const decider = Options.text("decider").pipe(
   Options.withAlias("d"),
   Options.withDescription(
-    "The module with the decider: path[#Export]. The export is a decider or { decider, codec }; without one, the module's `chronicle` export, its default, or its only decider."
+    "The module with the decider: path[#Export]. The export is a decider or { decider, codec }; without one, the module's `chronicle` export, its default, or its only decider. The module is imported: its code runs with your rights, so never point it at a file you would not run."
   )
 )
 const codec = Options.text("codec").pipe(

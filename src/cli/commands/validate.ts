@@ -23,7 +23,7 @@ import * as Stores from "../Stores.js"
 const deciders = Options.text("decider").pipe(
   Options.withAlias("d"),
   Options.repeated,
-  Options.withDescription("A module whose event codecs every event must decode with: path[#Export]. Repeat for several modules.")
+  Options.withDescription("A module whose event codecs every event must decode with: path[#Export]. Repeat for several modules. The module is imported: its code runs with your rights, so never point it at a file you would not run.")
 )
 const codec = Options.text("codec").pipe(Options.optional, Options.withDescription("Use only this codec export of the --decider module."))
 const maxBytes = Options.integer("max-bytes").pipe(
