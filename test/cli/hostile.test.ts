@@ -274,3 +274,83 @@ describe("chronicle CLI warns that --decider runs code", { timeout: 180_000 }, (
     }
   })
 })
+
+describe.runIf(postgresAvailable())("chronicle CLI on PostgreSQL says what an open transaction holds back", { timeout: 180_000 }, () => {
+  const schema = uniqueSchema("cli_horizon")
+  const address = new URL(databaseUrl)
+  address.searchParams.set("schema", schema)
+  const store = address.toString()
+  const connect = async (database?: string) => {
+    const url = new URL(databaseUrl)
+    if (database !== undefined) url.pathname = `/${database}`
+    const client = new Pg.Client({ connectionString: url.toString() })
+    await client.connect()
+    return client
+  }
+  const append = (id: string, n: number) =>
+    cli(["import", "--store", store], {
+      input: Array.from({ length: n }, (_, i) =>
+        JSON.stringify({ globalPosition: i + 1, streamId: `acct-${id}`, streamVersion: i + 1, eventId: crypto.randomUUID(), type: "AccountOpened", recordedAt: "2026-01-01T00:00:00.000Z", data: {} })).join("\n")
+    })
+  const seen = async (args: ReadonlyArray<string>) => (await cli(args)).stdout.trim().split("\n").filter((line) => line.length > 0).length
+
+  afterAll(async () => {
+    const client = await connect()
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await client.end()
+  })
+
+  it("given an open transaction in another database, then export sees every event and exits 0", async ({ expect }) => {
+    expect((await append("before", 3)).code).toBe(0)
+    const admin = await connect()
+    const exists = await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'idle'`)
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE idle`).catch(() => undefined)
+    await admin.end()
+    const elsewhere = await connect("idle")
+    try {
+      await elsewhere.query("BEGIN")
+      await elsewhere.query("SELECT txid_current()")
+      expect((await append("during", 4)).code).toBe(0)
+      const run = await cli(["export", "--store", store])
+      expect(run.stderr).toBe("")
+      expect(run.code).toBe(0)
+      expect(run.stdout.trim().split("\n")).toHaveLength(7)
+    } finally {
+      await elsewhere.query("ROLLBACK")
+      await elsewhere.end()
+    }
+  })
+
+  it("given an open transaction that wrote to the events table, then export, stats, streams and copy fail naming it, unless --allow-partial", async ({ expect }) => {
+    const holder = await connect()
+    try {
+      const before = await seen(["export", "--store", store])
+      await holder.query("BEGIN")
+      const { rows } = await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid, txid_current()")
+      await holder.query(`LOCK TABLE "${schema}".events IN ROW EXCLUSIVE MODE`)
+      expect((await append("held", 2)).code).toBe(0)
+      const target = temp("horizon-copy")
+      const [exported, stats, streams, copy, partial] = await Promise.all([
+        cli(["export", "--store", store]),
+        cli(["stats", "--store", store]),
+        cli(["streams", "--store", store]),
+        cli(["copy", "--from", store, "--to", `file:${target}`]),
+        cli(["export", "--store", store, "--allow-partial"])
+      ])
+      for (const [command, run] of [["export", exported], ["stats", stats], ["streams", streams], ["copy", copy]] as const) {
+        expect(run.code).toBe(1)
+        expect(run.stdout).toBe("")
+        expect(run.stderr).toMatch(new RegExp(`^chronicle: 2 committed events of .* are held back from readers .*\\(pid ${rows[0]!.pid} in database ${address.pathname.slice(1)}, open for \\S+, idle in transaction\\): ${command} would miss them\\. .* --allow-partial`))
+      }
+      expect(partial.code).toBe(0)
+      expect(partial.stderr).toMatch(/^chronicle: warning: 2 committed events .* held back .*--allow-partial/)
+      expect(partial.stdout.trim().split("\n")).toHaveLength(before)
+    } finally {
+      await holder.query("ROLLBACK")
+      await holder.end()
+    }
+    const after = await cli(["export", "--store", store])
+    expect(after.code).toBe(0)
+    expect(after.stdout.trim().split("\n")).toHaveLength(9)
+  })
+})

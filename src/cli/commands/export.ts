@@ -34,7 +34,7 @@ const stream = Options.text("stream").pipe(Options.optional, Options.withDescrip
  */
 export const command = Command.make(
   "export",
-  { store: CommonOptions.store, format, out, stream },
+  { store: CommonOptions.store, format, out, stream, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Effect.gen(function*() {
       const path = Option.getOrUndefined(options.out)
@@ -43,6 +43,7 @@ export const command = Command.make(
       const streamId = only === undefined ? undefined : yield* Effect.mapError(StreamId.parse(only), (error) => CliError.usage(error.message))
       yield* Stores.withStore(options.store, "read", (store) =>
         Effect.gen(function*() {
+          if (streamId === undefined) yield* Stores.requireWholeLog(store, "export", options.allowPartial)
           const head = yield* store.events.headPosition
           const total = streamId === undefined ? undefined : yield* store.events.streamVersion(streamId)
           const progress = Progress.make({ label: `exporting ${streamId ?? "the log"}`, unit: "events", total })

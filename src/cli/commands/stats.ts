@@ -24,10 +24,11 @@ const top = Options.integer("top").pipe(
  */
 export const command = Command.make(
   "stats",
-  { store: CommonOptions.store, json: CommonOptions.json, top },
+  { store: CommonOptions.store, json: CommonOptions.json, top, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {
+        yield* Stores.requireWholeLog(store, "stats", options.allowPartial)
         const summary = yield* Scan.summarize(store.events)
         const size = yield* store.size
         const categories = new Set([...summary.streams.keys()].map((id) => StreamId.category(id as StreamId.StreamId)))

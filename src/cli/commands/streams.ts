@@ -24,10 +24,11 @@ const category = Options.text("category").pipe(
  */
 export const command = Command.make(
   "streams",
-  { store: CommonOptions.store, json: CommonOptions.json, category },
+  { store: CommonOptions.store, json: CommonOptions.json, category, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {
+        yield* Stores.requireWholeLog(store, "streams", options.allowPartial)
         const wanted = Option.getOrUndefined(options.category)
         const summary = yield* Scan.summarize(store.events, {
           include: wanted === undefined ? undefined : (event) => StreamId.category(event.streamId) === wanted
