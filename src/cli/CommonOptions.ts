@@ -23,6 +23,18 @@ export const store = Options.text("store").pipe(
 )
 
 /**
+ * `--allow-partial`: read the global log even when an open transaction holds
+ * committed events back from readers (PostgreSQL), with a warning.
+ *
+ * @category options
+ */
+export const allowPartial = Options.boolean("allow-partial").pipe(
+  Options.withDescription(
+    "Go on (with a warning) when an open transaction holds committed events back from readers (PostgreSQL); without it the command fails and says what it cannot see."
+  )
+)
+
+/**
  * `--json`: machine-readable output.
  *
  * @category options

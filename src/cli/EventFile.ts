@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import * as NodeFs from "node:fs"
-import * as NodeReadline from "node:readline"
 import { Chunk, Effect, Either, ParseResult, Schema, Stream } from "effect"
 import type { StoredEvent } from "../Event.js"
 import { EventId } from "../EventId.js"
@@ -68,6 +67,19 @@ export const EventJson = Schema.Struct({
 const decodeEvent = Schema.decodeUnknownEither(EventJson)
 
 /**
+ * A copy of a JSON object keeping every own key: Schema's record decoding
+ * assigns keys, and assigning `__proto__` sets the prototype instead (the key
+ * vanished on import, where the API and TOON keep it).
+ */
+const ownKeys = (record: object): Record<string, unknown> =>
+  Object.defineProperties({}, Object.getOwnPropertyDescriptors(record)) as Record<string, unknown>
+
+const rawMetadata = (value: unknown): object | undefined => {
+  const metadata = typeof value === "object" && value !== null ? (value as { metadata?: unknown }).metadata : undefined
+  return typeof metadata === "object" && metadata !== null ? metadata : undefined
+}
+
+/**
  * Decodes one event from its JSON form; `where` names it in the error.
  *
  * @category decoding
@@ -75,7 +87,10 @@ const decodeEvent = Schema.decodeUnknownEither(EventJson)
 export const eventFromJson = (value: unknown, where: string): Either.Either<StoredEvent, CliError.CliError> =>
   Either.mapBoth(decodeEvent(value), {
     onLeft: (error) => CliError.fail(`${where}: not an event: ${ParseResult.TreeFormatter.formatErrorSync(error).replace(/\n\s*/g, " ")}`),
-    onRight: (event) => ({ ...event, data: event.data === undefined ? null : event.data })
+    onRight: (event) => {
+      const metadata = rawMetadata(value)
+      return { ...event, data: event.data === undefined ? null : event.data, metadata: metadata === undefined ? event.metadata : ownKeys(metadata) }
+    }
   })
 
 // ---------------------------------------------------------------------------
@@ -92,7 +107,7 @@ export const write = <E, R>(
   events: Stream.Stream<StoredEvent, E, R>,
   format: Format,
   writer: Output.Writer
-): Effect.Effect<number, E, R> => {
+): Effect.Effect<number, E | CliError.CliError, R> => {
   switch (format) {
     case "jsonl":
       return Stream.runFoldEffect(events, 0, (n, event) => Effect.as(writer.write(`${Output.json(Output.eventToJson(event))}\n`), n + 1))
@@ -121,7 +136,54 @@ export const write = <E, R>(
 // ---------------------------------------------------------------------------
 
 const inputStream = (path: string | undefined): NodeJS.ReadableStream =>
-  path === undefined || path === "-" ? process.stdin : NodeFs.createReadStream(path, { encoding: "utf8" })
+  path === undefined || path === "-" ? process.stdin : NodeFs.createReadStream(path)
+
+/**
+ * The longest line `read` accepts in a JSON Lines file by default: 16 MiB,
+ * far above the stores' largest event (1 MiB of data and metadata).
+ *
+ * @category constants
+ */
+export const defaultMaxLineBytes = 16 * 1024 * 1024
+
+class LineTooLong {
+  constructor(readonly line: number, readonly maxBytes: number) {}
+}
+
+const decodeLine = (pieces: ReadonlyArray<Buffer>): string => {
+  const text = Buffer.concat(pieces).toString("utf8")
+  return text.endsWith("\r") ? text.slice(0, -1) : text
+}
+
+/**
+ * The lines of `input`, numbered from 1; fails with `LineTooLong` as soon as
+ * a line passes `maxBytes`, before reading the rest of it, so memory stays
+ * within `maxBytes` and one chunk.
+ */
+async function* linesOf(input: AsyncIterable<Buffer | string>, maxBytes: number): AsyncGenerator<readonly [string, number]> {
+  let pieces: Array<Buffer> = []
+  let length = 0
+  let number = 0
+  for await (const chunk of input) {
+    const buffer = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
+    let start = 0
+    for (;;) {
+      const end = buffer.indexOf(10, start)
+      length += (end === -1 ? buffer.length : end) - start
+      if (length > maxBytes) throw new LineTooLong(number + 1, maxBytes)
+      if (end === -1) {
+        if (start < buffer.length) pieces.push(buffer.subarray(start))
+        break
+      }
+      pieces.push(buffer.subarray(start, end))
+      yield [decodeLine(pieces), ++number] as const
+      pieces = []
+      length = 0
+      start = end + 1
+    }
+  }
+  if (pieces.length > 0) yield [decodeLine(pieces), ++number] as const
+}
 
 const checkReadable = (path: string | undefined) =>
   path === undefined || path === "-"
@@ -186,28 +248,41 @@ const parseJson = (text: string, where: string): Effect.Effect<unknown, CliError
   )
 
 /**
+ * How `read` reads: the longest JSON Lines line it accepts, in UTF-8 bytes
+ * (default `defaultMaxLineBytes`).
+ *
+ * @category models
+ */
+export interface ReadOptions {
+  readonly maxLineBytes?: number | undefined
+}
+
+/**
  * Reads the events of a file (or stdin, for `undefined` or `-`) in `format`.
- * JSON Lines are read line by line; the other formats whole.
+ * JSON Lines are streamed line by line, each line at most `maxLineBytes`; the
+ * other formats are read whole.
  *
  * @category decoding
  */
-export const read = (path: string | undefined, format: Format): Stream.Stream<StoredEvent, CliError.CliError> => {
+export const read = (path: string | undefined, format: Format, options: ReadOptions = {}): Stream.Stream<StoredEvent, CliError.CliError> => {
   const name = path === undefined || path === "-" ? "stdin" : path
   switch (format) {
-    case "jsonl":
+    case "jsonl": {
+      const maxBytes = options.maxLineBytes ?? defaultMaxLineBytes
       return Stream.unwrap(Effect.as(checkReadable(path), Stream.fromAsyncIterable(
-        // the interface and its iterator are made together, when the stream starts: lines
-        // a readline interface emits before its iterator exists are lost
-        { [Symbol.asyncIterator]: () => NodeReadline.createInterface({ input: inputStream(path), crlfDelay: Infinity })[Symbol.asyncIterator]() },
-        (error) => CliError.fail(`cannot read ${name}: ${CliError.messageOf(error)}`)
+        { [Symbol.asyncIterator]: () => linesOf(inputStream(path) as AsyncIterable<Buffer | string>, maxBytes) },
+        (error) =>
+          error instanceof LineTooLong
+            ? CliError.fail(`${name}:${error.line}: the line is longer than ${error.maxBytes} bytes (--max-line-bytes)`)
+            : CliError.fail(`cannot read ${name}: ${CliError.messageOf(error)}`)
       ))).pipe(
-        Stream.zipWithIndex,
         Stream.filter(([text]) => text.trim().length > 0),
-        Stream.mapEffect(([text, index]) => {
-          const where = `${name}:${index + 1}`
+        Stream.mapEffect(([text, number]) => {
+          const where = `${name}:${number}`
           return Effect.flatMap(parseJson(text, where), (value) => eventFromJson(value, where))
         })
       )
+    }
     case "json":
       return Stream.unwrap(Effect.gen(function*() {
         const text = yield* readText(path)

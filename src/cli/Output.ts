@@ -6,63 +6,113 @@
  * @since 0.1.0
  */
 import * as NodeFs from "node:fs"
-import { Console, Effect } from "effect"
-import type { Scope } from "effect"
+import * as NodeStream from "node:stream"
+import { Console, Effect, Exit } from "effect"
 import type { StoredEvent } from "../Event.js"
 import * as CliError from "./CliError.js"
 
 /**
- * Somewhere to write text to.
+ * Somewhere to write text to. A write fails once the destination refused
+ * bytes (a full disk, a closed pipe): the command stops instead of waiting for
+ * a `drain` that never comes.
  *
  * @category models
  */
 export interface Writer {
-  readonly write: (text: string) => Effect.Effect<void>
+  readonly write: (text: string) => Effect.Effect<void, CliError.CliError>
 }
 
-const writerOf = (stream: NodeJS.WritableStream): Writer => ({
-  write: (text) =>
-    Effect.async<void>((resume) => {
-      if (stream.write(text)) resume(Effect.void)
-      else stream.once("drain", () => resume(Effect.void))
-    })
-})
+const writerOf = (stream: NodeJS.WritableStream, name: string): Writer => {
+  let failure: CliError.CliError | undefined
+  const waiting = new Set<() => void>()
+  stream.on("error", (error) => {
+    failure ??= CliError.fail(`cannot write ${name}: ${CliError.messageOf(error)}`)
+    for (const wake of [...waiting]) wake()
+  })
+  return {
+    write: (text) =>
+      Effect.async<void, CliError.CliError>((resume) => {
+        if (failure !== undefined) return resume(Effect.fail(failure))
+        if (stream.write(text)) return resume(Effect.void)
+        const wake = () => {
+          waiting.delete(wake)
+          stream.off("drain", wake)
+          resume(failure === undefined ? Effect.void : Effect.fail(failure))
+        }
+        waiting.add(wake)
+        stream.once("drain", wake)
+      })
+  }
+}
 
 /**
  * Standard output.
  *
  * @category constructors
  */
-export const stdout: Writer = writerOf(process.stdout)
+export const stdout: Writer = writerOf(process.stdout, "to stdout")
 
 /**
  * Standard error.
  *
  * @category constructors
  */
-export const stderr: Writer = writerOf(process.stderr)
+export const stderr: Writer = writerOf(process.stderr, "to stderr")
 
 /**
  * Writes one line to stdout.
  *
  * @category combinators
  */
-export const line = (text: string): Effect.Effect<void> => stdout.write(`${text}\n`)
+export const line = (text: string): Effect.Effect<void, CliError.CliError> => stdout.write(`${text}\n`)
+
+interface OpenFile {
+  readonly stream: NodeFs.WriteStream
+  readonly writer: Writer
+  /** Whether the path is a regular file (not a device or a pipe), which a failed write leaves partial. */
+  readonly regular: boolean
+}
+
+const openFile = (path: string) =>
+  Effect.async<OpenFile, CliError.CliError>((resume) => {
+    const stream = NodeFs.createWriteStream(path)
+    const writer = writerOf(stream, path)
+    const failed = (error: Error) => resume(Effect.fail(CliError.usage(`cannot write ${path}: ${error.message}`)))
+    stream.once("error", failed)
+    stream.once("open", (fd: number) => {
+      stream.off("error", failed)
+      resume(Effect.succeed({ stream, writer, regular: NodeFs.fstatSync(fd).isFile() }))
+    })
+  })
+
+const flushed = (stream: NodeFs.WriteStream, path: string) =>
+  Effect.async<void, CliError.CliError>((resume) => {
+    NodeStream.finished(stream, (error) =>
+      resume(error === undefined || error === null ? Effect.void : Effect.fail(CliError.fail(`cannot write ${path}: ${CliError.messageOf(error)}`))))
+    stream.end()
+  })
+
+const abandon = ({ regular, stream }: OpenFile, path: string) =>
+  Effect.promise(async () => {
+    stream.destroy()
+    await new Promise((resolve) => (stream.closed ? resolve(undefined) : stream.once("close", () => resolve(undefined))))
+    if (regular) await NodeFs.promises.rm(path, { force: true })
+  })
 
 /**
- * A file, created or truncated, flushed and closed with the scope.
+ * Runs `use` with a writer to the file at `path` (created or truncated), then
+ * flushes and closes it; fails when any byte could not be written. When `use`
+ * or the flush fails, or is interrupted, the partial file is removed (a device
+ * or a pipe is only closed).
  *
- * @category constructors
+ * @category combinators
  */
-export const file = (path: string): Effect.Effect<Writer, CliError.CliError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<NodeFs.WriteStream, CliError.CliError>((resume) => {
-      const stream = NodeFs.createWriteStream(path)
-      stream.once("error", (error) => resume(Effect.fail(CliError.usage(`cannot write ${path}: ${error.message}`))))
-      stream.once("ready", () => resume(Effect.succeed(stream)))
-    }),
-    (stream) => Effect.async<void>((resume) => void stream.end(() => resume(Effect.void)))
-  ).pipe(Effect.map(writerOf))
+export const toFile = <A, E, R>(path: string, use: (writer: Writer) => Effect.Effect<A, E, R>): Effect.Effect<A, E | CliError.CliError, R> =>
+  Effect.acquireUseRelease(
+    openFile(path),
+    (file) => Effect.zipLeft(use(file.writer), flushed(file.stream, path)),
+    (file, exit) => (Exit.isSuccess(exit) ? Effect.void : abandon(file, path))
+  )
 
 // ---------------------------------------------------------------------------
 // colours
@@ -157,6 +207,32 @@ export const withPlainConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effec
   })
 
 // ---------------------------------------------------------------------------
+// escaping
+// ---------------------------------------------------------------------------
+
+// eslint-disable-next-line no-control-regex
+const unprintable = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
+/**
+ * Text safe to print for a person: control characters (C0, tab and
+ * newline included, DEL, C1), Unicode line separators and bidi
+ * overrides become escapes (`\x1b`, `\n`, `\u202e`), so a stream id or an
+ * event type can neither drive the terminal nor forge table rows. For tables,
+ * labels and errors; JSON output is never escaped (it stays exact).
+ *
+ * @example
+ * printable("acct-1\u001b]0;owned\u0007") // "acct-1\\x1b]0;owned\\x07"
+ *
+ * @category formatting
+ */
+export const printable = (text: string): string =>
+  text.replace(unprintable, (c) => {
+    const code = c.charCodeAt(0)
+    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
+  })
+
+// ---------------------------------------------------------------------------
 // tables
 // ---------------------------------------------------------------------------
 
@@ -167,7 +243,9 @@ export const withPlainConsole = <A, E, R>(effect: Effect.Effect<A, E, R>): Effec
  */
 export interface Column<A> {
   readonly header: string
+  /** The cell's text, escaped by `table` (`printable`) before it is styled. */
   readonly cell: (row: A) => string
+  readonly style?: ((text: string) => string) | undefined
   readonly align?: "left" | "right" | undefined
 }
 
@@ -178,7 +256,7 @@ export interface Column<A> {
  * @category formatting
  */
 export const table = <A>(rows: ReadonlyArray<A>, columns: ReadonlyArray<Column<A>>, styles: Style = style()): string => {
-  const cells = rows.map((row) => columns.map((column) => column.cell(row)))
+  const cells = rows.map((row) => columns.map((column) => (column.style ?? plainText)(printable(column.cell(row)))))
   const widths = columns.map((column, i) =>
     Math.max(column.header.length, ...cells.map((row) => stripAnsi(row[i]!).length))
   )

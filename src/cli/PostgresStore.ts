@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Redacted } from "effect"
 import * as EventStore from "../EventStore.js"
 import * as PostgresCheckpointStore from "../stores/postgres/PostgresCheckpointStore.js"
 import * as PostgresEventStore from "../stores/postgres/PostgresEventStore.js"
@@ -19,7 +19,7 @@ import { unavailable } from "./Stores.js"
  *
  * @category constructors
  */
-export const open = (url: string, schema: string, label: string, access: Access) =>
+export const open = (url: Redacted.Redacted<string>, schema: string, label: string, access: Access) =>
   Effect.gen(function*() {
     const layer = PostgresEventStore.layerFromUrl({
       url,
@@ -56,5 +56,20 @@ export const open = (url: string, schema: string, label: string, access: Access)
       Effect.map((rows) => ({ kind: "in tables" as const, parts: rows.map((row) => ({ name: row.name, bytes: Number(row.bytes) })) })),
       Effect.mapError((error) => CliError.fail(`cannot measure ${label}: ${CliError.messageOf(error)}`))
     )
-    return { spec: { _tag: "Postgres" as const, url, schema }, label, events, checkpoints, size }
+    const eventsTable = `"${schema}"."events"`
+    const heldBack = sql.unsafe<{ readonly held: string; readonly holders: ReadonlyArray<{ pid: number; database: string; seconds: number; state: string }> | null }>(
+      `SELECT (SELECT count(*) FROM ${eventsTable} WHERE global_position >= "${schema}".horizon())::text AS held,
+              (SELECT json_agg(json_build_object('pid', a.pid, 'database', a.datname, 'seconds', extract(epoch FROM now() - a.xact_start)::float8,
+                                                 'state', a.state) ORDER BY a.xact_start)
+                 FROM pg_stat_activity AS a
+                WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+                  AND EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+                                 AND l.relation = $1::regclass
+                                 AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))) AS holders`,
+      [eventsTable]
+    ).pipe(
+      Effect.map(([row]) => (row === undefined || row.held === "0" ? undefined : { events: Number(row.held), holders: row.holders ?? [] })),
+      Effect.mapError((error) => CliError.fail(`cannot read the horizon of ${label}: ${CliError.messageOf(error)}`))
+    )
+    return { spec: { _tag: "Postgres" as const, url, schema }, label, events, checkpoints, size, heldBack }
   })

@@ -9,7 +9,8 @@
  */
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { Data, Either } from "effect"
+import { Data, Either, Redacted } from "effect"
+import { printable } from "./Output.js"
 
 /**
  * A `--store` value that names no store chronicle knows.
@@ -32,7 +33,7 @@ export class InvalidStoreSpec extends Data.TaggedError("InvalidStoreSpec")<{
  */
 export type StoreSpec =
   | { readonly _tag: "File"; readonly directory: string }
-  | { readonly _tag: "Postgres"; readonly url: string; readonly schema: string }
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly schema: string }
   | { readonly _tag: "Memory" }
 
 /**
@@ -44,15 +45,37 @@ export const defaultSpec = "file:./.chronicle"
 
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/
 
-/** Hides the password of a URL-like spec. */
-const redact = (spec: string): string => spec.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, "$1:***@")
+/** The query parameters of a PostgreSQL URL that hold a secret. */
+const secretParameters = ["password", "sslpassword"]
+
+const userinfo = /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*)@/gi
+const secretParameter = new RegExp(`([?&](?:${secretParameters.join("|")})=)[^&#\\s]*`, "gi")
+
+/**
+ * Text with every credential of the URLs in it hidden: the password of the
+ * user info (up to its last `@`, so an unencoded `@` in a password hides all
+ * of it) and `password=` / `sslpassword=` query parameters. For error
+ * messages, which may quote a URL a driver was given.
+ *
+ * @example
+ * redact("postgres://app:p@ss@db/prod?sslpassword=k") // "postgres://app:***@db/prod?sslpassword=***"
+ *
+ * @category formatting
+ */
+export const redact = (text: string): string =>
+  text
+    .replace(userinfo, (_, scheme: string, info: string) => {
+      const colon = info.indexOf(":")
+      return colon === -1 ? `${scheme}${info}@` : `${scheme}${info.slice(0, colon)}:***@`
+    })
+    .replace(secretParameter, "$1***")
 
 /**
  * Parses a store specification.
  *
  * @example
  * StoreSpec.parse("postgres://app@db:5432/prod?schema=billing")
- * // Right({ _tag: "Postgres", url: "postgres://app@db:5432/prod", schema: "billing" })
+ * // Right({ _tag: "Postgres", url: Redacted("postgres://app@db:5432/prod"), schema: "billing" })
  *
  * @category constructors
  */
@@ -85,7 +108,7 @@ export const parse = (spec: string): Either.Either<StoreSpec, InvalidStoreSpec> 
       const schema = url.searchParams.get("schema") ?? "chronicle"
       if (!schemaName.test(schema)) return fail(`the schema ${JSON.stringify(schema)} must match ${schemaName.source}`)
       url.searchParams.delete("schema")
-      return Either.right({ _tag: "Postgres", url: url.toString(), schema })
+      return Either.right({ _tag: "Postgres", url: Redacted.make(url.toString()), schema })
     }
     case "memory":
       return Either.right({ _tag: "Memory" })
@@ -96,19 +119,21 @@ export const parse = (spec: string): Either.Either<StoreSpec, InvalidStoreSpec> 
 
 /**
  * A store's name for people and checkpoints: an absolute directory, or the
- * URL without its password and with its schema.
+ * URL without its password (in the user info or a query parameter) and with
+ * its schema; control characters escaped (`Output.printable`).
  *
  * @category getters
  */
 export const label = (spec: StoreSpec): string => {
   switch (spec._tag) {
     case "File":
-      return `file:${NodePath.resolve(spec.directory)}`
+      return printable(`file:${NodePath.resolve(spec.directory)}`)
     case "Postgres": {
-      const url = new URL(spec.url)
+      const url = new URL(Redacted.value(spec.url))
       url.password = ""
+      for (const name of secretParameters) url.searchParams.delete(name)
       url.searchParams.set("schema", spec.schema)
-      return url.toString()
+      return printable(url.toString())
     }
     case "Memory":
       return "memory:"

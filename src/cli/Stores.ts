@@ -9,7 +9,7 @@
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { FileSystem, Path } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, type Redacted } from "effect"
 import type { Scope } from "effect"
 import * as CheckpointStore from "../CheckpointStore.js"
 import * as EventStore from "../EventStore.js"
@@ -19,6 +19,7 @@ import * as MemoryCheckpointStore from "../stores/memory/MemoryCheckpointStore.j
 import * as MemoryEventStore from "../stores/memory/MemoryEventStore.js"
 import * as Peers from "../internal/peers.js"
 import * as CliError from "./CliError.js"
+import * as Output from "./Output.js"
 import * as StoreSpec from "./StoreSpec.js"
 
 /**
@@ -40,6 +41,18 @@ export interface Part {
 }
 
 /**
+ * Committed events a reader of the global log cannot see yet, and the open
+ * transactions holding them back (PostgreSQL: a transaction that wrote to the
+ * events table and has not ended keeps the log's horizon before it).
+ *
+ * @category models
+ */
+export interface HeldBack {
+  readonly events: number
+  readonly holders: ReadonlyArray<{ readonly pid: number; readonly database: string; readonly seconds: number; readonly state: string }>
+}
+
+/**
  * An open store.
  *
  * @category models
@@ -53,7 +66,37 @@ export interface Opened {
   readonly checkpoints: Effect.Effect<CheckpointStore.CheckpointStoreService, CliError.CliError>
   /** The room the store takes: its files, or its tables with their indexes. */
   readonly size: Effect.Effect<{ readonly kind: "on disk" | "in tables" | "in memory"; readonly parts: ReadonlyArray<Part> }, CliError.CliError>
+  /** What the global log holds back from readers right now (always nothing but on PostgreSQL). */
+  readonly heldBack: Effect.Effect<HeldBack | undefined, CliError.CliError>
 }
+
+/**
+ * Before a command reads the whole log: fails when committed events are held
+ * back from readers (after a few looks, so an append in flight does not
+ * count), naming how many and the transactions holding them; with
+ * `allowPartial` it only warns on stderr and the command goes on with what it
+ * can see.
+ *
+ * @category combinators
+ */
+export const requireWholeLog = (store: Opened, command: string, allowPartial: boolean): Effect.Effect<void, CliError.CliError> =>
+  Effect.gen(function*() {
+    let held = yield* store.heldBack
+    for (let look = 1; held !== undefined && look < 10; look++) {
+      yield* Effect.sleep("200 millis")
+      held = yield* store.heldBack
+    }
+    if (held === undefined) return
+    const { events, holders } = held
+    const who = holders.length === 0
+      ? "an open transaction"
+      : holders.map((h) => `pid ${h.pid} in database ${h.database}, open for ${Output.duration(h.seconds * 1000)}, ${h.state}`).join("; ")
+    const what = `${Output.count(events)} committed events of ${store.label} are held back from readers by a transaction that wrote to its events table and has not ended (${who})`
+    if (!allowPartial) {
+      return yield* CliError.fail(`${what}: ${command} would miss them. End that transaction, or pass --allow-partial to ${command} what can be seen.`)
+    }
+    yield* Output.stderr.write(`chronicle: warning: ${what}; --allow-partial: ${command} goes on without them.\n`)
+  })
 
 /** A store that cannot be opened, as a CLI failure. */
 export const unavailable = (label: string, error: unknown) => CliError.fail(`cannot open store ${label}: ${CliError.messageOf(error)}`)
@@ -91,7 +134,7 @@ export const openSpec = (
       return Effect.gen(function*() {
         const events = yield* MemoryEventStore.make()
         const checkpoints = yield* Effect.cached(MemoryCheckpointStore.make)
-        return { spec, label, events, checkpoints, size: Effect.succeed({ kind: "in memory" as const, parts: [] }) }
+        return { spec, label, events, checkpoints, size: Effect.succeed({ kind: "in memory" as const, parts: [] }), heldBack: Effect.succeed(undefined) }
       })
   }
 }
@@ -117,7 +160,7 @@ const openFile = (directory: string, label: string, access: Access) =>
     const size = Effect.promise(() => directorySize(absolute)).pipe(
       Effect.map((parts) => ({ kind: "on disk" as const, parts }))
     )
-    return { spec: { _tag: "File" as const, directory }, label, events, checkpoints, size }
+    return { spec: { _tag: "File" as const, directory }, label, events, checkpoints, size, heldBack: Effect.succeed(undefined) }
   })
 
 /** The files under `directory`, each with its size (a sub-directory summed up). */
@@ -140,7 +183,7 @@ const directorySize = async (directory: string): Promise<ReadonlyArray<Part>> =>
 const postgresPeers = ["@effect/sql", "@effect/sql-pg", "pg"]
 
 /** The PostgreSQL store, loaded on first use: its packages are optional peers of chronicle. */
-const openPostgres = (url: string, schema: string, label: string, access: Access) =>
+const openPostgres = (url: Redacted.Redacted<string>, schema: string, label: string, access: Access) =>
   Effect.gen(function*() {
     const absent = Peers.missing(postgresPeers)
     if (absent.length > 0) {

@@ -15,12 +15,15 @@ import { Cause, Effect, Exit } from "effect"
 import * as Cli from "./Cli.js"
 import * as CliError from "./CliError.js"
 import * as Output from "./Output.js"
+import * as StoreSpec from "./StoreSpec.js"
 
-// a reader that goes away (`chronicle export | head`) ends the command, quietly
-for (const stream of [process.stdout, process.stderr]) {
+// a reader that goes away (`chronicle export | head`) ends the command, quietly; any other
+// write error (`chronicle export > /mnt/full/file`: ENOSPC) ends it with one line and exit code 1
+for (const [name, stream] of [["stdout", process.stdout], ["stderr", process.stderr]] as const) {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0)
-    throw error
+    if (name === "stdout") process.stderr.write(`chronicle: cannot write to stdout: ${CliError.messageOf(error)}\n`)
+    process.exit(1)
   })
 }
 
@@ -28,7 +31,7 @@ const debug = process.env.CHRONICLE_DEBUG !== undefined && process.env.CHRONICLE
 
 const report = (message: string, exitCode: number) =>
   Effect.sync(() => {
-    process.stderr.write(`chronicle: ${message}\n`)
+    process.stderr.write(`chronicle: ${Output.printable(StoreSpec.redact(message))}\n`)
     process.exitCode = exitCode
   })
 

@@ -17,6 +17,7 @@ import { Command, Options } from "@effect/cli"
 import { Effect, Stream } from "effect"
 import * as EventId from "../../EventId.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
+import { defaultMaxEventBytes } from "../../internal/serialize.js"
 import * as StreamId from "../../StreamId.js"
 import * as CliError from "../CliError.js"
 import * as CommonOptions from "../CommonOptions.js"
@@ -28,6 +29,8 @@ const appends = Options.integer("appends").pipe(Options.withDefault(1000), Optio
 const batch = Options.integer("batch").pipe(Options.withDefault(1), Options.withDescription("Events per append (default 1)."))
 const streams = Options.integer("streams").pipe(Options.withDefault(10), Options.withDescription("Streams the write workload spreads over (default 10)."))
 const concurrency = Options.integer("concurrency").pipe(Options.withDefault(8), Options.withDescription("Writers in the concurrent workload (default 8)."))
+/** The largest `--size`: the stores' event limit less the rest of a bench event's data (`{"n":…,"pad":"…"}`). */
+const maxSize = defaultMaxEventBytes - 64
 const size = Options.integer("size").pipe(Options.withDefault(100), Options.withDescription("Payload bytes per event (default 100)."))
 
 /**
@@ -91,7 +94,9 @@ export const command = Command.make(
       for (const [name, value] of [["appends", options.appends], ["batch", options.batch], ["streams", options.streams], ["concurrency", options.concurrency]] as const) {
         if (value < 1) return yield* CliError.usage(`--${name} must be >= 1, got ${value}`)
       }
-      if (options.size < 0) return yield* CliError.usage(`--size must be >= 0, got ${options.size}`)
+      if (options.size < 0 || options.size > maxSize) {
+        return yield* CliError.usage(`--size must be between 0 and ${maxSize} (an event holds at most 1 MiB of data and metadata), got ${options.size}`)
+      }
       yield* Stores.withStore(options.store, "write", (store) =>
         Effect.gen(function*() {
           const events = store.events
@@ -162,7 +167,7 @@ export const command = Command.make(
           const styles = Output.style()
           const ms = (n: number) => n.toFixed(n < 10 ? 2 : 1)
           yield* Output.line(Output.table(results, [
-            { header: "WORKLOAD", cell: (r) => styles.cyan(r.workload) },
+            { header: "WORKLOAD", cell: (r) => r.workload, style: styles.cyan },
             { header: "OPS", cell: (r) => Output.count(r.operations), align: "right" },
             { header: "EVENTS", cell: (r) => Output.count(r.events), align: "right" },
             { header: "SECONDS", cell: (r) => r.seconds.toFixed(2), align: "right" },

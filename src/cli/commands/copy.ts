@@ -41,7 +41,7 @@ export const checkpointName = (source: string): string => `chronicle-copy:${sour
  */
 export const command = Command.make(
   "copy",
-  { from, to, json: CommonOptions.json, limit, restart },
+  { from, to, json: CommonOptions.json, limit, restart, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Effect.gen(function*() {
       const source = yield* Effect.mapError(StoreSpec.parse(options.from), (error) => CliError.usage(`--from: ${error.message}`))
@@ -53,6 +53,7 @@ export const command = Command.make(
       if (max < 0) return yield* CliError.usage(`--limit must be >= 0, got ${max}`)
       yield* Effect.scoped(Effect.gen(function*() {
         const from = yield* Stores.openSpec(source, "read")
+        yield* Stores.requireWholeLog(from, "copy", options.allowPartial)
         const into = yield* Stores.openSpec(target, "write")
         const checkpoints = yield* into.checkpoints
         const name = checkpointName(from.label)

@@ -34,7 +34,7 @@ const stream = Options.text("stream").pipe(Options.optional, Options.withDescrip
  */
 export const command = Command.make(
   "export",
-  { store: CommonOptions.store, format, out, stream },
+  { store: CommonOptions.store, format, out, stream, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Effect.gen(function*() {
       const path = Option.getOrUndefined(options.out)
@@ -43,7 +43,7 @@ export const command = Command.make(
       const streamId = only === undefined ? undefined : yield* Effect.mapError(StreamId.parse(only), (error) => CliError.usage(error.message))
       yield* Stores.withStore(options.store, "read", (store) =>
         Effect.gen(function*() {
-          const writer = path === undefined ? Output.stdout : yield* Output.file(path)
+          if (streamId === undefined) yield* Stores.requireWholeLog(store, "export", options.allowPartial)
           const head = yield* store.events.headPosition
           const total = streamId === undefined ? undefined : yield* store.events.streamVersion(streamId)
           const progress = Progress.make({ label: `exporting ${streamId ?? "the log"}`, unit: "events", total })
@@ -54,7 +54,8 @@ export const command = Command.make(
               return progress.update(n, streamId === undefined && head > 0n ? Number(event.globalPosition) / Number(head) : undefined)
             })
           )
-          const written = yield* EventFile.write(events, chosen, writer).pipe(Effect.ensuring(progress.finish))
+          const writeTo = (writer: Output.Writer) => EventFile.write(events, chosen, writer)
+          const written = yield* (path === undefined ? writeTo(Output.stdout) : Output.toFile(path, writeTo)).pipe(Effect.ensuring(progress.finish))
           if (path !== undefined || process.stderr.isTTY === true) {
             yield* Output.stderr.write(`exported ${Output.count(written)} events from ${store.label} as ${chosen}${path === undefined ? "" : ` to ${path}`}\n`)
           }

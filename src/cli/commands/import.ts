@@ -7,6 +7,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Effect, Option, Stream } from "effect"
+import * as CliError from "../CliError.js"
 import * as CommonOptions from "../CommonOptions.js"
 import * as EventFile from "../EventFile.js"
 import * as Output from "../Output.js"
@@ -16,6 +17,10 @@ import * as Transfer from "../Transfer.js"
 import { format } from "./export.js"
 
 const input = Options.text("in").pipe(Options.withAlias("i"), Options.optional, Options.withDescription("The file to read (default: stdin)."))
+const maxLineBytes = Options.integer("max-line-bytes").pipe(
+  Options.withDefault(EventFile.defaultMaxLineBytes),
+  Options.withDescription(`The longest JSON Lines line accepted, in bytes (default ${EventFile.defaultMaxLineBytes}, 16 MiB); a longer one stops the import.`)
+)
 
 /**
  * The `import` command.
@@ -24,12 +29,13 @@ const input = Options.text("in").pipe(Options.withAlias("i"), Options.optional, 
  */
 export const command = Command.make(
   "import",
-  { store: CommonOptions.store, json: CommonOptions.json, format, input },
+  { store: CommonOptions.store, json: CommonOptions.json, format, input, maxLineBytes },
   (options) =>
     Effect.gen(function*() {
       const path = Option.getOrUndefined(options.input)
       const chosen = Option.getOrElse(options.format, () => (path === undefined ? undefined : EventFile.formatOfPath(path)) ?? "jsonl")
-      const events = EventFile.read(path, chosen)
+      if (options.maxLineBytes < 1) return yield* CliError.usage(`--max-line-bytes must be >= 1, got ${options.maxLineBytes}`)
+      const events = EventFile.read(path, chosen, { maxLineBytes: options.maxLineBytes })
       yield* Stores.withStore(options.store, "write", (store) =>
         Effect.gen(function*() {
           const appender = Transfer.make(store.events)

@@ -27,8 +27,8 @@ const limit = Options.integer("limit").pipe(Options.optional, Options.withDescri
 export const eventColumns = (styles: Output.Style): ReadonlyArray<Output.Column<StoredEvent>> => [
   { header: "VERSION", cell: (e) => String(e.streamVersion), align: "right" },
   { header: "POSITION", cell: (e) => e.globalPosition.toString(), align: "right" },
-  { header: "RECORDED", cell: (e) => styles.dim(e.recordedAt.toISOString()) },
-  { header: "TYPE", cell: (e) => styles.cyan(e.type) },
+  { header: "RECORDED", cell: (e) => e.recordedAt.toISOString(), style: styles.dim },
+  { header: "TYPE", cell: (e) => e.type, style: styles.cyan },
   { header: "DATA", cell: (e) => Output.json(e.data) }
 ]
 
@@ -68,7 +68,7 @@ export const command = Command.make(
           const all = yield* Stream.runCollect(events)
           const styles = Output.style()
           yield* Output.line(Output.table([...all], eventColumns(styles), styles))
-          yield* Output.line(styles.dim(`${all.length} of ${version} events of ${streamId}`))
+          yield* Output.line(styles.dim(`${all.length} of ${version} events of ${Output.printable(streamId)}`))
         }))
     })
 ).pipe(Command.withDescription("Read a stream's events (--from/--to versions, --backwards, --limit)."))

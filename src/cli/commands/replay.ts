@@ -24,7 +24,7 @@ const stream = Args.text({ name: "stream" }).pipe(Args.withDescription("The stre
 const decider = Options.text("decider").pipe(
   Options.withAlias("d"),
   Options.withDescription(
-    "The module with the decider: path[#Export]. The export is a decider or { decider, codec }; without one, the module's `chronicle` export, its default, or its only decider."
+    "The module with the decider: path[#Export]. The export is a decider or { decider, codec }; without one, the module's `chronicle` export, its default, or its only decider. The module is imported: its code runs with your rights, so never point it at a file you would not run."
   )
 )
 const codec = Options.text("codec").pipe(
@@ -71,7 +71,7 @@ export const command = Command.make(
             }
           }
           const chosen = named
-          const heading = `${streamId} through ${folder.name} (${found.path}) with ${chosen.name}`
+          const heading = `${Output.printable(streamId)} through ${folder.name} (${found.path}) with ${chosen.name}`
 
           if (options.final) {
             const at = until !== undefined
@@ -118,7 +118,7 @@ export const command = Command.make(
                 })}`)
               } else {
                 yield* Output.line(
-                  `\n${styles.bold(`#${event.streamVersion}`)} ${styles.cyan(event.type)} ${Output.json(event.data)} ${
+                  `\n${styles.bold(`#${event.streamVersion}`)} ${styles.cyan(Output.printable(event.type))} ${Output.printable(Output.json(event.data))} ${
                     styles.dim(`@${event.globalPosition} ${event.recordedAt.toISOString()}`)
                   }`
                 )

@@ -24,10 +24,11 @@ const top = Options.integer("top").pipe(
  */
 export const command = Command.make(
   "stats",
-  { store: CommonOptions.store, json: CommonOptions.json, top },
+  { store: CommonOptions.store, json: CommonOptions.json, top, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {
+        yield* Stores.requireWholeLog(store, "stats", options.allowPartial)
         const summary = yield* Scan.summarize(store.events)
         const size = yield* store.size
         const categories = new Set([...summary.streams.keys()].map((id) => StreamId.category(id as StreamId.StreamId)))
@@ -69,7 +70,7 @@ export const command = Command.make(
         if (types.length > 0) {
           yield* Output.line(`\n${styles.bold("Event types")}`)
           yield* Output.line(Output.table(types, [
-            { header: "TYPE", cell: (t) => styles.cyan(t.type) },
+            { header: "TYPE", cell: (t) => t.type, style: styles.cyan },
             { header: "EVENTS", cell: (t) => Output.count(t.events), align: "right" },
             { header: "SHARE", cell: (t) => `${((t.events / summary.events) * 100).toFixed(1)}%`, align: "right" },
             { header: "BYTES", cell: (t) => Output.count(t.bytes), align: "right" }
@@ -78,7 +79,7 @@ export const command = Command.make(
         if (largest.length > 0) {
           yield* Output.line(`\n${styles.bold("Largest streams")}`)
           yield* Output.line(Output.table(largest, [
-            { header: "STREAM", cell: (s) => styles.cyan(s.streamId) },
+            { header: "STREAM", cell: (s) => s.streamId, style: styles.cyan },
             { header: "VERSION", cell: (s) => String(s.version), align: "right" },
             { header: "EVENTS", cell: (s) => Output.count(s.events), align: "right" },
             { header: "BYTES", cell: (s) => Output.count(s.bytes), align: "right" }

@@ -24,10 +24,11 @@ const category = Options.text("category").pipe(
  */
 export const command = Command.make(
   "streams",
-  { store: CommonOptions.store, json: CommonOptions.json, category },
+  { store: CommonOptions.store, json: CommonOptions.json, category, allowPartial: CommonOptions.allowPartial },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {
+        yield* Stores.requireWholeLog(store, "streams", options.allowPartial)
         const wanted = Option.getOrUndefined(options.category)
         const summary = yield* Scan.summarize(store.events, {
           include: wanted === undefined ? undefined : (event) => StreamId.category(event.streamId) === wanted
@@ -45,7 +46,7 @@ export const command = Command.make(
         if (streams.length === 0) return yield* Output.line(`No streams in ${store.label}.`)
         const styles = Output.style()
         yield* Output.line(Output.table(streams, [
-          { header: "STREAM", cell: (s) => styles.cyan(s.streamId) },
+          { header: "STREAM", cell: (s) => s.streamId, style: styles.cyan },
           { header: "VERSION", cell: (s) => String(s.version), align: "right" },
           { header: "EVENTS", cell: (s) => Output.count(s.events), align: "right" },
           { header: "BYTES", cell: (s) => Output.count(s.bytes), align: "right" },

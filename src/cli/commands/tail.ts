@@ -20,8 +20,8 @@ const pollInterval = Options.integer("poll-ms").pipe(
 
 const humanLine = (styles: Output.Style) => (event: StoredEvent) =>
   `${styles.dim(event.recordedAt.toISOString())} ${String(event.globalPosition).padStart(8)} ${
-    styles.cyan(`${event.streamId}@${event.streamVersion}`)
-  } ${styles.bold(event.type)} ${Output.json(event.data)}`
+    styles.cyan(`${Output.printable(event.streamId)}@${event.streamVersion}`)
+  } ${styles.bold(Output.printable(event.type))} ${Output.printable(Output.json(event.data))}`
 
 /**
  * The `tail` command.

@@ -23,7 +23,7 @@ import * as Stores from "../Stores.js"
 const deciders = Options.text("decider").pipe(
   Options.withAlias("d"),
   Options.repeated,
-  Options.withDescription("A module whose event codecs every event must decode with: path[#Export]. Repeat for several modules.")
+  Options.withDescription("A module whose event codecs every event must decode with: path[#Export]. Repeat for several modules. The module is imported: its code runs with your rights, so never point it at a file you would not run.")
 )
 const codec = Options.text("codec").pipe(Options.optional, Options.withDescription("Use only this codec export of the --decider module."))
 const maxBytes = Options.integer("max-bytes").pipe(
@@ -178,9 +178,9 @@ export const command = Command.make(
             const styles = Output.style()
             if (findings.length > 0) {
               yield* Output.line(Output.table(findings, [
-                { header: "STREAM", cell: (f) => styles.cyan(f.streamId) },
+                { header: "STREAM", cell: (f) => f.streamId, style: styles.cyan },
                 { header: "VERSION", cell: (f) => String(f.streamVersion), align: "right" },
-                { header: "SEVERITY", cell: (f) => (f.severity === "error" ? styles.red("error") : styles.yellow("warning")) },
+                { header: "SEVERITY", cell: (f) => f.severity, style: (severity) => (severity === "error" ? styles.red(severity) : styles.yellow(severity)) },
                 { header: "CHECK", cell: (f) => f.check },
                 { header: "MESSAGE", cell: (f) => f.message }
               ], styles))
