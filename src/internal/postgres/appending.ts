@@ -73,8 +73,8 @@ const isUniqueViolation = (error: unknown) => {
   return constraint === undefined || constraint.endsWith("event_id_key") || constraint.endsWith("stream_version_key")
 }
 
-/** The store's `append`; `announce` wakes subscriptions after each append that wrote. */
-export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
+/** The store's `append`; an append that wrote wakes subscriptions at its commit (its statement notifies). */
+export const makeAppend = (context: Context) => {
   const { currentVersion, execute, pool, q } = context
   const grouped = makeGroupCommit({ execute, appendGroup: q.appendGroup, maxBatch })
 
@@ -133,7 +133,6 @@ export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
         if (Either.isRight(outcome) && outcome.right.length > 0) {
           const row = outcome.right[0]!
           const base = BigInt(row[1] as string)
-          yield* announce
           return {
             streamId,
             streamVersion: Number(row[0]),
