@@ -82,7 +82,9 @@ export const statements = (t: Tables, notify: boolean) => {
   const announce = (wrote: string) => (notify ? `, CASE WHEN ${wrote} THEN pg_notify('${t.channel}', 'append') END` : "")
   return {
     appendStream: statement(
-      `SELECT version::text, base::text${announce("TRUE")} FROM ${t.schema}.append_stream($1, $2, $3, $4, $5::json)`
+      `SELECT version::text, base::text, deleted, stored::text${
+        announce("base IS NOT NULL")
+      } FROM ${t.schema}.append_stream_explained($1, $2, $3, $4, $5::json)`
     ),
     streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
     isDeleted: statement(`SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1`),
@@ -117,7 +119,9 @@ export const statements = (t: Tables, notify: boolean) => {
        WHERE global_position < (SELECT ${t.schema}.horizon())`),
     notify: statement(`SELECT pg_notify($1, $2)`),
     appendGroup: statement(
-      `SELECT i, version::text, base::text${announce("base IS NOT NULL")} FROM ${t.schema}.append_group($1::json)`
+      `SELECT i, version::text, base::text, deleted, stored::text${
+        announce("base IS NOT NULL")
+      } FROM ${t.schema}.append_group_explained($1::json)`
     ),
     appendGuarded: statement(
       `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text${
