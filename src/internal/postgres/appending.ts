@@ -37,35 +37,44 @@ const encodeBatch = (context: Context, streamId: StreamId, events: ReadonlyArray
   return Either.right(`[${parts.join(",")}]`)
 }
 
-/** After a refused or failed write: was it a re-send, a conflict, a duplicate, or a race to retry? */
+/**
+ * A refused write explained by the stream's version, whether it is deleted,
+ * and where the batch's stored ids are (`found`, a `json` array): a re-send,
+ * a conflict, a duplicate, or a race to try again.
+ */
+const planRefusal = (
+  streamId: StreamId,
+  events: ReadonlyArray<PendingEvent>,
+  expected: ExpectedVersion.ExpectedVersion,
+  refusal: { readonly version: unknown; readonly deleted: unknown; readonly found: unknown }
+): Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> => {
+  const deleted = refusal.deleted === true
+  const found = (json(refusal.found) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
+  const located = new Map<string, Location>()
+  for (const entry of found) {
+    located.set(entry.id, {
+      streamId: entry.s as StreamId,
+      streamVersion: Number(entry.v),
+      globalPosition: BigInt(entry.p)
+    })
+  }
+  const version = refusal.version == null ? 0 : Number(refusal.version)
+  const plan = planAppend(streamId, events, expected, version, (id) => located.get(id))
+  const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
+  return deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
+}
+
+/** After a refused or failed write the append's own call did not explain: ask the store. */
 const explainRefusal = (
   context: Context,
   streamId: StreamId,
   events: ReadonlyArray<PendingEvent>,
   expected: ExpectedVersion.ExpectedVersion
 ) =>
-  Effect.gen(function*() {
-    const ids = JSON.stringify(events.map((e) => e.eventId))
-    const [row] = yield* context.run("append", context.q.locate, [streamId, ids])
-    const deleted = row?.[1] === true
-    const found = (json(row?.[2]) ?? []) as ReadonlyArray<{ id: string; s: string; v: number; p: string }>
-    const located = new Map<string, Location>()
-    for (const entry of found) {
-      located.set(entry.id, {
-        streamId: entry.s as StreamId,
-        streamVersion: Number(entry.v),
-        globalPosition: BigInt(entry.p)
-      })
-    }
-    const version = row?.[0] == null ? 0 : Number(row[0])
-    const plan = planAppend(streamId, events, expected, version, (id) => located.get(id))
-    const alreadyStored = Either.isRight(plan) && plan.right._tag === "AlreadyStored"
-    const outcome: Either.Either<AppendPlan, EventStore.ConcurrencyConflict | EventStore.DuplicateEventId | EventStore.StreamDeleted> =
-      deleted && !alreadyStored ? Either.left(new EventStore.StreamDeleted({ streamId })) : plan
-    // a stored id decides the refusal, even of a conditional append that its own stored events tripped
-    if (Either.isLeft(outcome) && outcome.left._tag === "DuplicateEventId") return yield* outcome.left
-    return outcome
-  })
+  Effect.map(
+    context.run("append", context.q.locate, [streamId, JSON.stringify(events.map((e) => e.eventId))]),
+    ([row]) => planRefusal(streamId, events, expected, { version: row?.[0], deleted: row?.[1], found: row?.[2] })
+  )
 
 const isUniqueViolation = (error: unknown) => {
   if (errorCode(error) !== "23505") return false
@@ -73,8 +82,8 @@ const isUniqueViolation = (error: unknown) => {
   return constraint === undefined || constraint.endsWith("event_id_key") || constraint.endsWith("stream_version_key")
 }
 
-/** The store's `append`; `announce` wakes subscriptions after each append that wrote. */
-export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
+/** The store's `append`; an append that wrote wakes subscriptions at its commit (its statement notifies). */
+export const makeAppend = (context: Context) => {
   const { currentVersion, execute, pool, q } = context
   const grouped = makeGroupCommit({ execute, appendGroup: q.appendGroup, maxBatch })
 
@@ -128,12 +137,12 @@ export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
           // a re-send of a batch already stored matches its own condition: it succeeds again
           const plan = yield* explainRefusal(context, streamId, events, expected)
           if (Either.isRight(plan) && plan.right._tag === "AlreadyStored") return plan.right.result
+          if (Either.isLeft(plan) && plan.left._tag === "DuplicateEventId") return yield* plan.left
           return yield* outcome.left.failed
         }
-        if (Either.isRight(outcome) && outcome.right.length > 0) {
-          const row = outcome.right[0]!
+        const row = Either.isRight(outcome) ? outcome.right[0] : undefined
+        if (row !== undefined && row[1] != null) {
           const base = BigInt(row[1] as string)
-          yield* announce
           return {
             streamId,
             streamVersion: Number(row[0]),
@@ -146,7 +155,11 @@ export const makeAppend = (context: Context, announce: Effect.Effect<void>) => {
         if (Either.isLeft(outcome) && !isUniqueViolation(outcome.left)) {
           return yield* storeError("append", outcome.left)
         }
-        const plan = yield* explainRefusal(context, streamId, events, expected)
+        // a refusal the append's own call explained (the stream after its locks) needs no second round trip
+        const plan = row !== undefined
+          ? planRefusal(streamId, events, expected, { version: row[0], deleted: row[2], found: row[3] })
+          : yield* explainRefusal(context, streamId, events, expected)
+        // a stored id decides the refusal, even of a conditional append that its own stored events tripped
         if (Either.isLeft(plan)) return yield* plan.left
         if (plan.right._tag === "AlreadyStored") return plan.right.result
         if (attempt >= 5) {

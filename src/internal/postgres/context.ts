@@ -22,6 +22,7 @@ export interface ContextOptions {
   readonly pageSize?: number | undefined
   readonly migrate?: boolean | undefined
   readonly pool?: Pg.Pool | undefined
+  readonly notify?: boolean | undefined
 }
 
 /** One store's shared state and statement runners. */
@@ -48,7 +49,7 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
   Effect.gen(function*() {
     const tables = yield* prepare(options)
     const sql = yield* SqlClient.SqlClient
-    const q = statements(tables)
+    const q = statements(tables, options.notify !== false)
 
     const viaClient = (st: Statement, params: ReadonlyArray<unknown>) =>
       sql.unsafe(st.text, params).values as Effect.Effect<ReadonlyArray<Row>, unknown>

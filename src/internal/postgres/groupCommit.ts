@@ -55,7 +55,7 @@ export const makeGroupCommit = ({ appendGroup, execute, maxBatch }: GroupCommitO
           const byIndex = new Map(exit.value.map((row) => [Number(row[0]), row] as const))
           return Effect.forEach(group, (item, i) => {
             const row = byIndex.get(i)
-            return Deferred.succeed(item.done, row === undefined || row[2] == null ? [] : [[row[1], row[2]]])
+            return Deferred.succeed(item.done, row === undefined ? [] : [row.slice(1)])
           }, { discard: true })
         }
         return Effect.forEach(

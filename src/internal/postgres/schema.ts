@@ -56,6 +56,29 @@ const groupWrites = (t: Tables): string =>
        END LOOP;
 `
 
+/**
+ * The loop of `append_group_explained` (PL/pgSQL): `groupWrites`, and each
+ * refused request answered with its `refusal`.
+ */
+const explainedGroupWrites = (t: Tables): string =>
+  `       FOR r IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
+                FROM json_to_recordset(requests) AS x(i int, s text, m text, e bigint, n int, ev json)
+                ORDER BY x.s, x.i LOOP
+         b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin + offs);
+         i := r.i;
+         IF b IS NULL THEN
+           SELECT x.version, NULL::bigint, x.deleted, x.stored INTO version, base, deleted, stored FROM ${t.schema}.refusal(r.s, r.ev) AS x;
+         ELSE
+           version := b + r.n;
+           base := origin + offs;
+           deleted := NULL;
+           stored := NULL;
+           offs := offs + r.n;
+         END IF;
+         RETURN NEXT;
+       END LOOP;
+`
+
 /** The end of `append_guarded` (PL/pgSQL): the write at `origin`, and its outcome. */
 const guardedWrite = (t: Tables): string =>
   `       b := ${t.schema}.write_stream(r.s, r.m, r.e, r.n, r.ev, origin);
@@ -316,6 +339,46 @@ ${conditionCheck(t)}${guardedWrite(t)}     END
          WHERE NOT ((x::text::bigint & 4294967295) = ANY (coalesce(strangers, '{}')) AND pg_xact_status(x) = 'in progress');
        RETURN coalesce(h, pg_snapshot_xmax(snap)::text::bigint) << 16;
      END
+     $fn$`
+  ],
+  // a refused append answered in the same call: the stream as it is after the locks, and which of the ids are stored
+  [
+    // volatile: each statement sees what committed up to now, not what the calling statement saw when it began
+    `CREATE FUNCTION ${t.schema}.refusal(s text, ev json, OUT version bigint, OUT deleted boolean, OUT stored json)
+       LANGUAGE plpgsql VOLATILE AS $fn$
+     BEGIN
+       SELECT st.version, st.deleted_at IS NOT NULL INTO version, deleted FROM ${t.streams} AS st WHERE st.stream_id = s;
+       SELECT json_agg(json_build_object('id', e.event_id, 's', e.stream_id, 'v', e.stream_version, 'p', e.global_position::text))
+         INTO stored FROM ${t.events} AS e
+         WHERE e.event_id IN (SELECT (x.value->>'event_id')::uuid FROM json_array_elements(ev) AS x);
+     END
+     $fn$`,
+    `CREATE FUNCTION ${t.schema}.append_stream_explained(s text, m text, e bigint, n int, ev json)
+       RETURNS TABLE (version bigint, base bigint, deleted boolean, stored json) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       origin bigint := ${t.schema}.begin_append(ARRAY[${t.schema}.stream_key(s)], ARRAY[true], false);
+       b bigint := ${t.schema}.write_stream(s, m, e, n, ev, origin);
+     BEGIN
+       IF b IS NOT NULL THEN
+         RETURN QUERY SELECT b + n, origin, NULL::boolean, NULL::json;
+       ELSE
+         RETURN QUERY SELECT x.version, NULL::bigint, x.deleted, x.stored FROM ${t.schema}.refusal(s, ev) AS x;
+       END IF;
+     END
+     $fn$`,
+    `CREATE FUNCTION ${t.schema}.append_group_explained(requests json)
+       RETURNS TABLE (i int, version bigint, base bigint, deleted boolean, stored json) LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       b bigint;
+       origin bigint;
+       offs bigint := 0;
+     BEGIN
+       SELECT ${t.schema}.begin_append(array_agg(k), array_agg(true), false) INTO origin
+         FROM (SELECT DISTINCT ${t.schema}.stream_key(x.s) AS k FROM json_to_recordset(requests) AS x(s text)) AS keys;
+${explainedGroupWrites(t)}     END
      $fn$`
   ]
 ]

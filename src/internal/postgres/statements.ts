@@ -73,8 +73,19 @@ export const rawTypes: Pg.CustomTypesConfig = {
       : (value: string) => value) as Pg.CustomTypesConfig["getTypeParser"]
 }
 
-export const statements = (t: Tables) => ({
-    appendStream: statement(`SELECT version::text, base::text FROM ${t.schema}.append_stream($1, $2, $3, $4, $5::json)`),
+/**
+ * The store's statements. With `notify`, each append that wrote announces
+ * itself on the store's channel in its own transaction: delivered at commit,
+ * one notification per transaction however many appends it holds.
+ */
+export const statements = (t: Tables, notify: boolean) => {
+  const announce = (wrote: string) => (notify ? `, CASE WHEN ${wrote} THEN pg_notify('${t.channel}', 'append') END` : "")
+  return {
+    appendStream: statement(
+      `SELECT version::text, base::text, deleted, stored::text${
+        announce("base IS NOT NULL")
+      } FROM ${t.schema}.append_stream_explained($1, $2, $3, $4, $5::json)`
+    ),
     streamVersion: statement(`SELECT version::text FROM ${t.streams} WHERE stream_id = $1`),
     isDeleted: statement(`SELECT deleted_at IS NOT NULL FROM ${t.streams} WHERE stream_id = $1`),
     lockStreamKey: statement(`SELECT pg_advisory_xact_lock(${t.schema}.stream_key($1))`),
@@ -107,11 +118,18 @@ export const statements = (t: Tables) => ({
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
        WHERE global_position < (SELECT ${t.schema}.horizon())`),
     notify: statement(`SELECT pg_notify($1, $2)`),
-    appendGroup: statement(`SELECT i, version::text, base::text FROM ${t.schema}.append_group($1::json)`),
+    appendGroup: statement(
+      `SELECT i, version::text, base::text, deleted, stored::text${
+        announce("base IS NOT NULL")
+      } FROM ${t.schema}.append_group_explained($1::json)`
+    ),
     appendGuarded: statement(
-      `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text FROM ${t.schema}.append_guarded($1::json)`
+      `SELECT outcome, version::text, base::text, conflict::text, conflict_id::text${
+        announce("outcome = 'ok'")
+      } FROM ${t.schema}.append_guarded($1::json)`
     )
-})
+  }
+}
 
 /**
  * The SQL of a query's items over the events table, parameters from `$first`

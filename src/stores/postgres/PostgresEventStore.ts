@@ -28,7 +28,7 @@ import { makeContext } from "../../internal/postgres/context.js"
 import { deleteStream, isDeleted } from "../../internal/postgres/deletion.js"
 import { storeError } from "../../internal/postgres/errors.js"
 import { headPosition, query, queryForDecision, readAll } from "../../internal/postgres/globalLog.js"
-import { makeAnnounce, makeWatch } from "../../internal/postgres/notifications.js"
+import { makeWatch } from "../../internal/postgres/notifications.js"
 import { acquirePool } from "../../internal/postgres/pool.js"
 import { read, readPage, readPayloads } from "../../internal/postgres/reading.js"
 import { prepare } from "../../internal/postgres/schema.js"
@@ -74,7 +74,7 @@ export const make = (
     const context = yield* makeContext(options)
     return EventStore.make({
       name: "postgres",
-      append: makeAppend(context, makeAnnounce(context, options.notify !== false)),
+      append: makeAppend(context),
       read: read(context),
       readPayloads: readPayloads(context),
       readPage: readPage(context),
