@@ -56,9 +56,10 @@ import {
   startRssSampler,
   table,
   timedPromise,
+  summarize,
   withTempDirectory
 } from "./support.js"
-import type { RssSample } from "./support.js"
+import type { RssSample, Summary } from "./support.js"
 
 // settings ----------------------------------------------------------------------
 
@@ -137,23 +138,6 @@ const rotation = (round: number): ReadonlyArray<ContenderKey> =>
   contenderKeys.map((_, i) => contenderKeys[(i + round) % contenderKeys.length]!)
 
 // summaries ---------------------------------------------------------------------
-
-/** A median over rounds with the range it came from. */
-interface Spread {
-  readonly median: number
-  readonly min: number
-  readonly max: number
-  readonly values: ReadonlyArray<number>
-}
-
-const spread = (values: ReadonlyArray<number>): Spread => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length / 2
-  const median = sorted.length % 2 === 1
-    ? sorted[Math.floor(middle)]!
-    : (sorted[middle - 1]! + sorted[middle]!) / 2
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, values }
-}
 
 type PerContender<A> = Record<ContenderKey, Array<A>>
 const perContender = <A>(): PerContender<A> => ({ chronicle: [], emmett: [], sqlite: [] })
@@ -460,7 +444,7 @@ interface Row {
   readonly label: string
   readonly unit: "rate" | "millis" | "bytes" | "mebibytes"
   readonly better: "higher" | "lower"
-  readonly spreads: Record<ContenderKey, Spread>
+  readonly spreads: Record<ContenderKey, Summary>
 }
 
 const formatValue = (row: Row, value: number) => {
@@ -475,8 +459,8 @@ const formatValue = (row: Row, value: number) => {
   }
 }
 
-const formatSpread = (row: Row, s: Spread) =>
-  s.values.length > 1
+const formatSpread = (row: Row, s: Summary) =>
+  s.rounds.length > 1
     ? `${formatValue(row, s.median)} (${formatValue(row, s.min)}–${formatValue(row, s.max)})`
     : formatValue(row, s.median)
 
@@ -491,10 +475,10 @@ const rowsOf = (
   loads: PerContender<LoadRound>,
   large: Awaited<ReturnType<typeof largeStage>>
 ): ReadonlyArray<Row> => {
-  const over = <A>(runs: PerContender<A>, pick: (a: A) => number): Record<ContenderKey, Spread> => ({
-    chronicle: spread(runs.chronicle.map(pick)),
-    emmett: spread(runs.emmett.map(pick)),
-    sqlite: spread(runs.sqlite.map(pick))
+  const over = <A>(runs: PerContender<A>, pick: (a: A) => number): Record<ContenderKey, Summary> => ({
+    chronicle: summarize(runs.chronicle.map(pick)),
+    emmett: summarize(runs.emmett.map(pick)),
+    sqlite: summarize(runs.sqlite.map(pick))
   })
   const appendRows = appendWorkloads.map((workload): Row => ({
     label: `${workload.label} (fsync ${workload.fsync ? "on" : "off"})`,

@@ -33,6 +33,20 @@ export const timedPromise = async <A>(run: () => Promise<A>) => {
 export const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
   sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
 
+/** A figure over interleaved rounds: its median and the range it came from. */
+export interface Summary {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly rounds: ReadonlyArray<number>
+}
+
+/** The median and range of the figures of several rounds. */
+export const summarize = (rounds: ReadonlyArray<number>): Summary => {
+  const sorted = [...rounds].sort((a, b) => a - b)
+  return { median: percentile(sorted, 50), min: sorted[0]!, max: sorted[sorted.length - 1]!, rounds }
+}
+
 export const perSecond = (count: number, millis: number) => (count * 1000) / millis
 
 /** How many aggregate loads to run, after how many untimed ones. */

@@ -44,7 +44,8 @@ import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
 import type { AccountEvent, AccountState } from "../examples/BankAccount.js"
 import { makeEmmettStore } from "./emmett.js"
-import { assertLoopback, databaseUrl, percentile, progressLog, table, withAdmin, withTempDirectory } from "./support.js"
+import { assertLoopback, databaseUrl, progressLog, summarize, table, withAdmin, withTempDirectory } from "./support.js"
+import type { Summary } from "./support.js"
 
 // settings ----------------------------------------------------------------------
 
@@ -177,16 +178,6 @@ const makeRaw = async () => {
 
 // measuring ---------------------------------------------------------------------
 
-interface Summary {
-  readonly median: number
-  readonly min: number
-  readonly max: number
-  readonly rounds: ReadonlyArray<number>
-}
-const summarize = (rounds: ReadonlyArray<number>): Summary => {
-  const sorted = [...rounds].sort((a, b) => a - b)
-  return { median: percentile(sorted, 50), min: sorted[0]!, max: sorted[sorted.length - 1]!, rounds }
-}
 
 interface WorkloadResult {
   readonly workload: string
