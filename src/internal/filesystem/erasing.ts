@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import type { StoreError } from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBytes, readRunLimit } from "./io.js"
-import { eraseLines, indexLine } from "./logFormat.js"
+import { eraseLines, indexLineAt } from "./logFormat.js"
 import { endOf, type View } from "./reading.js"
 
 /** What erasing needs of the store. */
@@ -80,7 +80,7 @@ export const eraseInPlace = (
         const lines = bytes.subarray(0, cut)
         for (let start = 0; start < lines.length;) {
           const end = lines.indexOf(0x0a, start)
-          const entry = indexLine(lines.toString("utf8", start, end === -1 ? lines.length : end))
+          const entry = indexLineAt(lines, start, end === -1 ? lines.length : end)
           // a tombstone names its stream's lines only; anything else there is a bug, and is left alone
           if (typeof entry !== "string" && entry.streamId !== streamId) {
             return yield* fail("deleteStream", new Error(`byte ${at + start} of ${logPath} is not a line of ${streamId}`))

@@ -48,10 +48,6 @@ const wallClockSleep = (ms: number) =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
-/** When the `wanted` file was last touched, in ms since the epoch; 0 if it is absent. */
-const touchedAt = (path: string) =>
-  Effect.promise(() => NodeFs.promises.stat(path).then((stat) => stat.mtimeMs, () => 0))
-
 /** Whether the `wanted` file was touched at or after `since`, asked synchronously (cheaper than a trip through the thread pool). */
 const touchedSince = (path: string, since: number) => (NodeFs.statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= since
 
@@ -91,9 +87,9 @@ export const make = (options: WriterLeaseOptions) =>
     const watch = Effect.gen(function*() {
       while (release !== undefined) {
         yield* wallClockSleep(options.idleMs)
-        if ((yield* touchedAt(options.wantedPath)) >= acquiredAt) wanted = true
-        // never queue for a turn behind writers: the next of them lets go if asked
+        // never queue for a turn behind writers: the next of them looks whether another process asked, and lets go
         if (busy > 0) continue
+        if (touchedSince(options.wantedPath, acquiredAt)) wanted = true
         const done = yield* turns.withPermits(1)(Effect.gen(function*() {
           if (release === undefined) return true
           if (!wanted && !compromised && Date.now() - lastUsed < options.idleMs) return false
