@@ -150,7 +150,10 @@ const openFile = (directory: string, label: string, access: Access) =>
       if (!stat.isDirectory()) return yield* CliError.fail(`no store at ${label}: ${absolute} is not a directory`)
     }
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
-    const events = yield* FileEventStore.make({ directory: absolute }).pipe(Effect.mapError((error) => unavailable(label, error)))
+    // readers open the log read-only: a read-only directory works, and nothing is ever created there
+    const events = yield* FileEventStore.make({ directory: absolute, readOnly: access === "read" }).pipe(
+      Effect.mapError((error) => unavailable(label, error))
+    )
     const checkpoints = yield* Effect.cached(
       FileCheckpointStore.make({ directory: absolute }).pipe(
         Effect.provide(context),

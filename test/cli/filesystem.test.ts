@@ -2,7 +2,7 @@
  * The CLI as a process over a filesystem store: output and exit codes of each
  * command. Read-only checks share one seeded store and run concurrently.
  */
-import { rmSync } from "node:fs"
+import { readdirSync, rmSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -266,6 +266,16 @@ describe.concurrent("chronicle CLI on a filesystem store", { timeout: 180_000 },
     }
     expect(bench.results[0]).toMatchObject({ operations: 40, events: 40 })
     expect(bench.results[2]).toMatchObject({ operations: 1, events: 40 })
+  })
+
+  it("given a directory that holds no store, when a read command points at it, then it fails on one line and creates nothing there", async ({ expect }) => {
+    const empty = temp("not-a-store")
+    const runs = await Promise.all([cli(["stats", "--store", empty]), cli(["export", "--store", empty])])
+    for (const run of runs) {
+      expect(run.code).toBe(1)
+      expect(run.stderr).toMatch(/^chronicle: cannot open store file:.*no event log here.*\n$/)
+    }
+    expect(readdirSync(empty)).toEqual([])
   })
 
   it("bad input: one line, a non-zero exit code, no stack trace", async ({ expect }) => {
