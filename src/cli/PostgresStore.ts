@@ -10,6 +10,7 @@ import { Context, Effect, Layer, type Redacted } from "effect"
 import * as EventStore from "../EventStore.js"
 import * as PostgresCheckpointStore from "../stores/postgres/PostgresCheckpointStore.js"
 import * as PostgresEventStore from "../stores/postgres/PostgresEventStore.js"
+import { heldBackQuery, tablesOf } from "../internal/postgres/schema.js"
 import * as CliError from "./CliError.js"
 import type { Access } from "./Stores.js"
 import { unavailable } from "./Stores.js"
@@ -56,17 +57,10 @@ export const open = (url: Redacted.Redacted<string>, schema: string, label: stri
       Effect.map((rows) => ({ kind: "in tables" as const, parts: rows.map((row) => ({ name: row.name, bytes: Number(row.bytes) })) })),
       Effect.mapError((error) => CliError.fail(`cannot measure ${label}: ${CliError.messageOf(error)}`))
     )
-    const eventsTable = `"${schema}"."events"`
+    const tables = tablesOf(schema)
     const heldBack = sql.unsafe<{ readonly held: string; readonly holders: ReadonlyArray<{ pid: number; database: string; seconds: number; state: string }> | null }>(
-      `SELECT (SELECT count(*) FROM ${eventsTable} WHERE global_position >= "${schema}".horizon())::text AS held,
-              (SELECT json_agg(json_build_object('pid', a.pid, 'database', a.datname, 'seconds', extract(epoch FROM now() - a.xact_start)::float8,
-                                                 'state', a.state) ORDER BY a.xact_start)
-                 FROM pg_stat_activity AS a
-                WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
-                  AND EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
-                                 AND l.relation = $1::regclass
-                                 AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))) AS holders`,
-      [eventsTable]
+      heldBackQuery(tables),
+      [tables.events]
     ).pipe(
       Effect.map(([row]) => (row === undefined || row.held === "0" ? undefined : { events: Number(row.held), holders: row.holders ?? [] })),
       Effect.mapError((error) => CliError.fail(`cannot read the horizon of ${label}: ${CliError.messageOf(error)}`))

@@ -140,6 +140,24 @@ const conditionCheck = (t: Tables): string =>
        END IF;
 `
 
+/** The lock modes on the events table that a transaction able to append holds (SQL list). */
+export const writerLockModes = "('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')"
+
+/**
+ * What readers of the global log cannot see yet (SQL; `$1` is the events
+ * table's name): how many committed events lie at or past the horizon, and
+ * the open transactions holding the events table as a writer would (pid,
+ * database, seconds open, state), oldest first.
+ */
+export const heldBackQuery = (t: Tables) =>
+  `SELECT (SELECT count(*) FROM ${t.events} WHERE global_position >= ${t.schema}.horizon())::text AS held,
+          (SELECT json_agg(json_build_object('pid', a.pid, 'database', a.datname, 'seconds', extract(epoch FROM now() - a.xact_start)::float8,
+                                             'state', a.state) ORDER BY a.xact_start)
+             FROM pg_stat_activity AS a
+            WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()
+              AND EXISTS (SELECT 1 FROM pg_locks AS l WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+                             AND l.relation = $1::regclass AND l.mode IN ${writerLockModes})) AS holders`
+
 /** The migrations, in order; each runs once, inside the migration transaction. */
 const migrations = (t: Tables): ReadonlyArray<ReadonlyArray<string>> => [
   [
@@ -333,7 +351,7 @@ ${conditionCheck(t)}${guardedWrite(t)}     END
          WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'
            AND NOT EXISTS (SELECT 1 FROM locks AS w WHERE w.pid = t.pid AND w.locktype = 'relation'
                            AND w.relation = '${t.events}'::regclass
-                           AND w.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'));
+                           AND w.mode IN ${writerLockModes});
        -- after the scan: one that ended meanwhile may have let go of its locks one by one, so it counts
        SELECT min(x::text::bigint) INTO h FROM pg_snapshot_xip(snap) AS x
          WHERE NOT ((x::text::bigint & 4294967295) = ANY (coalesce(strangers, '{}')) AND pg_xact_status(x) = 'in progress');
