@@ -146,6 +146,14 @@ const inputStream = (path: string | undefined): NodeJS.ReadableStream =>
  */
 export const defaultMaxLineBytes = 16 * 1024 * 1024
 
+/**
+ * The largest whole document `read` accepts in the json and toon formats by
+ * default: 128 MiB (they are parsed in memory; JSON Lines streams instead).
+ *
+ * @category constants
+ */
+export const defaultMaxDocumentBytes = 128 * 1024 * 1024
+
 class LineTooLong {
   constructor(readonly line: number, readonly maxBytes: number) {}
 }
@@ -193,16 +201,36 @@ const checkReadable = (path: string | undefined) =>
       catch: () => CliError.usage(`cannot read ${path}: no such file, or not readable`)
     })
 
-const readText = (path: string | undefined) =>
+class DocumentTooLarge {
+  constructor(readonly maxBytes: number) {}
+}
+
+/** The whole of `path` (or stdin) as UTF-8 text, refused once it passes `maxBytes` without holding more. */
+const readText = (path: string | undefined, maxBytes: number) =>
   Effect.zipRight(
     checkReadable(path),
     Effect.tryPromise({
       try: async () => {
-        let text = ""
-        for await (const chunk of inputStream(path)) text += typeof chunk === "string" ? chunk : chunk.toString("utf8")
-        return text
+        const input = inputStream(path)
+        const pieces: Array<Buffer> = []
+        let size = 0
+        for await (const chunk of input as AsyncIterable<Buffer | string>) {
+          const piece = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk
+          size += piece.length
+          if (size > maxBytes) {
+            if (input !== process.stdin) (input as NodeFs.ReadStream).destroy()
+            throw new DocumentTooLarge(maxBytes)
+          }
+          pieces.push(piece)
+        }
+        return Buffer.concat(pieces, size).toString("utf8")
       },
-      catch: (error) => CliError.fail(`cannot read ${path ?? "stdin"}: ${CliError.messageOf(error)}`)
+      catch: (error) =>
+        error instanceof DocumentTooLarge
+          ? CliError.fail(
+            `${path ?? "stdin"}: the file is larger than ${error.maxBytes} bytes (--max-document-bytes); json and toon are read whole, so export larger histories as jsonl`
+          )
+          : CliError.fail(`cannot read ${path ?? "stdin"}: ${CliError.messageOf(error)}`)
     })
   )
 
@@ -249,18 +277,20 @@ const parseJson = (text: string, where: string): Effect.Effect<unknown, CliError
 
 /**
  * How `read` reads: the longest JSON Lines line it accepts, in UTF-8 bytes
- * (default `defaultMaxLineBytes`).
+ * (default `defaultMaxLineBytes`), and the largest json or toon document
+ * (default `defaultMaxDocumentBytes`).
  *
  * @category models
  */
 export interface ReadOptions {
   readonly maxLineBytes?: number | undefined
+  readonly maxDocumentBytes?: number | undefined
 }
 
 /**
  * Reads the events of a file (or stdin, for `undefined` or `-`) in `format`.
  * JSON Lines are streamed line by line, each line at most `maxLineBytes`; the
- * other formats are read whole.
+ * other formats are read whole, at most `maxDocumentBytes`.
  *
  * @category decoding
  */
@@ -285,7 +315,7 @@ export const read = (path: string | undefined, format: Format, options: ReadOpti
     }
     case "json":
       return Stream.unwrap(Effect.gen(function*() {
-        const text = yield* readText(path)
+        const text = yield* readText(path, options.maxDocumentBytes ?? defaultMaxDocumentBytes)
         const value = yield* parseJson(text, name)
         if (!Array.isArray(value)) return yield* CliError.fail(`${name}: expected a JSON array of events`)
         const events: Array<StoredEvent> = []
@@ -294,7 +324,7 @@ export const read = (path: string | undefined, format: Format, options: ReadOpti
       }))
     case "toon":
       return Stream.unwrap(Effect.gen(function*() {
-        const text = yield* readText(path)
+        const text = yield* readText(path, options.maxDocumentBytes ?? defaultMaxDocumentBytes)
         const events = yield* Either.mapLeft(Toon.fromToon(text), (error) => CliError.fail(`${name}: ${error.message}`))
         return Stream.fromIterable(events)
       }))

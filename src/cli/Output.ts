@@ -232,6 +232,14 @@ export const printable = (text: string): string =>
     return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
   })
 
+/**
+ * Multi-line text safe to print for a person: each line as `printable`
+ * makes it, the line breaks kept (for TOON state and other indented blocks).
+ *
+ * @category formatting
+ */
+export const printableLines = (text: string): string => text.split("\n").map(printable).join("\n")
+
 // ---------------------------------------------------------------------------
 // tables
 // ---------------------------------------------------------------------------

@@ -134,6 +134,35 @@ describe.concurrent("chronicle CLI on unbounded input", { timeout: 180_000 }, ()
     expect(run.code).toBe(1)
   })
 
+  it("given a json or toon file larger than --max-document-bytes, when importing, then it stops before parsing and nothing is written", async ({ expect }) => {
+    const directory = temp("big-document")
+    const events = Array.from({ length: 40 }, (_, i) => JSON.parse(event(i + 1, "d".repeat(100))) as unknown)
+    const file = join(directory, "events.json")
+    writeFileSync(file, JSON.stringify(events))
+    const target = temp("big-document-target")
+    const run = await cli(["import", "--store", `file:${target}`, "--in", file, "--max-document-bytes", "2000"])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toBe(
+      `chronicle: ${file}: the file is larger than 2000 bytes (--max-document-bytes); json and toon are read whole, so export larger histories as jsonl\n`
+    )
+    const after = await cli(["stats", "--store", `file:${target}`, "--json"])
+    expect(after.code === 0 ? (JSON.parse(after.stdout) as { events: number }).events : 0).toBe(0)
+    const whole = await cli(["import", "--store", `file:${target}`, "--in", file, "--json"])
+    expect(whole.stderr).toBe("")
+    expect((JSON.parse(whole.stdout) as { appended: number }).appended).toBe(40)
+  })
+
+  it("given a json file whose multi-byte characters straddle read chunks, when importing, then the text arrives intact", async ({ expect }) => {
+    const file = join(temp("multibyte"), "events.json")
+    const text = "é€😀".repeat(40_000)
+    writeFileSync(file, JSON.stringify([JSON.parse(event(1, text)) as unknown]))
+    const target = temp("multibyte-target")
+    const run = await cli(["import", "--store", `file:${target}`, "--in", file])
+    expect(run.stderr).toBe("")
+    const exported = await cli(["export", "--store", `file:${target}`])
+    expect((JSON.parse(exported.stdout.trim()) as { data: { text: string } }).data.text === text).toBe(true)
+  })
+
   it("given bench --size beyond an event's limit, then a usage error up front", async ({ expect }) => {
     const run = await cli(["bench", "--store", "memory:", "--size", "999999999"])
     expect(run.code).toBe(2)
@@ -174,6 +203,29 @@ describe.concurrent("chronicle CLI on ids and types that try to drive the termin
     expect(streams.stdout).toContain("acct-\\u202egnp.exe")
     expect(stats.stdout).toContain("Evil\\x1b]0;owned\\x07\\x1b[2J\\nFORGED\\x9b31m\\x7f")
     expect(read.stdout.split("\n")).toHaveLength(4)
+  })
+
+  it("tail and replay escape what events carry into their lines and the state they print", async ({ expect }) => {
+    const directory = temp("evil-account")
+    const owner = "\u202egnp\u001b]0;owned\u0007"
+    const account = StreamId.unsafeMake("account", "\u202eevil")
+    await withFileStore(directory, EventStore.append(account, [{ type: "AccountOpened", data: { owner, currency: "EUR" } }], {
+      expectedVersion: ExpectedVersion.NoStream
+    }))
+    const store = `file:${directory}`
+    const [tail, replay, final] = await Promise.all([
+      cli(["tail", "--store", store, "--from-start", "--limit", "1"]),
+      cli(["replay", String(account), "--store", store, "--decider", "examples/BankAccount.ts"]),
+      cli(["replay", String(account), "--store", store, "--decider", "examples/BankAccount.ts", "--final"])
+    ])
+    for (const run of [tail, replay, final]) {
+      expect(run.stderr).not.toMatch(controls)
+      expect(run.code).toBe(0)
+      expect(run.stdout).not.toMatch(controls)
+    }
+    expect(tail.stdout).toContain("account-\\u202eevil@1")
+    expect(replay.stdout).toContain('\n  owner: "\\u202egnp\\u001b]0;owned\\u0007"\n')
+    expect(final.stdout).toContain('\nowner: "\\u202egnp\\u001b]0;owned\\u0007"\n')
   })
 
   it("an error naming a hostile stream id escapes it", async ({ expect }) => {

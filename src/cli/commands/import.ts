@@ -21,6 +21,12 @@ const maxLineBytes = Options.integer("max-line-bytes").pipe(
   Options.withDefault(EventFile.defaultMaxLineBytes),
   Options.withDescription(`The longest JSON Lines line accepted, in bytes (default ${EventFile.defaultMaxLineBytes}, 16 MiB); a longer one stops the import.`)
 )
+const maxDocumentBytes = Options.integer("max-document-bytes").pipe(
+  Options.withDefault(EventFile.defaultMaxDocumentBytes),
+  Options.withDescription(
+    `The largest json or toon file accepted, in bytes (default ${EventFile.defaultMaxDocumentBytes}, 128 MiB); these formats are read whole, jsonl streams.`
+  )
+)
 
 /**
  * The `import` command.
@@ -29,13 +35,14 @@ const maxLineBytes = Options.integer("max-line-bytes").pipe(
  */
 export const command = Command.make(
   "import",
-  { store: CommonOptions.store, json: CommonOptions.json, format, input, maxLineBytes },
+  { store: CommonOptions.store, json: CommonOptions.json, format, input, maxLineBytes, maxDocumentBytes },
   (options) =>
     Effect.gen(function*() {
       const path = Option.getOrUndefined(options.input)
       const chosen = Option.getOrElse(options.format, () => (path === undefined ? undefined : EventFile.formatOfPath(path)) ?? "jsonl")
       if (options.maxLineBytes < 1) return yield* CliError.usage(`--max-line-bytes must be >= 1, got ${options.maxLineBytes}`)
-      const events = EventFile.read(path, chosen, { maxLineBytes: options.maxLineBytes })
+      if (options.maxDocumentBytes < 1) return yield* CliError.usage(`--max-document-bytes must be >= 1, got ${options.maxDocumentBytes}`)
+      const events = EventFile.read(path, chosen, { maxLineBytes: options.maxLineBytes, maxDocumentBytes: options.maxDocumentBytes })
       yield* Stores.withStore(options.store, "write", (store) =>
         Effect.gen(function*() {
           const appender = Transfer.make(store.events)

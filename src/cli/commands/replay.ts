@@ -71,7 +71,7 @@ export const command = Command.make(
             }
           }
           const chosen = named
-          const heading = `${Output.printable(streamId)} through ${folder.name} (${found.path}) with ${chosen.name}`
+          const heading = Output.printable(`${streamId} through ${folder.name} (${found.path}) with ${chosen.name}`)
 
           if (options.final) {
             const at = until !== undefined
@@ -88,11 +88,11 @@ export const command = Command.make(
             }
             const styles = Output.style()
             yield* Output.line(styles.bold(`${heading}: state at version ${loaded.version}`))
-            return yield* Output.line(Toon.stateToToon(loaded.state))
+            return yield* Output.line(Output.printableLines(Toon.stateToToon(loaded.state)))
           }
 
           const styles = Output.style()
-          const progress = Progress.make({ label: `replaying ${streamId}`, unit: "events", total: Math.min(version, atVersion ?? version) })
+          const progress = Progress.make({ label: `replaying ${Output.printable(streamId)}`, unit: "events", total: Math.min(version, atVersion ?? version) })
           let state = folder.decider.initialState
           let last = 0
           let steps = 0
@@ -122,7 +122,7 @@ export const command = Command.make(
                     styles.dim(`@${event.globalPosition} ${event.recordedAt.toISOString()}`)
                   }`
                 )
-                yield* Output.line(indent(Toon.stateToToon(state), "  "))
+                yield* Output.line(indent(Output.printableLines(Toon.stateToToon(state)), "  "))
               }
               steps++
               yield* progress.update(steps)
