@@ -5,9 +5,41 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect } from "effect"
-import type { Option } from "effect"
+import { Context, Effect, Option, Schema } from "effect"
 import { StoreError } from "./EventStore.js"
+
+/**
+ * A compare-and-set save found the checkpoint somewhere other than where the
+ * saver expected it: another runner of the same reader moved it (or removed
+ * it for a rebuild). Nothing was saved; a runner that gets this stops instead
+ * of applying events twice. `null` stands for "no checkpoint".
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CheckpointMoved extends Schema.TaggedError<CheckpointMoved>()("CheckpointMoved", {
+  name: Schema.String,
+  expected: Schema.NullOr(Schema.BigIntFromSelf),
+  actual: Schema.NullOr(Schema.BigIntFromSelf)
+}) {
+  override get message() {
+    return `Checkpoint ${JSON.stringify(this.name)} moved: expected ${this.expected ?? "none"}, found ${
+      this.actual ?? "none"
+    } (another runner of it is active, or it was removed)`
+  }
+}
+
+/**
+ * A compare-and-set change of a checkpoint: from `expected` (`Option.none()`:
+ * there is none yet) to `next`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CheckpointChange {
+  readonly expected: Option.Option<bigint>
+  readonly next: bigint
+}
 
 /**
  * The operations of a checkpoint store.
@@ -18,8 +50,15 @@ import { StoreError } from "./EventStore.js"
 export interface CheckpointStoreService {
   /** The position saved under `name`, if any. */
   readonly load: (name: string) => Effect.Effect<Option.Option<bigint>, StoreError>
-  /** Saves `position` under `name`. */
+  /** Saves `position` under `name`, wherever it was (for tools; runners use `compareAndSet`). */
   readonly save: (name: string, position: bigint) => Effect.Effect<void, StoreError>
+  /**
+   * Moves the checkpoint of `name` from `change.expected` to `change.next`,
+   * or fails with `CheckpointMoved` (saving nothing) when it is elsewhere.
+   * Atomic against every other save, remove and compare-and-set, from any
+   * process; inside `transaction` on PostgreSQL, a refusal rolls back with it.
+   */
+  readonly compareAndSet: (name: string, change: CheckpointChange) => Effect.Effect<void, CheckpointMoved | StoreError>
   /** Forgets the checkpoint of `name` (a rebuild starts from the beginning). */
   readonly remove: (name: string) => Effect.Effect<void, StoreError>
   /**
@@ -42,6 +81,16 @@ export class CheckpointStore extends Context.Tag("chronicle/CheckpointStore")<Ch
 const invalid = (operation: string, reason: string) => Effect.fail(new StoreError({ operation, reason }))
 
 /**
+ * The `CheckpointMoved` a store reports when `name` holds `actual` instead of
+ * `change.expected`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const moved = (name: string, change: CheckpointChange, actual: Option.Option<bigint>): CheckpointMoved =>
+  new CheckpointMoved({ name, expected: Option.getOrNull(change.expected), actual: Option.getOrNull(actual) })
+
+/**
  * Builds the service from a store's operations, adding name and position
  * checks and a span per operation.
  *
@@ -55,16 +104,26 @@ export const make = (name: string, service: CheckpointStoreService): CheckpointS
       captureStackTrace: false,
       attributes: { "chronicle.store": name, "chronicle.checkpoint": checkpoint }
     })
-  const checked = <A>(operation: string, checkpoint: string, effect: Effect.Effect<A, StoreError>) =>
+  const checked = <A, E>(operation: string, checkpoint: string, effect: Effect.Effect<A, E>) =>
     typeof checkpoint !== "string" || checkpoint.length === 0
       ? invalid(operation, "a checkpoint name must be a non-empty string")
       : effect.pipe(span(operation, checkpoint))
+  const badPosition = (position: unknown) => typeof position !== "bigint" || position < 0n
   return {
     load: (checkpoint) => checked("loadCheckpoint", checkpoint, service.load(checkpoint)),
     save: (checkpoint, position) =>
-      typeof position !== "bigint" || position < 0n
+      badPosition(position)
         ? invalid("saveCheckpoint", `a checkpoint position must be a bigint >= 0, got ${String(position)}`)
         : checked("saveCheckpoint", checkpoint, service.save(checkpoint, position)),
+    compareAndSet: (checkpoint, change) =>
+      badPosition(change?.next) || !Option.isOption(change.expected) || Option.exists(change.expected, badPosition)
+        ? invalid(
+          "compareAndSetCheckpoint",
+          `a checkpoint change needs expected: Option<bigint >= 0> and next: bigint >= 0, got ${
+            Option.isOption(change?.expected) ? Option.match(change.expected, { onNone: () => "none", onSome: String }) : typeof change?.expected
+          } → ${String(change?.next)}`
+        )
+        : checked("compareAndSetCheckpoint", checkpoint, service.compareAndSet(checkpoint, change)),
     remove: (checkpoint) => checked("removeCheckpoint", checkpoint, service.remove(checkpoint)),
     transaction: service.transaction
   }
@@ -87,3 +146,16 @@ export const load = (name: string): Effect.Effect<Option.Option<bigint>, StoreEr
  */
 export const save = (name: string, position: bigint): Effect.Effect<void, StoreError, CheckpointStore> =>
   Effect.flatMap(CheckpointStore, (store) => store.save(name, position))
+
+/**
+ * Moves a checkpoint from `change.expected` to `change.next` through the
+ * CheckpointStore in context, or fails with `CheckpointMoved`.
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const compareAndSet = (
+  name: string,
+  change: CheckpointChange
+): Effect.Effect<void, CheckpointMoved | StoreError, CheckpointStore> =>
+  Effect.flatMap(CheckpointStore, (store) => store.compareAndSet(name, change))

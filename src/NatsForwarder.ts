@@ -445,7 +445,7 @@ export const run = (
   options: Options = {}
 ): Effect.Effect<
   never,
-  NatsStreamError | Projection.ProjectionParked | EventStore.ReadError,
+  NatsStreamError | ProjectionRunner.RunError,
   NatsConnection | EventStore.EventStore | CheckpointStore.CheckpointStore
 > =>
   Effect.gen(function*() {
@@ -478,7 +478,7 @@ export const run = (
 export const start = (
   options: Options = {}
 ): Effect.Effect<
-  Fiber.RuntimeFiber<never, NatsStreamError | Projection.ProjectionParked | EventStore.ReadError>,
+  Fiber.RuntimeFiber<never, NatsStreamError | ProjectionRunner.RunError>,
   never,
   NatsConnection | EventStore.EventStore | CheckpointStore.CheckpointStore | Scope.Scope
 > => Effect.forkScoped(run(options))

@@ -65,6 +65,16 @@ export const defaultRetrySchedule: Schedule.Schedule<unknown, unknown> = Schedul
  */
 export type Requirements = EventStore.EventStore | CheckpointStore.CheckpointStore
 
+/**
+ * Why a runner stops: its projection parked on an event, the store failed,
+ * or another runner of the same projection moved its checkpoint (this one
+ * stops rather than apply events twice).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RunError = Projection.ProjectionParked | EventStore.ReadError | CheckpointStore.CheckpointMoved | CheckpointStore.CheckpointMoved
+
 /** A handler failure, with the event it failed on. */
 class HandlerFailed extends Data.TaggedError("HandlerFailed")<{
   readonly event: StoredEvent
@@ -75,8 +85,9 @@ const handleBatch = <E, R>(
   projection: Projection.Projection<E, R>,
   checkpoints: CheckpointStore.CheckpointStoreService,
   retry: Schedule.Schedule<unknown, any>,
-  batch: Chunk.Chunk<StoredEvent>
-): Effect.Effect<void, Projection.ProjectionParked | EventStore.ReadError, R> => {
+  batch: Chunk.Chunk<StoredEvent>,
+  saved: Option.Option<bigint>
+): Effect.Effect<void, RunError, R> => {
   const last = Chunk.unsafeLast(batch)
   const handled = Metric.tagged(Metrics.projectionEvents, "projection", projection.name)
   const retried = Metric.tagged(Metrics.projectionRetries, "projection", projection.name)
@@ -97,14 +108,21 @@ const handleBatch = <E, R>(
         count++
       }
     }
-    yield* checkpoints.save(projection.name, last.globalPosition)
+    yield* checkpoints.compareAndSet(projection.name, { expected: saved, next: last.globalPosition })
     return count
   })
   return checkpoints.transaction(attempt).pipe(
     // a batch in hand is finished, not torn, when the projection is stopped
     Effect.uninterruptible,
     Effect.tapError(() => Metric.increment(retried)),
-    Effect.retry(Schedule.mapInput(retry, (error: HandlerFailed | EventStore.ReadError) => error._tag === "HandlerFailed" ? error.cause : error)),
+    Effect.retry({
+      schedule: Schedule.mapInput(
+        retry,
+        (error: HandlerFailed | EventStore.ReadError | CheckpointStore.CheckpointMoved) => error._tag === "HandlerFailed" ? error.cause : error
+      ),
+      // another runner moved the checkpoint: trying again would apply its events twice
+      while: (error) => error._tag !== "CheckpointMoved"
+    }),
     Effect.tap((count) => Metric.incrementBy(handled, count)),
     Effect.catchTag("HandlerFailed", (failure) =>
       Effect.zipRight(
@@ -144,30 +162,42 @@ const settle = (options: RunOptions | undefined) => ({
   from: options?.from ?? "start"
 })
 
-/** The position the projection resumes after: its checkpoint, or `from` when it has none. */
-const resumePoint = (name: string, from: Subscription.From) =>
+/** Where a runner is: the position it handled up to, and the checkpoint it last saw (what its next save expects). */
+interface Progress {
+  readonly after: bigint
+  readonly saved: Option.Option<bigint>
+}
+
+/** Where the projection resumes: after its checkpoint, or at `from` when it has none. */
+const resumePoint = (name: string, from: Subscription.From): Effect.Effect<Progress, EventStore.StoreError, Requirements> =>
   Effect.flatMap(CheckpointStore.load(name), (saved) =>
-    Option.isSome(saved) ? Effect.succeed(saved.value) : Subscription.startingPoint(name, from === "checkpoint" ? "start" : from))
+    Option.isSome(saved)
+      ? Effect.succeed<Progress>({ after: saved.value, saved })
+      : Effect.map(Subscription.startingPoint(name, from === "checkpoint" ? "start" : from), (after): Progress => ({ after, saved })))
 
 const drain = <E, R>(
   projection: Projection.Projection<E, R>,
   source: (after: bigint, batchSize: number) => Stream.Stream<StoredEvent, EventStore.ReadError>,
-  options: RunOptions | undefined
+  options: RunOptions | undefined,
+  start?: Progress
 ) =>
   Effect.gen(function*() {
     const { batchSize, from, retry } = settle(options)
     const checkpoints = yield* CheckpointStore.CheckpointStore
-    const after = yield* resumePoint(projection.name, from)
-    const position = yield* Ref.make(after)
-    yield* source(after, batchSize).pipe(
+    const begin = start ?? (yield* resumePoint(projection.name, from))
+    const progress = yield* Ref.make(begin)
+    yield* source(begin.after, batchSize).pipe(
       Stream.runForEachChunk((batch) =>
-        Chunk.isEmpty(batch) ? Effect.void : Effect.zipRight(
-          handleBatch(projection, checkpoints, retry, batch),
-          Ref.set(position, Chunk.unsafeLast(batch).globalPosition)
-        )
+        Chunk.isEmpty(batch) ? Effect.void : Effect.flatMap(Ref.get(progress), (now) => {
+          const last = Chunk.unsafeLast(batch).globalPosition
+          return Effect.zipRight(
+            handleBatch(projection, checkpoints, retry, batch, now.saved),
+            Ref.set(progress, { after: last, saved: Option.some(last) })
+          )
+        })
       )
     )
-    return yield* Ref.get(position)
+    return yield* Ref.get(progress)
   })
 
 /**
@@ -180,7 +210,7 @@ const drain = <E, R>(
 export const run = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<never, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
+): Effect.Effect<never, RunError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.gen(function*() {
       // catch up in one read of the log, then follow it live from where that ended
@@ -192,7 +222,8 @@ export const run = <E, R>(
       yield* drain(
         projection,
         (after, batchSize) => store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }),
-        { ...options, from: { after: reached } }
+        options,
+        reached
       )
     })).pipe(
       Effect.zipRight(Effect.never),
@@ -212,7 +243,7 @@ export const start = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
 ): Effect.Effect<
-  Fiber.RuntimeFiber<never, Projection.ProjectionParked | EventStore.ReadError>,
+  Fiber.RuntimeFiber<never, RunError>,
   never,
   R | Requirements | Scope.Scope
 > => Effect.forkScoped(run(projection, options))
@@ -227,9 +258,12 @@ export const start = <E, R>(
 export const catchUp = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
+): Effect.Effect<bigint, RunError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
-    drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options)).pipe(
+    Effect.map(
+      drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options),
+      (reached) => reached.after
+    )).pipe(
       // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("ProjectionRunner.catchUp", { attributes: { "chronicle.projection": projection.name } })
     )
@@ -246,7 +280,7 @@ export const catchUp = <E, R>(
 export const catchUpAll = <E, R>(
   projections: ReadonlyArray<Projection.Projection<E, R>>,
   options?: RunOptions
-): Effect.Effect<bigint, Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
+): Effect.Effect<bigint, RunError, R | Requirements> =>
   Effect.gen(function*() {
     let head = -1n
     for (;;) {
@@ -269,7 +303,7 @@ export const catchUpAll = <E, R>(
 export const rebuild = <E, R>(
   projection: Projection.Projection<E, R>,
   options?: Omit<RunOptions, "from">
-): Effect.Effect<bigint, E | Projection.ProjectionParked | EventStore.ReadError, R | Requirements> =>
+): Effect.Effect<bigint, E | RunError, R | Requirements> =>
   Effect.gen(function*() {
     if (projection.reset !== undefined) yield* projection.reset
     yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))

@@ -6,7 +6,7 @@
  * share the store.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Option, Ref, Runtime, Schedule, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Runtime, Schedule, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { CheckpointStore, EventStore, Projection, ProjectionRunner, StreamId, Subscription } from "chronicle"
@@ -171,6 +171,80 @@ export const subscriptionContract = <E>(
           yield* checkpoints.remove(name)
           expect(Option.isNone(yield* checkpoints.load(name))).toBe(true)
           yield* checkpoints.remove(name)
+        }))
+
+      it.effect("compareAndSet moves a checkpoint only from where it is: a stale or absent expectation is CheckpointMoved and saves nothing", () =>
+        Effect.gen(function*() {
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          const name = freshName("cas")
+          const moved = (expected: Option.Option<bigint>, next: bigint) => Effect.flip(checkpoints.compareAndSet(name, { expected, next }))
+
+          yield* checkpoints.compareAndSet(name, { expected: Option.none(), next: 10n })
+          expect(yield* checkpoints.load(name)).toEqual(Option.some(10n))
+          const twice = yield* moved(Option.none(), 11n)
+          expect(twice).toMatchObject({ _tag: "CheckpointMoved", name, expected: null, actual: 10n })
+          const stale = yield* moved(Option.some(9n), 12n)
+          expect(stale).toMatchObject({ _tag: "CheckpointMoved", expected: 9n, actual: 10n })
+          expect(stale.message).toMatch(/moved: expected 9, found 10/)
+          yield* checkpoints.compareAndSet(name, { expected: Option.some(10n), next: 20n })
+          expect(yield* checkpoints.load(name)).toEqual(Option.some(20n))
+
+          // a removal (a rebuild) moves it too: a runner that still expects its old position stops
+          yield* checkpoints.remove(name)
+          expect(yield* moved(Option.some(20n), 21n)).toMatchObject({ expected: 20n, actual: null })
+          yield* checkpoints.compareAndSet(name, { expected: Option.none(), next: 1n })
+          yield* checkpoints.save(name, 5n)
+          expect(yield* moved(Option.some(1n), 2n)).toMatchObject({ actual: 5n })
+          expect(yield* checkpoints.load(name)).toEqual(Option.some(5n))
+          expect((yield* Effect.flip(checkpoints.compareAndSet(name, { expected: Option.some(-1n), next: 2n })))._tag).toBe("StoreError")
+        }))
+
+      it.effect("given 8 fibers racing compareAndSet on one checkpoint, then no two succeed from the same position and the successes form one chain", () =>
+        Effect.gen(function*() {
+          const checkpoints = yield* CheckpointStore.CheckpointStore
+          const name = freshName("cas-race")
+          const successes: Array<bigint> = []
+          yield* Effect.forEach(Array.from({ length: 8 }), () =>
+            Effect.forEach(Array.from({ length: 12 }), () =>
+              Effect.gen(function*() {
+                const expected = yield* checkpoints.load(name)
+                const next = Option.getOrElse(expected, () => 0n) + 1n
+                const outcome = yield* Effect.either(checkpoints.compareAndSet(name, { expected, next }))
+                if (outcome._tag === "Right") successes.push(next)
+                else expect(outcome.left._tag).toBe("CheckpointMoved")
+              }), { discard: true }), { concurrency: "unbounded", discard: true })
+          const final = Option.getOrThrow(yield* checkpoints.load(name))
+          // each success moved it by one from where it was: n successes are exactly the positions 1..n
+          expect([...successes].sort((a, b) => (a < b ? -1 : 1))).toEqual(Array.from({ length: Number(final) }, (_, i) => BigInt(i + 1)))
+        }))
+
+      it.effect("given two runners of one projection, when the second saves first, then the first stops with CheckpointMoved instead of applying events twice", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `two${names++}`
+          const name = freshName("two-runners")
+          const start = yield* store.headPosition
+          const { globalPositions } = yield* store.append(StreamId.unsafeMake(category, "a"), events(3), { expectedVersion: "NoStream" })
+          yield* visibleUpTo(globalPositions[2]!)
+          const entered = yield* Deferred.make<void>()
+          const release = yield* Deferred.make<void>()
+          let handledBySlow = 0
+          const slow = Projection.make({
+            name,
+            handle: (event: Stored) =>
+              StreamId.category(event.streamId) !== category
+                ? Effect.void
+                : Effect.zipRight(Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(release)), Effect.sync(() => void handledBySlow++))
+          })
+          const { seen, projection: fast } = yield* recorder(name, category)
+          const first = yield* Effect.fork(ProjectionRunner.catchUp(slow, { from: { after: start } }))
+          yield* Deferred.await(entered)
+          const reached = yield* ProjectionRunner.catchUp(fast, { from: { after: start } })
+          expect((yield* Ref.get(seen)).length).toBe(3)
+          yield* Deferred.succeed(release, undefined)
+          const stopped = yield* Effect.flip(Fiber.join(first))
+          expect(stopped).toMatchObject({ _tag: "CheckpointMoved", name, expected: null, actual: reached })
+          expect(yield* CheckpointStore.load(name)).toEqual(Option.some(reached))
         }))
 
       it.effect("an empty name or a negative position is a typed error", () =>

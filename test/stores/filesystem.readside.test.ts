@@ -55,9 +55,10 @@ describe("FileEventStore read side", () => {
     return Effect.gen(function*() {
       const checkpoints = yield* CheckpointStore.CheckpointStore
       yield* checkpoints.save("orders", 42n)
-      const dir = join(directory, "checkpoints")
+      const [folder] = readdirSync(join(directory, "checkpoints"))
+      const dir = join(directory, "checkpoints", folder!)
       const [file] = readdirSync(dir)
-      writeFileSync(join(dir, file!), `{"crc":1,"name":"orders","position":"43"}`)
+      writeFileSync(join(dir, file!), `{"crc":1,"name":"orders","seq":1,"position":"43"}`)
       const error = yield* Effect.flip(checkpoints.load("orders"))
       expect(error._tag).toBe("StoreError")
       expect(error.message).toMatch(/damaged/)

@@ -21,8 +21,8 @@ const checkpoints = Layer.effect(
   CheckpointStore.CheckpointStore,
   Effect.map(CheckpointStore.CheckpointStore, (store) => ({
     ...store,
-    save: (name: string, position: bigint) =>
-      stallAt !== undefined && position >= stallAt ? Effect.never : store.save(name, position)
+    compareAndSet: (name: string, change: CheckpointStore.CheckpointChange) =>
+      stallAt !== undefined && change.next >= stallAt ? Effect.never : store.compareAndSet(name, change)
   }))
 ).pipe(Layer.provide(FileCheckpointStore.layer({ directory: directory! })))
 

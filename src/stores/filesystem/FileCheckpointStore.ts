@@ -1,8 +1,15 @@
 /**
- * The filesystem checkpoint store: one small file per checkpoint under
- * `<directory>/checkpoints/`, named by the SHA-256 of its name, carrying a
- * CRC32 of its content, written to a temporary file and renamed into place
- * (a crash leaves the old checkpoint or the new one, never a torn one).
+ * The filesystem checkpoint store: under `<directory>/checkpoints/`, one
+ * folder per checkpoint (named by the SHA-256 of its name) holding numbered
+ * records `<seq>.json`, each carrying a CRC32 of its content. The record with
+ * the highest number is the checkpoint. A record is written whole to a
+ * temporary file, synced, then hard-linked to the next number, which fails
+ * when that number exists: two savers can never both take it, from any
+ * process, however long one of them stalls (no lock to go stale). Older
+ * records are removed behind the newest two; a saver that linked into such a
+ * gap finds a higher number and reports the checkpoint moved. Removing a
+ * checkpoint writes a record without position, so numbers never restart.
+ * A checkpoint file of earlier versions (`<sha256>.json`) is read as record 0.
  *
  * @since 0.1.0
  */
@@ -24,6 +31,17 @@ export interface FileCheckpointStoreOptions {
   readonly fsync?: boolean | undefined
 }
 
+/** The newest record of a checkpoint: its number (0 for none or an earlier version's file) and position. */
+interface Top {
+  readonly seq: number
+  readonly position: Option.Option<bigint>
+}
+
+const recordName = /^(\d{16})\.json$/
+
+const isCode = (error: unknown, reason: string) =>
+  typeof error === "object" && error !== null && "reason" in error && error.reason === reason
+
 /**
  * Builds the store in `directory`.
  *
@@ -37,7 +55,7 @@ export const make = (options: FileCheckpointStoreOptions = {}) =>
     const directory = path.join(path.resolve(options.directory ?? ".chronicle"), "checkpoints")
     const durable = options.fsync !== false
     const fail = (operation: string, name: string, error: unknown) =>
-      new StoreError({
+      error instanceof StoreError ? error : new StoreError({
         operation,
         reason: `checkpoint ${JSON.stringify(name)} in ${directory}: ${error instanceof Error ? error.message : String(error)}`,
         cause: error
@@ -45,39 +63,122 @@ export const make = (options: FileCheckpointStoreOptions = {}) =>
     yield* fs.makeDirectory(directory, { recursive: true }).pipe(
       Effect.mapError((error) => new StoreError({ operation: "open", reason: `${directory}: ${String(error)}`, cause: error }))
     )
-    const fileOf = (name: string) => path.join(directory, `${createHash("sha256").update(name).digest("hex")}.json`)
+    const hashOf = (name: string) => createHash("sha256").update(name).digest("hex")
+    const folderOf = (name: string) => path.join(directory, hashOf(name))
+    const legacyFileOf = (name: string) => path.join(directory, `${hashOf(name)}.json`)
+    const recordOf = (name: string, seq: number) => path.join(folderOf(name), `${String(seq).padStart(16, "0")}.json`)
 
-    const load = (name: string) =>
+    const encode = (name: string, seq: number, position: bigint | null) => {
+      const body = JSON.stringify({ name, seq, position: position === null ? null : position.toString() })
+      return JSON.stringify({ crc: crc32(body), name, seq, position: position === null ? null : position.toString() })
+    }
+
+    /** A record's position (none for a removal), or why it cannot be trusted. */
+    const decode = (file: string, name: string, text: string, seq: number | undefined) =>
       Effect.gen(function*() {
-        const file = fileOf(name)
-        if (!(yield* fs.exists(file))) return Option.none<bigint>()
-        const text = yield* fs.readFileString(file)
-        const parsed = yield* Effect.try(() => JSON.parse(text) as { crc?: unknown; name?: unknown; position?: unknown })
-        const body = JSON.stringify({ name: parsed.name, position: parsed.position })
-        if (parsed.crc !== crc32(body) || typeof parsed.position !== "string" || !/^\d+$/.test(parsed.position)) {
+        const parsed = yield* Effect.try(() => JSON.parse(text) as { crc?: unknown; name?: unknown; seq?: unknown; position?: unknown })
+        const body = seq === undefined
+          ? JSON.stringify({ name: parsed.name, position: parsed.position })
+          : JSON.stringify({ name: parsed.name, seq: parsed.seq, position: parsed.position })
+        const position = parsed.position
+        if (
+          parsed.crc !== crc32(body) || (seq !== undefined && parsed.seq !== seq) ||
+          !(position === null && seq !== undefined || typeof position === "string" && /^\d+$/.test(position))
+        ) {
           return yield* Effect.fail(new Error(`${file} is damaged (checksum mismatch)`))
         }
         if (parsed.name !== name) return yield* Effect.fail(new Error(`${file} holds ${String(parsed.name)}`))
-        return Option.some(BigInt(parsed.position))
-      }).pipe(Effect.mapError((error) => fail("loadCheckpoint", name, error)))
+        return position === null ? Option.none<bigint>() : Option.some(BigInt(position as string))
+      })
 
-    const save = (name: string, position: bigint) =>
+    /** The record numbers in a checkpoint's folder, highest first (none when it has no folder). */
+    const numbers = (name: string) =>
+      fs.readDirectory(folderOf(name)).pipe(
+        Effect.map((entries) =>
+          entries.flatMap((entry) => {
+            const match = recordName.exec(entry)
+            return match === null ? [] : [Number(match[1])]
+          }).sort((a, b) => b - a)
+        ),
+        Effect.catchIf((error) => isCode(error, "NotFound"), () => Effect.succeed<Array<number>>([]))
+      )
+
+    const legacyTop = (name: string) =>
+      fs.readFileString(legacyFileOf(name)).pipe(
+        Effect.flatMap((text) => decode(legacyFileOf(name), name, text, undefined)),
+        Effect.map((position): Top => ({ seq: 0, position })),
+        Effect.catchIf((error) => isCode(error, "NotFound"), () => Effect.succeed<Top>({ seq: 0, position: Option.none() }))
+      )
+
+    /** The newest record; read again when it was cleaned away between listing and reading. */
+    const top = (name: string): Effect.Effect<Top, unknown> =>
+      Effect.flatMap(numbers(name), (seqs) => {
+        if (seqs.length === 0) return legacyTop(name)
+        const seq = seqs[0]!
+        const file = recordOf(name, seq)
+        return fs.readFileString(file).pipe(
+          Effect.flatMap((text) => decode(file, name, text, seq)),
+          Effect.map((position): Top => ({ seq, position })),
+          Effect.catchIf((error) => isCode(error, "NotFound"), () => top(name))
+        )
+      })
+
+    const syncPath = (target: string) => Effect.scoped(Effect.flatMap(fs.open(target, { flag: "r" }), (file) => file.sync))
+
+    /**
+     * Writes record `seq` unless it exists: `true` when it is the newest,
+     * `false` when another saver took the number or a higher one exists.
+     */
+    const publish = (name: string, seq: number, position: bigint | null) =>
       Effect.gen(function*() {
-        const body = JSON.stringify({ name, position: position.toString() })
-        const target = fileOf(name)
-        const temporary = `${target}.${randomUUID()}.tmp`
+        const folder = folderOf(name)
+        yield* fs.makeDirectory(folder, { recursive: true })
+        const temporary = path.join(folder, `${randomUUID()}.tmp`)
         yield* Effect.scoped(Effect.gen(function*() {
           const file = yield* fs.open(temporary, { flag: "w" })
-          yield* file.writeAll(Buffer.from(JSON.stringify({ crc: crc32(body), name, position: position.toString() })))
+          yield* file.writeAll(Buffer.from(encode(name, seq, position)))
           if (durable) yield* file.sync
         }))
-        yield* fs.rename(temporary, target).pipe(Effect.tapError(() => Effect.ignore(fs.remove(temporary))))
-      }).pipe(Effect.mapError((error) => fail("saveCheckpoint", name, error)))
+        const linked = yield* fs.link(temporary, recordOf(name, seq)).pipe(
+          Effect.as(true),
+          Effect.catchIf((error) => isCode(error, "AlreadyExists"), () => Effect.succeed(false)),
+          Effect.ensuring(Effect.ignore(fs.remove(temporary)))
+        )
+        if (!linked) return false
+        if (durable) yield* syncPath(folder)
+        const seqs = yield* numbers(name)
+        if (seqs[0]! > seq) return false
+        for (const older of seqs) if (older < seq - 1) yield* Effect.ignore(fs.remove(recordOf(name, older)))
+        if (seq === 1) yield* Effect.ignore(fs.remove(legacyFileOf(name)))
+        return true
+      })
+
+    /** Publishes `position` after the newest record (readable or not: a damaged one is overwritten), until one number is ours. */
+    const overwrite = (name: string, position: bigint | null): Effect.Effect<void, unknown> =>
+      Effect.flatMap(numbers(name), (seqs) => {
+        const newest = seqs[0] ?? 0
+        return Effect.flatMap(publish(name, newest + 1, position), (done) => (done ? Effect.void : overwrite(name, position)))
+      })
+
+    const remove = (name: string) =>
+      Effect.flatMap(Effect.either(top(name)), (current) =>
+        current._tag === "Right" && Option.isNone(current.right.position) ? Effect.void : overwrite(name, null))
+
+    const sameAs = Option.getEquivalence((a: bigint, b: bigint) => a === b)
 
     return CheckpointStore.make("filesystem", {
-      load,
-      save,
-      remove: (name) => fs.remove(fileOf(name), { force: true }).pipe(Effect.mapError((error) => fail("removeCheckpoint", name, error))),
+      load: (name) => Effect.map(top(name), (current) => current.position).pipe(Effect.mapError((error) => fail("loadCheckpoint", name, error))),
+      save: (name, position) => overwrite(name, position).pipe(Effect.mapError((error) => fail("saveCheckpoint", name, error))),
+      compareAndSet: (name, change) =>
+        Effect.gen(function*() {
+          const current = yield* top(name)
+          if (!sameAs(current.position, change.expected)) return yield* Effect.fail(CheckpointStore.moved(name, change, current.position))
+          if (yield* publish(name, current.seq + 1, change.next)) return
+          return yield* Effect.fail(CheckpointStore.moved(name, change, (yield* top(name)).position))
+        }).pipe(
+          Effect.mapError((error) => error instanceof CheckpointStore.CheckpointMoved ? error : fail("compareAndSetCheckpoint", name, error))
+        ),
+      remove: (name) => remove(name).pipe(Effect.mapError((error) => fail("removeCheckpoint", name, error))),
       transaction: (effect) => effect
     })
   })

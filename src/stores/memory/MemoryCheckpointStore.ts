@@ -17,6 +17,15 @@ export const make: Effect.Effect<CheckpointStore.CheckpointStoreService> = Effec
   return CheckpointStore.make("memory", {
     load: (name) => Effect.sync(() => Option.fromNullable(positions.get(name))),
     save: (name, position) => Effect.sync(() => void positions.set(name, position)),
+    compareAndSet: (name, change) =>
+      Effect.suspend(() => {
+        const actual = Option.fromNullable(positions.get(name))
+        if (!Option.getEquivalence((a: bigint, b: bigint) => a === b)(actual, change.expected)) {
+          return Effect.fail(CheckpointStore.moved(name, change, actual))
+        }
+        positions.set(name, change.next)
+        return Effect.void
+      }),
     remove: (name) => Effect.sync(() => void positions.delete(name)),
     transaction: (effect) => effect
   })

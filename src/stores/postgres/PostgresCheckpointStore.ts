@@ -39,17 +39,30 @@ export const make = (
       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`
     const load = `SELECT position::text AS position FROM ${tables.checkpoints} WHERE name = $1`
     const remove = `DELETE FROM ${tables.checkpoints} WHERE name = $1`
+    // moves it only from where the saver expects it: a concurrent mover's row lock makes this wait, then re-check
+    const moveFrom = `UPDATE ${tables.checkpoints} SET position = $3, updated_at = now() WHERE name = $1 AND position = $2 RETURNING 1`
+    const createIfAbsent = `INSERT INTO ${tables.checkpoints} (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING 1`
+    const loadOne = (name: string) =>
+      sql.unsafe<{ readonly position: string }>(load, [name]).pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => BigInt(row.position)))
+      )
 
     return CheckpointStore.make("postgres", {
-      load: (name) =>
-        sql.unsafe<{ readonly position: string }>(load, [name]).pipe(
-          Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => BigInt(row.position))),
-          Effect.mapError((error) => storeError("loadCheckpoint", error))
-        ),
+      load: (name) => loadOne(name).pipe(Effect.mapError((error) => storeError("loadCheckpoint", error))),
       save: (name, position) =>
         sql.unsafe(save, [name, position.toString()]).pipe(
           Effect.asVoid,
           Effect.mapError((error) => storeError("saveCheckpoint", error))
+        ),
+      compareAndSet: (name, change) =>
+        Effect.gen(function*() {
+          const moved = Option.isNone(change.expected)
+            ? yield* sql.unsafe(createIfAbsent, [name, change.next.toString()])
+            : yield* sql.unsafe(moveFrom, [name, change.expected.value.toString(), change.next.toString()])
+          if (moved.length === 1) return
+          return yield* Effect.fail(CheckpointStore.moved(name, change, yield* loadOne(name)))
+        }).pipe(
+          Effect.catchIf((error) => error instanceof SqlError.SqlError, (error) => Effect.fail(storeError("compareAndSetCheckpoint", error)))
         ),
       remove: (name) =>
         sql.unsafe(remove, [name]).pipe(Effect.asVoid, Effect.mapError((error) => storeError("removeCheckpoint", error))),
