@@ -388,8 +388,27 @@ export interface DeleteOptions {
 export type Direction = "forwards" | "backwards"
 
 /**
- * Which part of the global log to read: events at `fromPosition` (inclusive)
- * and after, at most `limit` of them.
+ * Which events of the global log a read or subscription keeps: those of
+ * streams in one of `categories` (`StreamId.category`: the part of the id
+ * before its first `-`) and of one of `types`. An absent list keeps all;
+ * both given, an event must pass both. Filtering happens in the store
+ * (PostgreSQL serves categories from an index; the filesystem store from its
+ * in-memory index): skipped events are never decoded or sent.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LogFilter {
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Which part of the global log to read. Forwards (the default): events at
+ * `fromPosition` (inclusive, default `0n`) and after, oldest first.
+ * Backwards: events at `fromPosition` (default: the end of the log) and
+ * before, newest first: `readAll({ direction: "backwards", limit: 50 })` is
+ * the last 50 events. At most `limit` events, kept by `filter`.
  *
  * @since 0.1.0
  * @category models
@@ -398,6 +417,10 @@ export interface ReadAllOptions {
   readonly fromPosition?: bigint | undefined
   readonly limit?: number | undefined
   readonly chunkSize?: number | undefined
+  /** @since 0.2.0 */
+  readonly direction?: Direction | undefined
+  /** @since 0.2.0 */
+  readonly filter?: LogFilter | undefined
 }
 
 /**
@@ -417,6 +440,8 @@ export interface SubscribeOptions {
    * dropped listener connection). Default: the store's own.
    */
   readonly pollInterval?: Duration.DurationInput | undefined
+  /** Deliver only the events this keeps (categories, types); the others are skipped in the store. @since 0.2.0 */
+  readonly filter?: LogFilter | undefined
 }
 
 /**
@@ -440,10 +465,24 @@ export interface StreamRange {
  * @category models
  */
 export interface LogRange {
+  /** The first position read: the lowest forwards, the highest backwards. */
   readonly fromPosition: bigint
   readonly limit: number
   readonly chunkSize: number
+  /** Absent: forwards. */
+  readonly direction?: Direction | undefined
+  /** The categories and types kept; each absent or non-empty. */
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
 }
+
+/**
+ * The end of the log, as a backwards read's default start.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const endOfLog: bigint = 2n ** 63n - 1n
 
 /**
  * The default number of events per chunk when reading.

@@ -27,8 +27,10 @@ import {
   checkQuery,
   checkStreamId,
   settleEvents,
+  checkFilter,
   settleLogRange,
-  settleRange
+  settleRange,
+  settleReadAll
 } from "./eventStoreInput.js"
 
 /** The span options of a store operation: a client span tagged with the store's name. */
@@ -41,8 +43,11 @@ const storeSpan = (store: string, attributes: Record<string, unknown> = {}) => (
 const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
   const after = options?.after ?? 0n
   const chunkSize = options?.chunkSize ?? defaultChunkSize
-  const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1)
+  const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1) ??
+    checkFilter("subscribe", options?.filter)
   if (invalid !== undefined) return Stream.fail(invalid)
+  const categories = options?.filter?.categories
+  const types = options?.filter?.types
   const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
   const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
   return Stream.unwrapScoped(Effect.gen(function*() {
@@ -60,7 +65,7 @@ const followLog = (driver: Driver, options: SubscribeOptions | undefined): Strea
     const next = Effect.gen(function*() {
       const signals = yield* Queue.takeAll(changed)
       if (Chunk.isNonEmpty(signals)) retryIn = 5
-      const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize }))
+      const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize, categories, types }))
       const last = Chunk.last(events)
       if (last._tag === "Some") {
         cursor = last.value.globalPosition
@@ -154,10 +159,12 @@ export const make = (driver: Driver): EventStoreService => {
       )
     },
     readAll: (options) => {
-      const fromPosition = options?.fromPosition ?? 0n
-      const range = checkPosition("readAll", "fromPosition", fromPosition) ?? settleLogRange("readAll", fromPosition, options)
+      const range = settleReadAll(options)
       return range instanceof InvalidArgument ? Stream.fail(range) : driver.readAll(range).pipe(
-        Stream.withSpan("EventStore.readAll", storeSpan(driver.name, { "chronicle.from_position": String(range.fromPosition) }))
+        Stream.withSpan(
+          "EventStore.readAll",
+          storeSpan(driver.name, { "chronicle.from_position": String(range.fromPosition), "chronicle.direction": range.direction ?? "forwards" })
+        )
       )
     },
     query: (query, options) => {

@@ -6,8 +6,8 @@
 import { Effect } from "effect"
 import type { EventMetadata, NewEvent, PendingEvent } from "../Event.js"
 import * as EventId from "../EventId.js"
-import type { LogRange, ReadOptions, StreamRange } from "../EventStore.js"
-import { defaultChunkSize, InvalidArgument, InvalidEvent } from "../EventStore.js"
+import type { LogFilter, LogRange, ReadAllOptions, ReadOptions, StreamRange } from "../EventStore.js"
+import { defaultChunkSize, endOfLog, InvalidArgument, InvalidEvent } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type * as Query from "../Query.js"
 import { InvalidStreamId, type StreamId } from "../StreamId.js"
@@ -177,5 +177,35 @@ export const settleLogRange = (
   const chunkSize = options?.chunkSize ?? defaultChunkSize
   return checkInteger(operation, "limit", limit, 0) ?? checkInteger(operation, "chunkSize", chunkSize, 1) ??
     { fromPosition, limit, chunkSize }
+}
+
+/** Refuses a filter that is not `{ categories?, types? }` of non-empty lists of non-empty strings. */
+export const checkFilter = (operation: string, filter: LogFilter | undefined): InvalidArgument | undefined => {
+  if (filter === undefined) return undefined
+  const refuse = (reason: string) => new InvalidArgument({ operation, argument: "filter", reason })
+  if (typeof filter !== "object" || filter === null) return refuse("expected { categories?, types? }")
+  for (const key of ["categories", "types"] as const) {
+    const values = filter[key]
+    if (values === undefined) continue
+    if (!Array.isArray(values) || values.some((value) => typeof value !== "string" || value.length === 0)) {
+      return refuse(`${key} must be an array of non-empty strings`)
+    }
+    if (values.length === 0) return refuse(`empty ${key} keep nothing: leave ${key} out to keep every event`)
+  }
+  return undefined
+}
+
+/** `ReadAllOptions` settled: the range, its direction and filter; a backwards read starts at the end by default. */
+export const settleReadAll = (options: ReadAllOptions | undefined): LogRange | InvalidArgument => {
+  const direction = options?.direction ?? "forwards"
+  if (direction !== "forwards" && direction !== "backwards") {
+    return new InvalidArgument({ operation: "readAll", argument: "direction", reason: `must be "forwards" or "backwards", got ${describe(direction)}` })
+  }
+  const fromPosition = options?.fromPosition ?? (direction === "forwards" ? 0n : endOfLog)
+  const invalid = checkPosition("readAll", "fromPosition", fromPosition) ?? checkFilter("readAll", options?.filter)
+  if (invalid !== undefined) return invalid
+  const range = settleLogRange("readAll", fromPosition, options)
+  if (range instanceof InvalidArgument) return range
+  return { ...range, direction, categories: options?.filter?.categories, types: options?.filter?.types }
 }
 

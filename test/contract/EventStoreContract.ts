@@ -55,6 +55,8 @@ const readLogUntil = (count: number, options: EventStore.ReadAllOptions) =>
 
 const flip = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
 
+const invalidArgument = (operation: string, argument: string) => expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
+
 /**
  * Runs `read` to its end, doing `meanwhile` once its first chunk has been
  * pulled: what a read returns when writers go on while it runs.
@@ -446,9 +448,6 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 25 } }
       )
 
-      const invalidArgument = (operation: string, argument: string) =>
-        expect.objectContaining({ _tag: "InvalidArgument", operation, argument })
-
       const badStreamOptions: ReadonlyArray<readonly [EventStore.ReadOptions, string]> = [
         [{ fromVersion: -1 }, "fromVersion"],
         [{ fromVersion: 1.5 }, "fromVersion"],
@@ -531,6 +530,99 @@ export const eventStoreContract = <E>(
           const tail = yield* readLog({ fromPosition: globalPositions[5]! + 1n })
           expect(tail).toEqual([])
           expect(yield* readLog({ fromPosition: globalPositions[0]!, limit: 0 })).toEqual([])
+        }))
+
+      it.effect("readAll backwards: from the end, the newest events first; from a position, that one and older", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream("backwards")
+          const { globalPositions } = yield* appendN(streamId, 5, "NoStream")
+          yield* readLogUntil(5, { fromPosition: globalPositions[0]! })
+          const newest = yield* readLog({ direction: "backwards", limit: 50, chunkSize: 2 })
+          // the last 50 of the whole log, newest first: ours come first unless another writer appended since
+          expectStrictlyIncreasing([...newest].reverse().map((e) => e.globalPosition))
+          expect(newest.length).toBeGreaterThanOrEqual(5)
+          const ours = yield* readLog({ direction: "backwards", fromPosition: globalPositions[3]!, limit: 3, chunkSize: 2 })
+          expect(ours.map((e) => e.globalPosition)).toEqual([globalPositions[3], globalPositions[2], globalPositions[1]])
+          expect(yield* readLog({ direction: "backwards", fromPosition: 0n })).toEqual([])
+          expect(yield* flip(readLog({ direction: "sideways" as never }))).toEqual(invalidArgument("readAll", "direction"))
+        }))
+
+      it.effect("readAll filtered by category and type keeps only those events, in order, both ways", () =>
+        Effect.gen(function*() {
+          const tag = EventId.unsafeGenerate().replaceAll("-", "").slice(0, 12)
+          const [orders, invoices, other] = [`ord${tag}`, `inv${tag}`, `oth${tag}`]
+          const o = StreamId.unsafeMake(orders, "1")
+          const i = StreamId.unsafeMake(invoices, "1")
+          const x = StreamId.unsafeMake(other, "1")
+          const first = yield* EventStore.append(o, [newEvent("Placed"), newEvent("Paid")], { expectedVersion: "NoStream" })
+          yield* EventStore.append(x, [newEvent("Placed")], { expectedVersion: "NoStream" })
+          yield* EventStore.append(i, [newEvent("Issued"), newEvent("Paid")], { expectedVersion: "NoStream" })
+          const last = yield* EventStore.append(o, [newEvent("Shipped")], { expectedVersion: 2 })
+          const fromPosition = first.globalPositions[0]!
+          yield* readLogUntil(1, { fromPosition: last.globalPositions[0]! })
+          const show = (log: ReadonlyArray<Event.StoredEvent>) => log.map((e) => `${StreamId.category(e.streamId).slice(0, 3)}:${e.type}`)
+
+          expect(show(yield* readLog({ fromPosition, filter: { categories: [orders] }, chunkSize: 1 }))).toEqual(["ord:Placed", "ord:Paid", "ord:Shipped"])
+          expect(show(yield* readLog({ fromPosition, filter: { categories: [orders, invoices], types: ["Paid"] } }))).toEqual(["ord:Paid", "inv:Paid"])
+          expect(show(yield* readLog({ fromPosition, filter: { categories: [orders, invoices, other], types: ["Placed", "Issued"] } }))).toEqual([
+            "ord:Placed",
+            "oth:Placed",
+            "inv:Issued"
+          ])
+          expect(show(yield* readLog({ direction: "backwards", filter: { categories: [orders, invoices] }, limit: 4, chunkSize: 3 }))).toEqual([
+            "ord:Shipped",
+            "inv:Paid",
+            "inv:Issued",
+            "ord:Paid"
+          ])
+          expect(show(yield* readLog({ fromPosition, filter: { categories: [`none${tag}`] } }))).toEqual([])
+
+          for (const filter of [{ categories: [] }, { types: [""] }, { categories: "ord" as never }, null as never]) {
+            expect(yield* flip(readLog({ filter }))).toEqual(invalidArgument("readAll", "filter"))
+          }
+          expect((yield* flip(EventStore.subscribe({ filter: { types: [] } }).pipe(Stream.runDrain)))._tag).toBe("InvalidArgument")
+        }))
+
+      it.effect("readAll with any filter, direction, start and limit returns exactly the matching slice of the log (property)", () =>
+        Effect.gen(function*() {
+          const tag = EventId.unsafeGenerate().replaceAll("-", "").slice(0, 10)
+          const categories = ["a", "b", "c"].map((c) => `${c}${tag}`)
+          const types = ["T1", "T2", "T3"]
+          const streams = categories.flatMap((category) => [StreamId.unsafeMake(category, "1"), StreamId.unsafeMake(category, "2")])
+          const plan = fc.sample(fc.array(fc.tuple(fc.nat(streams.length - 1), fc.nat(types.length - 1)), { minLength: 20, maxLength: 40 }), 1)[0]!
+          const written: Array<bigint> = []
+          for (const [s, t] of plan) {
+            const { globalPositions } = yield* EventStore.append(streams[s]!, [newEvent(types[t]!)], { expectedVersion: "Any" })
+            written.push(globalPositions[0]!)
+          }
+          yield* readLogUntil(1, { fromPosition: written.at(-1)! })
+          const context = yield* Effect.context<EventStore.EventStore>()
+          const ours = yield* readLog({ fromPosition: written[0]!, filter: { categories } })
+          expect(ours.map((e) => e.globalPosition)).toEqual(written)
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.subarray(categories, { minLength: 1 }),
+                fc.option(fc.subarray(types, { minLength: 1 }), { nil: undefined }),
+                fc.constantFrom("forwards" as const, "backwards" as const),
+                fc.nat(written.length + 1),
+                fc.nat(written.length + 2),
+                fc.integer({ min: 1, max: 7 }),
+                async (cats, typs, direction, at, limit, chunkSize) => {
+                  const fromPosition = at === written.length + 1 ? undefined : at === 0 ? written[0]! - 1n : written[at - 1]!
+                  const kept = ours.filter((e) => cats.includes(StreamId.category(e.streamId)) && (typs === undefined || typs.includes(e.type)))
+                  const slice = direction === "forwards"
+                    ? kept.filter((e) => fromPosition === undefined || e.globalPosition >= fromPosition)
+                    : [...kept].reverse().filter((e) => fromPosition === undefined || e.globalPosition <= fromPosition)
+                  const got = await Effect.runPromise(
+                    readLog({ fromPosition, direction, limit, chunkSize, filter: { categories: cats, types: typs } }).pipe(Effect.provide(context))
+                  )
+                  expect(got.map((e) => e.globalPosition)).toEqual(slice.slice(0, limit).map((e) => e.globalPosition))
+                }
+              ),
+              { numRuns: 40 }
+            )
+          )
         }))
     })
 

@@ -159,6 +159,27 @@ export const subscriptionContract = <E>(
         }))
     })
 
+    describe("filtered", () => {
+      it.effect("given a filter by category and type, when subscribing, then only those events come, in order, live too", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const tag = `f${names++}x${process.pid}`
+          const [orders, invoices] = [`ord${tag}`, `inv${tag}`]
+          const start = yield* store.headPosition
+          yield* store.append(StreamId.unsafeMake(orders, "1"), [newEvent("Placed"), newEvent("Paid")], { expectedVersion: "NoStream" })
+          yield* store.append(StreamId.unsafeMake(invoices, "1"), [newEvent("Issued"), newEvent("Paid")], { expectedVersion: "NoStream" })
+          const seen = yield* Effect.fork(take(store.subscribe({ after: start, filter: { categories: [invoices, orders], types: ["Paid"] }, chunkSize: 1 }), 3))
+          yield* store.append(StreamId.unsafeMake(orders, "2"), [newEvent("Placed"), newEvent("Paid")], { expectedVersion: "NoStream" })
+          const got = yield* Fiber.join(seen)
+          expect(got.map((e) => `${StreamId.category(e.streamId).slice(0, 3)}:${String(e.streamId).slice(-1)}:${e.type}`)).toEqual([
+            "ord:1:Paid",
+            "inv:1:Paid",
+            "ord:2:Paid"
+          ])
+          expect((yield* Effect.flip(Stream.runDrain(store.subscribe({ filter: { types: [] } }))))._tag).toBe("InvalidArgument")
+        }))
+    })
+
     describe("checkpoints", () => {
       it.effect("load is empty until saved; save overwrites; remove forgets", () =>
         Effect.gen(function*() {

@@ -8,6 +8,7 @@ import type { StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"
+import { keeps } from "../logFilter.js"
 import { readBytes, readRunLimit } from "./io.js"
 import { decodeLineAt, type Erasures, isFiller } from "./logFormat.js"
 import { firstSlotAtOrAfter, type Index, matchingEntries, streamVersionOf } from "./logIndex.js"
@@ -128,19 +129,30 @@ export const readStream = (store: ReadingStore) => (streamId: StreamId, range: E
     return [positions, following]
   })
 
-/** The store's `readAll`: the log in position order. */
-export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) =>
-  pageOf(store, { next: -1, remaining: range.limit }, (state, limit) => {
-    const next = state.next === -1 ? firstSlotAtOrAfter(limit.index, range.fromPosition, limit.count) : state.next
-    const remaining = state.remaining
-    const size = Math.min(range.chunkSize, remaining, limit.count - next)
-    if (size <= 0) return [[], Option.none()]
-    const positions = Array.from({ length: size }, (_, k) => next + k)
-    const following = size < remaining && next + size < limit.count
-      ? Option.some({ next: next + size, remaining: remaining - size })
-      : Option.none()
+/** The store's `readAll`: the log in position order (or reversed), filtered on the index (lines skipped are never read). */
+export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) => {
+  const kept = keeps(range)
+  const backwards = range.direction === "backwards"
+  return pageOf(store, { next: Number.NaN, remaining: range.limit }, (state, limit) => {
+    const { index } = limit
+    const next = !Number.isNaN(state.next)
+      ? state.next
+      : backwards
+      ? (range.fromPosition >= BigInt(Number.MAX_SAFE_INTEGER) ? limit.count : firstSlotAtOrAfter(index, range.fromPosition + 1n, limit.count)) - 1
+      : firstSlotAtOrAfter(index, range.fromPosition, limit.count)
+    const wanted = Math.min(range.chunkSize, state.remaining)
+    const positions: Array<number> = []
+    let slot = next
+    while (positions.length < wanted && (backwards ? slot >= 0 : slot < limit.count)) {
+      if (kept === undefined || kept(index.streamOf[slot]!, index.typeOf[slot]!)) positions.push(slot)
+      slot += backwards ? -1 : 1
+    }
+    const remaining = state.remaining - positions.length
+    const more = backwards ? slot >= 0 : slot < limit.count
+    const following = positions.length === wanted && remaining > 0 && more ? Option.some({ next: slot, remaining }) : Option.none()
     return [positions, following]
   })
+}
 
 /** The store's `query`: the entries matching a DCB query, found in the index (payloads are not parsed). */
 export const readQuery = (store: ReadingStore) => (query: Query.Query, range: EventStore.QueryRange) =>

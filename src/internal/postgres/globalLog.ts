@@ -10,37 +10,76 @@ import type { StoredEvent } from "../../Event.js"
 import type * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"
 import type { Context } from "./context.js"
-import { columns, planned, queryPredicate, toStored } from "./statements.js"
+import { columns, planned, queryPredicate, type Statement, statement, toStored } from "./statements.js"
 
 /**
  * The store's `readAll`: the global log from `range.fromPosition`, up to the
  * horizon found by the first page: a read returns what had settled when it
  * started, however many pages it takes; following what comes later is for
- * subscriptions.
+ * subscriptions. Backwards, from `range.fromPosition` down, below the same
+ * horizon. A filter becomes part of the statement (categories through the
+ * `split_part(stream_id, '-', 1)` index).
  */
-export const readAll = (context: Context) => (range: EventStore.LogRange) =>
-  pagesAfter(context, range.chunkSize, range.limit, range.fromPosition - 1n, (after, count, bound) =>
-    context.run("readAll", context.q.readAll, [String(after + 1n), count, bound]))
+export const readAll = (context: Context) => {
+  const filtered = new Map<string, Statement>()
+  const statementFor = (range: EventStore.LogRange): Statement => {
+    const backwards = range.direction === "backwards"
+    if (!backwards && range.categories === undefined && range.types === undefined) return context.q.readAll
+    const key = `${backwards}:${range.categories !== undefined}:${range.types !== undefined}`
+    let st = filtered.get(key)
+    if (st === undefined) {
+      const { tables } = context
+      const conditions = [backwards ? "global_position <= $1" : "global_position >= $1", "global_position < h.bound"]
+      let next = 4
+      if (range.categories !== undefined) conditions.push(`split_part(stream_id, '-', 1) = ANY($${next++}::text[])`)
+      if (range.types !== undefined) conditions.push(`type = ANY($${next++}::text[])`)
+      st = statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
+         LATERAL (SELECT * FROM ${tables.events} WHERE ${conditions.join(" AND ")}
+                  ORDER BY global_position ${backwards ? "DESC" : ""} LIMIT $2) AS e`)
+      filtered.set(key, st)
+    }
+    return st
+  }
+  return (range: EventStore.LogRange) => {
+    const st = statementFor(range)
+    const filter = [
+      ...(range.categories === undefined ? [] : [range.categories]),
+      ...(range.types === undefined ? [] : [range.types])
+    ]
+    const fetch = (from: bigint, count: number, bound: string | null) =>
+      context.run("readAll", st, [String(from), count, bound, ...filter])
+    if (range.direction === "backwards") {
+      const top = range.fromPosition > maxPosition ? maxPosition : range.fromPosition
+      return pages(context, range.chunkSize, range.limit, top, -1n, fetch)
+    }
+    return pages(context, range.chunkSize, range.limit, range.fromPosition, 1n, fetch)
+  }
+}
+
+/** The highest position a bigint column holds. */
+const maxPosition = 2n ** 63n - 1n
 
 /**
- * Pages of the global log after `after` in order, at most `limit` events, each
- * page bounded by the horizon the first one found (its rows carry it in
- * column 10), so a read never runs past what it could see at its start.
+ * Pages of the global log from `from` on, in the direction of `step`, at most
+ * `limit` events, each page bounded by the horizon the first one found (its
+ * rows carry it in column 10), so a read never runs past what it could see at
+ * its start.
  */
-const pagesAfter = (
+const pages = (
   context: Context,
   chunkSize: number,
   limit: number,
-  after: bigint,
-  fetch: (after: bigint, count: number, bound: string | null) => Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, EventStore.StoreError>
+  from: bigint,
+  step: bigint,
+  fetch: (from: bigint, count: number, bound: string | null) => Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, EventStore.StoreError>
 ) => {
   const page = Math.min(chunkSize, context.pageSize)
   return Stream.paginateChunkEffect(
-    { after, remaining: limit, bound: null as string | null },
-    ({ after, bound, remaining }) => {
+    { from, remaining: limit, bound: null as string | null },
+    ({ bound, from, remaining }) => {
       const count = Math.min(page, remaining)
-      if (count <= 0) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
-      return Effect.map(fetch(after, count, bound), (rows) => {
+      if (count <= 0 || from < 0n) return Effect.succeed([Chunk.empty<StoredEvent>(), Option.none()])
+      return Effect.map(fetch(from, count, bound), (rows) => {
         const events = rows.map(toStored)
         const last = events.at(-1)
         const done = events.length < count || last === undefined
@@ -48,7 +87,7 @@ const pagesAfter = (
           Chunk.unsafeFromArray(events),
           done
             ? Option.none()
-            : Option.some({ after: last.globalPosition, remaining: remaining - count, bound: rows[0]![10] as string })
+            : Option.some({ from: last.globalPosition + step, remaining: remaining - count, bound: rows[0]![10] as string })
         ] as const
       })
     }
@@ -62,10 +101,10 @@ export const query = (context: Context) => (query: Query.Query, range: EventStor
   // bounded, like readAll, by the horizon its first page finds
   const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
      LATERAL (SELECT * FROM ${tables.events}
-              WHERE global_position > $1 AND global_position < h.bound AND ${predicate.sql}
+              WHERE global_position >= $1 AND global_position < h.bound AND ${predicate.sql}
               ORDER BY global_position LIMIT $2) AS e`)
-  return pagesAfter(context, range.chunkSize, range.limit, range.after, (after, count, bound) =>
-    context.run("query", st, [String(after), count, bound, ...predicate.params]))
+  return pages(context, range.chunkSize, range.limit, range.after + 1n, 1n, (from, count, bound) =>
+    context.run("query", st, [String(from), count, bound, ...predicate.params]))
 }
 
 /**

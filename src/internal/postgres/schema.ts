@@ -398,7 +398,9 @@ ${conditionCheck(t)}${guardedWrite(t)}     END
          FROM (SELECT DISTINCT ${t.schema}.stream_key(x.s) AS k FROM json_to_recordset(requests) AS x(s text)) AS keys;
 ${explainedGroupWrites(t)}     END
      $fn$`
-  ]
+  ],
+  // category reads (readAll and subscribe filtered by category) walk an index in global order
+  [`CREATE INDEX events_category_idx ON ${t.events} (split_part(stream_id, '-', 1), global_position)`]
 ]
 
 /** A per-schema seed for stream lock keys: two stores in one database do not share keys. */

@@ -15,6 +15,7 @@ import { planAppend } from "../../internal/appendPlan.js"
 import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
 import type { TagIndex } from "../../internal/tagIndex.js"
 import { addTags, matchingSlots } from "../../internal/tagIndex.js"
+import { keeps } from "../../internal/logFilter.js"
 import type { StreamId } from "../../StreamId.js"
 
 /**
@@ -158,13 +159,18 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     const readAll = (range: EventStore.LogRange) =>
       Stream.suspend(() => {
         const end = log.length
-        const start = range.fromPosition > BigInt(end) ? end : Math.max(Number(range.fromPosition), 1) - 1
+        const kept = keeps(range)
+        const backwards = range.direction === "backwards"
+        // log[i] holds position i + 1 (erased events leave holes)
+        const first = range.fromPosition > BigInt(end) ? end + 1 : Number(range.fromPosition)
+        const start = backwards ? Math.min(first, end) - 1 : Math.max(first, 1) - 1
         return Stream.unfoldChunk({ next: start, remaining: range.limit }, ({ next, remaining }) => {
           const out: Array<StoredEvent> = []
           let i = next
-          while (i < end && out.length < Math.min(range.chunkSize, remaining)) {
-            const event = log[i++]
-            if (event !== undefined) out.push(event)
+          const wanted = Math.min(range.chunkSize, remaining)
+          while ((backwards ? i >= 0 : i < end) && out.length < wanted) {
+            const event = log[backwards ? i-- : i++]
+            if (event !== undefined && (kept === undefined || kept(event.streamId, event.type))) out.push(event)
           }
           return out.length === 0
             ? Option.none()
