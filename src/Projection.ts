@@ -29,9 +29,35 @@ export interface Projection<E = never, R = never> {
    * the projection at the batch's first event.
    */
   readonly handleBatch?: ((events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E, R>) | undefined
-  /** Empties the read model before a rebuild (drop and re-create a table, say). */
+  /**
+   * Empties the read model before a rebuild (drop and re-create a table,
+   * say). The runner also calls it, in the first batch's transaction, when
+   * it starts this projection from the beginning without a checkpoint.
+   */
   readonly reset?: Effect.Effect<void, E, R> | undefined
+  /**
+   * The read model's version (default 1). Changing it starts a rebuild: each
+   * version keeps its own checkpoint (`checkpointName`), so a new version
+   * finds none, empties its read model (`reset`) and replays the log from the
+   * start, while the old one, if still running, keeps its own. For a
+   * blue-green rebuild (the old version serving until the new one has caught
+   * up), give the new version its own read model and see
+   * `ProjectionRunner.replace`.
+   *
+   * @since 0.2.0
+   */
+  readonly version?: number | undefined
 }
+
+/**
+ * The key of a projection's checkpoint: its name at version 1, `name@vN` at
+ * version N.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const checkpointName = (projection: Pick<Projection<any, any>, "name" | "version">): string =>
+  projection.version === undefined || projection.version === 1 ? projection.name : `${projection.name}@v${projection.version}`
 
 /**
  * A projection kept failing on one event until its retry schedule ran out. It
@@ -75,6 +101,7 @@ export const make = <E = never, R = never>(projection: Projection<E, R>): Projec
  */
 export const batched = <E = never, R = never>(projection: {
   readonly name: string
+  readonly version?: number | undefined
   readonly eventTypes?: ReadonlyArray<string> | undefined
   readonly handleBatch: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<void, E, R>
   readonly reset?: Effect.Effect<void, E, R> | undefined
@@ -93,12 +120,14 @@ export const fromCodec = <Ev extends EventCodec.Tagged, const T extends Ev["_tag
   codec: EventCodec.EventCodec<Ev>,
   options: {
     readonly name: string
+    readonly version?: number | undefined
     readonly types?: ReadonlyArray<T> | undefined
     readonly handle: (event: StoredEvent<Extract<Ev, { readonly _tag: T }>>) => Effect.Effect<void, E, R>
     readonly reset?: Effect.Effect<void, E, R> | undefined
   }
 ): Projection<E | EventCodec.DecodeError, R> => ({
   name: options.name,
+  version: options.version,
   eventTypes: options.types ?? codec.types,
   handle: (event) =>
     Effect.suspend((): Effect.Effect<void, E | EventCodec.DecodeError, R> => {

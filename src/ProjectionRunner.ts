@@ -86,7 +86,8 @@ const handleBatch = <E, R>(
   checkpoints: CheckpointStore.CheckpointStoreService,
   retry: Schedule.Schedule<unknown, any>,
   batch: Chunk.Chunk<StoredEvent>,
-  saved: Option.Option<bigint>
+  saved: Option.Option<bigint>,
+  resetFirst: boolean
 ): Effect.Effect<void, RunError, R> => {
   const last = Chunk.unsafeLast(batch)
   const handled = Metric.tagged(Metrics.projectionEvents, "projection", projection.name)
@@ -95,6 +96,10 @@ const handleBatch = <E, R>(
   const attempt = Effect.gen(function*() {
     attempts++
     let count = 0
+    if (resetFirst && projection.reset !== undefined) {
+      // in the batch's transaction: a second runner that loses the checkpoint race rolls its reset back too
+      yield* Effect.mapError(projection.reset, (cause) => new HandlerFailed({ event: Chunk.unsafeHead(batch), cause }))
+    }
     if (projection.handleBatch !== undefined) {
       const selected = Chunk.toReadonlyArray(batch).filter((event) => Projection.handles(projection, event.type))
       if (selected.length > 0) {
@@ -108,7 +113,7 @@ const handleBatch = <E, R>(
         count++
       }
     }
-    yield* checkpoints.compareAndSet(projection.name, { expected: saved, next: last.globalPosition })
+    yield* checkpoints.compareAndSet(Projection.checkpointName(projection), { expected: saved, next: last.globalPosition })
     return count
   })
   return checkpoints.transaction(attempt).pipe(
@@ -162,18 +167,26 @@ const settle = (options: RunOptions | undefined) => ({
   from: options?.from ?? "start"
 })
 
-/** Where a runner is: the position it handled up to, and the checkpoint it last saw (what its next save expects). */
+/**
+ * Where a runner is: the position it handled up to, the checkpoint it last
+ * saw (what its next save expects), and whether it is rebuilding from the
+ * beginning with nothing handled yet (its first batch empties the read model).
+ */
 interface Progress {
   readonly after: bigint
   readonly saved: Option.Option<bigint>
+  readonly fresh: boolean
 }
 
 /** Where the projection resumes: after its checkpoint, or at `from` when it has none. */
 const resumePoint = (name: string, from: Subscription.From): Effect.Effect<Progress, EventStore.StoreError, Requirements> =>
   Effect.flatMap(CheckpointStore.load(name), (saved) =>
     Option.isSome(saved)
-      ? Effect.succeed<Progress>({ after: saved.value, saved })
-      : Effect.map(Subscription.startingPoint(name, from === "checkpoint" ? "start" : from), (after): Progress => ({ after, saved })))
+      ? Effect.succeed<Progress>({ after: saved.value, saved, fresh: false })
+      : Effect.map(
+        Subscription.startingPoint(name, from === "checkpoint" ? "start" : from),
+        (after): Progress => ({ after, saved, fresh: from === "start" || from === "checkpoint" })
+      ))
 
 const drain = <E, R>(
   projection: Projection.Projection<E, R>,
@@ -184,15 +197,15 @@ const drain = <E, R>(
   Effect.gen(function*() {
     const { batchSize, from, retry } = settle(options)
     const checkpoints = yield* CheckpointStore.CheckpointStore
-    const begin = start ?? (yield* resumePoint(projection.name, from))
+    const begin = start ?? (yield* resumePoint(Projection.checkpointName(projection), from))
     const progress = yield* Ref.make(begin)
     yield* source(begin.after, batchSize).pipe(
       Stream.runForEachChunk((batch) =>
         Chunk.isEmpty(batch) ? Effect.void : Effect.flatMap(Ref.get(progress), (now) => {
           const last = Chunk.unsafeLast(batch).globalPosition
           return Effect.zipRight(
-            handleBatch(projection, checkpoints, retry, batch, now.saved),
-            Ref.set(progress, { after: last, saved: Option.some(last) })
+            handleBatch(projection, checkpoints, retry, batch, now.saved, now.fresh),
+            Ref.set(progress, { after: last, saved: Option.some(last), fresh: false })
           )
         })
       )
@@ -305,11 +318,62 @@ export const rebuild = <E, R>(
   options?: Omit<RunOptions, "from">
 ): Effect.Effect<bigint, E | RunError, R | Requirements> =>
   Effect.gen(function*() {
-    if (projection.reset !== undefined) yield* projection.reset
-    yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(projection.name))
-    return yield* catchUp(projection, { ...options, from: "start" })
-  // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+    yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(Projection.checkpointName(projection)))
+    const store = yield* EventStore.EventStore
+    // the first batch empties the read model in its transaction; with nothing to replay, empty it here
+    const reached = yield* drain(
+      projection,
+      (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }),
+      { ...options, from: "start" }
+    )
+    if (reached.fresh && projection.reset !== undefined) yield* projection.reset
+    return reached.after
   }).pipe(Effect.withSpan("ProjectionRunner.rebuild", { attributes: { "chronicle.projection": projection.name } }))
+
+/**
+ * A blue-green rebuild: `next` (a new version of `current`, or a new
+ * projection, with a read model of its own: another table, another key
+ * prefix) catches up from its own checkpoint, or from the start, while
+ * `current` keeps running and serving. Once `next` has caught up with the
+ * log, `swap` makes its read model the one readers use (rename tables, flip
+ * a pointer); with `dropOld`, `current`'s read model is emptied (`reset`)
+ * and its checkpoint removed (a runner of it still going stops with
+ * `CheckpointMoved`). Keep `current` instead to roll back. Returns the
+ * position `next` reached: start it live (`start(next)`) and stop `current`.
+ *
+ * @example
+ * const v2 = { ...BalancesV1, version: 2, handle: ..., reset: ... } // writes balances_v2
+ * yield* ProjectionRunner.replace(BalancesV1, v2, {
+ *   swap: sql`ALTER VIEW balances RENAME ...`, // or any Effect that makes readers use v2
+ *   dropOld: true
+ * })
+ *
+ * @since 0.2.0
+ * @category runners
+ */
+export const replace = <E, R, E2, R2, E3, R3>(
+  current: Projection.Projection<E, R>,
+  next: Projection.Projection<E2, R2>,
+  options: Omit<RunOptions, "from"> & {
+    readonly swap: Effect.Effect<void, E3, R3>
+    readonly dropOld?: boolean | undefined
+  }
+): Effect.Effect<bigint, E | E3 | RunError, R | R2 | R3 | Requirements> =>
+  Effect.gen(function*() {
+    const from = Projection.checkpointName(current)
+    const to = Projection.checkpointName(next)
+    if (from === to) {
+      return yield* Effect.dieMessage(`ProjectionRunner.replace: both projections checkpoint as ${JSON.stringify(from)}; give the new one another version`)
+    }
+    const reached = yield* catchUp(next, { ...options, from: "start" })
+    yield* options.swap
+    if (options.dropOld === true) {
+      if (current.reset !== undefined) yield* current.reset
+      yield* Effect.flatMap(CheckpointStore.CheckpointStore, (checkpoints) => checkpoints.remove(from))
+    }
+    return reached
+    // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+  }).pipe(Effect.withSpan("ProjectionRunner.replace", { attributes: { "chronicle.projection": current.name, "chronicle.next": Projection.checkpointName(next) } }))
 
 /**
  * Runs projections inside every append: wraps the EventStore below it so an

@@ -6,7 +6,7 @@
  * share the store.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Runtime, Schedule, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Runtime, Schedule, Stream } from "effect"
 import * as fc from "fast-check"
 import type { Event } from "chronicle"
 import { CheckpointStore, EventStore, Projection, ProjectionRunner, StreamId, Subscription } from "chronicle"
@@ -295,6 +295,75 @@ export const subscriptionContract = <E>(
         }))
     })
 
+    describe("projection versions and blue-green rebuilds", () => {
+      /** A read model of one category's event positions, with a reset that empties it and counts. */
+      const model = (name: string, category: string, version?: number) =>
+        Effect.map(Ref.make({ positions: [] as ReadonlyArray<bigint>, resets: 0 }), (state) => ({
+          state,
+          projection: Projection.make({
+            name,
+            version,
+            handle: (event: Stored) =>
+              StreamId.category(event.streamId) !== category
+                ? Effect.void
+                : Ref.update(state, (s) => ({ ...s, positions: [...s.positions, event.globalPosition] })),
+            reset: Ref.update(state, (s) => ({ positions: [], resets: s.resets + 1 }))
+          })
+        }))
+
+      it.effect("given a projection caught up at version 1, when it runs at version 2, then it empties its read model and replays from the start under its own checkpoint", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `ver${names++}`
+          const name = freshName("versioned")
+          const { globalPositions } = yield* store.append(StreamId.unsafeMake(category, "a"), events(3), { expectedVersion: "NoStream" })
+          yield* visibleUpTo(globalPositions[2]!)
+          const { projection: v1, state } = yield* model(name, category)
+          yield* ProjectionRunner.catchUp(v1)
+          expect(yield* Ref.get(state)).toEqual({ positions: globalPositions, resets: 1 })
+          yield* ProjectionRunner.catchUp(v1)
+          expect((yield* Ref.get(state)).resets).toBe(1)
+
+          const v2 = { ...v1, version: 2 }
+          expect(Projection.checkpointName(v2)).toBe(`${name}@v2`)
+          const reached = yield* ProjectionRunner.catchUp(v2)
+          expect(yield* Ref.get(state)).toEqual({ positions: globalPositions, resets: 2 })
+          expect(yield* CheckpointStore.load(`${name}@v2`)).toEqual(Option.some(reached))
+          expect(Option.isSome(yield* CheckpointStore.load(name))).toBe(true)
+        }))
+
+      it.effect("replace: the new version fills its own read model while the old one serves, then swap, then the old one is dropped", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `bg${names++}`
+          const name = freshName("blue-green")
+          const streamId = StreamId.unsafeMake(category, "a")
+          const first = yield* store.append(streamId, events(2), { expectedVersion: "NoStream" })
+          yield* visibleUpTo(first.globalPositions[1]!)
+          const blue = yield* model(name, category)
+          const green = yield* model(name, category, 2)
+          yield* ProjectionRunner.catchUp(blue.projection)
+          const more = yield* store.append(streamId, events(2), { expectedVersion: 2 })
+          yield* visibleUpTo(more.globalPositions[1]!)
+          const serving = yield* Ref.make("blue")
+          const reached = yield* ProjectionRunner.replace(blue.projection, green.projection, {
+            swap: Effect.gen(function*() {
+              // at the swap, green holds everything and blue still serves what it had
+              expect((yield* Ref.get(green.state)).positions).toEqual([...first.globalPositions, ...more.globalPositions])
+              expect((yield* Ref.get(blue.state)).positions).toEqual(first.globalPositions)
+              yield* Ref.set(serving, "green")
+            }),
+            dropOld: true
+          })
+          expect(yield* Ref.get(serving)).toBe("green")
+          expect(yield* Ref.get(blue.state)).toEqual({ positions: [], resets: 2 })
+          expect(Option.isNone(yield* CheckpointStore.load(name))).toBe(true)
+          expect(yield* CheckpointStore.load(`${name}@v2`)).toEqual(Option.some(reached))
+          const same = yield* Effect.exit(ProjectionRunner.replace(blue.projection, { ...blue.projection }, { swap: Effect.void }))
+          expect(Exit.isFailure(same) && String(Cause.squash(same.cause))).toMatch(/another version/)
+        }))
+    })
+
     describe("projection runner", () => {
       it.effect("catchUp handles every event once, in order, and checkpoints the end", () =>
         Effect.gen(function*() {
@@ -400,7 +469,7 @@ export const subscriptionContract = <E>(
           expect(seen.size).toBe(5)
         }))
 
-      it.effect("rebuild resets the read model and replays the whole log", () =>
+      it.effect("rebuild resets the read model (once) and replays the whole log", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore
           const category = `rebuild${names++}`
@@ -417,8 +486,10 @@ export const subscriptionContract = <E>(
           yield* visibleUpTo(globalPositions[4]!)
           yield* ProjectionRunner.catchUp(projection)
           expect((yield* Ref.get(seen)).length).toBe(4)
-          const reached = yield* ProjectionRunner.rebuild(projection)
+          // a first run from the beginning starts from an empty read model too
           expect(resets).toBe(1)
+          const reached = yield* ProjectionRunner.rebuild(projection)
+          expect(resets).toBe(2)
           expect((yield* Ref.get(seen)).length).toBe(4)
           expect(reached).toBe(yield* store.headPosition)
         }))
