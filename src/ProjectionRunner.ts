@@ -25,6 +25,7 @@ import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
 import * as Metrics from "./Metrics.js"
 import * as Projection from "./Projection.js"
+import * as StreamId from "./StreamId.js"
 import * as Subscription from "./Subscription.js"
 
 /**
@@ -44,6 +45,44 @@ export interface RunOptions {
   readonly from?: Subscription.From | undefined
   /** How long a live projection waits for a change signal before reading anyway. */
   readonly pollInterval?: Duration.DurationInput | undefined
+  /**
+   * Run as member `member` (from 0) of `of` workers that split the
+   * projection by stream (`StreamId.partitionOf`): this one handles the
+   * events of its streams only, in global order, with a checkpoint of its
+   * own (`name#member/of`). A partitioned runner never calls `reset` (the
+   * read model is shared): rebuild it unpartitioned, or with `replace`.
+   *
+   * @since 0.2.0
+   */
+  readonly partition?: { readonly member: number; readonly of: number } | undefined
+}
+
+/** What one runner works on: the checkpoint it moves, and which events of the log are its own. */
+interface Lane {
+  readonly checkpoint: string
+  readonly owns: ((event: StoredEvent) => boolean) | undefined
+  readonly partitioned: boolean
+}
+
+const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions | undefined): Effect.Effect<Lane, EventStore.InvalidArgument> => {
+  const partition = options?.partition
+  const checkpoint = Projection.checkpointName(projection)
+  if (partition === undefined) return Effect.succeed({ checkpoint, owns: undefined, partitioned: false })
+  const { member, of } = partition
+  if (!Number.isSafeInteger(of) || of < 1 || !Number.isSafeInteger(member) || member < 0 || member >= of) {
+    return Effect.fail(
+      new EventStore.InvalidArgument({
+        operation: "ProjectionRunner",
+        argument: "partition",
+        reason: `must be { member, of } with integers 0 <= member < of, got ${JSON.stringify(partition)}`
+      })
+    )
+  }
+  return Effect.succeed({
+    checkpoint: `${checkpoint}#${member}/${of}`,
+    owns: of === 1 ? undefined : (event: StoredEvent) => StreamId.partitionOf(event.streamId, of) === member,
+    partitioned: true
+  })
 }
 
 /**
@@ -86,6 +125,7 @@ const handleBatch = <E, R>(
   checkpoints: CheckpointStore.CheckpointStoreService,
   retry: Schedule.Schedule<unknown, any>,
   batch: Chunk.Chunk<StoredEvent>,
+  lane: Lane,
   saved: Option.Option<bigint>,
   resetFirst: boolean
 ): Effect.Effect<void, RunError, R> => {
@@ -100,20 +140,21 @@ const handleBatch = <E, R>(
       // in the batch's transaction: a second runner that loses the checkpoint race rolls its reset back too
       yield* Effect.mapError(projection.reset, (cause) => new HandlerFailed({ event: Chunk.unsafeHead(batch), cause }))
     }
+    const mine = lane.owns === undefined ? batch : Chunk.filter(batch, lane.owns)
     if (projection.handleBatch !== undefined) {
-      const selected = Chunk.toReadonlyArray(batch).filter((event) => Projection.handles(projection, event.type))
+      const selected = Chunk.toReadonlyArray(mine).filter((event) => Projection.handles(projection, event.type))
       if (selected.length > 0) {
         yield* Effect.mapError(projection.handleBatch(selected), (cause) => new HandlerFailed({ event: selected[0]!, cause }))
       }
       count = selected.length
     } else {
-      for (const event of batch) {
+      for (const event of mine) {
         if (!Projection.handles(projection, event.type)) continue
         yield* Effect.mapError(projection.handle(event), (cause) => new HandlerFailed({ event, cause }))
         count++
       }
     }
-    yield* checkpoints.compareAndSet(Projection.checkpointName(projection), { expected: saved, next: last.globalPosition })
+    yield* checkpoints.compareAndSet(lane.checkpoint, { expected: saved, next: last.globalPosition })
     return count
   })
   return checkpoints.transaction(attempt).pipe(
@@ -197,14 +238,15 @@ const drain = <E, R>(
   Effect.gen(function*() {
     const { batchSize, from, retry } = settle(options)
     const checkpoints = yield* CheckpointStore.CheckpointStore
-    const begin = start ?? (yield* resumePoint(Projection.checkpointName(projection), from))
+    const lane = yield* laneOf(projection, options)
+    const begin = start ?? (yield* resumePoint(lane.checkpoint, from))
     const progress = yield* Ref.make(begin)
     yield* source(begin.after, batchSize).pipe(
       Stream.runForEachChunk((batch) =>
         Chunk.isEmpty(batch) ? Effect.void : Effect.flatMap(Ref.get(progress), (now) => {
           const last = Chunk.unsafeLast(batch).globalPosition
           return Effect.zipRight(
-            handleBatch(projection, checkpoints, retry, batch, now.saved, now.fresh),
+            handleBatch(projection, checkpoints, retry, batch, lane, now.saved, now.fresh && !lane.partitioned),
             Ref.set(progress, { after: last, saved: Option.some(last), fresh: false })
           )
         })
@@ -324,7 +366,7 @@ export const rebuild = <E, R>(
     const reached = yield* drain(
       projection,
       (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }),
-      { ...options, from: "start" }
+      { ...options, partition: undefined, from: "start" }
     )
     if (reached.fresh && projection.reset !== undefined) yield* projection.reset
     return reached.after
@@ -365,7 +407,7 @@ export const replace = <E, R, E2, R2, E3, R3>(
     if (from === to) {
       return yield* Effect.dieMessage(`ProjectionRunner.replace: both projections checkpoint as ${JSON.stringify(from)}; give the new one another version`)
     }
-    const reached = yield* catchUp(next, { ...options, from: "start" })
+    const reached = yield* catchUp(next, { ...options, partition: undefined, from: "start" })
     yield* options.swap
     if (options.dropOld === true) {
       if (current.reset !== undefined) yield* current.reset

@@ -159,3 +159,20 @@ export const entityId = (streamId: StreamId): string => {
   const dash = streamId.indexOf("-")
   return dash === -1 ? "" : streamId.slice(dash + 1)
 }
+
+const utf8 = new TextEncoder()
+
+/**
+ * Which of `partitions` partitions a stream belongs to: FNV-1a (32 bits) of
+ * its id's UTF-8 bytes, modulo `partitions`. Stable across processes,
+ * machines and versions, so workers that split a projection by stream
+ * (`ProjectionRunner` with `partition`) always agree.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const partitionOf = (streamId: StreamId, partitions: number): number => {
+  let hash = 0x811c9dc5
+  for (const byte of utf8.encode(streamId)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
+  return hash % partitions
+}

@@ -51,6 +51,13 @@ const visibleUpTo = (position: bigint) =>
   eventually(Effect.map(EventStore.readAll({ fromPosition: position, limit: 1 }).pipe(Stream.runCollect), Chunk.isNonEmpty))
 
 /** A projection recording what it handled, by category of stream. */
+/** FNV-1a, 32 bits, of a text's UTF-8 bytes: an independent reference for `StreamId.partitionOf`. */
+const fnv1a = (text: string): number => {
+  let hash = 0x811c9dc5n
+  for (const byte of Buffer.from(text, "utf8")) hash = ((hash ^ BigInt(byte)) * 0x01000193n) % 2n ** 32n
+  return Number(hash)
+}
+
 const recorder = (name: string, category: string, options: { readonly failOn?: (event: Stored) => boolean } = {}) =>
   Effect.map(Ref.make<ReadonlyArray<Stored>>([]), (seen) => ({
     seen,
@@ -362,6 +369,55 @@ export const subscriptionContract = <E>(
           const same = yield* Effect.exit(ProjectionRunner.replace(blue.projection, { ...blue.projection }, { swap: Effect.void }))
           expect(Exit.isFailure(same) && String(Cause.squash(same.cause))).toMatch(/another version/)
         }))
+    })
+
+    describe("partitioned runners (member i of n)", () => {
+      it.effect("given 3 members over 24 streams, then each event is handled by exactly one member, each stream by one member, each member in global order", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `part${names++}`
+          const name = freshName("partitioned")
+          const start = yield* store.headPosition
+          const streams = Array.from({ length: 24 }, (_, i) => StreamId.unsafeMake(category, `s${i}`))
+          let last = 0n
+          for (const round of [0, 1]) {
+            for (const streamId of streams) {
+              const { globalPositions } = yield* store.append(streamId, events(2), { expectedVersion: round * 2 })
+              last = globalPositions[1]!
+            }
+          }
+          yield* visibleUpTo(last)
+          const members = yield* Effect.forEach([0, 1, 2], (member) =>
+            Effect.map(recorder(name, category), ({ projection, seen }) => ({ member, projection, seen })))
+          yield* Effect.forEach(members, ({ member, projection }) =>
+            ProjectionRunner.catchUp(projection, { from: { after: start }, batchSize: 7, partition: { member, of: 3 } }), { concurrency: "unbounded" })
+          const handled = yield* Effect.forEach(members, ({ seen }) => Ref.get(seen))
+          const all = handled.flat()
+          expect(all.length).toBe(96)
+          expect(new Set(all.map((e) => e.eventId)).size).toBe(96)
+          for (const [member, events] of handled.entries()) {
+            expect(events.length).toBeGreaterThan(0)
+            expectStrictlyIncreasing(events)
+            for (const event of events) expect(StreamId.partitionOf(event.streamId, 3)).toBe(member)
+            expect(yield* CheckpointStore.load(`${name}#${member}/3`)).toEqual(Option.some(yield* store.headPosition))
+          }
+          expect(Option.isNone(yield* CheckpointStore.load(name))).toBe(true)
+          const bad = yield* Effect.flip(ProjectionRunner.catchUp(members[0]!.projection, { partition: { member: 3, of: 3 } }))
+          expect(bad).toMatchObject({ _tag: "InvalidArgument", argument: "partition" })
+        }))
+
+      it.effect("partitionOf is stable: FNV-1a of the id's UTF-8 bytes, spread over the partitions", () =>
+        Effect.sync(() => {
+        expect(fnv1a("a")).toBe(0xe40c292c)
+        expect(StreamId.partitionOf(StreamId.unsafeMake("ü", "1"), 2 ** 31)).toBe(fnv1a("ü-1") % 2 ** 31)
+        expect(StreamId.partitionOf(StreamId.unsafeMake("account", "1"), 1)).toBe(0)
+        expect([0, 1, 2, 3].map((i) => StreamId.partitionOf(StreamId.unsafeMake("account", String(i)), 1 << 30))).toEqual(
+          [0, 1, 2, 3].map((i) => fnv1a(`account-${i}`) % (1 << 30))
+        )
+        const counts = [0, 0, 0, 0]
+        for (let i = 0; i < 4000; i++) counts[StreamId.partitionOf(StreamId.unsafeMake("order", String(i)), 4)]!++
+        for (const count of counts) expect(count).toBeGreaterThan(800)
+      }))
     })
 
     describe("projection runner", () => {
