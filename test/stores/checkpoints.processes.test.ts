@@ -161,6 +161,52 @@ describe("checkpoint compare-and-set across processes", () => {
         // a runner ends only by losing the checkpoint to another (or by our kill at the end)
         for (const runner of runners) if (!lost.test(runner.stderr())) expect(runner.stderr()).toBe("")
       }).pipe(Effect.provide(stores)), 300_000)
+
+    it.live("given 3 member processes of one partitioned projection, one killed (SIGKILL) mid-run and restarted, then every event is applied once", () => {
+      const partitioned = uniqueSchema("partition_processes")
+      const layer = dropSchemaAfter(partitioned).pipe(
+        Layer.provideMerge(
+          PostgresCheckpointStore.layer({ schema: partitioned }).pipe(
+            Layer.provideMerge(PostgresEventStore.layerFromUrl({ url: databaseUrl, schema: partitioned, maxConnections: 4 }))
+          )
+        )
+      )
+      return Effect.gen(function*() {
+        const seed = runSeed("partitioned-postgres")
+        const random = prng(seed)
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore.EventStore
+        yield* sql.unsafe(`CREATE TABLE "${partitioned}".seen (position bigint PRIMARY KEY, applied int NOT NULL)`)
+        const total = 1500
+        for (let s = 0; s < 30; s++) {
+          yield* store.append(StreamId.unsafeMake("crash", `s${s}`), events(total / 30), { expectedVersion: "NoStream" })
+        }
+        const rows = () =>
+          Effect.runPromise(
+            Effect.map(sql.unsafe<{ n: string }>(`SELECT count(*)::text AS n FROM "${partitioned}".seen`), (r) => Number(r[0]!.n))
+          )
+        const member = (i: number) => spawnWorker("projectionWorker.ts", [databaseUrl, partitioned, "run", "2", `${i}/3`])
+        const members = [0, 1, 2].map(member)
+        const victim = random.int(0, 2)
+        yield* Effect.promise(async () => {
+          const killAt = random.int(100, 600)
+          await waitForAsync(rows, killAt)
+          members[victim]!.child.kill("SIGKILL")
+          await members[victim]!.exited
+          members.push(member(victim))
+          await waitForAsync(rows, total)
+        })
+        yield* Effect.promise(() => stopAll(members))
+        const [summary] = yield* sql.unsafe<{ rows: string; max: number }>(
+          `SELECT count(*)::text AS rows, coalesce(max(applied), 0) AS max FROM "${partitioned}".seen`
+        )
+        expect(Number(summary!.rows)).toBe(total)
+        expect(summary!.max, `an event applied twice (seed ${seed})`).toBe(1)
+        for (const worker of members) expect(worker.stderr()).toBe("")
+        const head = yield* store.headPosition
+        for (const i of [0, 1, 2]) expect(yield* CheckpointStore.load(`crash-totals#${i}/3`)).toEqual(Option.some(head))
+      }).pipe(Effect.provide(layer))
+    }, 300_000)
   })
 })
 

@@ -1,7 +1,7 @@
 /**
  * A projection process for the PostgreSQL crash tests.
  *
- *   node --import tsx test/support/projectionWorker.ts <databaseUrl> <schema> <run|catchUp> [perEventDelayMs]
+ *   node --import tsx test/support/projectionWorker.ts <databaseUrl> <schema> <run|catchUp> [perEventDelayMs] [member/of]
  *
  * Projects every event of category `crash` into `<schema>.seen` (one row per
  * global position, counting how often it was applied), checkpointing in the
@@ -14,8 +14,10 @@ import { Projection, ProjectionRunner, StreamId } from "../../src/index.js"
 import { PostgresCheckpointStore, PostgresEventStore } from "../../src/postgres.js"
 import { runWorkerProgram } from "./process.js"
 
-const [databaseUrl, schema, mode, delayArg] = process.argv.slice(2)
+const [databaseUrl, schema, mode, delayArg, partitionArg] = process.argv.slice(2)
 const delay = Number(delayArg ?? "0")
+const [member, of] = (partitionArg ?? "").split("/").map(Number)
+const partition = partitionArg === undefined ? undefined : { member: member!, of: of! }
 
 const projection = Projection.make({
   name: "crash-totals",
@@ -37,7 +39,7 @@ const stores = PostgresCheckpointStore.layer({ schema: schema! }).pipe(
 )
 
 const program = mode === "catchUp"
-  ? ProjectionRunner.catchUp(projection, { batchSize: 50 })
-  : ProjectionRunner.run(projection, { batchSize: 50 })
+  ? ProjectionRunner.catchUp(projection, { batchSize: 50, partition })
+  : ProjectionRunner.run(projection, { batchSize: 50, partition })
 
 runWorkerProgram(program.pipe(Effect.provide(stores)))
