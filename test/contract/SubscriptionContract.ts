@@ -233,7 +233,7 @@ export const subscriptionContract = <E>(
           const name = freshName("cas-race")
           const successes: Array<bigint> = []
           yield* Effect.forEach(Array.from({ length: 8 }), () =>
-            Effect.forEach(Array.from({ length: 12 }), () =>
+            Effect.forEach(Array.from({ length: 25 }), () =>
               Effect.gen(function*() {
                 const expected = yield* checkpoints.load(name)
                 const next = Option.getOrElse(expected, () => 0n) + 1n
