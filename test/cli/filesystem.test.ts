@@ -254,6 +254,22 @@ describe.concurrent("chronicle CLI on a filesystem store", { timeout: 180_000 },
     expect(hasStackTrace(stderr)).toBe(false)
   })
 
+  it("tail --from-start --category --type: only those events, in order", async ({ expect }) => {
+    const directory = temp("tail-filter")
+    await withFileStore(directory, seedAccounts)
+    await withFileStore(directory, EventStore.append(StreamId.unsafeMake("loan", "1"), [
+      { eventId: EventId.unsafeGenerate(), type: "MoneyDeposited", data: { amount: 1 } }
+    ], { expectedVersion: ExpectedVersion.NoStream }))
+    const all = await cli(["tail", "-s", `file:${directory}`, "--from-start", "--limit", "7", "--json"])
+    expect(all.stdout.trim().split("\n")).toHaveLength(7)
+    const run = await cli(["tail", "-s", `file:${directory}`, "--from-start", "--category", "loan", "--category", "account", "--type", "MoneyDeposited", "--limit", "2", "--json"])
+    expect(run.stderr).toMatch(/following/)
+    const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { streamId: string; type: string })
+    expect(events.map((e) => e.type)).toEqual(["MoneyDeposited", "MoneyDeposited"])
+    const loans = await cli(["tail", "-s", `file:${directory}`, "--from-start", "--category", "loan", "--limit", "1", "--json"])
+    expect((JSON.parse(loans.stdout.trim()) as { streamId: string }).streamId).toBe("loan-1")
+  })
+
   it("bench --json: write, read and concurrent workloads with percentiles", async ({ expect }) => {
     const run = await cli(["bench", "-s", "memory:", "--appends", "40", "--streams", "4", "--concurrency", "4", "--json"])
     expect(run.code).toBe(0)

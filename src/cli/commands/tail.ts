@@ -18,6 +18,15 @@ const pollInterval = Options.integer("poll-ms").pipe(
   Options.withDescription("How often to look for new events when the store sends no signal, in ms (default: the store's).")
 )
 
+const categories = Options.text("category").pipe(
+  Options.repeated,
+  Options.withDescription("Only events of streams of this category (repeat for several); filtered in the store.")
+)
+const types = Options.text("type").pipe(
+  Options.repeated,
+  Options.withDescription("Only events of this type (repeat for several); filtered in the store.")
+)
+
 const humanLine = (styles: Output.Style) => (event: StoredEvent) =>
   `${styles.dim(event.recordedAt.toISOString())} ${String(event.globalPosition).padStart(8)} ${
     styles.cyan(`${Output.printable(event.streamId)}@${event.streamVersion}`)
@@ -30,7 +39,7 @@ const humanLine = (styles: Output.Style) => (event: StoredEvent) =>
  */
 export const command = Command.make(
   "tail",
-  { store: CommonOptions.store, json: CommonOptions.json, fromStart, limit, pollInterval },
+  { store: CommonOptions.store, json: CommonOptions.json, fromStart, limit, pollInterval, categories, types },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {
@@ -39,9 +48,13 @@ export const command = Command.make(
         const format = options.json ? (event: StoredEvent) => Output.json(Output.eventToJson(event)) : humanLine(styles)
         yield* Output.stderr.write(Output.styleFor(process.stderr).dim(`following ${store.label} after position ${after} (Ctrl-C to stop)\n`))
         const poll = Option.getOrUndefined(options.pollInterval)
-        const events = store.events.subscribe({ after, pollInterval: poll === undefined ? undefined : `${Math.max(1, poll)} millis` })
+        const filter = options.categories.length === 0 && options.types.length === 0 ? undefined : {
+          categories: options.categories.length === 0 ? undefined : options.categories,
+          types: options.types.length === 0 ? undefined : options.types
+        }
+        const events = store.events.subscribe({ after, filter, pollInterval: poll === undefined ? undefined : `${Math.max(1, poll)} millis` })
         const limited = Option.match(options.limit, { onNone: () => events, onSome: (n) => Stream.take(events, n) })
         yield* Stream.runForEach(limited, (event) => Output.line(format(event)))
       })
     )
-).pipe(Command.withDescription("Follow the global log live (from its end, or --from-start); Ctrl-C stops."))
+).pipe(Command.withDescription("Follow the global log live (from its end, or --from-start; --category and --type filter it); Ctrl-C stops."))
