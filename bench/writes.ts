@@ -30,6 +30,7 @@
  * Run: npm run bench:writes              (table + bench/results/writes.json)
  *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
  *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
+ *      npx tsx bench/writes.ts --hot        (the two hot-stream workloads and their checks only; no JSON)
  */
 import { fork } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
@@ -37,7 +38,7 @@ import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
+import { Effect, Layer, ManagedRuntime, Schedule, Stream } from "effect"
 import pg from "pg"
 import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
 import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
@@ -52,6 +53,7 @@ import type { Summary } from "./support.js"
 const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const contended = argv.includes("--contended")
+const hotOnly = argv.includes("--hot")
 const burnerFlag = "--cpu-burner"
 
 const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
@@ -313,11 +315,13 @@ const benchmark = async () => {
   const results: Array<WorkloadResult> = []
   const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
   try {
-    results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
-    results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
-    results.push(await interleaved(`append 1 event, ${writers} writers, existing streams`, "appends/s", each((w) => ownStreams(w, writers, 1, false))))
-    results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", each((w) => ownStreams(w, 1, batchSize, false))))
-    results.push(await interleaved(`append ${batchSize} events, ${writers} writers`, "events/s", each((w) => ownStreams(w, writers, batchSize, false))))
+    if (!hotOnly) {
+      results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
+      results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
+      results.push(await interleaved(`append 1 event, ${writers} writers, existing streams`, "appends/s", each((w) => ownStreams(w, writers, 1, false))))
+      results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", each((w) => ownStreams(w, 1, batchSize, false))))
+      results.push(await interleaved(`append ${batchSize} events, ${writers} writers`, "events/s", each((w) => ownStreams(w, writers, batchSize, false))))
+    }
 
     // hot stream, store level
     const hot = new Map(all.map((w) => [w.lib, { ok: 0, streams: [] as Array<string> }]))
@@ -326,17 +330,24 @@ const benchmark = async () => {
 
     // hot stream, command handlers
     const chCounters = { chronicle: { ok: 0, failed: 0, streams: [] as Array<string> }, emmett: { ok: 0, failed: 0, streams: [] as Array<string> } }
+    let commandSeq = 0
+    const succeeded = new Set<string>()
     const chronicleHot = async (deadline: number) => {
       const stream = fresh("hotch-chronicle")
       chCounters.chronicle.streams.push(stream)
       await chronicle.append(stream, 0, [opened])
       const id = StreamId.unsafeParse(stream)
-      return parallel(writers, async () => {
+      return parallel(writers, async (writer) => {
         let ok = 0
         while (performance.now() < deadline) {
-          const exit = await chronicle.runtime.runPromiseExit(chronicleAccounts.handle(id, { _tag: "Deposit", amount: 1 }))
-          if (exit._tag === "Success") ok++
-          else chCounters.chronicle.failed++
+          const commandId = `${stream}/${writer}/${++commandSeq}`
+          const exit = await chronicle.runtime.runPromiseExit(
+            chronicleAccounts.handle(id, { _tag: "Deposit", amount: 1 }, { metadata: { causationId: commandId } })
+          )
+          if (exit._tag === "Success") {
+            ok++
+            succeeded.add(commandId)
+          } else chCounters.chronicle.failed++
         }
         chCounters.chronicle.ok += ok
         return ok
@@ -384,7 +395,21 @@ const benchmark = async () => {
       for (const s of c.streams) total += await lengths[lib](s)
       checks.push(`command-handler hot stream ${lib}: ${c.ok} successes (${c.failed} failed) + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
+    const stored = new Map<string, number>()
+    for (const s of chCounters.chronicle.streams) {
+      const events = await chronicle.runtime.runPromise(Stream.runCollect(EventStore.read(StreamId.unsafeParse(s))))
+      for (const event of events) {
+        const id = event.metadata?.["causationId"]
+        if (typeof id === "string") stored.set(id, (stored.get(id) ?? 0) + 1)
+      }
+    }
+    const twice = [...stored.values()].filter((n) => n > 1).length
+    const missing = [...succeeded].filter((id) => stored.get(id) !== 1).length
+    const unanswered = [...stored.keys()].filter((id) => !succeeded.has(id)).length
+    checks.push(`command-handler hot stream chronicle: ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
     for (const line of checks) log(line)
+    const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
+    if (hotOnly) return { node: process.version, cpus: os.availableParallelism(), quick, contended, plan, results, checks, cpu, totalMillis: performance.now() - started }
 
     // aggregate cache, PostgreSQL
     log(`seeding ${plan.accounts} accounts of ${plan.accountEvents} events (chronicle, Emmett)`)
@@ -465,7 +490,6 @@ const benchmark = async () => {
 
     // client CPU per append
     log(`client CPU: ${plan.cpuAppends} single appends each`)
-    const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
     for (const w of all) cpu[w.lib] = await cpuPerAppend(w)
 
     return {
@@ -528,6 +552,7 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
 
 const main = async () => {
   const report = await benchmark()
+  if (hotOnly) return console.log(format(report))
   await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true })
   await writeFile(resultsFile, JSON.stringify(report, null, 2) + "\n")
   console.log(format(report))
