@@ -544,10 +544,10 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   "",
   ...report.results.flatMap((r) => r.notes.map((n) => `${r.workload}: ${n}`)),
   ...report.checks,
-  `client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
+  ...hotOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
     Object.entries(report.cpu).map(([lib, c]) => `${lib} ${c.microsPerAppend.toFixed(0)} µs`).join(", ")
-  }`,
-  `total ${(report.totalMillis / 1000).toFixed(0)} s; JSON in bench/results/writes.json`
+  }`],
+  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly ? "" : "; JSON in bench/results/writes.json"}`
 ].join("\n")
 
 const main = async () => {
