@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Fiber, Layer, Metric, Schedule, Schema, Stream } from "effect"
+import { SqlClient } from "@effect/sql"
 import * as fc from "fast-check"
 import { CommandHandler, Decider, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
 import type { AccountCommand } from "../examples/BankAccount.js"
@@ -228,6 +229,31 @@ coalescingContract("memory", MemoryEventStore.layer())
 coalescingContract("filesystem", fileStoreLayer("coalescing"))
 describe.runIf(postgresAvailable())("postgres", () => {
   coalescingContract("postgres", storeLayer("coalescing"))
+
+  layer(storeLayer("coalescing_tx"), { timeout: "60 seconds" })("command coalescing and SQL transactions", (it) => {
+    it.effect("a command inside a caller's transaction runs on its own: another caller's command survives that transaction's rollback", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const control = yield* controlled()
+        const accounts = CommandHandler.make(control.decider, { codec: AccountEvents, retry: Schedule.recurs(20) })
+        const streamId = freshAccount()
+        yield* accounts.handle(streamId, open)
+        control.hold()
+        const first = yield* Effect.fork(accounts.handle(streamId, deposit(1)))
+        yield* Deferred.await(control.entered)
+        const rolledBack = yield* Effect.fork(Effect.either(
+          sql.withTransaction(Effect.zipRight(accounts.handle(streamId, deposit(20)), Effect.fail("roll back")))
+        ))
+        const outside = yield* Effect.fork(accounts.handle(streamId, deposit(30)))
+        yield* allWaiting([rolledBack, outside])
+        yield* Deferred.succeed(control.release, undefined)
+        expect((yield* Fiber.await(first))._tag).toBe("Success")
+        expect(yield* Fiber.join(rolledBack)).toEqual(Either.left("roll back"))
+        const result = yield* Fiber.join(outside)
+        expect(yield* amounts(streamId)).toEqual(["AccountOpened", 1, 30])
+        expect(result.streamVersion).toBe(3)
+      }))
+  })
 })
 
 describe("command coalescing, opting out and the details", () => {
