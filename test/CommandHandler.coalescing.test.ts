@@ -7,9 +7,20 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Either, Fiber, Layer, Metric, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
 import * as fc from "fast-check"
-import { CommandHandler, Decider, EventCodec, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
+import {
+  CommandHandler,
+  Decider,
+  EventCodec,
+  EventId,
+  EventStore,
+  MemoryEventStore,
+  MemorySnapshotStore,
+  Metrics,
+  SnapshotPolicy,
+  StreamId
+} from "chronicle"
 import type { AccountCommand } from "../examples/BankAccount.js"
-import { AccountEvents, BankAccount, InsufficientFunds, MoneyDeposited } from "../examples/BankAccount.js"
+import { AccountEvents, AccountState, BankAccount, InsufficientFunds, MoneyDeposited } from "../examples/BankAccount.js"
 import { fileStoreLayer } from "./support/filesystem.js"
 import { postgresAvailable, storeLayer } from "./support/postgres.js"
 
@@ -270,6 +281,25 @@ describe("command coalescing, opting out and the details", () => {
       expect(yield* counter(Metrics.commandRetries)).toBeGreaterThan(retriesBefore)
       expect(yield* EventStore.streamVersion(streamId)).toBe(5)
     }).pipe(Effect.provide(store)))
+
+  it.effect("a batch takes snapshots at its final version: a load from the snapshot equals a full replay", () =>
+    Effect.gen(function*() {
+      const control = yield* controlled()
+      const snapshots = { schema: AccountState, policy: SnapshotPolicy.everyEvents(4) }
+      const accounts = CommandHandler.make(control.decider, { codec: AccountEvents, snapshots, retry: Schedule.recurs(5) })
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const takenBefore = yield* counter(Metrics.snapshotsTaken)
+      yield* Effect.forEach(Array.from({ length: 16 }, (_, i) => i + 1), (n) => accounts.handle(streamId, deposit(n)), {
+        concurrency: "unbounded"
+      })
+      expect(yield* counter(Metrics.snapshotsTaken)).toBeGreaterThan(takenBefore)
+      const fromSnapshot = yield* CommandHandler.make(BankAccount, { codec: AccountEvents, snapshots }).load(streamId)
+      const replayed = yield* CommandHandler.make(BankAccount, { codec: AccountEvents }).load(streamId)
+      expect(fromSnapshot.snapshot._tag).toBe("Some")
+      expect([fromSnapshot.state, fromSnapshot.version]).toEqual([replayed.state, 17])
+      expect(replayed.state.balance).toBe(136)
+    }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer()))))
 
   it.effect("metadata stays with its own command's events in a batch", () =>
     Effect.gen(function*() {
