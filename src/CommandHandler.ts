@@ -4,7 +4,9 @@
  * A concurrency conflict re-decides on a `Schedule`, after reading only the
  * events appended since the version it had (no reload); domain errors are
  * never retried. With an `AggregateCache` in context, the next command on a
- * stream starts from the state the last one left, too.
+ * stream starts from the state the last one left, too. Concurrent commands to
+ * one stream in one process are coalesced (unless `coalesce: false`): decided
+ * one after another, their events appended together.
  *
  * @since 0.1.0
  */
