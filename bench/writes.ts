@@ -11,8 +11,9 @@
  *   stream, 16 writers each on its own stream, 100-event batches from 1 and 16;
  * - hot stream: 16 writers on one stream, (a) append with the version they last
  *   saw, on a conflict take the actual version and retry, (b) deposits through
- *   each library's command handler; checks nothing is lost (successes + the
- *   opening event = stream length);
+ *   each library's command handler (chronicle's also with `coalesce: false`,
+ *   in the same rounds); checks nothing is lost (successes + the opening event
+ *   = stream length) and that every successful command's id is stored once;
  * - aggregate cache: accounts of ~100 events, deposits on random accounts from
  *   16 fibers: chronicle without cache, with `AggregateCache` (hit rate), and
  *   Emmett's command handler; on PostgreSQL and on the filesystem store;
@@ -88,6 +89,8 @@ const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
   Schedule.upTo("30 seconds")
 )
 const chronicleAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule, cache: false })
+/** The same without coalescing: every command on its own, conflicts retried (catching up, not reloading). */
+const uncoalescedAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule, cache: false, coalesce: false })
 const cachedAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule })
 
 const chronicleLayer = Layer.merge(
@@ -329,12 +332,13 @@ const benchmark = async () => {
     results.push(hotResult)
 
     // hot stream, command handlers
-    const chCounters = { chronicle: { ok: 0, failed: 0, streams: [] as Array<string> }, emmett: { ok: 0, failed: 0, streams: [] as Array<string> } }
+    const counters = () => ({ ok: 0, failed: 0, streams: [] as Array<string> })
+    const chCounters = { chronicle: counters(), uncoalesced: counters(), emmett: counters() }
     let commandSeq = 0
     const succeeded = new Set<string>()
-    const chronicleHot = async (deadline: number) => {
-      const stream = fresh("hotch-chronicle")
-      chCounters.chronicle.streams.push(stream)
+    const chronicleHot = (handler: typeof chronicleAccounts, lib: "chronicle" | "uncoalesced") => async (deadline: number) => {
+      const stream = fresh(`hotch-${lib}`)
+      chCounters[lib].streams.push(stream)
       await chronicle.append(stream, 0, [opened])
       const id = StreamId.unsafeParse(stream)
       return parallel(writers, async (writer) => {
@@ -342,14 +346,14 @@ const benchmark = async () => {
         while (performance.now() < deadline) {
           const commandId = `${stream}/${writer}/${++commandSeq}`
           const exit = await chronicle.runtime.runPromiseExit(
-            chronicleAccounts.handle(id, { _tag: "Deposit", amount: 1 }, { metadata: { causationId: commandId } })
+            handler.handle(id, { _tag: "Deposit", amount: 1 }, { metadata: { causationId: commandId } })
           )
           if (exit._tag === "Success") {
             ok++
             succeeded.add(commandId)
-          } else chCounters.chronicle.failed++
+          } else chCounters[lib].failed++
         }
-        chCounters.chronicle.ok += ok
+        chCounters[lib].ok += ok
         return ok
       })
     }
@@ -371,10 +375,19 @@ const benchmark = async () => {
         return ok
       })
     }
-    results.push(await interleaved(`hot stream, ${writers} writers: deposits through the command handler`, "commands/s", [
-      { name: "chronicle", run: chronicleHot },
+    const handlers = await interleaved(`hot stream, ${writers} writers: deposits through the command handler`, "commands/s", [
+      { name: "chronicle", run: chronicleHot(chronicleAccounts, "chronicle") },
+      { name: "uncoalesced", run: chronicleHot(uncoalescedAccounts, "uncoalesced") },
       { name: "emmett", run: emmettHot }
-    ]))
+    ])
+    const { uncoalesced, ...shown } = handlers.results
+    results.push({
+      ...handlers,
+      results: shown,
+      notes: [
+        `chronicle with coalesce: false (each command on its own, conflicts retried) ${cell(uncoalesced)} commands/s in the same rounds: coalesced/uncoalesced ${ratio(shown["chronicle"], uncoalesced)}, uncoalesced/Emmett ${ratio(uncoalesced, shown["emmett"])}`
+      ]
+    })
 
     // nothing lost
     const chronicleLength = async (s: string) =>
@@ -382,21 +395,21 @@ const benchmark = async () => {
         Effect.map(chronicleAccounts.load(StreamId.unsafeParse(s)), (l) => l.version)
       ))
     const emmettLength = async (s: string) => (await emmett.store.readStream(s)).events.length
-    const lengths = { chronicle: chronicleLength, emmett: emmettLength, raw: raw.length }
+    const lengths = { chronicle: chronicleLength, uncoalesced: chronicleLength, emmett: emmettLength, raw: raw.length }
     const checks: Array<string> = []
     for (const [lib, c] of hot) {
       let total = 0
       for (const s of c.streams) total += await lengths[lib](s)
       checks.push(`store-level hot stream ${lib}: ${c.ok} successes + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
-    for (const lib of ["chronicle", "emmett"] as const) {
+    for (const lib of ["chronicle", "uncoalesced", "emmett"] as const) {
       const c = chCounters[lib]
       let total = 0
       for (const s of c.streams) total += await lengths[lib](s)
       checks.push(`command-handler hot stream ${lib}: ${c.ok} successes (${c.failed} failed) + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
     const stored = new Map<string, number>()
-    for (const s of chCounters.chronicle.streams) {
+    for (const s of [...chCounters.chronicle.streams, ...chCounters.uncoalesced.streams]) {
       const events = await chronicle.runtime.runPromise(Stream.runCollect(EventStore.read(StreamId.unsafeParse(s))))
       for (const event of events) {
         const id = event.metadata?.["causationId"]
@@ -406,7 +419,7 @@ const benchmark = async () => {
     const twice = [...stored.values()].filter((n) => n > 1).length
     const missing = [...succeeded].filter((id) => stored.get(id) !== 1).length
     const unanswered = [...stored.keys()].filter((id) => !succeeded.has(id)).length
-    checks.push(`command-handler hot stream chronicle: ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
+    checks.push(`command-handler hot stream chronicle (both): ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
     for (const line of checks) log(line)
     const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
     if (hotOnly) return { node: process.version, cpus: os.availableParallelism(), quick, contended, plan, results, checks, cpu, totalMillis: performance.now() - started }
