@@ -476,7 +476,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
       const pinned = handleOptions.expectedVersion === ExpectedVersion.Any ? undefined : handleOptions.expectedVersion
       const context = yield* Effect.context<R | EventStore.EventStore>()
       const decide = (state: S) =>
-        decider.decide(command, state).pipe(
+        Effect.suspend(() => decider.decide(command, state)).pipe(
           // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
           Effect.withSpan("CommandHandler.decide", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } }),
           Effect.provide(context)

@@ -301,6 +301,33 @@ describe("command coalescing, opting out and the details", () => {
       expect(replayed.state.balance).toBe(136)
     }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemorySnapshotStore.layer()))))
 
+  it.effect("a decide that throws fails its own command with the defect; an evolve that throws fails its batch; the stream takes commands after both", () =>
+    Effect.gen(function*() {
+      const control = yield* controlled()
+      const fragile = Decider.make({
+        ...control.decider,
+        decide: (command: AccountCommand, state: Decider.State<typeof BankAccount>) => {
+          if (command._tag === "Deposit" && command.amount === 13) throw new Error("unlucky")
+          return control.decider.decide(command, state)
+        },
+        evolve: (state: Decider.State<typeof BankAccount>, event: Decider.Event<typeof BankAccount>) => {
+          if (event._tag === "MoneyDeposited" && event.amount === 66) throw new Error("cursed")
+          return BankAccount.evolve(state, event)
+        }
+      })
+      const accounts = CommandHandler.make(fragile, { codec: AccountEvents, retry: Schedule.recurs(5) })
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const run = (command: AccountCommand) => Effect.exit(accounts.handle(streamId, command))
+      const batch = yield* Effect.forEach([deposit(2), deposit(13), deposit(3)], run, { concurrency: "unbounded" })
+      expect(batch.map((e) => e._tag)).toEqual(["Success", "Failure", "Success"])
+      const cursed = yield* Effect.forEach([deposit(7), deposit(66), deposit(8)], run, { concurrency: "unbounded" })
+      expect(cursed.map((e) => e._tag)).toEqual(["Success", "Failure", "Failure"])
+      const after = yield* accounts.handle(streamId, deposit(4))
+      expect(after.state.balance).toBe((yield* accounts.load(streamId)).state.balance)
+      expect((yield* amounts(streamId)).filter((a) => a === 13 || a === 66)).toEqual([])
+    }).pipe(Effect.provide(store)))
+
   it.effect("metadata stays with its own command's events in a batch", () =>
     Effect.gen(function*() {
       const control = yield* controlled()

@@ -105,9 +105,17 @@ const isInvalidInput = (u: unknown): boolean => u instanceof EventStore.InvalidE
 
 /**
  * Decides and appends `batch` until every command in it is answered. Never
- * fails: each command's outcome goes to its own `answer`.
+ * fails: each command's outcome goes to its own `answer`, and a defect (an
+ * `evolve` that throws, say) answers every command still waiting with it.
  */
 export const runBatch = <C, E, S, K extends Known<S>, Err, R>(
+  m: Machinery<E, S, K, Err, R>,
+  batch: ReadonlyArray<Pending<C, E, S, Err>>
+): Effect.Effect<void, never, R> =>
+  Effect.catchAllCause(attempts(m, batch), (cause) =>
+    Effect.forEach(batch, (p) => p.settled ? Effect.void : settle(p, Exit.failCause(cause)), { discard: true }))
+
+const attempts = <C, E, S, K extends Known<S>, Err, R>(
   m: Machinery<E, S, K, Err, R>,
   batch: ReadonlyArray<Pending<C, E, S, Err>>
 ): Effect.Effect<void, never, R> =>
