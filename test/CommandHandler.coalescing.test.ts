@@ -328,6 +328,24 @@ describe("command coalescing, opting out and the details", () => {
       expect((yield* amounts(streamId)).filter((a) => a === 13 || a === 66)).toEqual([])
     }).pipe(Effect.provide(store)))
 
+  it.effect("interrupting the command that runs hands the queued ones on; interrupting a queued one drops it", () =>
+    Effect.gen(function*() {
+      const control = yield* controlled()
+      const accounts = CommandHandler.make(control.decider, { codec: AccountEvents, retry: Schedule.recurs(5) })
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      control.hold()
+      const running = yield* Effect.fork(accounts.handle(streamId, deposit(1)))
+      yield* Deferred.await(control.entered)
+      const queued = yield* Effect.forEach([deposit(10), deposit(20), deposit(30)], (c) => Effect.fork(accounts.handle(streamId, c)))
+      yield* allWaiting(queued)
+      yield* Fiber.interrupt(queued[1]!)
+      yield* Fiber.interrupt(running)
+      const results = yield* Effect.forEach([queued[0]!, queued[2]!], Fiber.join)
+      expect(results.map((r) => r.streamVersion)).toEqual([2, 3])
+      expect(yield* amounts(streamId)).toEqual(["AccountOpened", 10, 30])
+    }).pipe(Effect.provide(store)))
+
   it.effect("metadata stays with its own command's events in a batch", () =>
     Effect.gen(function*() {
       const control = yield* controlled()
