@@ -11,8 +11,9 @@
  *   stream, 16 writers each on its own stream, 100-event batches from 1 and 16;
  * - hot stream: 16 writers on one stream, (a) append with the version they last
  *   saw, on a conflict take the actual version and retry, (b) deposits through
- *   each library's command handler; checks nothing is lost (successes + the
- *   opening event = stream length);
+ *   each library's command handler (chronicle's also with `coalesce: false`,
+ *   in the same rounds); checks nothing is lost (successes + the opening event
+ *   = stream length) and that every successful command's id is stored once;
  * - aggregate cache: accounts of ~100 events, deposits on random accounts from
  *   16 fibers: chronicle without cache, with `AggregateCache` (hit rate), and
  *   Emmett's command handler; on PostgreSQL and on the filesystem store;
@@ -30,6 +31,7 @@
  * Run: npm run bench:writes              (table + bench/results/writes.json)
  *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
  *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
+ *      npx tsx bench/writes.ts --hot        (the two hot-stream workloads and their checks only; no JSON)
  */
 import { fork } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
@@ -37,7 +39,7 @@ import os from "node:os"
 import { fileURLToPath } from "node:url"
 import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
 import { NodeContext } from "@effect/platform-node"
-import { Effect, Layer, ManagedRuntime, Schedule } from "effect"
+import { Effect, Layer, ManagedRuntime, Schedule, Stream } from "effect"
 import pg from "pg"
 import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
 import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
@@ -52,6 +54,7 @@ import type { Summary } from "./support.js"
 const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const contended = argv.includes("--contended")
+const hotOnly = argv.includes("--hot")
 const burnerFlag = "--cpu-burner"
 
 const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
@@ -86,6 +89,8 @@ const retrySchedule = Schedule.exponential("1 millis", 1.5).pipe(
   Schedule.upTo("30 seconds")
 )
 const chronicleAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule, cache: false })
+/** The same without coalescing: every command on its own, conflicts retried (catching up, not reloading). */
+const uncoalescedAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule, cache: false, coalesce: false })
 const cachedAccounts = CommandHandler.make(BankAccount, { codec: AccountEvents, retry: retrySchedule })
 
 const chronicleLayer = Layer.merge(
@@ -313,11 +318,13 @@ const benchmark = async () => {
   const results: Array<WorkloadResult> = []
   const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
   try {
-    results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
-    results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
-    results.push(await interleaved(`append 1 event, ${writers} writers, existing streams`, "appends/s", each((w) => ownStreams(w, writers, 1, false))))
-    results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", each((w) => ownStreams(w, 1, batchSize, false))))
-    results.push(await interleaved(`append ${batchSize} events, ${writers} writers`, "events/s", each((w) => ownStreams(w, writers, batchSize, false))))
+    if (!hotOnly) {
+      results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
+      results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
+      results.push(await interleaved(`append 1 event, ${writers} writers, existing streams`, "appends/s", each((w) => ownStreams(w, writers, 1, false))))
+      results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", each((w) => ownStreams(w, 1, batchSize, false))))
+      results.push(await interleaved(`append ${batchSize} events, ${writers} writers`, "events/s", each((w) => ownStreams(w, writers, batchSize, false))))
+    }
 
     // hot stream, store level
     const hot = new Map(all.map((w) => [w.lib, { ok: 0, streams: [] as Array<string> }]))
@@ -325,20 +332,28 @@ const benchmark = async () => {
     results.push(hotResult)
 
     // hot stream, command handlers
-    const chCounters = { chronicle: { ok: 0, failed: 0, streams: [] as Array<string> }, emmett: { ok: 0, failed: 0, streams: [] as Array<string> } }
-    const chronicleHot = async (deadline: number) => {
-      const stream = fresh("hotch-chronicle")
-      chCounters.chronicle.streams.push(stream)
+    const counters = () => ({ ok: 0, failed: 0, streams: [] as Array<string> })
+    const chCounters = { chronicle: counters(), uncoalesced: counters(), emmett: counters() }
+    let commandSeq = 0
+    const succeeded = new Set<string>()
+    const chronicleHot = (handler: typeof chronicleAccounts, lib: "chronicle" | "uncoalesced") => async (deadline: number) => {
+      const stream = fresh(`hotch-${lib}`)
+      chCounters[lib].streams.push(stream)
       await chronicle.append(stream, 0, [opened])
       const id = StreamId.unsafeParse(stream)
-      return parallel(writers, async () => {
+      return parallel(writers, async (writer) => {
         let ok = 0
         while (performance.now() < deadline) {
-          const exit = await chronicle.runtime.runPromiseExit(chronicleAccounts.handle(id, { _tag: "Deposit", amount: 1 }))
-          if (exit._tag === "Success") ok++
-          else chCounters.chronicle.failed++
+          const commandId = `${stream}/${writer}/${++commandSeq}`
+          const exit = await chronicle.runtime.runPromiseExit(
+            handler.handle(id, { _tag: "Deposit", amount: 1 }, { metadata: { causationId: commandId } })
+          )
+          if (exit._tag === "Success") {
+            ok++
+            succeeded.add(commandId)
+          } else chCounters[lib].failed++
         }
-        chCounters.chronicle.ok += ok
+        chCounters[lib].ok += ok
         return ok
       })
     }
@@ -360,10 +375,19 @@ const benchmark = async () => {
         return ok
       })
     }
-    results.push(await interleaved(`hot stream, ${writers} writers: deposits through the command handler`, "commands/s", [
-      { name: "chronicle", run: chronicleHot },
+    const handlers = await interleaved(`hot stream, ${writers} writers: deposits through the command handler`, "commands/s", [
+      { name: "chronicle", run: chronicleHot(chronicleAccounts, "chronicle") },
+      { name: "uncoalesced", run: chronicleHot(uncoalescedAccounts, "uncoalesced") },
       { name: "emmett", run: emmettHot }
-    ]))
+    ])
+    const { uncoalesced, ...shown } = handlers.results
+    results.push({
+      ...handlers,
+      results: shown,
+      notes: [
+        `chronicle with coalesce: false (each command on its own, conflicts retried) ${cell(uncoalesced)} commands/s in the same rounds: coalesced/uncoalesced ${ratio(shown["chronicle"], uncoalesced)}, uncoalesced/Emmett ${ratio(uncoalesced, shown["emmett"])}`
+      ]
+    })
 
     // nothing lost
     const chronicleLength = async (s: string) =>
@@ -371,20 +395,34 @@ const benchmark = async () => {
         Effect.map(chronicleAccounts.load(StreamId.unsafeParse(s)), (l) => l.version)
       ))
     const emmettLength = async (s: string) => (await emmett.store.readStream(s)).events.length
-    const lengths = { chronicle: chronicleLength, emmett: emmettLength, raw: raw.length }
+    const lengths = { chronicle: chronicleLength, uncoalesced: chronicleLength, emmett: emmettLength, raw: raw.length }
     const checks: Array<string> = []
     for (const [lib, c] of hot) {
       let total = 0
       for (const s of c.streams) total += await lengths[lib](s)
       checks.push(`store-level hot stream ${lib}: ${c.ok} successes + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
-    for (const lib of ["chronicle", "emmett"] as const) {
+    for (const lib of ["chronicle", "uncoalesced", "emmett"] as const) {
       const c = chCounters[lib]
       let total = 0
       for (const s of c.streams) total += await lengths[lib](s)
       checks.push(`command-handler hot stream ${lib}: ${c.ok} successes (${c.failed} failed) + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
+    const stored = new Map<string, number>()
+    for (const s of [...chCounters.chronicle.streams, ...chCounters.uncoalesced.streams]) {
+      const events = await chronicle.runtime.runPromise(Stream.runCollect(EventStore.read(StreamId.unsafeParse(s))))
+      for (const event of events) {
+        const id = event.metadata?.["causationId"]
+        if (typeof id === "string") stored.set(id, (stored.get(id) ?? 0) + 1)
+      }
+    }
+    const twice = [...stored.values()].filter((n) => n > 1).length
+    const missing = [...succeeded].filter((id) => stored.get(id) !== 1).length
+    const unanswered = [...stored.keys()].filter((id) => !succeeded.has(id)).length
+    checks.push(`command-handler hot stream chronicle (both): ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
     for (const line of checks) log(line)
+    const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
+    if (hotOnly) return { node: process.version, cpus: os.availableParallelism(), quick, contended, plan, results, checks, cpu, totalMillis: performance.now() - started }
 
     // aggregate cache, PostgreSQL
     log(`seeding ${plan.accounts} accounts of ${plan.accountEvents} events (chronicle, Emmett)`)
@@ -465,7 +503,6 @@ const benchmark = async () => {
 
     // client CPU per append
     log(`client CPU: ${plan.cpuAppends} single appends each`)
-    const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
     for (const w of all) cpu[w.lib] = await cpuPerAppend(w)
 
     return {
@@ -520,14 +557,15 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   "",
   ...report.results.flatMap((r) => r.notes.map((n) => `${r.workload}: ${n}`)),
   ...report.checks,
-  `client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
+  ...hotOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
     Object.entries(report.cpu).map(([lib, c]) => `${lib} ${c.microsPerAppend.toFixed(0)} µs`).join(", ")
-  }`,
-  `total ${(report.totalMillis / 1000).toFixed(0)} s; JSON in bench/results/writes.json`
+  }`],
+  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly ? "" : "; JSON in bench/results/writes.json"}`
 ].join("\n")
 
 const main = async () => {
   const report = await benchmark()
+  if (hotOnly) return console.log(format(report))
   await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true })
   await writeFile(resultsFile, JSON.stringify(report, null, 2) + "\n")
   console.log(format(report))

@@ -4,19 +4,22 @@
  * A concurrency conflict re-decides on a `Schedule`, after reading only the
  * events appended since the version it had (no reload); domain errors are
  * never retried. With an `AggregateCache` in context, the next command on a
- * stream starts from the state the last one left, too.
+ * stream starts from the state the last one left, too. Concurrent commands to
+ * one stream in one process are coalesced (unless `coalesce: false`): decided
+ * one after another, their events appended together.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Either, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
 import { AggregateCache } from "./AggregateCache.js"
 import type * as Decider from "./Decider.js"
-import type { EventMetadata, EventPayload } from "./Event.js"
+import type { EventMetadata, EventPayload, NewEvent } from "./Event.js"
 import * as EventCodec from "./EventCodec.js"
 import * as EventStore from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import type { LruAggregates } from "./internal/aggregateCache.js"
 import { identityOf } from "./internal/aggregateCache.js"
+import * as Batching from "./internal/commandBatching.js"
 import * as Snapshots from "./internal/snapshots.js"
 import * as Metrics from "./Metrics.js"
 import type * as SnapshotStore from "./SnapshotStore.js"
@@ -97,6 +100,14 @@ export interface HandlerOptions<E extends EventCodec.Tagged, S = unknown> {
   readonly retry?: Schedule.Schedule<unknown, EventStore.ConcurrencyConflict> | undefined
   /** Use the `AggregateCache` in context, when there is one; default true. */
   readonly cache?: boolean | undefined
+  /**
+   * Coalesce concurrent commands to one stream (in this process, through this
+   * handler, on one store): they are decided one after another against the
+   * state the previous ones left, and their events go out in one append.
+   * Default true; `false` runs every command on its own (concurrent ones then
+   * conflict and retry). Never inside a caller's SQL transaction.
+   */
+  readonly coalesce?: boolean | undefined
 }
 
 /**
@@ -332,7 +343,12 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
   ) as Effect.Effect<Loaded<S>, EventStore.ReadError | EventCodec.DecodeError, LoadRequirements<O>>
 }
 
-const isConflict = (u: unknown): u is EventStore.ConcurrencyConflict => u instanceof EventStore.ConcurrencyConflict
+/**
+ * A caller's SQL transaction (`@effect/sql`'s `TransactionConnection`, by its
+ * key: the handler does not depend on `@effect/sql`). Commands inside one are
+ * never coalesced with others, whose events would commit or roll back with it.
+ */
+const SqlTransaction = Context.GenericTag<unknown>("@effect/sql/SqlClient/TransactionConnection")
 
 /**
  * Binds a decider to its codec and retry policy.
@@ -354,6 +370,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
 
   const handlerKey = `${identityOf(decider)}:${identityOf(codec)}`
   const useCache = options.cache !== false
+  const coalesce = options.coalesce !== false
 
   /** The events after `known`, folded into it: what a retry or a cached aggregate reads instead of the whole stream. */
   const catchUp = (streamId: StreamId, known: Loaded<S>) =>
@@ -405,91 +422,78 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
     }
   }
 
-  const attempt = (
-    streamId: StreamId,
-    command: C,
-    pinned: ExpectedVersion.ExpectedVersion | undefined,
-    metadata: EventMetadata | undefined,
-    session: Session
-  ) =>
-    Effect.gen(function*() {
-      const loaded = session.known === undefined
-        ? yield* loadStream(streamId).pipe(Effect.catchTag("InvalidArgument", Effect.die))
-        : yield* catchUp(streamId, session.known).pipe(Effect.catchTag("InvalidArgument", Effect.die))
-      remember(session, loaded)
-      if (pinned !== undefined && !ExpectedVersion.matches(pinned, loaded.version)) {
-        return yield* new EventStore.ConcurrencyConflict({ streamId, expected: pinned, actual: loaded.version })
-      }
-      const events = yield* decider.decide(command, loaded.state).pipe(
-        // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
-        Effect.withSpan("CommandHandler.decide", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } })
+  const machinery = (streamId: StreamId, session: Session): Batching.Machinery<E, S, Loaded<S>, any, EventStore.EventStore | SnapshotStore.SnapshotStore> => ({
+    streamId,
+    schedule,
+    load: Effect.suspend(() =>
+      (session.known === undefined ? loadStream(streamId) : catchUp(streamId, session.known)).pipe(
+        Effect.catchTag("InvalidArgument", Effect.die),
+        Effect.tap((loaded) => remember(session, loaded))
       )
-      if (events.length === 0) {
-        const unchanged: CommandResult<E, S> = {
-          streamId,
-          events,
-          state: loaded.state,
-          streamVersion: loaded.version,
-          globalPositions: []
-        }
-        return unchanged
+    ),
+    evolve: decider.evolve,
+    encode: (events, metadata) => {
+      const out: Array<NewEvent> = []
+      for (const event of events) {
+        const encoded = codec.encode(event, { metadata })
+        if (Either.isLeft(encoded)) return Either.left(encoded.left)
+        out.push(encoded.right)
       }
-      const encoded = yield* EventCodec.encodeAll(codec, events, metadata)
-      const appended = yield* EventStore.append(streamId, encoded, {
-        expectedVersion: ExpectedVersion.exact(loaded.version)
-      }).pipe(Effect.catchTags(impossible))
-      let state = loaded.state
-      for (const event of events) state = decider.evolve(state, event)
-      const taken = snapshots === undefined ? Option.none() : yield* Snapshots.afterAppend(snapshots, {
-        streamId,
-        version: appended.streamVersion,
-        state,
-        events,
-        lastSnapshot: loaded.snapshot
-      })
-      remember(session, { state, version: appended.streamVersion, snapshot: Option.orElse(taken, () => loaded.snapshot) })
-      const result: CommandResult<E, S> = {
-        streamId,
-        events,
-        state,
-        streamVersion: appended.streamVersion,
-        globalPositions: appended.globalPositions
-      }
-      return result
-    })
+      return Either.right(out)
+    },
+    append: (events, expected) =>
+      EventStore.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) }).pipe(Effect.catchTags(impossible)),
+    appended: (from, state, version, events) =>
+      Effect.map(
+        snapshots === undefined
+          ? Effect.succeed(Option.none())
+          : Snapshots.afterAppend(snapshots, { streamId, version, state, events, lastSnapshot: from.snapshot }),
+        (taken) => remember(session, { state, version, snapshot: Option.orElse(taken, () => from.snapshot) })
+      ),
+    conflicted: (conflict) => forgetIfAhead(session, conflict),
+    exhausted: (attempts, lastConflict) => new ConflictRetriesExhausted({ streamId, attempts, lastConflict })
+  })
+
+  /** A batch of one stream's commands, in the context of its first command's caller. */
+  const runBatch = (streamId: StreamId) => (session: Session, batch: ReadonlyArray<Batching.Pending<C, E, S, any>>) =>
+    Batching.runBatch(machinery(streamId, session), batch).pipe(
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+      Effect.withSpan("CommandHandler.batch", {
+        captureStackTrace: false,
+        attributes: { "chronicle.stream_id": streamId, "chronicle.commands": batch.length }
+      }),
+      Effect.provide(batch[0]!.context)
+    )
+
+  const lanes = Batching.makeLanes<C, E, S, any, Session>()
 
   const handle = (
     streamId: StreamId,
     command: C,
     handleOptions: HandleOptions = {}
   ): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | EventStore.EventStore | SnapshotStore.SnapshotStore> =>
-    Effect.flatMap(openSession(streamId), (session) => {
+    Effect.gen(function*() {
       const pinned = handleOptions.expectedVersion === ExpectedVersion.Any ? undefined : handleOptions.expectedVersion
-      const once = attempt(streamId, command, pinned, handleOptions.metadata, session)
-      if (pinned !== undefined) return once
-      let attempts = 0
-      return Effect.suspend(() => {
-        attempts++
-        return attempts > 1 ? Effect.zipRight(Metric.increment(Metrics.commandRetries), once) : once
-      }).pipe(
-        // only conflicts go through the schedule; every other failure leaves at once
-        Effect.map(Either.right),
-        Effect.catchAll((error) => {
-          if (!isConflict(error)) return Effect.succeed(Either.left(error))
-          forgetIfAhead(session, error)
-          return Effect.fail(error)
-        }),
-        Effect.retry(schedule),
-        Effect.catchAll((lastConflict) =>
-          Effect.zipRight(
-            Metric.increment(Metrics.commandRetriesExhausted),
-            Effect.succeed(Either.left(new ConflictRetriesExhausted({ streamId, attempts, lastConflict })))
-          )
-        ),
-        Effect.flatMap((outcome: Either.Either<CommandResult<E, S>, Err | HandlerError>) => outcome),
-        // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
-        Effect.tap(() => Effect.annotateCurrentSpan("chronicle.attempts", attempts))
-      )
+      const context = yield* Effect.context<R | EventStore.EventStore>()
+      const decide = (state: S) =>
+        Effect.suspend(() => decider.decide(command, state)).pipe(
+          // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+          Effect.withSpan("CommandHandler.decide", { captureStackTrace: false, attributes: { "chronicle.stream_id": streamId } }),
+          Effect.provide(context)
+        )
+      const p = yield* Batching.pending<C, E, S, any>(command, pinned, handleOptions.metadata, decide, context)
+      if (!coalesce || Option.isSome(Context.getOption(context, SqlTransaction))) {
+        yield* Effect.flatMap(openSession(streamId), (session) => runBatch(streamId)(session, [p]))
+      } else {
+        const store = Context.get(context, EventStore.EventStore)
+        yield* lanes.submit(`${identityOf(store)}:${streamId}`, p, openSession(streamId), runBatch(streamId))
+      }
+      const result = yield* Deferred.await(p.answer).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => void (p.cancelled = true)))
+      ) as Effect.Effect<CommandResult<E, S>, Err | HandlerError>
+      // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+      yield* Effect.annotateCurrentSpan("chronicle.attempts", p.attempts)
+      return result
     }).pipe(
       // Stryker disable all: tracing only (span name and attributes), no behaviour
       Effect.withSpan("CommandHandler.handle", {

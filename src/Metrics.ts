@@ -195,3 +195,17 @@ export const aggregateCacheMisses = Metric.counter("chronicle_aggregate_cache_mi
   description: "Commands whose aggregate was not in the AggregateCache",
   incremental: true
 })
+
+/**
+ * Commands whose events went out in one append of the command handler: 1
+ * when a command ran alone, more when concurrent commands to one stream were
+ * coalesced.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const commandBatchSize = Metric.histogram(
+  "chronicle_command_batch_size",
+  MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
+  "Commands per append of the command handler (coalesced commands to one stream)"
+)
