@@ -350,6 +350,16 @@ export const load = <E extends EventCodec.Tagged, S, O extends { readonly snapsh
  */
 const SqlTransaction = Context.GenericTag<unknown>("@effect/sql/SqlClient/TransactionConnection")
 
+// Stryker disable all: tracing only (span attributes), no behaviour
+/** The correlation and causation ids of a command's metadata, as span attributes. */
+const messageIds = (metadata: EventMetadata | undefined): Record<string, string> => {
+  const ids: Record<string, string> = {}
+  if (typeof metadata?.correlationId === "string") ids["chronicle.correlation_id"] = metadata.correlationId
+  if (typeof metadata?.causationId === "string") ids["chronicle.causation_id"] = metadata.causationId
+  return ids
+}
+// Stryker restore all
+
 /**
  * Binds a decider to its codec and retry policy.
  *
@@ -500,7 +510,8 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R, O extends Handle
         captureStackTrace: false,
         attributes: {
           "chronicle.stream_id": streamId,
-          "chronicle.command": Predicate.hasProperty(command, "_tag") ? String(command._tag) : "unknown"
+          "chronicle.command": Predicate.hasProperty(command, "_tag") ? String(command._tag) : "unknown",
+          ...messageIds(handleOptions.metadata)
         }
       })
       // Stryker restore all

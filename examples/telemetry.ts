@@ -1,0 +1,88 @@
+/**
+ * chronicle's spans and metrics leaving the process through OpenTelemetry
+ * (`@effect/opentelemetry`'s `NodeSdk.layer`): the bank account on the
+ * embedded store, two racing deposits, then the trace of each command and
+ * the metrics as a backend would receive them.
+ *
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set (for example http://localhost:4318 for
+ * a local Jaeger or an OpenTelemetry Collector), spans and metrics go there
+ * over OTLP/HTTP instead (`Otlp.layerJson`, no other package needed).
+ *
+ * Run: npm run example:telemetry
+ */
+import { NodeSdk, Otlp } from "@effect/opentelemetry"
+import { FetchHttpClient } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { MetricReader } from "@opentelemetry/sdk-metrics"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Effect, Layer } from "effect"
+import { CommandHandler, FileEventStore, StreamId } from "chronicle"
+import { AccountEvents, BankAccount } from "./BankAccount.js"
+import { formatTree } from "./SpanTree.js"
+
+/** A metric reader the example reads itself; a service would use a periodic exporter. */
+class OnDemandReader extends MetricReader {
+  protected override onShutdown = () => Promise.resolve()
+  protected override onForceFlush = () => Promise.resolve()
+}
+
+const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
+
+const commands = Effect.gen(function*() {
+  const account = yield* StreamId.generate("account")
+  const correlationId = `checkout-${Date.now()}`
+  yield* accounts.handle(account, { _tag: "OpenAccount", owner: "Grace Hopper", currency: "USD" }, {
+    metadata: { correlationId }
+  }).pipe(Effect.withSpan("POST /accounts"))
+  yield* Effect.all([
+    accounts.handle(account, { _tag: "Deposit", amount: 20_00 }, { metadata: { correlationId, causationId: "payment-1" } })
+      .pipe(Effect.withSpan("POST /accounts/:id/deposits")),
+    accounts.handle(account, { _tag: "Deposit", amount: 5_00 }, { metadata: { correlationId, causationId: "payment-2" } })
+      .pipe(Effect.withSpan("POST /accounts/:id/deposits"))
+  ], { concurrency: "unbounded" })
+  return account
+})
+
+const Store = FileEventStore.layerConfig(FileEventStore.environment).pipe(Layer.provide(NodeContext.layer))
+
+const endpoint = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+
+const exportOverOtlp = (baseUrl: string) =>
+  commands.pipe(
+    Effect.tap((account) => Effect.log(`commands on ${account} sent to ${baseUrl} over OTLP/HTTP`)),
+    Effect.provide(Store),
+    Effect.provide(Otlp.layerJson({ baseUrl, resource: { serviceName: "bank" } }).pipe(Layer.provide(FetchHttpClient.layer)))
+  )
+
+const printLocally = Effect.suspend(() => {
+  const spans = new InMemorySpanExporter()
+  const metrics = new OnDemandReader()
+  const Telemetry = NodeSdk.layer(() => ({
+    resource: { serviceName: "bank" },
+    spanProcessor: new SimpleSpanProcessor(spans),
+    metricReader: metrics
+  }))
+  return Effect.gen(function*() {
+    const account = yield* commands
+    console.log(`Traces of the commands on ${account}:`)
+    console.log(formatTree(spans.getFinishedSpans(), [
+      "chronicle.command",
+      "chronicle.correlation_id",
+      "chronicle.causation_id",
+      "chronicle.commands",
+      "chronicle.store"
+    ]))
+    const { resourceMetrics } = yield* Effect.promise(() => metrics.collect())
+    console.log("Metrics:")
+    for (const metric of resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics)) {
+      if (metric.descriptor.name.startsWith("chronicle_")) {
+        console.log(`  ${metric.descriptor.name}: ${metric.dataPoints.length} series`)
+      }
+    }
+  }).pipe(Effect.provide(Store), Effect.provide(Telemetry))
+})
+
+;(endpoint === undefined ? printLocally : exportOverOtlp(endpoint)).pipe(Effect.runPromise).catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
