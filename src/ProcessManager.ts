@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import type { Effect } from "effect"
+import { Effect } from "effect"
 import type { EventMetadata, StoredEvent } from "./Event.js"
 import type * as EventCodec from "./EventCodec.js"
 import * as Projection from "./Projection.js"
@@ -47,5 +47,21 @@ export const make = <Ev extends EventCodec.Tagged, const T extends Ev["_tag"] = 
   Projection.fromCodec<Ev, T, E, R>(codec, {
     name: options.name,
     types: options.types,
-    handle: (event) => options.react(event, causedBy(event))
+    handle: (event) => {
+      const metadata = causedBy(event)
+      return options.react(event, metadata).pipe(
+        // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+        Effect.withSpan("ProcessManager.react", {
+          captureStackTrace: false,
+          attributes: {
+            "chronicle.process": options.name,
+            "chronicle.event_type": event.type,
+            "chronicle.stream_id": event.streamId,
+            "chronicle.position": event.globalPosition,
+            "chronicle.correlation_id": metadata.correlationId,
+            "chronicle.causation_id": metadata.causationId
+          }
+        })
+      )
+    }
   })

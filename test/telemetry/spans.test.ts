@@ -7,8 +7,17 @@ import { NodeSdk } from "@effect/opentelemetry"
 import { describe, expect, it } from "@effect/vitest"
 import { MetricReader } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Effect } from "effect"
-import { CommandHandler, FileEventStore, MemoryEventStore, StreamId } from "chronicle"
+import { Effect, Layer, Stream } from "effect"
+import {
+  CommandHandler,
+  EventStore,
+  FileEventStore,
+  MemoryCheckpointStore,
+  MemoryEventStore,
+  ProcessManager,
+  ProjectionRunner,
+  StreamId
+} from "chronicle"
 import { NodeContext } from "@effect/platform-node"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -129,5 +138,39 @@ describe("OpenTelemetry export (NodeSdk.layer)", () => {
         ]
       ) expect(names, name).toContain(name)
     }).pipe(Effect.provide(MemoryEventStore.layer()), Effect.provide(layer))
+  })
+  it.effect("given a process manager, when it reacts to an event, then its span and the command it sends carry the event's correlation id and the event as causation", () => {
+    const { layer, spans } = telemetry()
+    const bonus = ProcessManager.make(AccountEvents, {
+      name: "bonus",
+      types: ["MoneyDeposited"],
+      react: (event, metadata) =>
+        event.streamVersion === 2
+          ? Effect.orDie(accounts.handle(event.streamId, { _tag: "Deposit", amount: 1 }, { metadata }))
+          : Effect.void
+    })
+    return Effect.gen(function*() {
+      const account = StreamId.unsafeMake("account", "otel-process")
+      yield* accounts.handle(account, open, { metadata: { correlationId: "signup-9" } })
+      yield* accounts.handle(account, { _tag: "Deposit", amount: 50 }, { metadata: { correlationId: "signup-9" } })
+      spans.reset()
+      yield* ProjectionRunner.catchUp(bonus)
+      const deposit = yield* EventStore.read(account).pipe(Stream.runCollect, Effect.map((events) => [...events].slice(1)))
+      const finished = spans.getFinishedSpans()
+      const react = finished.find((span) => span.name === "ProcessManager.react")
+      expect(react?.attributes).toMatchObject({
+        "chronicle.process": "bonus",
+        "chronicle.event_type": "MoneyDeposited",
+        "chronicle.correlation_id": "signup-9",
+        "chronicle.causation_id": deposit[0]!.eventId
+      })
+      const sent = finished.find((span) =>
+        span.name === "CommandHandler.handle" && span.parentSpanContext?.spanId === react?.spanContext().spanId
+      )
+      expect(sent?.attributes).toMatchObject({
+        "chronicle.correlation_id": "signup-9",
+        "chronicle.causation_id": deposit[0]!.eventId
+      })
+    }).pipe(Effect.provide(Layer.merge(MemoryEventStore.layer(), MemoryCheckpointStore.layer())), Effect.provide(layer))
   })
 })
