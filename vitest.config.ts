@@ -8,6 +8,7 @@ export default defineConfig({
       { find: /^chronicle\/nats$/, replacement: fileURLToPath(new URL("./src/nats.ts", import.meta.url)) },
       { find: /^chronicle\/testing$/, replacement: fileURLToPath(new URL("./src/testing.ts", import.meta.url)) },
       { find: /^chronicle\/toon$/, replacement: fileURLToPath(new URL("./src/toonFormat.ts", import.meta.url)) },
+      { find: /^chronicle\/http$/, replacement: fileURLToPath(new URL("./src/http.ts", import.meta.url)) },
       { find: /^chronicle$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) }
     ]
   },

@@ -131,9 +131,10 @@ node --input-type=module -e '
   const pg = await import("chronicle/postgres")
   const nats = await import("chronicle/nats")
   const toon = await import("chronicle/toon")
-  if (typeof pg.PostgresEventStore.layer !== "function" || typeof nats.NatsForwarder.start !== "function" || typeof toon.Toon.toToon !== "function") process.exit(1)
-' || fail "chronicle/postgres, chronicle/nats or chronicle/toon did not load with their packages"
-say "chronicle/postgres, chronicle/nats, chronicle/toon load"
+  const http = await import("chronicle/http")
+  if (typeof pg.PostgresEventStore.layer !== "function" || typeof nats.NatsForwarder.start !== "function" || typeof toon.Toon.toToon !== "function" || typeof http.CommandHttp.handle !== "function") process.exit(1)
+' || fail "chronicle/postgres, chronicle/nats, chronicle/toon or chronicle/http did not load with their packages"
+say "chronicle/postgres, chronicle/nats, chronicle/toon, chronicle/http load"
 help="$(npx --no-install chronicle --help)" || fail "chronicle --help failed"
 printf '%s' "$help" | grep -qE '^\s+- streams ' || fail "chronicle --help lists no commands"
 if printf '%s' "$help" | grep -q $'\033\['; then fail "chronicle --help, piped, prints ANSI escapes"; fi

@@ -95,7 +95,8 @@ const compilerOptions = (root: string): ts.CompilerOptions => {
     "chronicle/postgres": "src/postgres.ts",
     "chronicle/nats": "src/nats.ts",
     "chronicle/testing": "src/testing.ts",
-    "chronicle/toon": "src/toonFormat.ts"
+    "chronicle/toon": "src/toonFormat.ts",
+    "chronicle/http": "src/http.ts"
   }
   return {
     ...parsed.options,
