@@ -137,14 +137,7 @@ const AccountsLive = HttpApiBuilder.group(BankApi, "accounts", (handlers) =>
         yield* Effect.orDie(EventStore.deleteStream(id))
       })))
 
-const gone = (streamId: string) =>
-  new CommandHttp.Gone({
-    type: "urn:chronicle:problem:gone",
-    title: "Gone",
-    status: 410,
-    detail: `${streamId} is deleted or cannot exist`,
-    streamId
-  })
+const gone = (streamId: string) => CommandHttp.gone(streamId, `${streamId} is deleted or cannot exist`)
 
 /** The balances read model: kept in memory, filled by a projection over the global log. */
 class Balances extends Effect.Service<Balances>()("examples/Balances", {
@@ -198,15 +191,7 @@ const QueriesLive = HttpApiBuilder.group(BankApi, "queries", (handlers) =>
     .handle("stream", ({ path, urlParams }) =>
       Effect.gen(function*() {
         const id = yield* StreamId.parse(path.id).pipe(
-          Effect.mapError((error) =>
-            new CommandHttp.InvalidInput({
-              type: "urn:chronicle:problem:invalid-input",
-              title: "Invalid input",
-              status: 400,
-              detail: error.message,
-              error: error._tag
-            })
-          )
+          Effect.mapError((error) => CommandHttp.invalidInput(error._tag, error.message))
         )
         const limit = urlParams.limit ?? 50
         const direction = urlParams.direction ?? "forward"

@@ -10,21 +10,13 @@
  *
  * Run: npm run example:telemetry
  */
-import { NodeSdk, Otlp } from "@effect/opentelemetry"
+import { Otlp } from "@effect/opentelemetry"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { MetricReader } from "@opentelemetry/sdk-metrics"
-import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer } from "effect"
 import { CommandHandler, FileEventStore, StreamId } from "chronicle"
 import { AccountEvents, BankAccount } from "./BankAccount.js"
-import { formatTree } from "./SpanTree.js"
-
-/** A metric reader the example reads itself; a service would use a periodic exporter. */
-class OnDemandReader extends MetricReader {
-  protected override onShutdown = () => Promise.resolve()
-  protected override onForceFlush = () => Promise.resolve()
-}
+import { formatTree, inMemory } from "./InMemoryTelemetry.js"
 
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
 
@@ -55,13 +47,7 @@ const exportOverOtlp = (baseUrl: string) =>
   )
 
 const printLocally = Effect.suspend(() => {
-  const spans = new InMemorySpanExporter()
-  const metrics = new OnDemandReader()
-  const Telemetry = NodeSdk.layer(() => ({
-    resource: { serviceName: "bank" },
-    spanProcessor: new SimpleSpanProcessor(spans),
-    metricReader: metrics
-  }))
+  const { collectMetrics, layer: Telemetry, spans } = inMemory("bank")
   return Effect.gen(function*() {
     const account = yield* commands
     console.log(`Traces of the commands on ${account}:`)
@@ -72,9 +58,8 @@ const printLocally = Effect.suspend(() => {
       "chronicle.commands",
       "chronicle.store"
     ]))
-    const { resourceMetrics } = yield* Effect.promise(() => metrics.collect())
     console.log("Metrics:")
-    for (const metric of resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics)) {
+    for (const metric of yield* collectMetrics) {
       if (metric.descriptor.name.startsWith("chronicle_")) {
         console.log(`  ${metric.descriptor.name}: ${metric.dataPoints.length} series`)
       }

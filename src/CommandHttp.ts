@@ -144,6 +144,22 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
 export type Problem = PreconditionFailed | Conflict | Gone | DomainRejected | InvalidInput
 
 /**
+ * A 410 problem for a stream that is deleted (or, for a read, cannot exist).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const gone: (streamId: string, detail: string) => Gone = internal.gone
+
+/**
+ * A 400 problem naming the rule that `error` broke.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const invalidInput: (error: string, detail: string) => InvalidInput = internal.invalid
+
+/**
  * The strong entity tag of a stream version: `"7"`.
  *
  * @since 0.2.0

@@ -11,8 +11,18 @@ import type { EventMetadata } from "../Event.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as StreamId from "../StreamId.js"
 
-const invalid = (error: string, detail: string) =>
-  new InvalidInput({ type: "urn:chronicle:problem:invalid-input", title: "Invalid input", status: 400, detail, error })
+/** The fields every problem has (RFC 9457). */
+const head = (slug: string, title: string, status: number, detail: string) => ({
+  type: `urn:chronicle:problem:${slug}`,
+  title,
+  status,
+  detail
+})
+
+export const invalid = (error: string, detail: string) =>
+  new InvalidInput({ ...head("invalid-input", "Invalid input", 400, detail), error })
+
+export const gone = (streamId: string, detail: string) => new Gone({ ...head("gone", "Gone", 410, detail), streamId })
 
 const strongTag = /^"(\d{1,15})"$/
 
@@ -69,10 +79,7 @@ export const toProblem = <Err>(error: Err): Effect.Effect<never, CommandHttp.Pro
     case "ConcurrencyConflict":
       return Effect.fail(
         new PreconditionFailed({
-          type: "urn:chronicle:problem:precondition-failed",
-          title: "Precondition failed",
-          status: 412,
-          detail: messageOf(tagged),
+          ...head("precondition-failed", "Precondition failed", 412, messageOf(tagged)),
           streamId: String(tagged.streamId),
           expected: ExpectedVersion.format(tagged.expected as ExpectedVersion.ExpectedVersion),
           actual: Number(tagged.actual)
@@ -81,34 +88,25 @@ export const toProblem = <Err>(error: Err): Effect.Effect<never, CommandHttp.Pro
     case "ConflictRetriesExhausted":
       return Effect.fail(
         new Conflict({
-          type: "urn:chronicle:problem:conflict",
-          title: "Conflict",
-          status: 409,
-          detail: messageOf(tagged),
+          ...head("conflict", "Conflict", 409, messageOf(tagged)),
           streamId: String(tagged.streamId),
           attempts: Number(tagged.attempts)
         })
       )
     case "StreamDeleted":
-      return Effect.fail(
-        new Gone({
-          type: "urn:chronicle:problem:gone",
-          title: "Gone",
-          status: 410,
-          detail: messageOf(tagged),
-          streamId: String(tagged.streamId)
-        })
-      )
+      return Effect.fail(gone(String(tagged.streamId), messageOf(tagged)))
   }
   if (invalidInputTags.has(tagged._tag)) return Effect.fail(invalid(tagged._tag, messageOf(tagged)))
   if (defectTags.has(tagged._tag)) return Effect.die(error)
   const message = messageOf(tagged)
   return Effect.fail(
     new DomainRejected({
-      type: `urn:chronicle:problem:domain:${tagged._tag}`,
-      title: tagged._tag,
-      status: 422,
-      detail: message.startsWith("{") || message === tagged._tag ? `The command was refused: ${tagged._tag}` : message,
+      ...head(
+        `domain:${tagged._tag}`,
+        tagged._tag,
+        422,
+        message.startsWith("{") || message === tagged._tag ? `The command was refused: ${tagged._tag}` : message
+      ),
       error: tagged._tag,
       fields: fieldsOf(tagged)
     })

@@ -3,10 +3,7 @@
  * `@effect/opentelemetry`: the spans of a real command as one tree, the
  * message ids as attributes, and the metrics under their documented names.
  */
-import { NodeSdk } from "@effect/opentelemetry"
 import { describe, expect, it } from "@effect/vitest"
-import { MetricReader } from "@opentelemetry/sdk-metrics"
-import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Stream } from "effect"
 import {
   CommandHandler,
@@ -23,30 +20,12 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AccountEvents, BankAccount } from "../../examples/BankAccount.js"
-import { treeOf } from "../../examples/SpanTree.js"
+import { inMemory, treeOf } from "../../examples/InMemoryTelemetry.js"
 
-class CollectingReader extends MetricReader {
-  protected override onShutdown = () => Promise.resolve()
-  protected override onForceFlush = () => Promise.resolve()
-}
+const telemetry = () => inMemory("chronicle-test")
 
-const telemetry = () => {
-  const spans = new InMemorySpanExporter()
-  const metrics = new CollectingReader()
-  const layer = NodeSdk.layer(() => ({
-    resource: { serviceName: "chronicle-test" },
-    spanProcessor: new SimpleSpanProcessor(spans),
-    metricReader: metrics
-  }))
-  return { spans, metrics, layer }
-}
-
-const metricNames = (reader: MetricReader) =>
-  Effect.promise(() => reader.collect()).pipe(
-    Effect.map(({ resourceMetrics }) =>
-      new Set(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics.map((metric) => metric.descriptor.name)))
-    )
-  )
+const metricNames = (collect: ReturnType<typeof telemetry>["collectMetrics"]) =>
+  Effect.map(collect, (metrics) => new Set(metrics.map((metric) => metric.descriptor.name)))
 
 const accounts = CommandHandler.make(BankAccount, { codec: AccountEvents })
 
@@ -103,7 +82,7 @@ describe("OpenTelemetry export (NodeSdk.layer)", () => {
   })
 
   it.live("given a command raced by another writer, when it retries, then appends, loads, conflicts and retries reach the metric reader under their names", () => {
-    const { layer, metrics } = telemetry()
+    const { collectMetrics, layer } = telemetry()
     const outside = CommandHandler.make(BankAccount, { codec: AccountEvents, coalesce: false })
     let raced = false
     const Raced: typeof BankAccount = {
@@ -125,7 +104,7 @@ describe("OpenTelemetry export (NodeSdk.layer)", () => {
       yield* racedAccounts.handle(account, open)
       const result = yield* racedAccounts.handle(account, { _tag: "Deposit", amount: 5 })
       expect(result.state.balance).toBe(6)
-      const names = yield* metricNames(metrics)
+      const names = yield* metricNames(collectMetrics)
       for (
         const name of [
           "chronicle_appends_total",

@@ -1,8 +1,35 @@
 /**
- * Finished OpenTelemetry spans as trees: what a tracing backend's waterfall
- * shows, in text. Used by the telemetry example and its test.
+ * OpenTelemetry kept in memory: the SDK under `NodeSdk.layer` with exporters
+ * the program reads itself, and finished spans as trees (what a tracing
+ * backend's waterfall shows, in text). Used by the telemetry example and its
+ * test.
  */
+import { NodeSdk } from "@effect/opentelemetry"
+import { MetricReader } from "@opentelemetry/sdk-metrics"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { Effect } from "effect"
+
+/** A metric reader read on demand; a service would use a periodic exporter. */
+class OnDemandReader extends MetricReader {
+  protected override onShutdown = () => Promise.resolve()
+  protected override onForceFlush = () => Promise.resolve()
+}
+
+/** `NodeSdk.layer` exporting spans to memory and metrics to a reader read on demand. */
+export const inMemory = (serviceName: string) => {
+  const spans = new InMemorySpanExporter()
+  const metrics = new OnDemandReader()
+  const layer = NodeSdk.layer(() => ({
+    resource: { serviceName },
+    spanProcessor: new SimpleSpanProcessor(spans),
+    metricReader: metrics
+  }))
+  const collectMetrics = Effect.promise(() => metrics.collect()).pipe(
+    Effect.map(({ resourceMetrics }) => resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics))
+  )
+  return { spans, collectMetrics, layer }
+}
 
 export type SpanTree = string | { readonly [name: string]: ReadonlyArray<SpanTree> }
 
