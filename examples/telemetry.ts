@@ -1,8 +1,8 @@
 /**
  * chronicle's spans and metrics leaving the process through OpenTelemetry
  * (`@effect/opentelemetry`'s `NodeSdk.layer`): the bank account on the
- * embedded store, two racing deposits, then the trace of each command and
- * the metrics as a backend would receive them.
+ * embedded store, two racing deposits, a projection catching up, then the
+ * trace of each and the metrics as a backend would receive them.
  *
  * With OTEL_EXPORTER_OTLP_ENDPOINT set (for example http://localhost:4318 for
  * a local Jaeger or an OpenTelemetry Collector), spans and metrics go there
@@ -14,7 +14,7 @@ import { Otlp } from "@effect/opentelemetry"
 import { FetchHttpClient } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { CommandHandler, FileEventStore, StreamId } from "chronicle"
+import { CommandHandler, FileEventStore, MemoryCheckpointStore, Projection, ProjectionRunner, StreamId } from "chronicle"
 import { AccountEvents, BankAccount } from "./BankAccount.js"
 import { formatTree, inMemory } from "./InMemoryTelemetry.js"
 
@@ -32,6 +32,12 @@ const commands = Effect.gen(function*() {
     accounts.handle(account, { _tag: "Deposit", amount: 5_00 }, { metadata: { correlationId, causationId: "payment-2" } })
       .pipe(Effect.withSpan("POST /accounts/:id/deposits"))
   ], { concurrency: "unbounded" })
+  // a projection catching up on the account's events: its batches are spans too
+  yield* ProjectionRunner.catchUp(Projection.fromCodec(AccountEvents, {
+    name: `deposits-${Date.now()}`,
+    types: ["MoneyDeposited"],
+    handle: () => Effect.void
+  })).pipe(Effect.provide(MemoryCheckpointStore.layer()))
   return account
 })
 
@@ -56,7 +62,9 @@ const printLocally = Effect.suspend(() => {
       "chronicle.correlation_id",
       "chronicle.causation_id",
       "chronicle.commands",
-      "chronicle.store"
+      "chronicle.store",
+      "chronicle.projection",
+      "chronicle.event_count"
     ]))
     console.log("Metrics:")
     for (const metric of yield* collectMetrics) {
