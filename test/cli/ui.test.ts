@@ -14,7 +14,7 @@ import { chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CheckpointStore, FileCheckpointStore, StreamId } from "chronicle"
 import { tempDirectory } from "../support/filesystem.js"
-import { accounts, ada, hasStackTrace, root, seedAccounts, start, waitFor, withFileStore } from "./support.js"
+import { accounts, ada, cli, hasStackTrace, root, seedAccounts, start, stripAnsi, waitFor, withFileStore } from "./support.js"
 
 const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
 const haveChromium = existsSync(executablePath)
@@ -225,5 +225,18 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
       const response = await fetch(`${main.url}api/streams`, { method })
       expect(response.status).toBe(404)
     }
+  })
+})
+
+describe("chronicle ui --help", { timeout: 180_000 }, () => {
+  it("is listed by chronicle --help, and its help says where it listens and that --decider runs the module's code", async () => {
+    const [all, own] = await Promise.all([cli(["--help"]), cli(["ui", "--help"])])
+    expect(all.code).toBe(0)
+    expect(stripAnsi(all.stdout)).toMatch(/^\s+- ui /m)
+    expect(own.code).toBe(0)
+    const help = stripAnsi(own.stdout).replace(/\s+/g, " ")
+    expect(help).toContain("127.0.0.1:4600")
+    expect(help).toContain("The module is imported: its code runs with your rights")
+    expect(help).toContain("read-only")
   })
 })
