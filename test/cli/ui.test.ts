@@ -4,55 +4,19 @@
  * go to test-artifacts/ui/; with UPDATE_SCREENSHOTS=1 the stream page's also
  * replaces docs/ui.png, the README's.
  */
-import type { ChildProcess } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
 import { NodeContext } from "@effect/platform-node"
-import type { Browser, Page } from "playwright-core"
-import { chromium } from "playwright-core"
+import { Effect, Layer } from "effect"
+import type { Browser } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { CheckpointStore, FileCheckpointStore, StreamId } from "chronicle"
 import { tempDirectory } from "../support/filesystem.js"
-import { accounts, ada, cli, hasStackTrace, root, seedAccounts, start, stripAnsi, waitFor, withFileStore } from "./support.js"
+import { accounts, ada, cli, hasStackTrace, root, seedAccounts, stripAnsi, withFileStore } from "./support.js"
+import type { Console } from "./uiSupport.js"
+import { artifacts, haveChromium, launch, open, problemsOf, shot, startUi, texts } from "./uiSupport.js"
 
-const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
-const haveChromium = existsSync(executablePath)
-if (!haveChromium && process.env.CI === "true") {
-  throw new Error(`no Chromium at ${executablePath} and CI=true: install Debian's chromium (apt-get install -y chromium; .ci/run does) or set CHROMIUM_PATH`)
-}
-
-const artifacts = join(root, "test-artifacts", "ui")
 const grace = StreamId.unsafeMake("account", "grace")
-
-interface Console {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly output: () => { readonly stdout: string; readonly stderr: string }
-  readonly stop: () => Promise<number | null>
-}
-
-/** Starts `chronicle ui` on a free port and waits for the address it prints. */
-const startUi = async (args: ReadonlyArray<string>): Promise<Console> => {
-  const child = start(["ui", "--port", "0", ...args])
-  let stdout = ""
-  let stderr = ""
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
-  const ready = await waitFor(() => stdout + stderr, (text) => /chronicle ui: http:\/\/\S+/.test(text) || child.exitCode !== null)
-  const url = /chronicle ui: (http:\/\/\S+)/.exec(ready)?.[1]
-  if (url === undefined) throw new Error(`chronicle ui did not start:\n${ready}`)
-  return {
-    child,
-    url,
-    output: () => ({ stdout, stderr }),
-    stop: () => {
-      child.kill("SIGINT")
-      return exited
-    }
-  }
-}
 
 const directories: Array<string> = []
 const consoles: Array<Console> = []
@@ -77,7 +41,7 @@ beforeAll(async () => {
   )
   ;[main, browser] = await Promise.all([
     startUi(["--store", `file:${directory}`, "--decider", "examples/BankAccount.ts", "--poll-ms", "100"]),
-    chromium.launch({ executablePath, args: ["--no-sandbox"] })
+    launch()
   ])
   consoles.push(main)
 })
@@ -91,26 +55,9 @@ afterAll(async () => {
   for (const path of directories) rmSync(path, { recursive: true, force: true })
 })
 
-/** A page that fails the test on any script error or refused resource (a CSP violation shows as a console error). */
-const open = async (url: string): Promise<Page> => {
-  const page = await browser!.newPage({ viewport: { width: 1100, height: 760 } })
-  const problems: Array<string> = []
-  page.on("pageerror", (error) => problems.push(error.message))
-  page.on("console", (message) => {
-    if (message.type() === "error" && !/status of 404/.test(message.text())) problems.push(message.text())
-  })
-  ;(page as Page & { problems: Array<string> }).problems = problems
-  await page.goto(url)
-  return page
-}
-const problemsOf = (page: Page) => (page as Page & { problems: Array<string> }).problems
-
-const texts = (page: Page, testId: string) => page.getByTestId(testId).allTextContents()
-const shot = (page: Page, name: string) => page.screenshot({ path: join(artifacts, name), fullPage: true })
-
 describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 }, () => {
   it("the stream list shows every stream with its counts; search narrows it", async () => {
-    const page = await open(main.url)
+    const page = await open(browser!, main.url)
     await expect.poll(() => texts(page, "stream-counts")).toEqual(["3 streams · 18 events in the store"])
     expect((await page.getByTestId("stream-row").allInnerTexts()).map((row) => row.split("\t").slice(0, 3))).toEqual([
       ["account-ada", "4", "4"],
@@ -129,7 +76,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
   })
 
   it("a stream's events come newest first, ten a page, with data and metadata pretty-printed", async () => {
-    const page = await open(`${main.url}#/stream/account-grace`)
+    const page = await open(browser!, `${main.url}#/stream/account-grace`)
     const versions = async () => (await page.getByTestId("event").evaluateAll((cards) => cards.map((card) => card.getAttribute("data-version"))))
     await expect.poll(versions).toEqual(["12", "11", "10", "9", "8", "7", "6", "5", "4", "3"])
     expect(await page.getByTestId("event-data").first().textContent()).toBe(JSON.stringify({ amount: 1100 }, null, 2))
@@ -150,7 +97,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
   })
 
   it("with --decider: the state after any event, and the next one", async () => {
-    const page = await open(`${main.url}#/stream/account-ada`)
+    const page = await open(browser!, `${main.url}#/stream/account-ada`)
     await page.getByTestId("event").filter({ hasText: "#2" }).getByTestId("state-link").click()
     await expect.poll(() => texts(page, "replay-title")).toEqual(["State after version 2 of 4 through BankAccount (AccountEvents)"])
     expect(JSON.parse((await page.getByTestId("state").textContent())!)).toEqual({ status: "open", owner: "Ada", currency: "EUR", balance: 100_00 })
@@ -163,7 +110,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
   })
 
   it("projections: each checkpoint with its lag behind the head", async () => {
-    const page = await open(`${main.url}#/projections`)
+    const page = await open(browser!, `${main.url}#/projections`)
     await expect.poll(() => page.getByTestId("projection-row").allInnerTexts()).toEqual(["balances\t15\t3"])
     await shot(page, "projections.png")
     expect(problemsOf(page)).toEqual([])
@@ -171,7 +118,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
   })
 
   it("the live log shows the last events, then an event appended while the page is open, without a reload", async () => {
-    const page = await open(`${main.url}#/live`)
+    const page = await open(browser!, `${main.url}#/live`)
     await expect.poll(() => texts(page, "live-status")).toEqual(["live"])
     expect(await page.getByTestId("live-event").count()).toBe(18)
     await withFileStore(directory, accounts.handle(ada, { _tag: "Deposit", amount: 12_34 }))
@@ -185,7 +132,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
   })
 
   it("an unknown stream or a bad stream id gives a clear message, not a stack trace; ids are shown as text, never as HTML", async () => {
-    const page = await open(`${main.url}#/stream/account-nobody`)
+    const page = await open(browser!, `${main.url}#/stream/account-nobody`)
     await expect.poll(() => texts(page, "error")).toEqual([`unknown stream: account-nobody has no events in file:${directory}`])
     await shot(page, "unknown-stream.png")
     const hostile = "account-<img src=x onerror=document.title='owned'><b>bold</b>"
@@ -205,7 +152,7 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
       startUi(["--store", `file:${join(directory, "nowhere")}`])
     ])
     consoles.push(scheme, missing)
-    const page = await open(scheme.url)
+    const page = await open(browser!, scheme.url)
     await expect.poll(() => texts(page, "store-error")).toEqual([
       `Cannot open the store: invalid store "ftp://example.org/events": unknown scheme "ftp:" (expected file:<directory>, postgres://… or memory:)`
     ])

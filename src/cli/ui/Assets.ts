@@ -241,9 +241,9 @@ const projectionsPage = async () => {
   try {
     const page = await api("/api/projections")
     const rows = page.projections.map((p) => el("tr", { "data-testid": "projection-row" },
-      el("td", { class: "id" }, p.name), el("td", { class: "num" }, p.position === null ? "none" : p.position), el("td", { class: "num", "data-testid": "lag" }, count(p.lag))))
+      el("td", { class: "id" }, p.name), el("td", { class: "num" }, p.position === null ? "none" : p.position), el("td", { class: "num", "data-testid": "lag" }, count(p.lag) + (p.lagAtLeast ? "+" : ""))))
     show(el("h2", {}, "Projections"),
-      el("p", { class: "muted" }, "Each reader of the global log (projection, process manager, forwarder) and its checkpoint; lag is how many positions it is behind the head (" + page.head + ")."),
+      el("p", { class: "muted" }, "Each reader of the global log (projection, process manager, forwarder) and its checkpoint; lag is how many events of the log come after it (counted up to 10,000)."),
       rows.length === 0
         ? el("p", { class: "muted", "data-testid": "no-projections" }, "No checkpoints in this store yet.")
         : el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", { class: "num" }, "Checkpoint"), el("th", { class: "num" }, "Lag"))), el("tbody", {}, ...rows)))

@@ -34,6 +34,9 @@ export interface Options {
   readonly pollInterval?: number | undefined
 }
 
+/** How many events the projections page counts behind a checkpoint before it says "at least". */
+const lagBound = 10_000
+
 const securityHeaders = {
   "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
@@ -166,12 +169,15 @@ export const make = (options: Options) => {
     const head = yield* opened.events.headPosition
     const names = yield* opened.checkpointNames
     const checkpoints = names.length === 0 ? undefined : yield* opened.checkpoints
+    // positions may have gaps (PostgreSQL): the lag is the events after the checkpoint, counted up to a bound
+    const behind = (after: bigint) =>
+      after >= head ? Effect.succeed(0) : Stream.runCount(opened.events.readAll({ fromPosition: after + 1n, limit: lagBound }))
     const rows = yield* Effect.forEach(names, (name) =>
-      Effect.map(checkpoints!.load(name), (position) => ({
-        name,
-        position: Option.getOrUndefined(position)?.toString() ?? null,
-        lag: Option.match(position, { onNone: () => head, onSome: (at) => (head > at ? head - at : 0n) }).toString()
-      })))
+      Effect.gen(function*() {
+        const position = yield* checkpoints!.load(name)
+        const lag = yield* behind(Option.getOrElse(position, () => 0n))
+        return { name, position: Option.getOrUndefined(position)?.toString() ?? null, lag, lagAtLeast: lag === lagBound }
+      }))
     return { head: head.toString(), projections: rows }
   })
 
