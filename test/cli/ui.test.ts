@@ -5,6 +5,7 @@
  * replaces docs/ui.png, the README's.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs"
+import { get as httpGet } from "node:http"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
@@ -172,6 +173,21 @@ describe.skipIf(!haveChromium)("chronicle ui in Chromium", { timeout: 180_000 },
       const response = await fetch(`${main.url}api/streams`, { method })
       expect(response.status).toBe(404)
     }
+  })
+
+  it("on 127.0.0.1 it answers only to loopback host names (a rebound DNS name gets nothing)", async () => {
+    const status = (host: string) =>
+      new Promise<number | undefined>((resolve, reject) => {
+        const request = httpGet(`${main.url}api/streams`, { headers: { host } }, (response) => {
+          response.resume()
+          resolve(response.statusCode)
+        })
+        request.on("error", reject)
+      })
+    const port = new URL(main.url).port
+    expect(await status(`evil.example:${port}`)).toBe(421)
+    expect(await status(`127.0.0.1:${port}`)).toBe(200)
+    expect(await status(`localhost:${port}`)).toBe(200)
   })
 })
 

@@ -72,7 +72,13 @@ export const command = Command.make(
       const server = yield* NodeHttpServer.make(() => createServer(), { port: options.port, host: options.host }).pipe(
         Effect.mapError((error) => CliError.fail(`cannot listen on ${options.host}:${options.port}: ${CliError.messageOf(error)}`))
       )
-      yield* server.serve(Server.make({ label, store, decider: found, pollInterval: Option.getOrUndefined(options.pollInterval) }))
+      yield* server.serve(Server.make({
+        label,
+        store,
+        decider: found,
+        pollInterval: Option.getOrUndefined(options.pollInterval),
+        allowedHosts: Server.allowedHostsFor(options.host)
+      }))
       const address = server.address
       const where = address._tag === "TcpAddress"
         ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}/`

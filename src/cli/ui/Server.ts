@@ -32,6 +32,31 @@ export interface Options {
   readonly decider: Modules.Found | undefined
   /** How often the live log looks for new events when the store sends no signal. */
   readonly pollInterval?: number | undefined
+  /**
+   * The host names a request may name in its `Host` header (any when
+   * absent). A console on a loopback address answers only to loopback names,
+   * so a web page whose DNS name is made to point at 127.0.0.1 (DNS
+   * rebinding) cannot read the store through the browser.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The host names a console bound to `host` answers to: loopback names for a
+ * loopback address, any otherwise.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const allowedHostsFor = (host: string): ReadonlyArray<string> | undefined =>
+  /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(host) ? ["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host] : undefined
+
+const hostOf = (header: string | undefined) => {
+  try {
+    return header === undefined ? undefined : new URL(`http://${header}`).hostname.toLowerCase()
+  } catch {
+    return undefined
+  }
 }
 
 /** How many events the projections page counts behind a checkpoint before it says "at least". */
@@ -253,7 +278,7 @@ export const make = (options: Options) => {
       Effect.catchAllDefect((defect) => respondJson({ error: `unexpected error: ${Output.printable(CliError.messageOf(defect))}` }, 500))
     )
 
-  return HttpRouter.empty.pipe(
+  const router = HttpRouter.empty.pipe(
     HttpRouter.get("/", asset(Assets.html, "text/html; charset=utf-8")),
     HttpRouter.get("/app.js", asset(Assets.script, "text/javascript; charset=utf-8")),
     HttpRouter.get("/app.css", asset(Assets.styles, "text/css; charset=utf-8")),
@@ -266,5 +291,12 @@ export const make = (options: Options) => {
     HttpRouter.get("/api/tail", api(tail)),
     HttpRouter.all("*", api(Effect.fail(new Problem(404, "no such page (the console is read-only: it only answers GET on its own pages)"))))
   )
+  const allowed = options.allowedHosts
+  return allowed === undefined ? router : Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const host = hostOf(request.headers.host)
+    return host !== undefined && allowed.includes(host)
+      ? router
+      : respondJson({ error: `this console answers only to ${allowed.join(", ")} (it listens on a loopback address); got Host ${Output.printable(request.headers.host ?? "(none)")}` }, 421)
+  })
 }
 
