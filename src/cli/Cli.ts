@@ -16,6 +16,7 @@ import * as replay from "./commands/replay.js"
 import * as stats from "./commands/stats.js"
 import * as streams from "./commands/streams.js"
 import * as tail from "./commands/tail.js"
+import * as ui from "./commands/ui.js"
 import * as validate from "./commands/validate.js"
 
 /**
@@ -44,7 +45,8 @@ export const command = Command.make("chronicle").pipe(
     exportCommand.command,
     importCommand.command,
     copy.command,
-    bench.command
+    bench.command,
+    ui.command
   ])
 )
 
@@ -54,7 +56,7 @@ export const command = Command.make("chronicle").pipe(
  * @category constants
  */
 export const commandNames: ReadonlyArray<string> = [
-  "streams", "stats", "read", "tail", "replay", "validate", "export", "import", "copy", "bench"
+  "streams", "stats", "read", "tail", "replay", "validate", "export", "import", "copy", "bench", "ui"
 ]
 
 /**

@@ -65,5 +65,9 @@ export const open = (url: Redacted.Redacted<string>, schema: string, label: stri
       Effect.map(([row]) => (row === undefined || row.held === "0" ? undefined : { events: Number(row.held), holders: row.holders ?? [] })),
       Effect.mapError((error) => CliError.fail(`cannot read the horizon of ${label}: ${CliError.messageOf(error)}`))
     )
-    return { spec: { _tag: "Postgres" as const, url, schema }, label, events, checkpoints, size, heldBack }
+    const checkpointNames = sql.unsafe<{ readonly name: string }>(`SELECT name FROM ${tables.checkpoints} ORDER BY name`).pipe(
+      Effect.map((rows) => rows.map((row) => row.name)),
+      Effect.mapError((error) => CliError.fail(`cannot list the checkpoints of ${label}: ${CliError.messageOf(error)}`))
+    )
+    return { spec: { _tag: "Postgres" as const, url, schema }, label, events, checkpoints, size, heldBack, checkpointNames }
   })

@@ -68,6 +68,8 @@ export interface Opened {
   readonly size: Effect.Effect<{ readonly kind: "on disk" | "in tables" | "in memory"; readonly parts: ReadonlyArray<Part> }, CliError.CliError>
   /** What the global log holds back from readers right now (always nothing but on PostgreSQL). */
   readonly heldBack: Effect.Effect<HeldBack | undefined, CliError.CliError>
+  /** The names of the checkpoints the store holds, sorted (read without creating anything). @since 0.2.0 */
+  readonly checkpointNames: Effect.Effect<ReadonlyArray<string>, CliError.CliError>
 }
 
 /**
@@ -134,7 +136,15 @@ export const openSpec = (
       return Effect.gen(function*() {
         const events = yield* MemoryEventStore.make()
         const checkpoints = yield* Effect.cached(MemoryCheckpointStore.make)
-        return { spec, label, events, checkpoints, size: Effect.succeed({ kind: "in memory" as const, parts: [] }), heldBack: Effect.succeed(undefined) }
+        return {
+          spec,
+          label,
+          events,
+          checkpoints,
+          size: Effect.succeed({ kind: "in memory" as const, parts: [] }),
+          heldBack: Effect.succeed(undefined),
+          checkpointNames: Effect.succeed([])
+        }
       })
   }
 }
@@ -163,8 +173,44 @@ const openFile = (directory: string, label: string, access: Access) =>
     const size = Effect.promise(() => directorySize(absolute)).pipe(
       Effect.map((parts) => ({ kind: "on disk" as const, parts }))
     )
-    return { spec: { _tag: "File" as const, directory }, label, events, checkpoints, size, heldBack: Effect.succeed(undefined) }
+    const checkpointNames = Effect.promise(() => fileCheckpointNames(NodePath.join(absolute, "checkpoints")))
+    return { spec: { _tag: "File" as const, directory }, label, events, checkpoints, size, heldBack: Effect.succeed(undefined), checkpointNames }
   })
+
+/**
+ * The names of the filesystem checkpoints under `directory`: each folder's
+ * records (and each file of earlier versions) carry the name; a checkpoint
+ * whose newest readable record has no position was removed.
+ */
+const fileCheckpointNames = async (directory: string): Promise<ReadonlyArray<string>> => {
+  const readRecord = async (path: string): Promise<{ readonly name?: unknown; readonly position?: unknown } | undefined> => {
+    const text = await NodeFs.readFile(path, "utf8").catch(() => undefined)
+    if (text === undefined) return undefined
+    try {
+      return JSON.parse(text) as { readonly name?: unknown; readonly position?: unknown }
+    } catch {
+      return undefined
+    }
+  }
+  const newest = async (path: string) => {
+    const records = (await NodeFs.readdir(path).catch(() => [] as Array<string>)).filter((name) => /^\d{16}\.json$/.test(name)).sort().reverse()
+    for (const record of records) {
+      const parsed = await readRecord(NodePath.join(path, record))
+      if (parsed !== undefined) return parsed
+    }
+    return undefined
+  }
+  const names = new Set<string>()
+  for (const entry of await NodeFs.readdir(directory, { withFileTypes: true }).catch(() => [])) {
+    const record = entry.isDirectory()
+      ? await newest(NodePath.join(directory, entry.name))
+      : entry.name.endsWith(".json")
+      ? await readRecord(NodePath.join(directory, entry.name))
+      : undefined
+    if (typeof record?.name === "string" && record.position !== null && record.position !== undefined) names.add(record.name)
+  }
+  return [...names].sort()
+}
 
 /** The files under `directory`, each with its size (a sub-directory summed up). */
 const directorySize = async (directory: string): Promise<ReadonlyArray<Part>> => {

@@ -59,7 +59,7 @@ const program = Cli.run(process.argv).pipe(
   Output.withPlainConsole
 )
 
-const tailing = process.argv[2] === "tail"
+const tailing = process.argv[2] === "tail" || process.argv[2] === "ui"
 
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
