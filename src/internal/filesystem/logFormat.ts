@@ -4,8 +4,9 @@
  *
  *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"metadata":{…},"data":{…}}}
  *
- * `batch` is `[index, size]` of the event within its append, so recovery can
- * tell a whole append from a torn one. `tags` follows `batch` when the event
+ * `batch` is `[index, size]` of the event within its append (an `appendMany`
+ * call is one batch across its streams), so recovery can tell a whole append
+ * from a torn one. `tags` follows `batch` when the event
  * has any. The first line of an append carries `at`, the byte offset at which
  * its writer expected it to start (the end of the log as the writer saw it):
  * an append that starts anywhere else is void (see `scan`). The writer always
@@ -586,7 +587,12 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
       pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
       if (decoded.batchIndex === decoded.batchSize - 1) {
         if (!pendingVoid) for (const line of pending) lines.push(line)
-        else voids.push({ from: pending[0]!.offset, to: base + end + 1, stream: JSON.stringify(pending[0]!.entry.streamId) })
+        else {
+          // an appendMany call's batch spans streams: each of them owns the void stretch
+          for (const stream of new Set(pending.map((line) => line.entry.streamId))) {
+            voids.push({ from: pending[0]!.offset, to: base + end + 1, stream: JSON.stringify(stream) })
+          }
+        }
         pending = []
         consumed = end + 1
       }
