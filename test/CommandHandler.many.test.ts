@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Schedule, Stream } from "effect"
-import { CommandHandler, EventId, EventStore, MemoryEventStore, StreamId } from "chronicle"
+import { Chunk, Effect, Metric, Schedule, Stream } from "effect"
+import { CommandHandler, EventId, EventStore, MemoryEventStore, Metrics, StreamId } from "chronicle"
 import type { AccountCommand } from "../examples/BankAccount.js"
 import { AccountEvents, BankAccount, MoneyDeposited, transfer } from "../examples/BankAccount.js"
 
@@ -79,5 +79,16 @@ describe("CommandHandler.handleMany", () => {
       )
       expect(error).toMatchObject({ _tag: "ConflictRetriesExhausted", streamId: to, attempts: 3 })
       expect(yield* EventStore.streamVersion(from)).toBe(2)
+    }).pipe(Effect.provide(MemoryEventStore.layer())))
+
+  it.effect("given a transfer, when it is appended, then chronicle_append_many_total counts the call and the events count in events appended", () =>
+    Effect.gen(function*() {
+      const calls = Metric.tagged(Metrics.appendManyCalls, "store", "memory")
+      const appended = Metric.tagged(Metrics.eventsAppended, "store", "memory")
+      const [from, to] = yield* twoAccounts(100)
+      const [callsBefore, eventsBefore] = [(yield* Metric.value(calls)).count, (yield* Metric.value(appended)).count]
+      yield* transfer(from, to, 5)
+      expect((yield* Metric.value(calls)).count).toBe(callsBefore + 1)
+      expect((yield* Metric.value(appended)).count).toBe(eventsBefore + 2)
     }).pipe(Effect.provide(MemoryEventStore.layer())))
 })
