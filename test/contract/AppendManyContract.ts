@@ -135,6 +135,23 @@ export const appendManyContract = <E>(name: string, storeLayer: Layer.Layer<Even
         }))
     })
 
+    describe("deleting", () => {
+      it.effect("erasing one stream of a call leaves the others' events of the call readable", () =>
+        Effect.gen(function*() {
+          const [a, b] = [freshStream("many"), freshStream("many")]
+          const [ea, eb] = [events(2), events(2)]
+          yield* EventStore.appendMany([
+            { streamId: a, events: ea, expectedVersion: "NoStream" },
+            { streamId: b, events: eb, expectedVersion: "NoStream" }
+          ])
+          yield* EventStore.deleteStream(a, { erase: true })
+          expect(yield* readIds(a)).toEqual([])
+          expect(yield* readIds(b)).toEqual(ids(eb))
+          yield* EventStore.append(b, events(1), { expectedVersion: 2 })
+          expect(yield* EventStore.streamVersion(b)).toBe(3)
+        }))
+    })
+
     describe("re-sends", () => {
       it.effect("a re-sent call succeeds again with the same results, writing nothing", () =>
         Effect.gen(function*() {

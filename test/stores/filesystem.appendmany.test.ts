@@ -49,3 +49,25 @@ describe("FileEventStore appendMany, torn writes", () => {
       }))
   }
 })
+
+describe("FileEventStore appendMany, erasure", () => {
+  it.live("one stream of a call erased: a fresh open still reads the other streams' events of the call", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("many-erase")
+      const [a, b] = [StreamId.unsafeParse("erase-a"), StreamId.unsafeParse("erase-b")]
+      const [ea, eb] = [events(2), events(2)]
+      yield* Effect.gen(function*() {
+        yield* EventStore.appendMany([
+          { streamId: a, events: ea, expectedVersion: "NoStream" },
+          { streamId: b, events: eb, expectedVersion: "NoStream" }
+        ])
+        yield* EventStore.deleteStream(a, { erase: true })
+      }).pipe(Effect.provide(openStore(directory)))
+      const log = yield* Effect.gen(function*() {
+        yield* EventStore.append(b, events(1), { expectedVersion: 2 })
+        return yield* readAllOf(yield* EventStore.EventStore)
+      }).pipe(Effect.provide(openStore(directory)))
+      expect(log.map((e) => [e.streamId, e.streamVersion])).toEqual([[b, 1], [b, 2], [b, 3]])
+      rmSync(directory, { recursive: true, force: true })
+    }))
+})

@@ -117,7 +117,8 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
       const positions: Array<bigint> = []
       for (let i = 0; i < events.length; i++, line++) {
         const position = Math.max(index.head, index.positionOf.at(-1) ?? 0) + 1
-        // the first line says where the call must start: anywhere else, it is void
+        // the first line says where the call must start: anywhere else, it is void. A call spanning
+        // streams says it on every line: erasing one stream may leave any of them the first one readable
         const text = encodeLine(
           events[i]!,
           serialized[j]![i]!,
@@ -127,7 +128,7 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
           now,
           line,
           total,
-          line === 0 ? from : undefined
+          line === 0 || appends.length > 1 ? bytes : undefined
         )
         addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
         bytes += Buffer.byteLength(text)
