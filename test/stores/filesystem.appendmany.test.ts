@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process"
 import { readFileSync, rmSync, truncateSync } from "node:fs"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { EventStore, StreamId } from "chronicle"
@@ -70,4 +72,52 @@ describe("FileEventStore appendMany, erasure", () => {
       expect(log.map((e) => [e.streamId, e.streamVersion])).toEqual([[b, 1], [b, 2], [b, 3]])
       rmSync(directory, { recursive: true, force: true })
     }))
+})
+
+const transferWriter = join(import.meta.dirname, "../support/transferWriter.ts")
+
+describe("FileEventStore appendMany, crashes", () => {
+  it.live("writers moving money both ways, killed with SIGKILL mid-write again and again: every acknowledged call whole, no call half-kept", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("many-crash")
+      const [a, b] = [StreamId.unsafeParse("crash-a"), StreamId.unsafeParse("crash-b")]
+      const acknowledged = new Set<string>()
+      for (let round = 0; round < 4; round++) {
+        const outputs = yield* Effect.forEach([[a, b], [b, a]] as const, ([from, to]) =>
+          Effect.promise(() =>
+            new Promise<string>((resolve) => {
+              // big events (up to ~1 MB each) so a kill can land inside a write and tear it
+              const child = spawn(process.execPath, ["--import", "tsx", transferWriter, directory, from, to, "100000", "500000"])
+              let text = ""
+              const killAfter = 2 + Math.floor(Math.random() * 6)
+              let armed = false
+              child.stdout.on("data", (data: Buffer) => {
+                text += data.toString()
+                if (!armed && text.split("\n").length > killAfter) {
+                  armed = true
+                  setTimeout(() => child.kill("SIGKILL"), Math.random() * 40)
+                }
+              })
+              child.on("exit", () => resolve(text))
+            })
+          ), { concurrency: 2 })
+        for (const line of outputs.join("").split("\n")) if (line.trim() !== "") acknowledged.add((JSON.parse(line) as { transfer: string }).transfer)
+        const log = yield* Effect.flatMap(EventStore.EventStore, readAllOf).pipe(Effect.provide(openStore(directory)))
+        const seen = new Map<string, Array<bigint>>()
+        let total = 0
+        for (const event of log) {
+          const { amount, transfer } = event.data as { amount: number; transfer: string }
+          seen.set(transfer, [...(seen.get(transfer) ?? []), event.globalPosition])
+          total += amount
+        }
+        expect(total).toBe(0)
+        for (const [transfer, positions] of seen) {
+          expect(positions.length, `transfer ${transfer} half-kept`).toBe(2)
+          expect(positions[1]).toBe(positions[0]! + 1n)
+        }
+        for (const transfer of acknowledged) expect(seen.has(transfer), `acknowledged transfer ${transfer} lost`).toBe(true)
+      }
+      expect(acknowledged.size).toBeGreaterThan(0)
+      rmSync(directory, { recursive: true, force: true })
+    }), { timeout: 240_000 })
 })
