@@ -1,10 +1,22 @@
-import { describe, expect, layer } from "@effect/vitest"
-import { Chunk, Effect, Stream } from "effect"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { Chunk, Effect, Either, Fiber, Stream } from "effect"
 import { EventStore, StreamId } from "chronicle"
 import { appendManyContract } from "../contract/AppendManyContract.js"
-import { freshStream, newEvent } from "../contract/EventStoreContract.js"
+import { events, freshStream, newEvent } from "../contract/EventStoreContract.js"
 import { postgresAvailable, storeLayer } from "../support/postgres.js"
 import { pause } from "../support/time.js"
+
+/** Terminates the backends of `applicationName` running `append_many`. */
+const killActive = (applicationName: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.unsafe<{ readonly killed: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+       WHERE application_name = $1 AND state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%append_many%'`,
+      [applicationName]
+    )).pipe(Effect.map((rows) => rows.filter((row) => row.killed).length))
+
+const versionsOf = (streams: ReadonlyArray<StreamId.StreamId>) => Effect.forEach(streams, EventStore.streamVersion)
 
 describe.runIf(postgresAvailable())("PostgresEventStore appendMany", () => {
   appendManyContract("postgres, own pool", storeLayer("appendmany"))
@@ -37,4 +49,26 @@ describe.runIf(postgresAvailable())("PostgresEventStore appendMany", () => {
         }
       }))
   })
+
+  const app = `chronicle-many-faults-${process.pid}`
+  it.live("a backend killed mid-call leaves all of it or none, and a re-send of the call writes it once", () =>
+    Effect.gen(function*() {
+      let kills = 0
+      for (let round = 0; round < 12 && (round < 4 || kills < 2); round++) {
+        const streams = [freshStream("killed"), freshStream("killed")]
+        const call = streams.map((streamId) => ({ streamId, events: events(15_000), expectedVersion: "NoStream" as const }))
+        const running = yield* Effect.fork(Effect.either(EventStore.appendMany(call)))
+        let killed = 0
+        while (killed === 0 && running.unsafePoll() === null) killed = yield* killActive(app)
+        kills += killed
+        const outcome = yield* Fiber.join(running)
+        if (Either.isLeft(outcome)) expect(outcome.left._tag).toBe("StoreError")
+        const afterFault = yield* versionsOf(streams)
+        expect([[0, 0], [15_000, 15_000]]).toContainEqual(afterFault)
+        const resent = yield* EventStore.appendMany(call)
+        expect(resent.map((r) => r.streamVersion)).toEqual([15_000, 15_000])
+        expect(yield* versionsOf(streams)).toEqual([15_000, 15_000])
+      }
+      expect(kills).toBeGreaterThan(0)
+    }).pipe(Effect.provide(storeLayer("appendmany_faults", { applicationName: app }))), 180_000)
 })
