@@ -2,8 +2,8 @@
  * A bank account as a decider: the domain of the bank-account example.
  * Amounts are integer cents.
  */
-import { Effect, Schema } from "effect"
-import { Decider, EventCodec } from "chronicle"
+import { Effect, Schedule, Schema } from "effect"
+import { CommandHandler, Decider, EventCodec, type StreamId } from "chronicle"
 
 // events ----------------------------------------------------------------------
 
@@ -106,3 +106,20 @@ export const BankAccount = Decider.make<AccountCommand, AccountEvent, AccountSta
     }
   }
 })
+
+// transfers -------------------------------------------------------------------
+
+/** Transfers over busy accounts conflict often: retry them longer than the default. */
+const transferRetries = Schedule.exponential("5 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(30)))
+
+/**
+ * Moves `amount` from one account to another: the withdrawal and the deposit
+ * decided by the accounts' own rules, on both states at once, appended
+ * together or not at all (a conflict on either account re-decides both).
+ */
+export const transfer = (from: StreamId.StreamId, to: StreamId.StreamId, amount: number) =>
+  CommandHandler.handleMany(BankAccount, { codec: AccountEvents, retry: transferRetries }, [from, to], ([source, target]) =>
+    Effect.all([
+      BankAccount.decide({ _tag: "Withdraw", amount }, source!),
+      BankAccount.decide({ _tag: "Deposit", amount }, target!)
+    ]))

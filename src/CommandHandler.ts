@@ -537,3 +537,89 @@ export const handle = <C, E extends EventCodec.Tagged, S, Err, R, O extends Hand
   options: O & HandlerOptions<E, S> & HandleOptions
 ): Effect.Effect<CommandResult<E, S>, Err | HandlerError, R | LoadRequirements<O>> =>
   make(decider, options).handle(streamId, command, options)
+
+/**
+ * The options of `handleMany`: the aggregates' codec, the retry schedule on
+ * conflicts (as `handle`'s), metadata for every event.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export interface HandleManyOptions<E extends EventCodec.Tagged> {
+  readonly codec: EventCodec.EventCodec<E>
+  readonly retry?: Schedule.Schedule<unknown, EventStore.ConcurrencyConflict> | undefined
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * A decision over several aggregates at once: their states, in the order of
+ * the stream ids, to the events for each (one list per stream, in the same
+ * order; an empty list appends nothing but still pins that stream's version).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type DecideMany<S, E, Err, R> = (states: ReadonlyArray<S>) => Effect.Effect<ReadonlyArray<ReadonlyArray<E>>, Err, R>
+
+/**
+ * Runs a command that spans aggregates: loads every stream, decides with a
+ * function of all their states, and appends the events of all of them
+ * atomically (`EventStore.appendMany`), each at the version it loaded. A
+ * concurrency conflict on any of them re-loads and re-decides on the retry
+ * schedule, as `handle` does; domain errors are never retried. Results come
+ * in the order of `streamIds`.
+ *
+ * @example
+ * const transfer = CommandHandler.handleMany(BankAccount, { codec: AccountEvents }, [from, to], ([source, target]) =>
+ *   Effect.succeed([[{ _tag: "Withdrawn", amount: 10 }], [{ _tag: "Deposited", amount: 10 }]]))
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const handleMany = <E extends EventCodec.Tagged, S, Err, R>(
+  decider: Folder<S>,
+  options: HandleManyOptions<E>,
+  streamIds: ReadonlyArray<StreamId>,
+  decide: DecideMany<S, E, Err, R>
+): Effect.Effect<ReadonlyArray<CommandResult<E, S>>, Err | HandlerError, R | EventStore.EventStore> => {
+  let attempts = 0
+  const attempt = Effect.gen(function*() {
+    attempts++
+    const loaded = yield* Effect.forEach(streamIds, (streamId) => load(decider, options.codec, streamId)).pipe(
+      Effect.catchTag("InvalidArgument", Effect.die)
+    )
+    const decided = yield* decide(loaded.map((aggregate) => aggregate.state))
+    if (decided.length !== streamIds.length) {
+      return yield* Effect.die(new Error(`handleMany: the decision gave ${decided.length} event lists for ${streamIds.length} streams`))
+    }
+    const appends: Array<EventStore.StreamAppend> = []
+    for (let i = 0; i < streamIds.length; i++) {
+      const encoded: Array<NewEvent> = []
+      for (const event of decided[i]!) encoded.push(yield* options.codec.encode(event, { metadata: options.metadata }))
+      appends.push({ streamId: streamIds[i]!, events: encoded, expectedVersion: ExpectedVersion.exact(loaded[i]!.version) })
+    }
+    const results = yield* EventStore.appendMany(appends).pipe(Effect.catchTags(impossible))
+    return results.map((result, i): CommandResult<E, S> => ({
+      streamId: result.streamId,
+      events: decided[i]!,
+      state: decided[i]!.reduce(decider.evolve, loaded[i]!.state),
+      streamVersion: result.streamVersion,
+      globalPositions: result.globalPositions
+    }))
+  })
+  return Effect.gen(function*() {
+    attempts = 0
+    const driver = yield* Schedule.driver(options.retry ?? defaultRetrySchedule)
+    for (;;) {
+      const outcome = yield* Effect.either(attempt)
+      if (Either.isRight(outcome)) return outcome.right
+      const error = outcome.left
+      if (!(error instanceof EventStore.ConcurrencyConflict)) return yield* Effect.fail(error)
+      const next = yield* Effect.either(driver.next(error))
+      if (Either.isLeft(next)) return yield* new ConflictRetriesExhausted({ streamId: error.streamId, attempts, lastConflict: error })
+    }
+  }).pipe(
+    // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
+    Effect.withSpan("CommandHandler.handleMany", { captureStackTrace: false, attributes: { "chronicle.stream_ids": streamIds } })
+  ) as Effect.Effect<ReadonlyArray<CommandResult<E, S>>, Err | HandlerError, R | EventStore.EventStore>
+}

@@ -333,6 +333,44 @@ export interface AppendResult {
 }
 
 /**
+ * One stream's share of an `appendMany` call: its events and the version it
+ * must be at, checked like `append`'s.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamAppend {
+  readonly streamId: StreamId
+  readonly events: ReadonlyArray<NewEvent>
+  readonly expectedVersion: ExpectedVersion.ExpectedVersion
+}
+
+/**
+ * The options of an `appendMany` call, over the whole call: metadata merged
+ * into every event's, and one append condition (the call's own events never
+ * trip it).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface AppendManyOptions {
+  readonly metadata?: EventMetadata | undefined
+  readonly condition?: AppendCondition | undefined
+}
+
+/**
+ * A `StreamAppend` with its events settled, as a driver receives it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PendingAppend {
+  readonly streamId: StreamId
+  readonly events: ReadonlyArray<PendingEvent>
+  readonly expectedVersion: ExpectedVersion.ExpectedVersion
+}
+
+/**
  * Which part of a stream to read. `fromVersion` and `toVersion` bound the
  * range (both inclusive) whatever the direction; `backwards` starts at the top
  * of the range; `limit` caps how many events come back.
@@ -509,6 +547,23 @@ export interface EventStoreService {
     events: ReadonlyArray<NewEvent>,
     options: AppendOptions
   ) => Effect.Effect<AppendResult, AppendError>
+  /**
+   * Appends to several streams atomically, each checked against its own
+   * expected version: all are stored or none is. The events of the call are
+   * contiguous in the global log, in call order (each stream's in its own
+   * order); the results come in call order. A refusal names the first stream
+   * of the call that failed (`ConcurrencyConflict`, `StreamDeleted`,
+   * `DuplicateEventId`), and nothing was stored. A stream may appear only
+   * once per call and an event id only once; a re-send of a whole stored
+   * call succeeds again without writing, a call mixing stored and new
+   * batches fails with `DuplicateEventId`.
+   *
+   * @since 0.2.0
+   */
+  readonly appendMany: (
+    appends: ReadonlyArray<StreamAppend>,
+    options?: AppendManyOptions
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
   /** Streams the events of one stream, in chunks. A missing stream reads as empty. */
   readonly read: (streamId: StreamId, options?: ReadOptions) => Stream.Stream<StoredEvent, ReadError>
   /** Like `read`, but only what folding needs of each event: cheaper on some stores. */
@@ -584,6 +639,11 @@ export interface Driver {
     expectedVersion: ExpectedVersion.ExpectedVersion,
     condition: SettledCondition | undefined
   ) => Effect.Effect<AppendResult, AppendError>
+  /** All of `appends` or none, on settled inputs (distinct streams and event ids, at least one append). @since 0.2.0 */
+  readonly appendMany: (
+    appends: ReadonlyArray<PendingAppend>,
+    condition: SettledCondition | undefined
+  ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError>
   readonly read: (streamId: StreamId, range: StreamRange) => Stream.Stream<StoredEvent, StoreError>
   readonly query: (query: Query.Query, range: QueryRange) => Stream.Stream<StoredEvent, StoreError>
   /** A decision read with a consistency token, where positions alone do not tell what a read saw. */
@@ -645,6 +705,28 @@ export const append = (
   options: AppendOptions
 ): Effect.Effect<AppendResult, AppendError, EventStore> =>
   Effect.flatMap(EventStore, (store) => store.append(streamId, events, options))
+
+/**
+ * Appends to several streams atomically through the EventStore in context.
+ *
+ * @example
+ * ```ts
+ * import { EventStore, ExpectedVersion, StreamId } from "chronicle"
+ *
+ * const transfer = EventStore.appendMany([
+ *   { streamId: StreamId.unsafeMake("account", "1"), events: [{ type: "Withdrawn", data: { amount: 10 } }], expectedVersion: 3 },
+ *   { streamId: StreamId.unsafeMake("account", "2"), events: [{ type: "Deposited", data: { amount: 10 } }], expectedVersion: ExpectedVersion.Any }
+ * ])
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const appendMany = (
+  appends: ReadonlyArray<StreamAppend>,
+  options?: AppendManyOptions
+): Effect.Effect<ReadonlyArray<AppendResult>, AppendError, EventStore> =>
+  Effect.flatMap(EventStore, (store) => store.appendMany(appends, options))
 
 /**
  * Reads a stream through the EventStore in context.

@@ -209,3 +209,15 @@ export const commandBatchSize = Metric.histogram(
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
   "Commands per append of the command handler (coalesced commands to one stream)"
 )
+
+/**
+ * Successful `appendMany` calls (atomic appends across streams), tagged by
+ * `store`; their events count in `chronicle_events_appended_total`.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const appendManyCalls = Metric.counter("chronicle_append_many_total", {
+  description: "Successful atomic appends across streams (appendMany calls)",
+  incremental: true
+})

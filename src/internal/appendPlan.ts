@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import type { PendingEvent } from "../Event.js"
-import type { AppendResult } from "../EventStore.js"
-import { ConcurrencyConflict, DuplicateEventId } from "../EventStore.js"
+import type { AppendResult, PendingAppend } from "../EventStore.js"
+import { ConcurrencyConflict, DuplicateEventId, StreamDeleted } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type { StreamId } from "../StreamId.js"
 
@@ -78,6 +78,61 @@ export const planAppend = (
       existingStreamId: firstStored.found.streamId,
       existingVersion: firstStored.found.streamVersion,
       existingPosition: firstStored.found.globalPosition
+    })
+  )
+}
+
+/**
+ * How a store should treat an `appendMany` call: write it (at the streams'
+ * current versions, in call order), or report it as stored already (a
+ * re-send of the whole call).
+ */
+export type AppendManyPlan =
+  | { readonly _tag: "Write"; readonly versions: ReadonlyArray<number> }
+  | { readonly _tag: "AlreadyStored"; readonly results: ReadonlyArray<AppendResult> }
+
+/**
+ * Decides an `appendMany` call all or nothing: each append as `planAppend`
+ * does (a tombstone refusing whatever is not a re-send), the first refusal in
+ * call order deciding the call. A re-send of every non-empty append is a
+ * re-send of the call; a call mixing stored and new batches fails with the
+ * first stored batch's `DuplicateEventId`.
+ */
+export const planAppendMany = (
+  appends: ReadonlyArray<PendingAppend>,
+  versionOf: (streamId: StreamId) => number,
+  isDeleted: (streamId: StreamId) => boolean,
+  locate: (eventId: string) => Location | undefined
+): Either.Either<AppendManyPlan, ConcurrencyConflict | DuplicateEventId | StreamDeleted> => {
+  const versions: Array<number> = []
+  const results: Array<AppendResult> = []
+  let firstStored: PendingAppend | undefined
+  let writes = false
+  for (const { events, expectedVersion, streamId } of appends) {
+    const current = versionOf(streamId)
+    const planned = planAppend(streamId, events, expectedVersion, current, locate)
+    if (Either.isRight(planned) && planned.right._tag === "AlreadyStored") {
+      firstStored ??= { events, expectedVersion, streamId }
+      results.push(planned.right.result)
+      versions.push(current)
+      continue
+    }
+    if (isDeleted(streamId)) return Either.left(new StreamDeleted({ streamId }))
+    if (Either.isLeft(planned)) return Either.left(planned.left)
+    if (events.length > 0) writes = true
+    results.push({ streamId, streamVersion: current, globalPositions: [] })
+    versions.push(current)
+  }
+  if (firstStored === undefined) return Either.right({ _tag: "Write", versions })
+  if (!writes) return Either.right({ _tag: "AlreadyStored", results })
+  const found = locate(firstStored.events[0]!.eventId)!
+  return Either.left(
+    new DuplicateEventId({
+      streamId: firstStored.streamId,
+      eventId: firstStored.events[0]!.eventId,
+      existingStreamId: found.streamId,
+      existingVersion: found.streamVersion,
+      existingPosition: found.globalPosition
     })
   )
 }

@@ -29,6 +29,8 @@ import {
   settleEvents,
   checkFilter,
   settleLogRange,
+  settleAppends,
+  settleCondition,
   settleRange,
   settleReadAll
 } from "./eventStoreInput.js"
@@ -106,6 +108,7 @@ export const make = (driver: Driver): EventStoreService => {
   const eventsAppended = Metric.tagged(Metrics.eventsAppended, "store", driver.name)
   const conflicts = Metric.tagged(Metrics.concurrencyConflicts, "store", driver.name)
   const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
+  const appendManyCalls = Metric.tagged(Metrics.appendManyCalls, "store", driver.name)
   return {
     append: (streamId, events, options) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent | InvalidStreamId> => {
@@ -116,15 +119,7 @@ export const make = (driver: Driver): EventStoreService => {
             checkPosition("append", "condition.after", condition.after ?? 0n))
         return invalid === undefined ? settleEvents(streamId, events, options.metadata) : Effect.fail(invalid)
       }).pipe(
-        Effect.flatMap((pending) => {
-          const condition = options.condition
-          if (condition === undefined) return driver.append(streamId, pending, options.expectedVersion, undefined)
-          return driver.append(streamId, pending, options.expectedVersion, {
-            failIfEventsMatch: condition.failIfEventsMatch,
-            after: condition.after ?? 0n,
-            token: condition.token
-          })
-        }),
+        Effect.flatMap((pending) => driver.append(streamId, pending, options.expectedVersion, settleCondition(options.condition))),
         Effect.tap((result) =>
           Effect.zipRight(
             Metric.increment(appends),
@@ -139,6 +134,26 @@ export const make = (driver: Driver): EventStoreService => {
             "chronicle.stream_id": streamId,
             "chronicle.event_count": events.length,
             "chronicle.expected_version": String(options.expectedVersion)
+          })
+        )
+      ),
+    appendMany: (appends, options) =>
+      settleAppends(appends, options).pipe(
+        Effect.flatMap((pending) => driver.appendMany(pending, settleCondition(options?.condition))),
+        Effect.tap((results) =>
+          Effect.zipRight(
+            Metric.increment(appendManyCalls),
+            Metric.incrementBy(eventsAppended, results.reduce((sum, result) => sum + result.globalPositions.length, 0))
+          )
+        ),
+        Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
+        Effect.tapErrorTag("AppendConditionFailed", () => Metric.increment(conditionFailures)),
+        Effect.withSpan(
+          "EventStore.appendMany",
+          storeSpan(driver.name, {
+            "chronicle.stream_ids": Array.isArray(appends) ? appends.map((append) => append.streamId) : [],
+            "chronicle.stream_count": Array.isArray(appends) ? appends.length : 0,
+            "chronicle.event_count": Array.isArray(appends) ? appends.reduce((sum, append) => sum + (append.events?.length ?? 0), 0) : 0
           })
         )
       ),

@@ -6,7 +6,18 @@
 import { Effect } from "effect"
 import type { EventMetadata, NewEvent, PendingEvent } from "../Event.js"
 import * as EventId from "../EventId.js"
-import type { LogFilter, LogRange, ReadAllOptions, ReadOptions, StreamRange } from "../EventStore.js"
+import type {
+  AppendCondition,
+  AppendManyOptions,
+  LogFilter,
+  LogRange,
+  PendingAppend,
+  ReadAllOptions,
+  ReadOptions,
+  SettledCondition,
+  StreamAppend,
+  StreamRange
+} from "../EventStore.js"
 import { defaultChunkSize, endOfLog, InvalidArgument, InvalidEvent } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import type * as Query from "../Query.js"
@@ -209,3 +220,50 @@ export const settleReadAll = (options: ReadAllOptions | undefined): LogRange | I
   return { ...range, direction, categories: options?.filter?.categories, types: options?.filter?.types }
 }
 
+
+/** A condition with its defaults filled in. */
+export const settleCondition = (condition: AppendCondition | undefined): SettledCondition | undefined =>
+  condition === undefined
+    ? undefined
+    : { failIfEventsMatch: condition.failIfEventsMatch, after: condition.after ?? 0n, token: condition.token }
+
+/**
+ * The checks of `appendMany`: at least one append, each stream once, every
+ * stream id, expected version and event as `append` checks them, an event id
+ * once in the whole call, and the condition.
+ */
+export const settleAppends = (
+  appends: ReadonlyArray<StreamAppend>,
+  options: AppendManyOptions | undefined
+): Effect.Effect<ReadonlyArray<PendingAppend>, InvalidArgument | InvalidEvent | InvalidStreamId> =>
+  Effect.gen(function*() {
+    const refuse = (argument: string, reason: string) => new InvalidArgument({ operation: "appendMany", argument, reason })
+    if (!Array.isArray(appends) || appends.length === 0) return yield* refuse("appends", "give at least one { streamId, events, expectedVersion }")
+    const condition = options?.condition
+    if (condition !== undefined) {
+      const invalid = checkQuery("appendMany", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
+        checkPosition("appendMany", "condition.after", condition.after ?? 0n)
+      if (invalid !== undefined) return yield* invalid
+    }
+    const streams = new Set<string>()
+    const ids = new Set<string>()
+    const pending: Array<PendingAppend> = []
+    for (let i = 0; i < appends.length; i++) {
+      const { events, expectedVersion, streamId } = appends[i]!
+      const invalid = checkStreamId(streamId) ?? checkExpectedVersion("appendMany", expectedVersion)
+      if (invalid !== undefined) return yield* invalid
+      if (streams.has(streamId)) return yield* refuse(`appends[${i}].streamId`, `stream ${streamId} appears twice: give each stream once`)
+      streams.add(streamId)
+      if (!Array.isArray(events)) return yield* refuse(`appends[${i}].events`, "must be an array of events")
+      const settled = yield* settleEvents(streamId, events, options?.metadata)
+      for (let index = 0; index < settled.length; index++) {
+        const eventId = settled[index]!.eventId
+        if (ids.has(eventId)) {
+          return yield* new InvalidEvent({ streamId, index, reason: `event id ${eventId} appears twice in the call` })
+        }
+        ids.add(eventId)
+      }
+      pending.push({ streamId, events: settled, expectedVersion })
+    }
+    return pending
+  })

@@ -4,8 +4,9 @@
  *
  *   {"crc":"1a2b3c4d","event":{"globalPosition":1,"streamId":"account-1",…,"batch":[0,2],"metadata":{…},"data":{…}}}
  *
- * `batch` is `[index, size]` of the event within its append, so recovery can
- * tell a whole append from a torn one. `tags` follows `batch` when the event
+ * `batch` is `[index, size]` of the event within its append (an `appendMany`
+ * call is one batch across its streams), so recovery can tell a whole append
+ * from a torn one. `tags` follows `batch` when the event
  * has any. The first line of an append carries `at`, the byte offset at which
  * its writer expected it to start (the end of the log as the writer saw it):
  * an append that starts anywhere else is void (see `scan`). The writer always
@@ -572,24 +573,42 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
   let consumed = 0
   let pending: Array<ScannedLine> = []
   let pendingVoid = false
+  /** Erased lines since the last whole batch: of a batch spanning streams, some lines may be erased, others not. */
+  let erased = 0
   let start = 0
+  const settle = (to: number) => {
+    if (!pendingVoid) for (const line of pending) lines.push(line)
+    else {
+      // an appendMany call's batch spans streams: each of them owns the void stretch
+      for (const stream of new Set(pending.map((line) => line.entry.streamId))) {
+        voids.push({ from: pending[0]!.offset, to, stream: JSON.stringify(stream) })
+      }
+    }
+    pending = []
+    erased = 0
+    consumed = to - base
+  }
   while (start < bytes.length) {
     const end = bytes.indexOf(newline, start)
     if (end === -1) break
-    if (pending.length === 0 && erasures.covers(base + start)) {
-      consumed = start = end + 1
+    if (erasures.covers(base + start)) {
+      erased++
+      if (pending.length === 0) consumed = end + 1
+      else if (pending.length + erased === pending[0]!.entry.batchSize) settle(base + end + 1)
+      start = end + 1
       continue
     }
     const decoded = indexLineAt(bytes, start, end)
-    if (typeof decoded !== "string" && decoded.batchIndex === pending.length) {
-      if (pending.length === 0) pendingVoid = decoded.at !== undefined && decoded.at !== base + start
-      pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
-      if (decoded.batchIndex === decoded.batchSize - 1) {
-        if (!pendingVoid) for (const line of pending) lines.push(line)
-        else voids.push({ from: pending[0]!.offset, to: base + end + 1, stream: JSON.stringify(pending[0]!.entry.streamId) })
-        pending = []
-        consumed = end + 1
+    // a batch's first readable line: its first line, or (its earlier lines erased) one that says where it was planned
+    const opens = typeof decoded !== "string" && pending.length === 0 &&
+      (decoded.batchIndex === 0 || (decoded.batchIndex <= erased && decoded.at !== undefined))
+    if (typeof decoded !== "string" && (opens || (pending.length > 0 && decoded.batchIndex === pending.length + erased))) {
+      if (opens) {
+        pendingVoid = decoded.at !== undefined && decoded.at !== base + start
+        erased = decoded.batchIndex
       }
+      pending.push({ entry: decoded, offset: base + start, length: end + 1 - start })
+      if (decoded.batchIndex === decoded.batchSize - 1) settle(base + end + 1)
       start = end + 1
       continue
     }

@@ -9,24 +9,23 @@ import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
-import { planAppend } from "../appendPlan.js"
-import { serializeEvent } from "../serialize.js"
+import { planAppendMany } from "../appendPlan.js"
+import { type SerializedEvent, serializeEvent } from "../serialize.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
+/** One queued call: a single append, or an `appendMany` call, all of it or none. */
 interface Pending {
-  readonly streamId: StreamId
-  readonly events: ReadonlyArray<PendingEvent>
-  readonly expected: ExpectedVersion.ExpectedVersion
+  readonly appends: ReadonlyArray<EventStore.PendingAppend>
   readonly condition: EventStore.SettledCondition | undefined
-  readonly done: Deferred.Deferred<EventStore.AppendResult, EventStore.AppendError>
+  readonly done: Deferred.Deferred<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>
 }
 
-type Outcome = Either.Either<EventStore.AppendResult, EventStore.AppendError>
+type Outcome = Either.Either<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>
 
-/** A group planned against the index: the lines to write and what each append's outcome is if they land. */
+/** A group planned against the index: the lines to write and what each call's outcome is if they land. */
 interface Plan {
   /** The index's entry count before the group's entries. */
   readonly start: number
@@ -34,7 +33,7 @@ interface Plan {
   /** The log's size once the group is written. */
   readonly bytes: number
   readonly outcomes: Array<Outcome>
-  /** The byte span each written append is planned at, and which outcome it is. */
+  /** The byte span each written call is planned at, and which outcome it is. */
   readonly spans: ReadonlyArray<{ readonly outcome: number; readonly from: number; readonly to: number }>
 }
 
@@ -62,21 +61,22 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
   let bytes = index.size
   const spans: Array<Plan["spans"][number]> = []
   const outcomes: Array<Outcome> = []
-  for (const { condition, events, expected, streamId } of group) {
-    const current = streamVersionOf(index, streamId)
-    const planned = planAppend(streamId, events, expected, current, located(index))
-    if (Either.isRight(planned) && planned.right._tag === "AlreadyStored") {
-      outcomes.push(Either.right(planned.right.result))
-      continue
-    }
-    if (store.deleted.has(streamId)) {
-      outcomes.push(Either.left(new EventStore.StreamDeleted({ streamId })))
-      continue
-    }
+  for (const { appends, condition } of group) {
+    const planned = planAppendMany(
+      appends,
+      (streamId) => streamVersionOf(index, streamId),
+      (streamId) => store.deleted.has(streamId),
+      located(index)
+    )
     if (Either.isLeft(planned)) {
       outcomes.push(Either.left(planned.left))
       continue
     }
+    if (planned.right._tag === "AlreadyStored") {
+      outcomes.push(Either.right(planned.right.results))
+      continue
+    }
+    const { versions } = planned.right
     // the whole index: events planned earlier in this group count too
     const end = index.offsets.length
     const conflicting = condition === undefined
@@ -85,7 +85,7 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
     if (conflicting !== -1) {
       outcomes.push(Either.left(
         new EventStore.AppendConditionFailed({
-          streamId,
+          streamId: appends[0]!.streamId,
           query: condition!.failIfEventsMatch,
           after: condition!.after,
           position: BigInt(index.positionOf[conflicting]!)
@@ -93,30 +93,52 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
       ))
       continue
     }
-    const serialized = []
+    const serialized: Array<Array<SerializedEvent>> = []
     let rejected: EventStore.AppendError | undefined
-    for (let i = 0; i < events.length && rejected === undefined; i++) {
-      const result = serializeEvent(streamId, i, events[i]!, store.maxEventBytes)
-      if (Either.isLeft(result)) rejected = result.left
-      else serialized.push(result.right)
+    let total = 0
+    for (const { events, streamId } of appends) {
+      const own: Array<SerializedEvent> = []
+      for (let i = 0; i < events.length && rejected === undefined; i++) {
+        const result = serializeEvent(streamId, i, events[i]!, store.maxEventBytes)
+        if (Either.isLeft(result)) rejected = result.left
+        else own.push(result.right)
+      }
+      serialized.push(own)
+      total += events.length
     }
     if (rejected !== undefined) {
       outcomes.push(Either.left(rejected))
       continue
     }
-    const positions: Array<bigint> = []
+    // one batch for the whole call, whatever streams it spans: recovery keeps it whole or drops it whole
     const from = bytes
-    for (let i = 0; i < events.length; i++) {
-      const position = Math.max(index.head, index.positionOf.at(-1) ?? 0) + 1
-      // the first line says where the append must start: anywhere else, it is void
-      const line = encodeLine(events[i]!, serialized[i]!, streamId, current + i + 1, position, now, i, events.length, i === 0 ? from : undefined)
-      addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
-      bytes += Buffer.byteLength(line)
-      chunks.push(line)
-      positions.push(BigInt(position))
-    }
-    spans.push({ outcome: outcomes.length, from, to: bytes })
-    outcomes.push(Either.right({ streamId, streamVersion: current + events.length, globalPositions: positions }))
+    let line = 0
+    const results = appends.map(({ events, streamId }, j): EventStore.AppendResult => {
+      const positions: Array<bigint> = []
+      for (let i = 0; i < events.length; i++, line++) {
+        const position = Math.max(index.head, index.positionOf.at(-1) ?? 0) + 1
+        // the first line says where the call must start: anywhere else, it is void. A call spanning
+        // streams says it on every line: erasing one stream may leave any of them the first one readable
+        const text = encodeLine(
+          events[i]!,
+          serialized[j]![i]!,
+          streamId,
+          versions[j]! + i + 1,
+          position,
+          now,
+          line,
+          total,
+          line === 0 || appends.length > 1 ? bytes : undefined
+        )
+        addEntry(index, streamId, events[i]!.eventId, bytes, position, events[i]!.type, events[i]!.tags)
+        bytes += Buffer.byteLength(text)
+        chunks.push(text)
+        positions.push(BigInt(position))
+      }
+      return { streamId, streamVersion: versions[j]! + events.length, globalPositions: positions }
+    })
+    if (total > 0) spans.push({ outcome: outcomes.length, from, to: bytes })
+    outcomes.push(Either.right(results))
   }
   return { start, chunks, bytes, outcomes, spans }
 }
@@ -205,7 +227,7 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
 
 /**
  * Starts the store's writer fiber in the current scope and returns the
- * store's `append`; appends still queued when the scope closes fail.
+ * store's `append` and `appendMany`; calls still queued when the scope closes fail.
  */
 export const startWriter = (store: LogStore) =>
   Effect.gen(function*() {
@@ -224,15 +246,17 @@ export const startWriter = (store: LogStore) =>
       Effect.flatMap(Queue.takeAll(queue), (rest) => failAll(rest, store.fail("append", new Error("the store was closed"))))
     )
 
-    return (
-      streamId: StreamId,
-      events: ReadonlyArray<PendingEvent>,
-      expected: ExpectedVersion.ExpectedVersion,
-      condition: EventStore.SettledCondition | undefined
-    ) =>
+    const appendMany = (appends: ReadonlyArray<EventStore.PendingAppend>, condition: EventStore.SettledCondition | undefined) =>
       Effect.gen(function*() {
-        const done = yield* Deferred.make<EventStore.AppendResult, EventStore.AppendError>()
-        yield* Queue.offer(queue, { streamId, events, expected, condition, done })
+        const done = yield* Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>()
+        yield* Queue.offer(queue, { appends, condition, done })
         return yield* Deferred.await(done)
       })
+    const append = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      expectedVersion: ExpectedVersion.ExpectedVersion,
+      condition: EventStore.SettledCondition | undefined
+    ) => Effect.map(appendMany([{ streamId, events, expectedVersion }], condition), (results) => results[0]!)
+    return { append, appendMany }
   })

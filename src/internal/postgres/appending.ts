@@ -22,7 +22,7 @@ import { json } from "./statements.js"
 export const maxBatch = 0xffff
 
 /** The batch as the `json` array the schema's functions take, or the first event that cannot be stored. */
-const encodeBatch = (context: Context, streamId: StreamId, events: ReadonlyArray<PendingEvent>) => {
+export const encodeBatch = (context: Context, streamId: StreamId, events: ReadonlyArray<PendingEvent>) => {
   const parts: Array<string> = []
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!
@@ -76,7 +76,7 @@ const explainRefusal = (
     ([row]) => planRefusal(streamId, events, expected, { version: row?.[0], deleted: row?.[1], found: row?.[2] })
   )
 
-const isUniqueViolation = (error: unknown) => {
+export const isUniqueViolation = (error: unknown) => {
   if (errorCode(error) !== "23505") return false
   const constraint = violatedConstraint(error)
   return constraint === undefined || constraint.endsWith("event_id_key") || constraint.endsWith("stream_version_key")

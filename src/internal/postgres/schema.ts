@@ -400,7 +400,63 @@ ${explainedGroupWrites(t)}     END
      $fn$`
   ],
   // category reads (readAll and subscribe filtered by category) walk an index in global order
-  [`CREATE INDEX events_category_idx ON ${t.events} (split_part(stream_id, '-', 1), global_position)`]
+  [`CREATE INDEX events_category_idx ON ${t.events} (split_part(stream_id, '-', 1), global_position)`],
+  // appendMany: several streams all or nothing, in one call
+  [
+    // the locks of every stream (and of the tags and the condition) in one sorted order, each stream checked
+    // after them, then the condition, then the writes in call order: a refusal (the first, in call order)
+    // writes nothing; rows: 'ok' per append (its version and base), or one 'refused' / 'condition'
+    `CREATE FUNCTION ${t.schema}.append_many(request json)
+       RETURNS TABLE (outcome text, i int, version bigint, base bigint, conflict bigint, conflict_id uuid)
+       LANGUAGE plpgsql AS $fn$
+     #variable_conflict use_column
+     DECLARE
+       r record;
+       a record;
+       item record;
+       b bigint;
+       v bigint;
+       d boolean;
+       origin bigint;
+       offs bigint := 0;
+       check_sql text;
+       found_position bigint;
+       found_id uuid;
+       first_position bigint;
+       first_id uuid;
+     BEGIN
+       SELECT x.appends, x.keys, x.exclusive, x.whole, x.q, x.after, x.token INTO r
+         FROM json_to_record(request) AS x(appends json, keys bigint[], exclusive bool[], whole bool, q json, after bigint, token text);
+       SELECT ${t.schema}.begin_append(coalesce(r.keys, '{}') || array_agg(${t.schema}.stream_key(y.s)),
+                                     coalesce(r.exclusive, '{}') || array_agg(true), r.whole) INTO origin
+         FROM json_to_recordset(r.appends) AS y(s text);
+       FOR a IN SELECT x.i, x.s, x.m, x.e FROM json_to_recordset(r.appends) AS x(i int, s text, m text, e bigint) ORDER BY x.i LOOP
+         v := NULL;
+         d := false;
+         SELECT st.version, st.deleted_at IS NOT NULL INTO v, d FROM ${t.streams} AS st WHERE st.stream_id = a.s;
+         IF coalesce(d, false) OR NOT (CASE a.m WHEN 'any' THEN true WHEN 'nostream' THEN v IS NULL
+                                                 WHEN 'exists' THEN coalesce(v, 0) > 0 ELSE v = a.e END IS TRUE) THEN
+           RETURN QUERY SELECT 'refused'::text, a.i, v, NULL::bigint, NULL::bigint, NULL::uuid;
+           RETURN;
+         END IF;
+       END LOOP;
+${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT 'condition'::text, NULL::int, NULL::bigint,")}       FOR a IN SELECT x.i, x.s, x.m, x.e, x.n, x.ev
+                  FROM json_to_recordset(r.appends) AS x(i int, s text, m text, e bigint, n int, ev json) ORDER BY x.i LOOP
+         IF a.n = 0 THEN
+           SELECT coalesce((SELECT st.version FROM ${t.streams} AS st WHERE st.stream_id = a.s), 0) INTO b;
+           RETURN QUERY SELECT 'ok'::text, a.i, b, NULL::bigint, NULL::bigint, NULL::uuid;
+           CONTINUE;
+         END IF;
+         b := ${t.schema}.write_stream(a.s, a.m, a.e, a.n, a.ev, origin + offs);
+         IF b IS NULL THEN
+           RAISE EXCEPTION 'chronicle: append_many: stream % changed under its lock', a.s;
+         END IF;
+         RETURN QUERY SELECT 'ok'::text, a.i, b + a.n, origin + offs, NULL::bigint, NULL::uuid;
+         offs := offs + a.n;
+       END LOOP;
+     END
+     $fn$`
+  ]
 ]
 
 /** A per-schema seed for stream lock keys: two stores in one database do not share keys. */

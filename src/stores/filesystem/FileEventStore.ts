@@ -151,13 +151,14 @@ export const make = (
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
     yield* catchUp(store, false, "open")
     yield* moveLegacyTombstones(store)
-    const append = yield* startWriter(store)
+    const { append, appendMany } = yield* startWriter(store)
     const reading = readingOf(store)
     const upToDate = catchUp(store, false)
 
     return EventStore.make({
       name: "filesystem",
       append,
+      appendMany,
       read: readStream(reading),
       readAll: readLog(reading),
       query: readQuery(reading),

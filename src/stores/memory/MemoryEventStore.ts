@@ -11,8 +11,8 @@ import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import * as Query from "../../Query.js"
-import { planAppend } from "../../internal/appendPlan.js"
-import { defaultMaxEventBytes, serializeEvent } from "../../internal/serialize.js"
+import { planAppend, planAppendMany } from "../../internal/appendPlan.js"
+import { defaultMaxEventBytes, type SerializedEvent, serializeEvent } from "../../internal/serialize.js"
 import type { TagIndex } from "../../internal/tagIndex.js"
 import { addTags, matchingSlots } from "../../internal/tagIndex.js"
 import { keeps } from "../../internal/logFilter.js"
@@ -110,38 +110,94 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
             )
           }
 
-          const serialized = []
-          for (let i = 0; i < events.length; i++) {
-            const result = serializeEvent(streamId, i, events[i]!, maxBytes)
+          const serialized = serializeAll(streamId, events)
+          if (Either.isLeft(serialized)) return Effect.fail(serialized.left)
+          const result = store(streamId, events, serialized.right, new Date(clock.unsafeCurrentTimeMillis()))
+          if (events.length > 0) for (const onChange of watchers) onChange()
+          return Effect.succeed(result)
+        })
+      )
+
+    const serializeAll = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>
+    ): Either.Either<Array<SerializedEvent>, EventStore.EventTooLarge | EventStore.InvalidEvent> => {
+      const serialized: Array<SerializedEvent> = []
+      for (let i = 0; i < events.length; i++) {
+        const result = serializeEvent(streamId, i, events[i]!, maxBytes)
+        if (Either.isLeft(result)) return Either.left(result.left)
+        serialized.push(result.right)
+      }
+      return Either.right(serialized)
+    }
+
+    /** Stores checked, serialised events at the end of the log. */
+    const store = (
+      streamId: StreamId,
+      events: ReadonlyArray<PendingEvent>,
+      serialized: ReadonlyArray<{ readonly data: string; readonly metadata: string }>,
+      recordedAt: Date
+    ): EventStore.AppendResult => {
+      const stream = streams.get(streamId)
+      const currentVersion = stream?.length ?? 0
+      const target = stream ?? []
+      const globalPositions: Array<bigint> = []
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!
+        const stored: StoredEvent = deepFreeze({
+          eventId: event.eventId,
+          type: event.type,
+          streamId,
+          streamVersion: currentVersion + i + 1,
+          globalPosition: BigInt(log.length + 1),
+          recordedAt,
+          schemaVersion: event.schemaVersion,
+          data: JSON.parse(serialized[i]!.data),
+          metadata: JSON.parse(serialized[i]!.metadata),
+          tags: [...event.tags]
+        })
+        addTags(tagged, log.length, stored.tags)
+        log.push(stored)
+        target.push(stored)
+        byId.set(stored.eventId, stored)
+        globalPositions.push(stored.globalPosition)
+      }
+      if (stream === undefined && target.length > 0) streams.set(streamId, target)
+      return { streamId, streamVersion: target.length, globalPositions }
+    }
+
+    const appendMany = (appends: ReadonlyArray<EventStore.PendingAppend>, condition: EventStore.SettledCondition | undefined) =>
+      Effect.clockWith((clock) =>
+        Effect.suspend((): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> => {
+          const plan = planAppendMany(
+            appends,
+            (streamId) => streams.get(streamId)?.length ?? 0,
+            (streamId) => tombstones.has(streamId),
+            (id) => byId.get(id)
+          )
+          if (Either.isLeft(plan)) return Effect.fail(plan.left)
+          if (plan.right._tag === "AlreadyStored") return Effect.succeed(plan.right.results)
+          const conflicting = condition === undefined ? undefined : firstMatch(condition)
+          if (conflicting !== undefined) {
+            return Effect.fail(
+              new EventStore.AppendConditionFailed({
+                streamId: appends[0]!.streamId,
+                query: condition!.failIfEventsMatch,
+                after: condition!.after,
+                position: conflicting.globalPosition
+              })
+            )
+          }
+          const serialized: Array<Array<SerializedEvent>> = []
+          for (const { events, streamId } of appends) {
+            const result = serializeAll(streamId, events)
             if (Either.isLeft(result)) return Effect.fail(result.left)
             serialized.push(result.right)
           }
           const recordedAt = new Date(clock.unsafeCurrentTimeMillis())
-          const target = stream ?? []
-          const globalPositions: Array<bigint> = []
-          for (let i = 0; i < events.length; i++) {
-            const event = events[i]!
-            const stored: StoredEvent = deepFreeze({
-              eventId: event.eventId,
-              type: event.type,
-              streamId,
-              streamVersion: currentVersion + i + 1,
-              globalPosition: BigInt(log.length + 1),
-              recordedAt,
-              schemaVersion: event.schemaVersion,
-              data: JSON.parse(serialized[i]!.data),
-              metadata: JSON.parse(serialized[i]!.metadata),
-              tags: [...event.tags]
-            })
-            addTags(tagged, log.length, stored.tags)
-            log.push(stored)
-            target.push(stored)
-            byId.set(stored.eventId, stored)
-            globalPositions.push(stored.globalPosition)
-          }
-          if (stream === undefined && target.length > 0) streams.set(streamId, target)
-          if (events.length > 0) for (const onChange of watchers) onChange()
-          return Effect.succeed({ streamId, streamVersion: target.length, globalPositions })
+          const results = appends.map(({ events, streamId }, i) => store(streamId, events, serialized[i]!, recordedAt))
+          if (results.some((result) => result.globalPositions.length > 0)) for (const onChange of watchers) onChange()
+          return Effect.succeed(results)
         })
       )
 
@@ -216,6 +272,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
     return EventStore.make({
       name: "memory",
       append,
+      appendMany,
       read,
       readAll,
       query,

@@ -24,6 +24,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Config, type ConfigError, Effect, Layer, type Redacted } from "effect"
 import * as EventStore from "../../EventStore.js"
 import { makeAppend } from "../../internal/postgres/appending.js"
+import { makeAppendMany } from "../../internal/postgres/appendMany.js"
 import { makeContext } from "../../internal/postgres/context.js"
 import { deleteStream, isDeleted } from "../../internal/postgres/deletion.js"
 import { storeError } from "../../internal/postgres/errors.js"
@@ -75,6 +76,7 @@ export const make = (
     return EventStore.make({
       name: "postgres",
       append: makeAppend(context),
+      appendMany: makeAppendMany(context, options.notify !== false),
       read: read(context),
       readPayloads: readPayloads(context),
       readPage: readPage(context),

@@ -1,0 +1,4 @@
+import { MemoryEventStore } from "chronicle"
+import { appendManyContract } from "../contract/AppendManyContract.js"
+
+appendManyContract("memory", MemoryEventStore.layer())
