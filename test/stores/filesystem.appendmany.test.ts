@@ -72,6 +72,33 @@ describe("FileEventStore appendMany, erasure", () => {
       expect(log.map((e) => [e.streamId, e.streamVersion])).toEqual([[b, 1], [b, 2], [b, 3]])
       rmSync(directory, { recursive: true, force: true })
     }))
+
+  it.live("a call torn inside its second stream's lines, sealed by the next writer, then that stream erased: none of its bytes are left", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("many-torn-erase")
+      const [a, b] = [StreamId.unsafeParse("sealed-a"), StreamId.unsafeParse("sealed-b")]
+      const secret = (n: number) => Array.from({ length: n }, (_, i) => ({ type: "Secret", data: { secret: `b-secret-${i}` } }))
+      yield* Effect.gen(function*() {
+        yield* EventStore.append(a, events(1), { expectedVersion: "NoStream" })
+        yield* EventStore.appendMany([
+          { streamId: a, events: events(2), expectedVersion: 1 },
+          { streamId: b, events: secret(2), expectedVersion: "NoStream" }
+        ])
+      }).pipe(Effect.provide(openStore(directory)))
+      const offsets = lineOffsets(directory)
+      // the call's lines: a, a, b (whole), b (cut after its secret)
+      const cut = readFileSync(logOf(directory)).indexOf("b-secret-1", offsets[4]!) + "b-secret-1".length
+      truncateSync(logOf(directory), cut)
+      yield* Effect.gen(function*() {
+        expect(yield* EventStore.streamVersion(b)).toBe(0)
+        yield* EventStore.append(a, events(1), { expectedVersion: 1 })
+      }).pipe(Effect.provide(openStore(directory)))
+      yield* Effect.gen(function*() {
+        yield* EventStore.deleteStream(b, { erase: true })
+      }).pipe(Effect.provide(openStore(directory)))
+      expect(readFileSync(logOf(directory), "utf8")).not.toContain("b-secret")
+      rmSync(directory, { recursive: true, force: true })
+    }))
 })
 
 const transferWriter = join(import.meta.dirname, "../support/transferWriter.ts")

@@ -546,6 +546,29 @@ const streamTextAt = (bytes: Buffer, start: number): string | undefined => {
 const newline = 0x0a
 
 /**
+ * The void spans of the stretch `from`..`to` of the log (file offsets; the
+ * stretch lies in `bytes`, which start at `base`): each line's bytes owned by
+ * the stream its line names, as far as it got (consecutive lines of one
+ * stream as one span). An appendMany call's lines name several streams.
+ */
+const voidLines = (bytes: Buffer, base: number, from: number, to: number): Array<VoidSpan> => {
+  const spans: Array<VoidSpan> = []
+  for (let start = from - base; start < to - base;) {
+    const next = bytes.indexOf(newline, start)
+    const end = next === -1 || next >= to - base ? to - base : next + 1
+    const stream = streamTextAt(bytes, start)
+    const last = spans.at(-1)
+    if (stream !== undefined && last !== undefined && last.stream === stream && last.to === base + start) {
+      spans[spans.length - 1] = { ...last, to: base + end }
+    } else if (stream !== undefined) {
+      spans.push({ from: base + start, to: base + end, stream })
+    }
+    start = end
+  }
+  return spans
+}
+
+/**
  * Scans `bytes` (which start at file offset `base`; `atEnd` when they run to
  * the end of the log) for complete appends.
  *
@@ -578,12 +601,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
   let start = 0
   const settle = (to: number) => {
     if (!pendingVoid) for (const line of pending) lines.push(line)
-    else {
-      // an appendMany call's batch spans streams: each of them owns the void stretch
-      for (const stream of new Set(pending.map((line) => line.entry.streamId))) {
-        voids.push({ from: pending[0]!.offset, to, stream: JSON.stringify(stream) })
-      }
-    }
+    else voids.push(...voidLines(bytes, base, pending[0]!.offset, to))
     pending = []
     erased = 0
     consumed = to - base
@@ -629,8 +647,7 @@ export const scan = (bytes: Buffer, base: number, atEnd = true, erasures: Erasur
     const from = pending.length === 0 ? base + start : pending[0]!.offset
     const problem = sealFor(bytes, base, start, from, erasures)
     if (problem.sealedTo !== -1) {
-      const stream = streamTextAt(bytes, from - base)
-      if (stream !== undefined) voids.push({ from, to: base + problem.sealAt, stream })
+      voids.push(...voidLines(bytes, base, from, base + problem.sealAt))
       pending = []
       consumed = start = problem.sealedTo
       continue
