@@ -209,3 +209,24 @@ export const commandBatchSize = Metric.histogram(
   MetricBoundaries.exponential({ start: 1, factor: 2, count: 10 }),
   "Commands per append of the command handler (coalesced commands to one stream)"
 )
+
+/**
+ * Partitions a consumer group member holds (runs a lane for), tagged with the group.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerGroupPartitions = Metric.gauge("chronicle_consumer_group_partitions", {
+  description: "Partitions this member of a consumer group holds"
+})
+
+/**
+ * Partitions a consumer group member took or gave back (rebalancing), tagged with the group.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerGroupRebalances = Metric.counter("chronicle_consumer_group_rebalances_total", {
+  description: "Partitions claimed or released by members of a consumer group",
+  incremental: true
+})

@@ -403,6 +403,34 @@ ${explainedGroupWrites(t)}     END
   [`CREATE INDEX events_category_idx ON ${t.events} (split_part(stream_id, '-', 1), global_position)`]
 ]
 
+/**
+ * Migrations numbered apart from the list above, so that they stay
+ * independent of the ones added to it: each runs once, by its own number.
+ */
+const numberedMigrations = (t: Tables): ReadonlyArray<{ readonly version: number; readonly statements: ReadonlyArray<string> }> => [
+  // consumer groups: live members with a lease, and the partitions of each group with their owner and fencing generation
+  {
+    version: 11,
+    statements: [
+      `CREATE TABLE ${t.schema}.group_members (
+        group_name text NOT NULL,
+        member text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (group_name, member)
+      )`,
+      `CREATE TABLE ${t.schema}.group_partitions (
+        group_name text NOT NULL,
+        partition integer NOT NULL CHECK (partition >= 0),
+        partitions integer NOT NULL CHECK (partitions >= 1),
+        owner text,
+        generation bigint NOT NULL DEFAULT 0,
+        expires_at timestamptz NOT NULL DEFAULT '-infinity',
+        PRIMARY KEY (group_name, partition)
+      )`
+    ]
+  }
+]
+
 /** A per-schema seed for stream lock keys: two stores in one database do not share keys. */
 const streamKeySeed = (t: Tables): number => {
   let hash = 0
@@ -431,6 +459,11 @@ export const migrate = (tables: Tables): Effect.Effect<void, StoreError, SqlClie
         const version = i + 1
         if (done.has(version)) continue
         for (const statement of all[i]!) yield* sql.unsafe(statement)
+        yield* sql.unsafe(`INSERT INTO ${tables.migrations} (version) VALUES ($1)`, [version])
+      }
+      for (const { statements, version } of numberedMigrations(tables)) {
+        if (done.has(version)) continue
+        for (const statement of statements) yield* sql.unsafe(statement)
         yield* sql.unsafe(`INSERT INTO ${tables.migrations} (version) VALUES ($1)`, [version])
       }
     }))
