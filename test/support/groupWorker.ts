@@ -1,7 +1,7 @@
 /**
  * A consumer group member process for the PostgreSQL group tests.
  *
- *   node --import tsx test/support/groupWorker.ts <databaseUrl> <schema> <member> <perEventDelayMs> <partitions> <leaseTtlMs>
+ *   node --import tsx test/support/groupWorker.ts <databaseUrl> <schema> <member> <perEventDelayMs> <partitions> <leaseTtlMs> [batchSize]
  *
  * Counts every event of category `grp` in `<schema>.seen` (one row per event
  * id, with how often it was applied), in the checkpoint's transaction, as
@@ -13,7 +13,7 @@ import { ConsumerGroup, Projection, StreamId } from "../../src/index.js"
 import { PostgresCheckpointStore, PostgresConsumerGroupStore, PostgresEventStore } from "../../src/postgres.js"
 import { runWorkerProgram } from "./process.js"
 
-const [databaseUrl, schema, member, delayArg, partitionsArg, ttlArg] = process.argv.slice(2)
+const [databaseUrl, schema, member, delayArg, partitionsArg, ttlArg, batchArg] = process.argv.slice(2)
 const delay = Number(delayArg ?? "0")
 
 const projection = Projection.make({
@@ -38,7 +38,7 @@ const stores = Layer.mergeAll(PostgresCheckpointStore.layer({ schema: schema! })
 runWorkerProgram(
   ConsumerGroup.run(projection, {
     member: member!,
-    batchSize: 50,
+    batchSize: Number(batchArg ?? "50"),
     partitions: Number(partitionsArg ?? "8"),
     leaseTtl: Number(ttlArg ?? "2000"),
     pollInterval: "200 millis"
