@@ -145,6 +145,21 @@ describe.runIf(postgresAvailable())("PostgreSQL consumer groups", () => {
     }).pipe(Effect.provide(layer))
   }, 60_000)
 
+  it.live("given a group of 4 partitions, a member with another count is refused and changes nothing", () => {
+    const { layer, schema } = withSchema("groups_shape")
+    return Effect.gen(function*() {
+      const groups = yield* ConsumerGroup.ConsumerGroupStore
+      yield* groups.join("g", 4)
+      const refused = yield* Effect.flip(groups.join("g", 6))
+      expect(refused).toMatchObject({ _tag: "StoreError", operation: "joinConsumerGroup" })
+      expect(refused.message).toMatch(/has 4 partitions, not 6/)
+      yield* groups.join("g", 4)
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql.unsafe<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".group_partitions WHERE group_name = 'g'`)
+      expect(rows[0]!.n).toBe(4)
+    }).pipe(Effect.provide(layer))
+  }, 60_000)
+
   describe("member processes", () => {
     interface Worker {
       readonly child: ChildProcess

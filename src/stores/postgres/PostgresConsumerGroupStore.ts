@@ -50,7 +50,9 @@ export const make = (
     const expiry = `now() + $3::bigint * interval '1 millisecond'`
     const statements = {
       create: `INSERT INTO ${partitions} (group_name, partition, partitions)
-        SELECT $1, p, $2 FROM generate_series(0, $2::int - 1) AS p ON CONFLICT DO NOTHING`,
+        SELECT $1, p, $2 FROM generate_series(0, $2::int - 1) AS p
+         WHERE NOT EXISTS (SELECT 1 FROM ${partitions} WHERE group_name = $1)
+        ON CONFLICT DO NOTHING`,
       shape: `SELECT count(*)::int AS count, min(partitions) AS low, max(partitions) AS high FROM ${partitions} WHERE group_name = $1`,
       live: `INSERT INTO ${members} AS m (group_name, member, expires_at) VALUES ($1, $2, ${expiry})
         ON CONFLICT (group_name, member) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
