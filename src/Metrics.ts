@@ -211,6 +211,7 @@ export const commandBatchSize = Metric.histogram(
 )
 
 /**
+/**
  * Successful `appendMany` calls (atomic appends across streams), tagged by
  * `store`; their events count in `chronicle_events_appended_total`.
  *
@@ -219,5 +220,26 @@ export const commandBatchSize = Metric.histogram(
  */
 export const appendManyCalls = Metric.counter("chronicle_append_many_total", {
   description: "Successful atomic appends across streams (appendMany calls)",
+  incremental: true
+})
+
+/**
+ * Partitions a consumer group member holds (runs a lane for), tagged with the group.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerGroupPartitions = Metric.gauge("chronicle_consumer_group_partitions", {
+  description: "Partitions this member of a consumer group holds"
+})
+
+/**
+ * Partitions a consumer group member took or gave back (rebalancing), tagged with the group.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const consumerGroupRebalances = Metric.counter("chronicle_consumer_group_rebalances_total", {
+  description: "Partitions claimed or released by members of a consumer group",
   incremental: true
 })

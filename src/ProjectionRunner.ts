@@ -20,6 +20,7 @@
 import { Chunk, Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
 import type { Fiber, Scope } from "effect"
 import * as CheckpointStore from "./CheckpointStore.js"
+import type { PartitionLost } from "./ConsumerGroup.js"
 import type { StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
@@ -55,6 +56,15 @@ export interface RunOptions {
    * @since 0.2.0
    */
   readonly partition?: { readonly member: number; readonly of: number } | undefined
+  /**
+   * Runs inside each batch's checkpoint transaction, after the handlers and
+   * just before the checkpoint moves: when it fails with `PartitionLost`
+   * nothing of the batch commits and the runner stops. Consumer groups fence
+   * a partition's old owner with it.
+   *
+   * @since 0.2.0
+   */
+  readonly fence?: Effect.Effect<void, PartitionLost | EventStore.StoreError> | undefined
 }
 
 /** What one runner works on: the checkpoint it moves, and which events of the log are its own. */
@@ -62,12 +72,14 @@ interface Lane {
   readonly checkpoint: string
   readonly owns: ((event: StoredEvent) => boolean) | undefined
   readonly partitioned: boolean
+  readonly fence: Effect.Effect<void, PartitionLost | EventStore.StoreError>
 }
 
 const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions | undefined): Effect.Effect<Lane, EventStore.InvalidArgument> => {
   const partition = options?.partition
   const checkpoint = Projection.checkpointName(projection)
-  if (partition === undefined) return Effect.succeed({ checkpoint, owns: undefined, partitioned: false })
+  const fence = options?.fence ?? Effect.void
+  if (partition === undefined) return Effect.succeed({ checkpoint, owns: undefined, partitioned: false, fence })
   const { member, of } = partition
   if (!Number.isSafeInteger(of) || of < 1 || !Number.isSafeInteger(member) || member < 0 || member >= of) {
     return Effect.fail(
@@ -81,7 +93,8 @@ const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions
   return Effect.succeed({
     checkpoint: `${checkpoint}#${member}/${of}`,
     owns: of === 1 ? undefined : (event: StoredEvent) => StreamId.partitionOf(event.streamId, of) === member,
-    partitioned: true
+    partitioned: true,
+    fence
   })
 }
 
@@ -112,7 +125,7 @@ export type Requirements = EventStore.EventStore | CheckpointStore.CheckpointSto
  * @since 0.2.0
  * @category models
  */
-export type RunError = Projection.ProjectionParked | EventStore.ReadError | CheckpointStore.CheckpointMoved | CheckpointStore.CheckpointMoved
+export type RunError = Projection.ProjectionParked | EventStore.ReadError | CheckpointStore.CheckpointMoved | PartitionLost
 
 /** A handler failure, with the event it failed on. */
 class HandlerFailed extends Data.TaggedError("HandlerFailed")<{
@@ -154,6 +167,7 @@ const handleBatch = <E, R>(
         count++
       }
     }
+    yield* lane.fence
     yield* checkpoints.compareAndSet(lane.checkpoint, { expected: saved, next: last.globalPosition })
     return count
   })
@@ -164,10 +178,11 @@ const handleBatch = <E, R>(
     Effect.retry({
       schedule: Schedule.mapInput(
         retry,
-        (error: HandlerFailed | EventStore.ReadError | CheckpointStore.CheckpointMoved) => error._tag === "HandlerFailed" ? error.cause : error
+        (error: HandlerFailed | EventStore.ReadError | CheckpointStore.CheckpointMoved | PartitionLost) =>
+          error._tag === "HandlerFailed" ? error.cause : error
       ),
-      // another runner moved the checkpoint: trying again would apply its events twice
-      while: (error) => error._tag !== "CheckpointMoved"
+      // another runner moved the checkpoint, or took the partition: trying again would apply its events twice
+      while: (error) => error._tag !== "CheckpointMoved" && error._tag !== "PartitionLost"
     }),
     Effect.tap((count) => Metric.incrementBy(handled, count)),
     Effect.catchTag("HandlerFailed", (failure) =>

@@ -37,6 +37,8 @@ export * as ProcessManager from "./ProcessManager.js"
 export * as Projection from "./Projection.js"
 /** Runs projections: in the background, to the end of the log, rebuilt, or inline. */
 export * as ProjectionRunner from "./ProjectionRunner.js"
+/** Consumer groups: a projection split over workers that come and go, by leases in the store. */
+export * as ConsumerGroup from "./ConsumerGroup.js"
 /** Queries by event type and tags, for Dynamic Consistency Boundaries. */
 export * as Query from "./Query.js"
 /** Named subscriptions to the global log, with checkpoints. */

@@ -16,3 +16,5 @@ export * as PostgresEventStore from "./stores/postgres/PostgresEventStore.js"
 export * as PostgresCheckpointStore from "./stores/postgres/PostgresCheckpointStore.js"
 /** The PostgreSQL snapshot store. */
 export * as PostgresSnapshotStore from "./stores/postgres/PostgresSnapshotStore.js"
+/** The PostgreSQL consumer group store: members, leases and fencing of partitions. */
+export * as PostgresConsumerGroupStore from "./stores/postgres/PostgresConsumerGroupStore.js"

@@ -456,6 +456,24 @@ ${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT '
        END LOOP;
      END
      $fn$`
+  ],
+  // 11. consumer groups: live members with a lease, and the partitions of each group with their owner and fencing generation
+  [
+    `CREATE TABLE ${t.schema}.group_members (
+      group_name text NOT NULL,
+      member text NOT NULL,
+      expires_at timestamptz NOT NULL,
+      PRIMARY KEY (group_name, member)
+    )`,
+    `CREATE TABLE ${t.schema}.group_partitions (
+      group_name text NOT NULL,
+      partition integer NOT NULL CHECK (partition >= 0),
+      partitions integer NOT NULL CHECK (partitions >= 1),
+      owner text,
+      generation bigint NOT NULL DEFAULT 0,
+      expires_at timestamptz NOT NULL DEFAULT '-infinity',
+      PRIMARY KEY (group_name, partition)
+    )`
   ]
 ]
 
