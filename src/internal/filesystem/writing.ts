@@ -11,6 +11,7 @@ import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
 import { planAppend } from "../appendPlan.js"
 import { serializeEvent } from "../serialize.js"
+import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
@@ -175,6 +176,8 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
     if (store.readOnly) return yield* failAll(group, readOnlyError(store, "append"))
+    const verified = yield* Effect.either(awaitVerified(store))
+    if (Either.isLeft(verified)) return yield* failAll(group, verified.left)
     const outcomes = yield* store.lease.use((held) =>
       Effect.gen(function*() {
         // plan under the indexing permit; once our entries are in, readers leave the tail to us.
@@ -201,6 +204,7 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
       Effect.catchAll((error) => Effect.succeed(group.map((): Outcome => Either.left(error))))
     )
     yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+    yield* writeIfDue(store)
   })
 
 /**
