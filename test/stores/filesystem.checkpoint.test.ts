@@ -259,6 +259,23 @@ describe("FileEventStore index checkpoint", () => {
       rmSync(directory, { recursive: true, force: true })
     }))
 
+  it.live("given a store opened from its checkpoint, when an append already stored is sent again, then it is recognised by its event ids and not stored twice", () =>
+    Effect.gen(function*() {
+      const { directory, streamId } = yield* seeded("chk-ids", 20)
+      const again = batch(2)
+      const first = yield* Effect.scoped(Effect.flatMap(open(directory), (store) => store.append(streamId, again, { expectedVersion: 20 })))
+      const before = yield* loaded
+      const { second, version } = yield* Effect.scoped(Effect.gen(function*() {
+        const store = yield* open(directory)
+        const second = yield* store.append(streamId, again, { expectedVersion: "Any" })
+        return { second, version: yield* store.streamVersion(streamId) }
+      }))
+      expect(yield* loaded).toBe(before + 1)
+      expect(second).toEqual(first)
+      expect(version).toBe(22)
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
   it.live("given a store opened read-only, when it is read and closed, then it writes no checkpoint", () =>
     Effect.gen(function*() {
       const { directory, streamId } = yield* seeded("chk-ro", 20)

@@ -216,8 +216,19 @@ export const decode = (bytes: Buffer, fd: number, logSize: number): Covered | un
   const blocks = column((b) => new Uint32Array(b), blockCount * 4)
   const ids = bytes.toString("latin1", at, at + count * idLength)
 
-  const index = emptyIndex()
   const streams = header.streams.map((id) => ({ id: id as StreamId, positions: [] as Array<number> }))
+  const index: Index = {
+    ...emptyIndex(),
+    offsets: Array.from(f64.subarray(0, count)),
+    positionOf: Array.from(f64.subarray(count)),
+    streamOf: new Array<StreamId>(count),
+    versionOf: new Array<number>(count),
+    idOf: new Array<string>(count),
+    typeOf: new Array<string>(count),
+    tagsOf: new Array<ReadonlyArray<string>>(count),
+    // filled when a writer first needs them (`fillIds`): only writes look ids up
+    idsPending: true
+  }
   for (const type of header.types) index.types.set(type, type)
   for (let slot = 0; slot < count; slot++) {
     const stream = streams[streamRefs[slot]!]
@@ -226,15 +237,11 @@ export const decode = (bytes: Buffer, fd: number, logSize: number): Covered | un
     if (stream === undefined || type === undefined || tags === undefined) return undefined
     if (stream.positions.length === 0) index.streams.set(stream.id, stream)
     stream.positions.push(slot)
-    const id = ids.slice(slot * idLength, (slot + 1) * idLength)
-    index.offsets.push(f64[slot]!)
-    index.positionOf.push(f64[count + slot]!)
-    index.streamOf.push(stream.id)
-    index.versionOf.push(stream.positions.length)
-    index.idOf.push(id)
-    index.ids.set(id, slot)
-    index.typeOf.push(type)
-    index.tagsOf.push(tags)
+    index.streamOf[slot] = stream.id
+    index.versionOf[slot] = stream.positions.length
+    index.idOf[slot] = ids.slice(slot * idLength, (slot + 1) * idLength)
+    index.typeOf[slot] = type
+    index.tagsOf[slot] = tags
     if (tags.length > 0) addTags(index.tagged, slot, tags)
   }
   index.count = count

@@ -14,7 +14,7 @@ import { serializeEvent } from "../serialize.js"
 import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
-import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
+import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
 interface Pending {
@@ -58,6 +58,7 @@ const located = (index: Index) => (id: string) => {
  */
 const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan => {
   const index = store.index
+  fillIds(index)
   const start = index.offsets.length
   const chunks: Array<string> = []
   let bytes = index.size
