@@ -219,8 +219,8 @@ export const decode = (bytes: Buffer, fd: number, logSize: number): Covered | un
   const streams = header.streams.map((id) => ({ id: id as StreamId, positions: [] as Array<number> }))
   const index: Index = {
     ...emptyIndex(),
-    offsets: Array.from(f64.subarray(0, count)),
-    positionOf: Array.from(f64.subarray(count)),
+    offsets: new Array<number>(count),
+    positionOf: new Array<number>(count),
     streamOf: new Array<StreamId>(count),
     versionOf: new Array<number>(count),
     idOf: new Array<string>(count),
@@ -237,6 +237,8 @@ export const decode = (bytes: Buffer, fd: number, logSize: number): Covered | un
     if (stream === undefined || type === undefined || tags === undefined) return undefined
     if (stream.positions.length === 0) index.streams.set(stream.id, stream)
     stream.positions.push(slot)
+    index.offsets[slot] = f64[slot]!
+    index.positionOf[slot] = f64[count + slot]!
     index.streamOf[slot] = stream.id
     index.versionOf[slot] = stream.positions.length
     index.idOf[slot] = ids.slice(slot * idLength, (slot + 1) * idLength)
