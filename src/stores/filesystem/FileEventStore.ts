@@ -4,8 +4,14 @@
  * default), each line with a CRC32 so damage is detected, not guessed.
  *
  * - **Index**: stream → log offsets and event id → position, rebuilt from the
- *   log when the store opens and kept current as the log grows (also by other
+ *   log (or its checkpoint) when the store opens and kept current as the log grows (also by other
  *   processes), so a stream read never scans the store.
+ * - **Index checkpoint** (`index.chk`): the index as binary columns up to
+ *   some log size, written in the background (temporary file, fsync, rename)
+ *   by writing processes; an open loads it and scans only the log after it.
+ *   One that does not check out is ignored (full scan). The log below it is
+ *   checked against its per-MiB CRCs in the background, and the first write
+ *   waits for that check: damage there fails it as a full scan at open would.
  * - **Across processes**: an exclusive lock (`proper-lockfile`, stale locks of
  *   crashed holders are taken over) around catch-up + version check + write,
  *   kept as a lease while this process keeps writing (let go when idle or
