@@ -243,3 +243,47 @@ export const consumerGroupRebalances = Metric.counter("chronicle_consumer_group_
   description: "Partitions claimed or released by members of a consumer group",
   incremental: true
 })
+
+/**
+ * Filesystem store opens that loaded the index checkpoint (and scanned only the log after it).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const filesystemCheckpointsLoaded = Metric.counter("chronicle_filesystem_checkpoints_loaded_total", {
+  description: "Filesystem store opens that loaded the index checkpoint",
+  incremental: true
+})
+
+/**
+ * Index checkpoints found but ignored (damaged, foreign, of another format, or covering more than the log): the log was scanned in full.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const filesystemCheckpointsIgnored = Metric.counter("chronicle_filesystem_checkpoints_ignored_total", {
+  description: "Index checkpoints that did not check out and were ignored",
+  incremental: true
+})
+
+/**
+ * Index checkpoints written (in the background, or when the store closed).
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const filesystemCheckpointsWritten = Metric.counter("chronicle_filesystem_checkpoints_written_total", {
+  description: "Index checkpoints written by filesystem stores",
+  incremental: true
+})
+
+/**
+ * Verifications of a loaded checkpoint that found a block of the log changed (an erasure, or damage) and scanned the log in full.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const filesystemCheckpointFullScans = Metric.counter("chronicle_filesystem_checkpoint_full_scans_total", {
+  description: "Checkpoint verifications that fell back to a full scan of the log",
+  incremental: true
+})

@@ -7,6 +7,7 @@ import { Clock, Effect } from "effect"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
+import { awaitVerified, remove as removeCheckpoint } from "./checkpointing.js"
 import { eraseInPlace, rangesOf } from "./erasing.js"
 import { readBytes } from "./io.js"
 import { encodeLogTombstone, mergeRanges, voidOf } from "./logFormat.js"
@@ -23,7 +24,7 @@ import { fenced, type LogStore, scanTail, viewOf, withLock } from "./logStore.js
  * known valid.
  */
 export const deleteStream = (store: LogStore) => (streamId: StreamId, expected: ExpectedVersion.ExpectedVersion, erase: boolean) =>
-  withLock(
+  Effect.zipRight(awaitVerified(store), withLock(
     store,
     Effect.gen(function*() {
       const deletedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
@@ -66,10 +67,11 @@ export const deleteStream = (store: LogStore) => (streamId: StreamId, expected: 
       }
       const ranges = erase ? store.erasures.of(streamId) : undefined
       if (ranges !== undefined) {
+        yield* removeCheckpoint(store)
         yield* eraseInPlace(store, streamId, ranges)
       }
     })
-  ).pipe(
+  )).pipe(
     Effect.mapError((e) =>
       e instanceof EventStore.StoreError || e instanceof EventStore.ConcurrencyConflict ? e : store.fail("deleteStream", e)
     )
@@ -83,7 +85,7 @@ export const deleteStream = (store: LogStore) => (streamId: StreamId, expected: 
  * still counts, and the next writer to open the store tries again.
  */
 export const moveLegacyTombstones = (store: LogStore) =>
-  store.legacy.size === 0 || store.readOnly ? Effect.void : withLock(
+  store.legacy.size === 0 || store.readOnly ? Effect.void : Effect.zipRight(awaitVerified(store), withLock(
     store,
     store.indexing.withPermits(1)(Effect.gen(function*() {
       yield* scanTail(store, true)
@@ -103,4 +105,4 @@ export const moveLegacyTombstones = (store: LogStore) =>
       yield* scanTail(store, false)
       if (!landed.equals(record)) yield* Effect.logWarning(`chronicle: ${fenced(store, "open").reason}; ${store.tombstonesPath} still counts`)
     }))
-  ).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("open", e))))
+  )).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("open", e))))

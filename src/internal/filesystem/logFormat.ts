@@ -313,6 +313,11 @@ export class Erasures {
     return this.streams.get(streamId)?.toArray()
   }
 
+  /** Each erased stream's ranges (ascending, disjoint). */
+  entries(): Array<readonly [StreamId, ReadonlyArray<readonly [number, number]>]> {
+    return [...this.streams].map(([streamId, ranges]) => [streamId, ranges.toArray()] as const)
+  }
+
   /** Whether some tombstone erased `streamId`. */
   has(streamId: StreamId): boolean {
     return this.streams.has(streamId)

@@ -32,7 +32,9 @@ export interface Index {
   readonly tagged: TagIndex
   /** Per stream: its id (one string shared by all its entries) and its events' positions. */
   readonly streams: Map<StreamId, { readonly id: StreamId; readonly positions: Array<number> }>
+  /** Event id → slot; incomplete while `idsPending` (loaded from a checkpoint): `fillIds` completes it. */
   readonly ids: Map<string, number>
+  idsPending: boolean
 }
 
 export const emptyIndex = (): Index => ({
@@ -49,8 +51,16 @@ export const emptyIndex = (): Index => ({
   types: new Map(),
   tagged: new Map(),
   streams: new Map(),
-  ids: new Map()
+  ids: new Map(),
+  idsPending: false
 })
+
+/** Completes `ids` of an index loaded from a checkpoint (entries added since are there already: same slots). */
+export const fillIds = (index: Index) => {
+  if (!index.idsPending) return
+  for (let slot = 0; slot < index.idOf.length; slot++) index.ids.set(index.idOf[slot]!, slot)
+  index.idsPending = false
+}
 
 export const addEntry = (
   index: Index,

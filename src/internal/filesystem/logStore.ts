@@ -8,7 +8,7 @@
 import * as NodeFs from "node:fs"
 import { basename } from "node:path"
 import type { FileSystem } from "@effect/platform"
-import { Effect, Option, Scope } from "effect"
+import { Deferred, Effect, Option, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBytes, readRunLimit, syncDirectory } from "./io.js"
@@ -38,6 +38,8 @@ export interface LogStoreSettings {
   readonly readOnly: boolean
   /** The permissions of files the store creates (before the umask). */
   readonly fileMode: number
+  /** The index checkpoint (`checkpoint.ts`). */
+  readonly checkpointPath: string
 }
 
 /** The log as this process knows it. */
@@ -67,6 +69,12 @@ export interface LogStore extends LogStoreSettings {
   readonly fail: (operation: string, error: unknown) => EventStore.StoreError
   /** The cross-process write lock, kept while this process keeps writing. */
   readonly lease: WriterLease.WriterLease
+  /** How much of the log the checkpoint on disk covers (0: none known), and the log's block CRCs known so far. */
+  readonly checkpoint: { covered: number; blocks: Array<number>; writing: boolean }
+  /** One writer of the checkpoint at a time; erasure takes it to remove the checkpoint. */
+  readonly checkpointing: Effect.Semaphore
+  /** Done once the log below a loaded checkpoint checked out; failed with the damage found there. Writes wait for it. */
+  readonly verified: Deferred.Deferred<void, EventStore.StoreError>
 }
 
 /** Opens the log (creating the directory and the log if needed) with an empty index. */
@@ -103,6 +111,9 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       indexing: yield* Effect.makeSemaphore(1),
       scope: yield* Effect.scope,
       fail,
+      checkpoint: { covered: 0, blocks: [], writing: false },
+      checkpointing: yield* Effect.makeSemaphore(1),
+      verified: yield* Deferred.make<void, EventStore.StoreError>(),
       lease: yield* WriterLease.make({
         directory: settings.directory,
         lockPath: settings.lockPath,
@@ -257,6 +268,8 @@ export const scanTail = (
         store.legacy.delete(tombstone.streamId)
         index.head = Math.max(index.head, tombstone.position)
         if (tombstone.erase && index.streams.has(tombstone.streamId)) gone.add(tombstone.streamId)
+        // its overwrite changes blocks whose CRCs we may know
+        if (tombstone.erase) store.checkpoint.blocks = []
       }
       // readers holding the old index keep it; lines of it overwritten meanwhile read as erased
       if (gone.size > 0) store.index = withoutStreams(index, gone)

@@ -11,9 +11,10 @@ import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
 import { planAppendMany } from "../appendPlan.js"
 import { type SerializedEvent, serializeEvent } from "../serialize.js"
+import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
-import { addEntry, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
+import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
 /** One queued call: a single append, or an `appendMany` call, all of it or none. */
@@ -56,6 +57,7 @@ const located = (index: Index) => (id: string) => {
  */
 const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan => {
   const index = store.index
+  fillIds(index)
   const start = index.offsets.length
   const chunks: Array<string> = []
   let bytes = index.size
@@ -197,6 +199,8 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
     if (store.readOnly) return yield* failAll(group, readOnlyError(store, "append"))
+    const verified = yield* Effect.either(awaitVerified(store))
+    if (Either.isLeft(verified)) return yield* failAll(group, verified.left)
     const outcomes = yield* store.lease.use((held) =>
       Effect.gen(function*() {
         // plan under the indexing permit; once our entries are in, readers leave the tail to us.
@@ -223,6 +227,7 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
       Effect.catchAll((error) => Effect.succeed(group.map((): Outcome => Either.left(error))))
     )
     yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+    yield* writeIfDue(store)
   })
 
 /**

@@ -4,8 +4,14 @@
  * default), each line with a CRC32 so damage is detected, not guessed.
  *
  * - **Index**: stream → log offsets and event id → position, rebuilt from the
- *   log when the store opens and kept current as the log grows (also by other
+ *   log (or its checkpoint) when the store opens and kept current as the log grows (also by other
  *   processes), so a stream read never scans the store.
+ * - **Index checkpoint** (`index.chk`): the index as binary columns up to
+ *   some log size, written in the background (temporary file, fsync, rename)
+ *   by writing processes; an open loads it and scans only the log after it.
+ *   One that does not check out is ignored (full scan). The log below it is
+ *   checked against its per-MiB CRCs in the background, and the first write
+ *   waits for that check: damage there fails it as a full scan at open would.
  * - **Across processes**: an exclusive lock (`proper-lockfile`, stale locks of
  *   crashed holders are taken over) around catch-up + version check + write,
  *   kept as a lease while this process keeps writing (let go when idle or
@@ -58,6 +64,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import * as EventStore from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../../internal/serialize.js"
+import * as Checkpointing from "../../internal/filesystem/checkpointing.js"
 import { deleteStream, moveLegacyTombstones } from "../../internal/filesystem/deleting.js"
 import { watchDirectory } from "../../internal/filesystem/io.js"
 import { streamVersionOf } from "../../internal/filesystem/logIndex.js"
@@ -121,6 +128,16 @@ export const tombstonesFileName = "tombstones.jsonl"
 
 
 /**
+ * The name of the index checkpoint in the store's directory: the index of
+ * the log up to some size, so an open scans only the log after it. Written
+ * in the background; a file that does not check out is ignored.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const indexCheckpointFileName = "index.chk"
+
+/**
  * Opens (creating it if needed) the store in a directory, recovers its log,
  * and starts its writer. The store closes with the scope.
  *
@@ -145,13 +162,16 @@ export const make = (
       staleMs: Math.max(2000, options.lockStaleMs ?? 5000),
       maxEventBytes: options.maxEventBytes ?? defaultMaxEventBytes,
       readOnly: options.readOnly === true,
-      fileMode: options.fileMode ?? 0o666
+      fileMode: options.fileMode ?? 0o666,
+      checkpointPath: path.join(directory, indexCheckpointFileName)
     })
     yield* readLegacyTombstones(store)
+    yield* Checkpointing.load(store)
     // index the log without the lock (others keep appending); a torn tail is sealed under the lock before the next write
     yield* catchUp(store, false, "open")
     yield* moveLegacyTombstones(store)
     const { append, appendMany } = yield* startWriter(store)
+    yield* Effect.addFinalizer(() => Checkpointing.write(store))
     const reading = readingOf(store)
     const upToDate = catchUp(store, false)
 
