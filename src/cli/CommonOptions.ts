@@ -40,3 +40,14 @@ export const allowPartial = Options.boolean("allow-partial").pipe(
  * @category options
  */
 export const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table."))
+
+/**
+ * `--poll-ms`: how often a live read looks for new events when the store sends no signal.
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export const pollInterval = Options.integer("poll-ms").pipe(
+  Options.optional,
+  Options.withDescription("How often to look for new events when the store sends no signal, in ms (default: the store's).")
+)

@@ -15,6 +15,7 @@ import { CheckpointStore, ConsumerGroup, EventStore, Projection, ProjectionRunne
 import { PostgresCheckpointStore, PostgresConsumerGroupStore, PostgresEventStore } from "chronicle/postgres"
 import { events } from "../contract/EventStoreContract.js"
 import { databaseUrl, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"
+import { countingSeen } from "../support/seenProjection.js"
 import { eventually } from "../support/time.js"
 
 const withSchema = (label: string) => {
@@ -30,19 +31,7 @@ const withSchema = (label: string) => {
 }
 
 /** Counts every `grp` event in `<schema>.seen`, by event id, in the checkpoint's transaction. */
-const counting = (schema: string) =>
-  Projection.make({
-    name: "group-seen",
-    handle: (event) =>
-      Effect.gen(function*() {
-        if (StreamId.category(event.streamId) !== "grp") return
-        const sql = yield* SqlClient.SqlClient
-        yield* sql.unsafe(
-          `INSERT INTO "${schema}".seen (event_id, applied) VALUES ($1, 1) ON CONFLICT (event_id) DO UPDATE SET applied = seen.applied + 1`,
-          [event.eventId]
-        )
-      })
-  })
+const counting = (schema: string) => countingSeen(schema, "grp")
 
 const createSeen = (schema: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE TABLE "${schema}".seen (event_id uuid PRIMARY KEY, applied int NOT NULL)`))

@@ -7,29 +7,16 @@
  * id, with how often it was applied), in the checkpoint's transaction, as
  * member `member` of the projection's group, until killed.
  */
-import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
-import { ConsumerGroup, Projection, StreamId } from "../../src/index.js"
+import { ConsumerGroup } from "../../src/index.js"
 import { PostgresCheckpointStore, PostgresConsumerGroupStore, PostgresEventStore } from "../../src/postgres.js"
 import { runWorkerProgram } from "./process.js"
+import { countingSeen } from "./seenProjection.js"
 
 const [databaseUrl, schema, member, delayArg, partitionsArg, ttlArg, batchArg] = process.argv.slice(2)
 const delay = Number(delayArg ?? "0")
 
-const projection = Projection.make({
-  name: "group-seen",
-  handle: (event) =>
-    Effect.gen(function*() {
-      if (StreamId.category(event.streamId) !== "grp") return
-      const sql = yield* SqlClient.SqlClient
-      yield* sql.unsafe(
-        `INSERT INTO "${schema}".seen (event_id, applied) VALUES ($1, 1)
-         ON CONFLICT (event_id) DO UPDATE SET applied = seen.applied + 1`,
-        [event.eventId]
-      )
-      if (delay > 0) yield* Effect.sleep(delay)
-    })
-})
+const projection = countingSeen(schema!, "grp", delay)
 
 const stores = Layer.mergeAll(PostgresCheckpointStore.layer({ schema: schema! }), PostgresConsumerGroupStore.layer({ schema: schema! })).pipe(
   Layer.provideMerge(PostgresEventStore.layerFromUrl({ url: databaseUrl!, schema: schema!, maxConnections: 6 }))

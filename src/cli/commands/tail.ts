@@ -13,10 +13,6 @@ import * as Stores from "../Stores.js"
 
 const fromStart = Options.boolean("from-start").pipe(Options.withDescription("Start at the first event instead of the end of the log."))
 const limit = Options.integer("limit").pipe(Options.optional, Options.withDescription("Stop after this many events."))
-const pollInterval = Options.integer("poll-ms").pipe(
-  Options.optional,
-  Options.withDescription("How often to look for new events when the store sends no signal, in ms (default: the store's).")
-)
 
 const categories = Options.text("category").pipe(
   Options.repeated,
@@ -39,7 +35,7 @@ const humanLine = (styles: Output.Style) => (event: StoredEvent) =>
  */
 export const command = Command.make(
   "tail",
-  { store: CommonOptions.store, json: CommonOptions.json, fromStart, limit, pollInterval, categories, types },
+  { store: CommonOptions.store, json: CommonOptions.json, fromStart, limit, pollInterval: CommonOptions.pollInterval, categories, types },
   (options) =>
     Stores.withStore(options.store, "read", (store) =>
       Effect.gen(function*() {

@@ -38,10 +38,6 @@ const codec = Options.text("codec").pipe(
   Options.optional,
   Options.withDescription("The export of the decider module holding the event codec (as replay takes it).")
 )
-const pollInterval = Options.integer("poll-ms").pipe(
-  Options.optional,
-  Options.withDescription("How often the live log looks for new events when the store sends no signal, in ms (default: the store's).")
-)
 
 /**
  * The `ui` command.
@@ -51,7 +47,7 @@ const pollInterval = Options.integer("poll-ms").pipe(
  */
 export const command = Command.make(
   "ui",
-  { store: CommonOptions.store, port, host, decider, codec, pollInterval },
+  { store: CommonOptions.store, port, host, decider, codec, pollInterval: CommonOptions.pollInterval },
   (options) =>
     Effect.scoped(Effect.gen(function*() {
       if (options.port < 0 || options.port > 65535) return yield* CliError.usage(`--port must be from 0 to 65535, got ${options.port}`)

@@ -8,22 +8,12 @@
  */
 import { Effect, Either } from "effect"
 import * as EventStore from "../../EventStore.js"
-import * as ExpectedVersion from "../../ExpectedVersion.js"
 import { type Location, planAppendMany } from "../appendPlan.js"
-import { encodeBatch, isUniqueViolation, maxBatch } from "./appending.js"
+import { encodeBatch, isUniqueViolation, maxBatch, modeOf } from "./appending.js"
 import type { Context } from "./context.js"
 import { errorCode, storeError } from "./errors.js"
 import { guardedRequest } from "./guarded.js"
 import { json, type Row, statement } from "./statements.js"
-
-const modeOf = (expected: ExpectedVersion.ExpectedVersion) =>
-  expected === ExpectedVersion.Any
-    ? "any"
-    : expected === ExpectedVersion.StreamExists
-    ? "exists"
-    : expected === ExpectedVersion.NoStream || expected === 0
-    ? "nostream"
-    : "exact"
 
 /** The calls' streams as they are now, and where their event ids are stored: the plan of a refused call. */
 const explain = (context: Context, appends: ReadonlyArray<EventStore.PendingAppend>) =>

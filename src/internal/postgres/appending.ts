@@ -19,6 +19,16 @@ import { appendGuarded, guardedRequest, ResentBatch } from "./guarded.js"
 import { json } from "./statements.js"
 
 /** Most events one append may carry: the batch index takes 16 bits of the position. */
+/** How the schema's append functions take an expected version. */
+export const modeOf = (expected: ExpectedVersion.ExpectedVersion) =>
+  expected === ExpectedVersion.Any
+    ? "any"
+    : expected === ExpectedVersion.StreamExists
+    ? "exists"
+    : expected === ExpectedVersion.NoStream || expected === 0
+    ? "nostream"
+    : "exact"
+
 export const maxBatch = 0xffff
 
 /** The batch as the `json` array the schema's functions take, or the first event that cannot be stored. */
@@ -108,13 +118,7 @@ export const makeAppend = (context: Context) => {
         })
       }
       const batch = yield* encodeBatch(context, streamId, events)
-      const mode = expected === ExpectedVersion.Any
-        ? "any"
-        : expected === ExpectedVersion.StreamExists
-        ? "exists"
-        : expected === ExpectedVersion.NoStream || expected === 0
-        ? "nostream"
-        : "exact"
+      const mode = modeOf(expected)
       const st = q.appendStream
       const params = [streamId, mode, mode === "exact" ? expected : null, events.length, batch]
       /** The append as a request of the schema's functions; built only for a group or a guarded append. */
