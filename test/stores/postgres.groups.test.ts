@@ -155,11 +155,19 @@ describe.runIf(postgresAvailable())("PostgreSQL consumer groups", () => {
       readonly stderr: () => string
       readonly exited: Promise<void>
     }
+    /**
+     * A member process. Its sessions end a transaction left idle for longer than
+     * its lease (PGOPTIONS): a stalled member's open batches would otherwise hold
+     * the read model's rows, and its successor with them, until it resumes.
+     */
     const spawnMember = (schema: string, name: string, delayMs: number, ttlMs: number): Worker => {
       const child = spawn(
         process.execPath,
         ["--import", "tsx", join(import.meta.dirname, "../support/groupWorker.ts"), databaseUrl, schema, name, String(delayMs), "8", String(ttlMs)],
-        { stdio: ["ignore", "ignore", "pipe"] }
+        {
+          stdio: ["ignore", "ignore", "pipe"],
+          env: { ...process.env, PGOPTIONS: `-c idle_in_transaction_session_timeout=${ttlMs}` }
+        }
       )
       let stderr = ""
       child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
@@ -208,6 +216,8 @@ describe.runIf(postgresAvailable())("PostgreSQL consumer groups", () => {
         yield* appendTo(40, 25, "s")
         // slow handlers: a batch of 50 takes ~250 ms, mostly inside its transaction
         const stalled = spawnMember(schema, "a", 5, 1500)
+        // whatever happens, never leave a stopped process behind (it would hold the schema's drop)
+        yield* Effect.addFinalizer(() => Effect.sync(() => void (stalled.child.kill("SIGCONT"), stalled.child.kill("SIGKILL"))))
         yield* eventually(Effect.map(summary(schema), (s) => s.rows >= 100), "a has applied 100 events", 90_000)
         stalled.child.kill("SIGSTOP")
         const atStop = (yield* summary(schema)).rows
@@ -223,7 +233,7 @@ describe.runIf(postgresAvailable())("PostgreSQL consumer groups", () => {
         expect(yield* summary(schema)).toEqual({ rows: 1200, max: 1 })
         yield* stopAll([stalled, other])
         expect(problems(other)).toEqual([])
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.scoped, Effect.provide(layer))
     }, 240_000)
   })
 })
