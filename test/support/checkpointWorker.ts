@@ -5,7 +5,8 @@
  *
  * Forever: loads the checkpoint `name` of the filesystem store in
  * `directory`, moves it one up with `compareAndSet`, and prints `ok <next>`
- * on stdout for each move that succeeded. Killed to stop.
+ * on stdout for each move that succeeded. Stops after the move in hand
+ * when its stdin closes (or when killed).
  */
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Option } from "effect"
@@ -14,9 +15,12 @@ import { runWorkerProgram } from "./process.js"
 
 const [directory, name] = process.argv.slice(2)
 
+let stopping = false
+process.stdin.on("end", () => (stopping = true)).resume()
+
 const race = Effect.gen(function*() {
   const checkpoints = yield* CheckpointStore.CheckpointStore
-  for (;;) {
+  while (!stopping) {
     const expected = yield* checkpoints.load(name!)
     const next = Option.getOrElse(expected, () => 0n) + 1n
     const moved = yield* Effect.either(checkpoints.compareAndSet(name!, { expected, next }))
