@@ -56,7 +56,7 @@ export const dropSchemaAfter = (schema: string) =>
  */
 export const storeLayer = (
   label: string,
-  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema" | "pool"> & {
+  options: Omit<PostgresEventStore.PostgresEventStoreOptions, "schema" | "pool" | "readReplica"> & {
     readonly via?: "client" | "pool"
     readonly maxConnections?: number
     readonly applicationName?: string

@@ -12,6 +12,7 @@ import { defaultMaxEventBytes } from "../serialize.js"
 import type { StreamId } from "../../StreamId.js"
 import { isConnectionLost, storeError } from "./errors.js"
 import { queryPool } from "./pool.js"
+import { replicaReader } from "./replica.js"
 import { prepare, type Tables } from "./schema.js"
 import { type Row, type Statement, statements } from "./statements.js"
 
@@ -23,6 +24,7 @@ export interface ContextOptions {
   readonly migrate?: boolean | undefined
   readonly pool?: Pg.Pool | undefined
   readonly notify?: boolean | undefined
+  readonly readReplica?: { readonly pool: Pg.Pool } | undefined
 }
 
 /** One store's shared state and statement runners. */
@@ -37,6 +39,8 @@ export interface Context {
   readonly execute: (st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, unknown>
   /** `execute`, failing with a `StoreError` of `operation`. */
   readonly run: (operation: string, st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, StoreError>
+  /** `run` for a page of the global log (bound in its third parameter): on the read replica when there is one. */
+  readonly readLog: (operation: string, st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, StoreError>
   /** The stream's version; 0 when it has no row. */
   readonly currentVersion: (streamId: StreamId) => Effect.Effect<number, StoreError>
 }
@@ -82,6 +86,7 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
       pageSize: options.pageSize ?? 1000,
       execute: (st, params) => execute(st, params),
       run,
+      readLog: options.readReplica === undefined ? run : replicaReader({ pool: options.readReplica.pool, run, tables }),
       currentVersion
     }
   })

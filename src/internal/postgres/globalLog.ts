@@ -47,7 +47,7 @@ export const readAll = (context: Context) => {
       ...(range.types === undefined ? [] : [range.types])
     ]
     const fetch = (from: bigint, count: number, bound: string | null) =>
-      context.run("readAll", st, [String(from), count, bound, ...filter])
+      context.readLog("readAll", st, [String(from), count, bound, ...filter])
     if (range.direction === "backwards") {
       const top = range.fromPosition > maxPosition ? maxPosition : range.fromPosition
       return pages(context, range.chunkSize, range.limit, top, -1n, fetch)

@@ -59,6 +59,19 @@ export interface PostgresEventStoreOptions {
    * other processes) wake at once instead of at their next poll; default true.
    */
   readonly notify?: boolean | undefined
+  /**
+   * A `pg` pool on a streaming replica (hot standby) of the same database:
+   * `readAll`, and so subscriptions and projection catch-up, read their pages
+   * there. Each read takes its horizon and the WAL position on the primary
+   * and waits until the replica has replayed that far, so it delivers what a
+   * read on the primary would, never less; a lagging replica delays it. A
+   * replica that fails costs only speed: the page is read from the primary
+   * (with a warning logged). Stream reads, DCB queries, the head position and
+   * LISTEN stay on the primary. `layerFromUrl` takes `readReplica: { url }`.
+   *
+   * @since 0.2.0
+   */
+  readonly readReplica?: { readonly pool: Pg.Pool } | undefined
 }
 
 /**
@@ -113,8 +126,19 @@ export const layer = (
  * @since 0.1.0
  * @category models
  */
-export interface ConnectionOptions extends Omit<PostgresEventStoreOptions, "pool"> {
+export interface ConnectionOptions extends Omit<PostgresEventStoreOptions, "pool" | "readReplica"> {
   readonly url: string | Redacted.Redacted
+  /**
+   * A streaming replica for global-log reads (see
+   * `PostgresEventStoreOptions.readReplica`), with a pool of its own
+   * (default 4 connections).
+   *
+   * @since 0.2.0
+   */
+  readonly readReplica?: {
+    readonly url: string | Redacted.Redacted
+    readonly maxConnections?: number | undefined
+  } | undefined
   /** Pool size; default 10. */
   readonly maxConnections?: number | undefined
   /** How long to wait for a connection (new or pooled) before failing; default 10 s. */
@@ -140,7 +164,16 @@ export const layerFromUrl = (
       const client = PgClient.layerFromPool({ acquire: Effect.succeed(pool) }).pipe(
         Layer.mapError((error) => storeError("connect", error))
       )
-      return layer({ ...options, pool }).pipe(Layer.provideMerge(client))
+      const replica = options.readReplica
+      const readReplica = replica === undefined ? undefined : {
+        pool: yield* acquirePool({
+          url: replica.url,
+          maxConnections: replica.maxConnections ?? 4,
+          connectTimeoutMs: options.connectTimeoutMs,
+          applicationName: `${options.applicationName ?? "chronicle"}-replica`
+        })
+      }
+      return layer({ ...options, pool, readReplica }).pipe(Layer.provideMerge(client))
     })
   )
 

@@ -1,0 +1,164 @@
+/**
+ * Global-log reads from a streaming replica (`readReplica`): a standby shows
+ * commits in WAL order once replayed, and cannot see the primary's in-flight
+ * appenders, so a read takes its horizon and WAL position on the primary and
+ * reads the replica only once it has replayed that far. The standby is
+ * started here (test/support/replica.sh; reused when one is up, stopped
+ * after if this file started it).
+ */
+import { SqlClient } from "@effect/sql"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Chunk, Effect, Fiber, Layer, Option, Stream } from "effect"
+import type { Event } from "chronicle"
+import { EventStore, StreamId } from "chronicle"
+import { PostgresEventStore } from "chronicle/postgres"
+import { events } from "../contract/EventStoreContract.js"
+import { databaseUrl, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"
+import { eventually, pause } from "../support/time.js"
+
+const script = fileURLToPath(new URL("../support/replica.sh", import.meta.url))
+const replicaUrl = process.env.REPLICA_URL ?? "postgres://postgres@127.0.0.1:5433/test"
+
+/** Starts the standby (or finds it up); under CI=true a standby that cannot start fails the file. */
+const replica = ((): { readonly up: boolean; readonly startedHere: boolean } => {
+  if (process.env.REPLICA_URL !== undefined) return { up: true, startedHere: false }
+  try {
+    const out = execFileSync("bash", [script, "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+    return { up: true, startedHere: !out.includes("already up") }
+  } catch (error) {
+    if (process.env.CI === "true") throw new Error(`the streaming replica could not be started (CI=true): ${String(error)}`)
+    console.warn(`no streaming replica (${String(error)}): skipping the read-replica tests`)
+    return { up: false, startedHere: false }
+  }
+})()
+
+afterAll(() => {
+  if (replica.startedHere) execFileSync("bash", [script, "stop"], { stdio: "ignore" })
+})
+
+/** A store in a fresh schema on the primary, its global-log reads on `replicaAt`. */
+const replicaStore = (label: string, replicaAt = replicaUrl) => {
+  const schema = uniqueSchema(label)
+  return dropSchemaAfter(schema).pipe(
+    Layer.provideMerge(
+      PostgresEventStore.layerFromUrl({ url: databaseUrl, schema, maxConnections: 16, readReplica: { url: replicaAt } })
+    )
+  )
+}
+
+/** Runs `sql` on the standby itself. */
+const onReplica = (sql: string) =>
+  execFileSync("psql", [replicaUrl, "-qtAc", sql], { encoding: "utf8" }).trim()
+
+const readFrom = (fromPosition: bigint) =>
+  EventStore.readAll({ fromPosition, chunkSize: 50 }).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+
+const expectOnceInOrder = (seen: ReadonlyArray<Event.StoredEvent>, written: ReadonlySet<string>) => {
+  const ids = seen.map((e) => e.eventId as string)
+  expect(new Set(ids).size).toBe(ids.length)
+  expect([...ids].sort()).toEqual([...written].sort())
+  for (let i = 1; i < seen.length; i++) {
+    expect(seen[i]!.globalPosition > seen[i - 1]!.globalPosition).toBe(true)
+  }
+}
+
+describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading from a streaming replica", () => {
+  it.live("a checkpointing reader and a subscriber on the replica see every event once, in order, though writers commit late", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const writers = 12
+      const appendsPerWriter = 20
+      const written = new Set<string>()
+      let writing = writers
+
+      const writer = (w: number) =>
+        Effect.forEach(Array.from({ length: appendsPerWriter }, (_, i) => i), (i) => {
+          const batch = events(1 + ((w + i) % 3))
+          const streamId = StreamId.unsafeMake("replica", `w${w}-s${i % 4}`)
+          const append = EventStore.append(streamId, batch, { expectedVersion: "Any" }).pipe(
+            Effect.tap(() => batch.forEach((e) => written.add(e.eventId!)))
+          )
+          // every third append holds its transaction open after inserting: it commits after later xids
+          return i % 3 === w % 3
+            ? sql.withTransaction(Effect.zipLeft(append, pause(10 + ((w * 7 + i * 13) % 60))))
+            : append
+        }, { discard: true }).pipe(Effect.ensuring(Effect.sync(() => writing--)))
+
+      const seen: Array<Event.StoredEvent> = []
+      const reader = Effect.gen(function*() {
+        let checkpoint = 0n
+        for (;;) {
+          const done = writing === 0
+          const page = yield* readFrom(checkpoint)
+          seen.push(...page)
+          if (page.length > 0) checkpoint = page.at(-1)!.globalPosition + 1n
+          if (done && page.length === 0) return
+          yield* pause(3)
+        }
+      })
+      const total = writers * appendsPerWriter * 2
+      const subscriber = yield* EventStore.subscribe({ pollInterval: "200 millis" }).pipe(
+        Stream.take(total),
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray),
+        Effect.fork
+      )
+
+      yield* Effect.all([Effect.all(Array.from({ length: writers }, (_, w) => writer(w)), { concurrency: "unbounded" }), reader], {
+        concurrency: "unbounded"
+      })
+
+      expect(written.size).toBe(total)
+      expectOnceInOrder(seen, written)
+      expectOnceInOrder(yield* Fiber.join(subscriber), written)
+    }).pipe(Effect.provide(replicaStore("replica_order"))), 120_000)
+
+  it.live("a read while the replica's replay is paused waits for it, then delivers everything", () =>
+    Effect.gen(function*() {
+      const before = events(3)
+      yield* EventStore.append(StreamId.unsafeMake("lag", "a"), before, { expectedVersion: "NoStream" })
+      const sql = yield* SqlClient.SqlClient
+      const walPosition = Effect.map(sql<{ lsn: string }>`SELECT pg_current_wal_insert_lsn()::text AS lsn`, (rows) => rows[0]!.lsn)
+      // the schema and the first append replayed (so no replayed lock of the migrations blocks a read)
+      const first = yield* walPosition
+      yield* eventually(
+        Effect.sync(() => onReplica(`SELECT pg_last_wal_replay_lsn() >= '${first}'::pg_lsn`) === "t"),
+        "the replica has replayed the first append"
+      )
+      onReplica("SELECT pg_wal_replay_pause()")
+      yield* Effect.addFinalizer(() => Effect.sync(() => onReplica("SELECT pg_wal_replay_resume()")))
+      yield* eventually(Effect.sync(() => onReplica("SELECT pg_get_wal_replay_pause_state()") === "paused"), "replay is paused")
+
+      const during = events(4)
+      yield* EventStore.append(StreamId.unsafeMake("lag", "b"), during, { expectedVersion: "NoStream" })
+      const lsn = yield* walPosition
+      const read = yield* Effect.fork(readFrom(0n))
+      // the replica has received the appends but not replayed them, and the read is done or has asked it how far it is
+      yield* eventually(
+        Effect.sync(() => onReplica(`SELECT pg_last_wal_receive_lsn() >= '${lsn}'::pg_lsn`) === "t"),
+        "the replica has received the appends"
+      )
+      yield* eventually(
+        Effect.map(Fiber.poll(read), (done) =>
+          Option.isSome(done) ||
+          onReplica(`SELECT count(*) FROM pg_stat_activity
+                     WHERE application_name = 'chronicle-replica' AND query LIKE '%pg_last_wal_replay_lsn%'`) !== "0"),
+        "the read has reached the replica"
+      )
+      expect(Option.isNone(yield* Fiber.poll(read))).toBe(true)
+
+      onReplica("SELECT pg_wal_replay_resume()")
+      const seen = yield* Fiber.join(read)
+      expect(seen.map((e) => e.eventId)).toEqual([...before, ...during].map((e) => e.eventId))
+    }).pipe(Effect.scoped, Effect.provide(replicaStore("replica_lag"))), 60_000)
+
+  it.live("with the replica down, reads fall back to the primary and miss nothing", () =>
+    Effect.gen(function*() {
+      const batch = events(5)
+      yield* EventStore.append(StreamId.unsafeMake("down", "a"), batch, { expectedVersion: "NoStream" })
+      const seen = yield* readFrom(0n)
+      expect(seen.map((e) => e.eventId)).toEqual(batch.map((e) => e.eventId))
+    }).pipe(Effect.provide(replicaStore("replica_down", "postgres://postgres@127.0.0.1:1/test"))), 60_000)
+})
