@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import type Pg from "pg"
 import { Effect, Option } from "effect"
-import type { StoreError } from "../../EventStore.js"
+import { StoreError } from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../serialize.js"
 import type { StreamId } from "../../StreamId.js"
 import { isConnectionLost, storeError } from "./errors.js"
@@ -48,11 +48,34 @@ export interface Context {
 /** How many times a statement is re-run on a fresh connection after losing its own. */
 const reconnectAttempts = 3
 
+/**
+ * A store over a standby would read the global log wrongly, not just late:
+ * there `pg_current_snapshot()` lists no running transactions (a standby
+ * keeps them apart), so `horizon()` ends at the newest id and a late commit
+ * replayed afterwards lands behind its readers. Such a store is refused; the
+ * `readReplica` option is how a replica is read.
+ */
+const refuseStandby = (sql: SqlClient.SqlClient): Effect.Effect<void, StoreError> =>
+  Effect.flatMap(
+    Effect.mapError(sql<{ readonly standby: boolean }>`SELECT pg_is_in_recovery() AS standby`, (error) => storeError("connect", error)),
+    (rows) =>
+      rows[0]?.standby === true
+        ? Effect.fail(
+          new StoreError({
+            operation: "connect",
+            reason:
+              "the PostgreSQL server is a standby (in recovery): a store cannot run over it, as its global reads would skip late commits; build the store on the primary with readReplica pointing at the standby"
+          })
+        )
+        : Effect.void
+  )
+
 /** Prepares the schema (migrating unless told not to) and builds the context over the `SqlClient` in context. */
 export const makeContext = (options: ContextOptions): Effect.Effect<Context, StoreError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const tables = yield* prepare(options)
     const sql = yield* SqlClient.SqlClient
+    yield* refuseStandby(sql)
+    const tables = yield* prepare(options)
     const q = statements(tables, options.notify !== false)
 
     const viaClient = (st: Statement, params: ReadonlyArray<unknown>) =>
