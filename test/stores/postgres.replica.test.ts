@@ -17,6 +17,7 @@ import { EventStore, StreamId } from "chronicle"
 import { PostgresEventStore } from "chronicle/postgres"
 import { events } from "../contract/EventStoreContract.js"
 import { databaseUrl, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"
+import { lateCommitWriters } from "../support/lateCommits.js"
 import { eventually, pause } from "../support/time.js"
 
 const script = fileURLToPath(new URL("../support/replica.sh", import.meta.url))
@@ -68,30 +69,13 @@ const expectOnceInOrder = (seen: ReadonlyArray<Event.StoredEvent>, written: Read
 describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading from a streaming replica", () => {
   it.live("a checkpointing reader and a subscriber on the replica see every event once, in order, though writers commit late", () =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const writers = 12
-      const appendsPerWriter = 20
-      const written = new Set<string>()
-      let writing = writers
-
-      const writer = (w: number) =>
-        Effect.forEach(Array.from({ length: appendsPerWriter }, (_, i) => i), (i) => {
-          const batch = events(1 + ((w + i) % 3))
-          const streamId = StreamId.unsafeMake("replica", `w${w}-s${i % 4}`)
-          const append = EventStore.append(streamId, batch, { expectedVersion: "Any" }).pipe(
-            Effect.tap(() => batch.forEach((e) => written.add(e.eventId!)))
-          )
-          // every third append holds its transaction open after inserting: it commits after later xids
-          return i % 3 === w % 3
-            ? sql.withTransaction(Effect.zipLeft(append, pause(10 + ((w * 7 + i * 13) % 60))))
-            : append
-        }, { discard: true }).pipe(Effect.ensuring(Effect.sync(() => writing--)))
+      const writers = lateCommitWriters("replica")
 
       const seen: Array<Event.StoredEvent> = []
       const reader = Effect.gen(function*() {
         let checkpoint = 0n
         for (;;) {
-          const done = writing === 0
+          const done = writers.done()
           const page = yield* readFrom(checkpoint)
           seen.push(...page)
           if (page.length > 0) checkpoint = page.at(-1)!.globalPosition + 1n
@@ -99,7 +83,7 @@ describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading fr
           yield* pause(3)
         }
       })
-      const total = writers * appendsPerWriter * 2
+      const total = 12 * 20 * 2
       const subscriber = yield* EventStore.subscribe({ pollInterval: "200 millis" }).pipe(
         Stream.take(total),
         Stream.runCollect,
@@ -107,13 +91,11 @@ describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading fr
         Effect.fork
       )
 
-      yield* Effect.all([Effect.all(Array.from({ length: writers }, (_, w) => writer(w)), { concurrency: "unbounded" }), reader], {
-        concurrency: "unbounded"
-      })
+      yield* Effect.all([writers.run, reader], { concurrency: "unbounded" })
 
-      expect(written.size).toBe(total)
-      expectOnceInOrder(seen, written)
-      expectOnceInOrder(yield* Fiber.join(subscriber), written)
+      expect(writers.written.size).toBe(total)
+      expectOnceInOrder(seen, writers.written)
+      expectOnceInOrder(yield* Fiber.join(subscriber), writers.written)
     }).pipe(Effect.provide(replicaStore("replica_order"))), 120_000)
 
   it.live("a read while the replica's replay is paused waits for it, then delivers everything", () =>
