@@ -32,15 +32,25 @@
  *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
  *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
  *      npx tsx bench/writes.ts --hot        (the two hot-stream workloads and their checks only; no JSON)
+ *      npx tsx bench/writes.ts --cpu [--baseline DIR]
+ *        client CPU per single append only, in interleaved rounds (no JSON); with --baseline, another
+ *        checkout's src (DIR/src, its node_modules a link to this one's) runs in the same rounds as
+ *        "baseline", on a schema of its own: before/after side by side
+ *      npx tsx bench/writes.ts --server     (no JSON)
+ *        what one append costs PostgreSQL itself: chronicle's append statement sent by raw node-postgres
+ *        as a named prepared statement with a pre-built batch ("chronicle fn"), next to chronicle and
+ *        raw node-postgres, 1 writer, new and existing stream, in interleaved rounds
  */
 import { fork } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
 import os from "node:os"
-import { fileURLToPath } from "node:url"
+import path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime, Schedule, Stream } from "effect"
 import pg from "pg"
+import { v7 as uuidv7 } from "uuid"
 import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
 import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
@@ -55,10 +65,14 @@ const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const contended = argv.includes("--contended")
 const hotOnly = argv.includes("--hot")
+const cpuOnly = argv.includes("--cpu")
+const serverOnly = argv.includes("--server")
+const baselineIndex = argv.indexOf("--baseline")
+const baselineDir = baselineIndex === -1 ? undefined : argv[baselineIndex + 1]
 const burnerFlag = "--cpu-burner"
 
-const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
-type Lib = keyof typeof schemas
+const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw", baseline: "bench_w_baseline" } as const
+type Lib = keyof typeof schemas | "chronicle fn"
 const maxConnections = 20
 const writers = 16
 const batchSize = 100
@@ -109,6 +123,49 @@ const makeChronicle = async () => {
       )
     )
   return { lib: "chronicle" as const, append, runtime, close: () => runtime.dispose() }
+}
+
+/** Another checkout's chronicle (`--baseline DIR`), loaded from its sources into this process, on its own schema. */
+const makeBaseline = async (dir: string): Promise<Writer> => {
+  const index = (await import(pathToFileURL(path.resolve(dir, "src/index.ts")).href)) as typeof import("chronicle")
+  const postgres = (await import(pathToFileURL(path.resolve(dir, "src/postgres.ts")).href)) as typeof import("chronicle/postgres")
+  const runtime = ManagedRuntime.make(
+    postgres.PostgresEventStore.layerFromUrl({ url: databaseUrl, schema: schemas.baseline, maxConnections })
+  )
+  await runtime.runPromise(Effect.void)
+  const append: Append = (stream, expected, events) =>
+    runtime.runPromise(
+      index.EventStore.append(index.StreamId.unsafeParse(stream), events as never, {
+        expectedVersion: index.ExpectedVersion.exact(expected)
+      }).pipe(
+        Effect.map((r) => r.streamVersion as number | { conflict: number | undefined }),
+        Effect.catchTag("ConcurrencyConflict", (c) => Effect.succeed({ conflict: c.actual }))
+      )
+    )
+  return { lib: "baseline", append, close: () => runtime.dispose() }
+}
+
+/**
+ * chronicle's own append statement (as its store sends it, notification
+ * included) sent by raw node-postgres as a named prepared statement, its
+ * batch built by hand: what the database costs without chronicle's client.
+ */
+const makeChronicleFunction = (): Writer => {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections })
+  const s = schemas.chronicle
+  const text = `SELECT version::text, base::text, deleted, stored::text, CASE WHEN base IS NOT NULL THEN pg_notify('chronicle_${s}', 'append') END FROM ${s}.append_stream_explained($1, $2, $3, $4, $5::json)`
+  const append: Append = async (stream, expected, events) => {
+    const batch = `[${events.map((e) => `{"event_id":"${uuidv7()}","type":${JSON.stringify(e.type)},"schema_version":1,"data":${JSON.stringify(e.data)},"metadata":{}}`).join(",")}]`
+    const r = await pool.query({
+      name: "chronicle-fn-append",
+      text,
+      values: [stream, expected === 0 ? "nostream" : "exact", expected === 0 ? null : expected, events.length, batch],
+      rowMode: "array"
+    })
+    const row = r.rows[0] as Array<unknown>
+    return row[1] == null ? { conflict: row[0] == null ? 0 : Number(row[0]) } : Number(row[0])
+  }
+  return { lib: "chronicle fn", append, close: () => pool.end() }
 }
 
 /** Emmett on its own pool (see bench/emmett.ts). */
@@ -299,6 +356,38 @@ const cpuPerAppend = async (w: Writer) => {
   return { microsPerAppend: (cpu.user + cpu.system) / plan.cpuAppends, wallMillis: performance.now() - start }
 }
 
+/** Client CPU per single append in interleaved rounds: `plan.cpuAppends` appends per library in all. */
+const cpuRounds = async (libs: ReadonlyArray<Writer>) => {
+  const rounds = quick ? 2 : 5
+  const per = Math.ceil(plan.cpuAppends / rounds)
+  const streams = new Map(libs.map((w) => [w.lib, { name: fresh(`cpu-${w.lib}`), version: 0 }]))
+  const micros = new Map<string, Array<number>>(libs.map((w) => [w.lib, []]))
+  const loadBefore = os.loadavg()
+  for (const w of libs) await w.append(fresh(`warm-${w.lib}`), 0, deposits(1))
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? libs : [...libs].reverse()
+    for (const w of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) {
+      const s = streams.get(w.lib)!
+      const before = process.cpuUsage()
+      for (let i = 0; i < per; i++) {
+        const r = await w.append(s.name, s.version, deposits(1))
+        if (typeof r !== "number") throw new Error(`${w.lib}: conflict`)
+        s.version = r
+      }
+      const cpu = process.cpuUsage(before)
+      micros.get(w.lib)!.push((cpu.user + cpu.system) / per)
+    }
+  }
+  return {
+    workload: `client CPU per single append (${rounds} rounds of ${per} appends, 1 writer, existing stream)`,
+    unit: "µs/append",
+    loadBefore,
+    loadAfter: os.loadavg(),
+    results: Object.fromEntries([...micros].map(([lib, m]) => [lib, summarize(m)])),
+    notes: []
+  } satisfies WorkloadResult
+}
+
 const dropAll = (client: pg.Client) =>
   client.query(Object.values(schemas).map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
 
@@ -314,10 +403,36 @@ const benchmark = async () => {
   const chronicle = await makeChronicle()
   const emmett = await makeEmmett()
   const raw = await makeRaw()
+  const baseline = baselineDir === undefined ? undefined : await makeBaseline(baselineDir)
+  const direct = serverOnly ? makeChronicleFunction() : undefined
   const all: ReadonlyArray<Writer> = [chronicle, emmett, raw]
   const results: Array<WorkloadResult> = []
   const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
+  const done = () => ({
+    node: process.version,
+    cpus: os.availableParallelism(),
+    quick,
+    contended,
+    plan,
+    results,
+    checks: [] as Array<string>,
+    cpu: {} as Record<string, { microsPerAppend: number; wallMillis: number }>,
+    totalMillis: performance.now() - started
+  })
   try {
+    if (cpuOnly) {
+      results.push(await cpuRounds(baseline === undefined ? [chronicle, emmett, raw] : [chronicle, baseline, emmett, raw]))
+      return done()
+    }
+    if (serverOnly && direct !== undefined) {
+      const three = [chronicle, direct, raw]
+      const runs = (f: (w: Writer) => (deadline: number) => Promise<number>) => three.map((w) => ({ name: w.lib, run: f(w) }))
+      results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", runs((w) => ownStreams(w, 1, 1, true))))
+      results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", runs((w) => ownStreams(w, 1, 1, false))))
+      results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", runs((w) => ownStreams(w, 1, batchSize, false))))
+      results.push(await cpuRounds(three))
+      return done()
+    }
     if (!hotOnly) {
       results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
       results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
@@ -399,7 +514,7 @@ const benchmark = async () => {
     const checks: Array<string> = []
     for (const [lib, c] of hot) {
       let total = 0
-      for (const s of c.streams) total += await lengths[lib](s)
+      for (const s of c.streams) total += await lengths[lib as keyof typeof lengths](s)
       checks.push(`store-level hot stream ${lib}: ${c.ok} successes + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
     for (const lib of ["chronicle", "uncoalesced", "emmett"] as const) {
@@ -518,6 +633,8 @@ const benchmark = async () => {
     }
   } finally {
     burner?.kill("SIGKILL")
+    await baseline?.close()
+    await direct?.close()
     await chronicle.close()
     await emmett.close()
     await raw.close()
@@ -532,6 +649,12 @@ const cell = (s: Summary | undefined) => s === undefined ? "–" : `${fmt(s.medi
 const ratio = (a: Summary | undefined, b: Summary | undefined) => a && b ? `${(a.median / b.median).toFixed(2)}x` : "–"
 const loads = (l: ReadonlyArray<number>) => l.map((x) => x.toFixed(2)).join(" ")
 
+/** The columns of `--baseline` and `--server`. */
+const extra = [
+  ...baselineDir === undefined ? [] : [{ lib: "baseline", title: "baseline" }],
+  ...serverOnly ? [{ lib: "chronicle fn", title: "chronicle fn" }] : []
+]
+
 const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   `chronicle vs Emmett vs raw node-postgres, node ${report.node}, ${report.cpus} cpus${report.quick ? " (--quick)" : ""}${
     report.contended ? ", CPU CONTENDED (a busy-loop child process ran alongside)" : ""
@@ -539,16 +662,18 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   `${plan.rounds} interleaved rounds of ${plan.sliceMillis} ms per library; median (min–max) over rounds; load average 1/5/15 min`,
   "",
   table(
-    ["workload", "unit", "chronicle", "chronicle+cache", "Emmett", "raw pg", "chr/Emmett", "chr/raw", "cache/Emmett", "load before", "load after"],
+    ["workload", "unit", "chronicle", ...extra.map((e) => e.title), "chronicle+cache", "Emmett", "raw pg", "chr/Emmett", "chr/raw", ...extra.map((e) => `${e.title}/raw`), "cache/Emmett", "load before", "load after"],
     report.results.map((r) => [
       r.workload,
       r.unit,
       cell(r.results["chronicle"]),
+      ...extra.map((e) => cell(r.results[e.lib])),
       cell(r.results["chronicle+cache"]),
       cell(r.results["emmett"]),
       cell(r.results["raw"]),
       ratio(r.results["chronicle"], r.results["emmett"]),
       ratio(r.results["chronicle"], r.results["raw"]),
+      ...extra.map((e) => ratio(r.results[e.lib], r.results["raw"])),
       ratio(r.results["chronicle+cache"], r.results["emmett"]),
       loads(r.loadBefore),
       loads(r.loadAfter)
@@ -557,15 +682,15 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   "",
   ...report.results.flatMap((r) => r.notes.map((n) => `${r.workload}: ${n}`)),
   ...report.checks,
-  ...hotOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
+  ...hotOnly || cpuOnly || serverOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
     Object.entries(report.cpu).map(([lib, c]) => `${lib} ${c.microsPerAppend.toFixed(0)} µs`).join(", ")
   }`],
-  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly ? "" : "; JSON in bench/results/writes.json"}`
+  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly || cpuOnly || serverOnly ? "" : "; JSON in bench/results/writes.json"}`
 ].join("\n")
 
 const main = async () => {
   const report = await benchmark()
-  if (hotOnly) return console.log(format(report))
+  if (hotOnly || cpuOnly || serverOnly) return console.log(format(report))
   await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true })
   await writeFile(resultsFile, JSON.stringify(report, null, 2) + "\n")
   console.log(format(report))
