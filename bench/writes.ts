@@ -32,10 +32,10 @@
  *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
  *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
  *      npx tsx bench/writes.ts --hot        (the two hot-stream workloads and their checks only; no JSON)
- *      npx tsx bench/writes.ts --cpu [--baseline DIR]
- *        client CPU per single append only, in interleaved rounds (no JSON); with --baseline, another
- *        checkout's src (DIR/src, its node_modules a link to this one's) runs in the same rounds as
- *        "baseline", on a schema of its own: before/after side by side
+ *      npx tsx bench/writes.ts --cpu [--baseline DIR | --baseline name=DIR,name=DIR]
+ *        client CPU per single append only, in interleaved rounds (no JSON); with --baseline, other
+ *        checkouts' src (DIR/src, DIR/node_modules a link to this one's) run in the same rounds, each on
+ *        a schema of its own: before/after side by side
  *      npx tsx bench/writes.ts --server     (no JSON)
  *        what one append costs PostgreSQL itself: chronicle's append statement sent by raw node-postgres
  *        as a named prepared statement with a pre-built batch ("chronicle fn"), next to chronicle and
@@ -68,11 +68,15 @@ const hotOnly = argv.includes("--hot")
 const cpuOnly = argv.includes("--cpu")
 const serverOnly = argv.includes("--server")
 const baselineIndex = argv.indexOf("--baseline")
-const baselineDir = baselineIndex === -1 ? undefined : argv[baselineIndex + 1]
+/** `--baseline DIR` or `--baseline name=DIR,name=DIR`: other checkouts run in the same rounds. */
+const baselines = baselineIndex === -1 ? [] : (argv[baselineIndex + 1] ?? "").split(",").map((entry, i) => {
+  const [name, dir] = entry.includes("=") ? entry.split("=") as [string, string] : [i === 0 ? "baseline" : `baseline${i + 1}`, entry]
+  return { name, dir, schema: `bench_w_base_${name.replace(/\W/g, "_").toLowerCase()}` }
+})
 const burnerFlag = "--cpu-burner"
 
-const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw", baseline: "bench_w_baseline" } as const
-type Lib = keyof typeof schemas | "chronicle fn"
+const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
+type Lib = string
 const maxConnections = 20
 const writers = 16
 const batchSize = 100
@@ -126,11 +130,11 @@ const makeChronicle = async () => {
 }
 
 /** Another checkout's chronicle (`--baseline DIR`), loaded from its sources into this process, on its own schema. */
-const makeBaseline = async (dir: string): Promise<Writer> => {
+const makeBaseline = async ({ dir, name, schema }: (typeof baselines)[number]): Promise<Writer> => {
   const index = (await import(pathToFileURL(path.resolve(dir, "src/index.ts")).href)) as typeof import("chronicle")
   const postgres = (await import(pathToFileURL(path.resolve(dir, "src/postgres.ts")).href)) as typeof import("chronicle/postgres")
   const runtime = ManagedRuntime.make(
-    postgres.PostgresEventStore.layerFromUrl({ url: databaseUrl, schema: schemas.baseline, maxConnections })
+    postgres.PostgresEventStore.layerFromUrl({ url: databaseUrl, schema, maxConnections })
   )
   await runtime.runPromise(Effect.void)
   const append: Append = (stream, expected, events) =>
@@ -142,7 +146,7 @@ const makeBaseline = async (dir: string): Promise<Writer> => {
         Effect.catchTag("ConcurrencyConflict", (c) => Effect.succeed({ conflict: c.actual }))
       )
     )
-  return { lib: "baseline", append, close: () => runtime.dispose() }
+  return { lib: name, append, close: () => runtime.dispose() }
 }
 
 /**
@@ -389,7 +393,7 @@ const cpuRounds = async (libs: ReadonlyArray<Writer>) => {
 }
 
 const dropAll = (client: pg.Client) =>
-  client.query(Object.values(schemas).map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
+  client.query([...Object.values(schemas), ...baselines.map((b) => b.schema)].map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
 
 const benchmark = async () => {
   assertLoopback(databaseUrl, "bench/writes.ts")
@@ -403,7 +407,8 @@ const benchmark = async () => {
   const chronicle = await makeChronicle()
   const emmett = await makeEmmett()
   const raw = await makeRaw()
-  const baseline = baselineDir === undefined ? undefined : await makeBaseline(baselineDir)
+  const others: Array<Writer> = []
+  for (const b of baselines) others.push(await makeBaseline(b))
   const direct = serverOnly ? makeChronicleFunction() : undefined
   const all: ReadonlyArray<Writer> = [chronicle, emmett, raw]
   const results: Array<WorkloadResult> = []
@@ -421,7 +426,7 @@ const benchmark = async () => {
   })
   try {
     if (cpuOnly) {
-      results.push(await cpuRounds(baseline === undefined ? [chronicle, emmett, raw] : [chronicle, baseline, emmett, raw]))
+      results.push(await cpuRounds([chronicle, ...others, emmett, raw]))
       return done()
     }
     if (serverOnly && direct !== undefined) {
@@ -633,7 +638,7 @@ const benchmark = async () => {
     }
   } finally {
     burner?.kill("SIGKILL")
-    await baseline?.close()
+    for (const other of others) await other.close()
     await direct?.close()
     await chronicle.close()
     await emmett.close()
@@ -651,7 +656,7 @@ const loads = (l: ReadonlyArray<number>) => l.map((x) => x.toFixed(2)).join(" ")
 
 /** The columns of `--baseline` and `--server`. */
 const extra = [
-  ...baselineDir === undefined ? [] : [{ lib: "baseline", title: "baseline" }],
+  ...baselines.map((b) => ({ lib: b.name, title: b.name })),
   ...serverOnly ? [{ lib: "chronicle fn", title: "chronicle fn" }] : []
 ]
 

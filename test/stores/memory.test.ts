@@ -42,8 +42,8 @@ describe("MemoryEventStore", () => {
 
   it.effect("given metric labels on the fiber (Effect.tagMetrics), its appends, events and conflicts are counted under them and the store", () =>
     Effect.gen(function*() {
-      const tenant = <A>(metric: Metric.Metric.Counter<A>) => Metric.tagged(Metric.tagged(metric, "store", "memory"), "tenant", "t-7")
-      const count = <A>(metric: Metric.Metric.Counter<A>) => Effect.map(Metric.value(tenant(metric)), (state) => Number(state.count))
+      const tenant = <A extends number | bigint>(metric: Metric.Metric.Counter<A>) => Metric.tagged(Metric.tagged(metric, "store", "memory"), "tenant", "t-7")
+      const count = <A extends number | bigint>(metric: Metric.Metric.Counter<A>) => Effect.map(Metric.value(tenant(metric)), (state) => Number(state.count))
       const streamId = StreamId.unsafeMake("memory", "labelled")
       const before = [yield* count(Metrics.appends), yield* count(Metrics.eventsAppended), yield* count(Metrics.concurrencyConflicts)]
       yield* EventStore.append(streamId, [newEvent("A"), newEvent("B")], { expectedVersion: "NoStream" }).pipe(
