@@ -413,15 +413,15 @@ const benchmark = async () => {
   const all: ReadonlyArray<Writer> = [chronicle, emmett, raw]
   const results: Array<WorkloadResult> = []
   const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
-  const done = () => ({
+  const done = (checks: ReadonlyArray<string> = [], cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}) => ({
     node: process.version,
     cpus: os.availableParallelism(),
     quick,
     contended,
     plan,
     results,
-    checks: [] as Array<string>,
-    cpu: {} as Record<string, { microsPerAppend: number; wallMillis: number }>,
+    checks,
+    cpu,
     totalMillis: performance.now() - started
   })
   try {
@@ -542,7 +542,7 @@ const benchmark = async () => {
     checks.push(`command-handler hot stream chronicle (both): ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
     for (const line of checks) log(line)
     const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
-    if (hotOnly) return { node: process.version, cpus: os.availableParallelism(), quick, contended, plan, results, checks, cpu, totalMillis: performance.now() - started }
+    if (hotOnly) return done(checks, cpu)
 
     // aggregate cache, PostgreSQL
     log(`seeding ${plan.accounts} accounts of ${plan.accountEvents} events (chronicle, Emmett)`)
@@ -625,17 +625,7 @@ const benchmark = async () => {
     log(`client CPU: ${plan.cpuAppends} single appends each`)
     for (const w of all) cpu[w.lib] = await cpuPerAppend(w)
 
-    return {
-      node: process.version,
-      cpus: os.availableParallelism(),
-      quick,
-      contended,
-      plan,
-      results,
-      checks,
-      cpu,
-      totalMillis: performance.now() - started
-    }
+    return done(checks, cpu)
   } finally {
     burner?.kill("SIGKILL")
     for (const other of others) await other.close()
