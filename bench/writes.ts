@@ -32,15 +32,25 @@
  *      npx tsx bench/writes.ts --quick   (smoke run, < 2 min)
  *      npx tsx bench/writes.ts --contended  (a CPU burner child process runs alongside)
  *      npx tsx bench/writes.ts --hot        (the two hot-stream workloads and their checks only; no JSON)
+ *      npx tsx bench/writes.ts --cpu [--baseline DIR | --baseline name=DIR,name=DIR]
+ *        client CPU per single append only, in interleaved rounds (no JSON); with --baseline, other
+ *        checkouts' src (DIR/src, DIR/node_modules a link to this one's) run in the same rounds, each on
+ *        a schema of its own: before/after side by side
+ *      npx tsx bench/writes.ts --server     (no JSON)
+ *        what one append costs PostgreSQL itself: chronicle's append statement sent by raw node-postgres
+ *        as a named prepared statement with a pre-built batch ("chronicle fn"), next to chronicle and
+ *        raw node-postgres, 1 writer, new and existing stream, in interleaved rounds
  */
 import { fork } from "node:child_process"
 import { mkdir, writeFile } from "node:fs/promises"
 import os from "node:os"
-import { fileURLToPath } from "node:url"
+import path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { CommandHandler as EmmettCommandHandler } from "@event-driven-io/emmett"
 import { NodeContext } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime, Schedule, Stream } from "effect"
 import pg from "pg"
+import { v7 as uuidv7 } from "uuid"
 import { AggregateCache, CommandHandler, EventStore, ExpectedVersion, FileEventStore, StreamId } from "chronicle"
 import { PostgresEventStore as ChroniclePostgres } from "chronicle/postgres"
 import { AccountEvents, BankAccount } from "../examples/BankAccount.js"
@@ -55,10 +65,18 @@ const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
 const contended = argv.includes("--contended")
 const hotOnly = argv.includes("--hot")
+const cpuOnly = argv.includes("--cpu")
+const serverOnly = argv.includes("--server")
+const baselineIndex = argv.indexOf("--baseline")
+/** `--baseline DIR` or `--baseline name=DIR,name=DIR`: other checkouts run in the same rounds. */
+const baselines = baselineIndex === -1 ? [] : (argv[baselineIndex + 1] ?? "").split(",").map((entry, i) => {
+  const [name, dir] = entry.includes("=") ? entry.split("=") as [string, string] : [i === 0 ? "baseline" : `baseline${i + 1}`, entry]
+  return { name, dir, schema: `bench_w_base_${name.replace(/\W/g, "_").toLowerCase()}` }
+})
 const burnerFlag = "--cpu-burner"
 
 const schemas = { chronicle: "bench_w_chronicle", emmett: "bench_w_emmett", raw: "bench_w_raw" } as const
-type Lib = keyof typeof schemas
+type Lib = string
 const maxConnections = 20
 const writers = 16
 const batchSize = 100
@@ -109,6 +127,49 @@ const makeChronicle = async () => {
       )
     )
   return { lib: "chronicle" as const, append, runtime, close: () => runtime.dispose() }
+}
+
+/** Another checkout's chronicle (`--baseline DIR`), loaded from its sources into this process, on its own schema. */
+const makeBaseline = async ({ dir, name, schema }: (typeof baselines)[number]): Promise<Writer> => {
+  const index = (await import(pathToFileURL(path.resolve(dir, "src/index.ts")).href)) as typeof import("chronicle")
+  const postgres = (await import(pathToFileURL(path.resolve(dir, "src/postgres.ts")).href)) as typeof import("chronicle/postgres")
+  const runtime = ManagedRuntime.make(
+    postgres.PostgresEventStore.layerFromUrl({ url: databaseUrl, schema, maxConnections })
+  )
+  await runtime.runPromise(Effect.void)
+  const append: Append = (stream, expected, events) =>
+    runtime.runPromise(
+      index.EventStore.append(index.StreamId.unsafeParse(stream), events as never, {
+        expectedVersion: index.ExpectedVersion.exact(expected)
+      }).pipe(
+        Effect.map((r) => r.streamVersion as number | { conflict: number | undefined }),
+        Effect.catchTag("ConcurrencyConflict", (c) => Effect.succeed({ conflict: c.actual }))
+      )
+    )
+  return { lib: name, append, close: () => runtime.dispose() }
+}
+
+/**
+ * chronicle's own append statement (as its store sends it, notification
+ * included) sent by raw node-postgres as a named prepared statement, its
+ * batch built by hand: what the database costs without chronicle's client.
+ */
+const makeChronicleFunction = (): Writer => {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: maxConnections })
+  const s = schemas.chronicle
+  const text = `SELECT version::text, base::text, deleted, stored::text, CASE WHEN base IS NOT NULL THEN pg_notify('chronicle_${s}', 'append') END FROM ${s}.append_stream_explained($1, $2, $3, $4, $5::json)`
+  const append: Append = async (stream, expected, events) => {
+    const batch = `[${events.map((e) => `{"event_id":"${uuidv7()}","type":${JSON.stringify(e.type)},"schema_version":1,"data":${JSON.stringify(e.data)},"metadata":{}}`).join(",")}]`
+    const r = await pool.query({
+      name: "chronicle-fn-append",
+      text,
+      values: [stream, expected === 0 ? "nostream" : "exact", expected === 0 ? null : expected, events.length, batch],
+      rowMode: "array"
+    })
+    const row = r.rows[0] as Array<unknown>
+    return row[1] == null ? { conflict: row[0] == null ? 0 : Number(row[0]) } : Number(row[0])
+  }
+  return { lib: "chronicle fn", append, close: () => pool.end() }
 }
 
 /** Emmett on its own pool (see bench/emmett.ts). */
@@ -299,8 +360,40 @@ const cpuPerAppend = async (w: Writer) => {
   return { microsPerAppend: (cpu.user + cpu.system) / plan.cpuAppends, wallMillis: performance.now() - start }
 }
 
+/** Client CPU per single append in interleaved rounds: `plan.cpuAppends` appends per library in all. */
+const cpuRounds = async (libs: ReadonlyArray<Writer>) => {
+  const rounds = quick ? 2 : 5
+  const per = Math.ceil(plan.cpuAppends / rounds)
+  const streams = new Map(libs.map((w) => [w.lib, { name: fresh(`cpu-${w.lib}`), version: 0 }]))
+  const micros = new Map<string, Array<number>>(libs.map((w) => [w.lib, []]))
+  const loadBefore = os.loadavg()
+  for (const w of libs) await w.append(fresh(`warm-${w.lib}`), 0, deposits(1))
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? libs : [...libs].reverse()
+    for (const w of [...order.slice(round % order.length), ...order.slice(0, round % order.length)]) {
+      const s = streams.get(w.lib)!
+      const before = process.cpuUsage()
+      for (let i = 0; i < per; i++) {
+        const r = await w.append(s.name, s.version, deposits(1))
+        if (typeof r !== "number") throw new Error(`${w.lib}: conflict`)
+        s.version = r
+      }
+      const cpu = process.cpuUsage(before)
+      micros.get(w.lib)!.push((cpu.user + cpu.system) / per)
+    }
+  }
+  return {
+    workload: `client CPU per single append (${rounds} rounds of ${per} appends, 1 writer, existing stream)`,
+    unit: "µs/append",
+    loadBefore,
+    loadAfter: os.loadavg(),
+    results: Object.fromEntries([...micros].map(([lib, m]) => [lib, summarize(m)])),
+    notes: []
+  } satisfies WorkloadResult
+}
+
 const dropAll = (client: pg.Client) =>
-  client.query(Object.values(schemas).map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
+  client.query([...Object.values(schemas), ...baselines.map((b) => b.schema)].map((s) => `DROP SCHEMA IF EXISTS ${s} CASCADE`).join("; "))
 
 const benchmark = async () => {
   assertLoopback(databaseUrl, "bench/writes.ts")
@@ -314,10 +407,37 @@ const benchmark = async () => {
   const chronicle = await makeChronicle()
   const emmett = await makeEmmett()
   const raw = await makeRaw()
+  const others: Array<Writer> = []
+  for (const b of baselines) others.push(await makeBaseline(b))
+  const direct = serverOnly ? makeChronicleFunction() : undefined
   const all: ReadonlyArray<Writer> = [chronicle, emmett, raw]
   const results: Array<WorkloadResult> = []
   const each = (f: (w: Writer) => (deadline: number) => Promise<number>) => all.map((w) => ({ name: w.lib, run: f(w) }))
+  const done = (checks: ReadonlyArray<string> = [], cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}) => ({
+    node: process.version,
+    cpus: os.availableParallelism(),
+    quick,
+    contended,
+    plan,
+    results,
+    checks,
+    cpu,
+    totalMillis: performance.now() - started
+  })
   try {
+    if (cpuOnly) {
+      results.push(await cpuRounds([chronicle, ...others, emmett, raw]))
+      return done()
+    }
+    if (serverOnly && direct !== undefined) {
+      const three = [chronicle, direct, raw]
+      const runs = (f: (w: Writer) => (deadline: number) => Promise<number>) => three.map((w) => ({ name: w.lib, run: f(w) }))
+      results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", runs((w) => ownStreams(w, 1, 1, true))))
+      results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", runs((w) => ownStreams(w, 1, 1, false))))
+      results.push(await interleaved(`append ${batchSize} events, 1 writer`, "events/s", runs((w) => ownStreams(w, 1, batchSize, false))))
+      results.push(await cpuRounds(three))
+      return done()
+    }
     if (!hotOnly) {
       results.push(await interleaved("append 1 event, 1 writer, new stream", "appends/s", each((w) => ownStreams(w, 1, 1, true))))
       results.push(await interleaved("append 1 event, 1 writer, existing stream", "appends/s", each((w) => ownStreams(w, 1, 1, false))))
@@ -399,7 +519,7 @@ const benchmark = async () => {
     const checks: Array<string> = []
     for (const [lib, c] of hot) {
       let total = 0
-      for (const s of c.streams) total += await lengths[lib](s)
+      for (const s of c.streams) total += await lengths[lib as keyof typeof lengths](s)
       checks.push(`store-level hot stream ${lib}: ${c.ok} successes + ${c.streams.length} opening events = ${c.ok + c.streams.length}, streams hold ${total}: ${total === c.ok + c.streams.length ? "ok" : "LOST/EXTRA"}`)
     }
     for (const lib of ["chronicle", "uncoalesced", "emmett"] as const) {
@@ -422,7 +542,7 @@ const benchmark = async () => {
     checks.push(`command-handler hot stream chronicle (both): ${succeeded.size} command ids succeeded, ${stored.size} stored; ${twice} stored twice, ${missing} successes not stored once, ${unanswered} stored but not reported a success: ${twice + missing + unanswered === 0 ? "ok" : "LOST/EXTRA"}`)
     for (const line of checks) log(line)
     const cpu: Record<string, { microsPerAppend: number; wallMillis: number }> = {}
-    if (hotOnly) return { node: process.version, cpus: os.availableParallelism(), quick, contended, plan, results, checks, cpu, totalMillis: performance.now() - started }
+    if (hotOnly) return done(checks, cpu)
 
     // aggregate cache, PostgreSQL
     log(`seeding ${plan.accounts} accounts of ${plan.accountEvents} events (chronicle, Emmett)`)
@@ -505,19 +625,11 @@ const benchmark = async () => {
     log(`client CPU: ${plan.cpuAppends} single appends each`)
     for (const w of all) cpu[w.lib] = await cpuPerAppend(w)
 
-    return {
-      node: process.version,
-      cpus: os.availableParallelism(),
-      quick,
-      contended,
-      plan,
-      results,
-      checks,
-      cpu,
-      totalMillis: performance.now() - started
-    }
+    return done(checks, cpu)
   } finally {
     burner?.kill("SIGKILL")
+    for (const other of others) await other.close()
+    await direct?.close()
     await chronicle.close()
     await emmett.close()
     await raw.close()
@@ -532,6 +644,12 @@ const cell = (s: Summary | undefined) => s === undefined ? "–" : `${fmt(s.medi
 const ratio = (a: Summary | undefined, b: Summary | undefined) => a && b ? `${(a.median / b.median).toFixed(2)}x` : "–"
 const loads = (l: ReadonlyArray<number>) => l.map((x) => x.toFixed(2)).join(" ")
 
+/** The columns of `--baseline` and `--server`. */
+const extra = [
+  ...baselines.map((b) => ({ lib: b.name, title: b.name })),
+  ...serverOnly ? [{ lib: "chronicle fn", title: "chronicle fn" }] : []
+]
+
 const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   `chronicle vs Emmett vs raw node-postgres, node ${report.node}, ${report.cpus} cpus${report.quick ? " (--quick)" : ""}${
     report.contended ? ", CPU CONTENDED (a busy-loop child process ran alongside)" : ""
@@ -539,16 +657,18 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   `${plan.rounds} interleaved rounds of ${plan.sliceMillis} ms per library; median (min–max) over rounds; load average 1/5/15 min`,
   "",
   table(
-    ["workload", "unit", "chronicle", "chronicle+cache", "Emmett", "raw pg", "chr/Emmett", "chr/raw", "cache/Emmett", "load before", "load after"],
+    ["workload", "unit", "chronicle", ...extra.map((e) => e.title), "chronicle+cache", "Emmett", "raw pg", "chr/Emmett", "chr/raw", ...extra.map((e) => `${e.title}/raw`), "cache/Emmett", "load before", "load after"],
     report.results.map((r) => [
       r.workload,
       r.unit,
       cell(r.results["chronicle"]),
+      ...extra.map((e) => cell(r.results[e.lib])),
       cell(r.results["chronicle+cache"]),
       cell(r.results["emmett"]),
       cell(r.results["raw"]),
       ratio(r.results["chronicle"], r.results["emmett"]),
       ratio(r.results["chronicle"], r.results["raw"]),
+      ...extra.map((e) => ratio(r.results[e.lib], r.results["raw"])),
       ratio(r.results["chronicle+cache"], r.results["emmett"]),
       loads(r.loadBefore),
       loads(r.loadAfter)
@@ -557,15 +677,15 @@ const format = (report: Awaited<ReturnType<typeof benchmark>>) => [
   "",
   ...report.results.flatMap((r) => r.notes.map((n) => `${r.workload}: ${n}`)),
   ...report.checks,
-  ...hotOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
+  ...hotOnly || cpuOnly || serverOnly ? [] : [`client CPU per single append (${plan.cpuAppends} appends, 1 writer): ${
     Object.entries(report.cpu).map(([lib, c]) => `${lib} ${c.microsPerAppend.toFixed(0)} µs`).join(", ")
   }`],
-  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly ? "" : "; JSON in bench/results/writes.json"}`
+  `total ${(report.totalMillis / 1000).toFixed(0)} s${hotOnly || cpuOnly || serverOnly ? "" : "; JSON in bench/results/writes.json"}`
 ].join("\n")
 
 const main = async () => {
   const report = await benchmark()
-  if (hotOnly) return console.log(format(report))
+  if (hotOnly || cpuOnly || serverOnly) return console.log(format(report))
   await mkdir(fileURLToPath(new URL("./results/", import.meta.url)), { recursive: true })
   await writeFile(resultsFile, JSON.stringify(report, null, 2) + "\n")
   console.log(format(report))

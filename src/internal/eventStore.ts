@@ -2,9 +2,11 @@
  * The EventStore service built around a store's driver: input checks,
  * defaults, spans, metrics and the subscription loop, the same for every store.
  */
-import { Chunk, Duration, Effect, Metric, Queue, Stream } from "effect"
-import type { PendingEvent, StoredEvent } from "../Event.js"
+import { Array as Arr, Cause, Chunk, Duration, Effect, FiberRef, Metric, MetricLabel, Queue, Stream } from "effect"
+import type { StoredEvent } from "../Event.js"
 import type {
+  AppendError,
+  AppendResult,
   ConcurrencyConflict,
   DecisionRead,
   Driver,
@@ -15,7 +17,7 @@ import type {
   StreamRange,
   SubscribeOptions
 } from "../EventStore.js"
-import { defaultChunkSize, defaultPollInterval, InvalidArgument, type InvalidEvent } from "../EventStore.js"
+import { defaultChunkSize, defaultPollInterval, InvalidArgument, InvalidEvent } from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"
 import * as Metrics from "../Metrics.js"
 import * as Query from "../Query.js"
@@ -26,7 +28,7 @@ import {
   checkPosition,
   checkQuery,
   checkStreamId,
-  settleEvents,
+  settleEventsNow,
   checkFilter,
   settleLogRange,
   settleAppends,
@@ -41,6 +43,24 @@ const storeSpan = (store: string, attributes: Record<string, unknown> = {}) => (
   captureStackTrace: false,
   attributes: { "chronicle.store": store, ...attributes }
 })
+
+/**
+ * A counter tagged with the store, updated in place with the fiber's metric
+ * labels. The same label array each time finds the registry's hook in its
+ * cache; `Metric.tagged` builds (and hashes) a new key on every update.
+ */
+const storeCounter = (metric: Metric.Metric.Counter<number>, store: string) => {
+  const own: ReadonlyArray<MetricLabel.MetricLabel> = [MetricLabel.make("store", store)]
+  const withFiberLabels = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>()
+  return (amount: number, labels: ReadonlyArray<MetricLabel.MetricLabel>) => {
+    let tags = own
+    if (labels.length > 0) {
+      tags = withFiberLabels.get(labels) ?? Arr.union(own, labels)
+      withFiberLabels.set(labels, tags)
+    }
+    metric.unsafeUpdate(amount, tags)
+  }
+}
 
 const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
   const after = options?.after ?? 0n
@@ -104,30 +124,42 @@ export const make = (driver: Driver): EventStoreService => {
       Stream.withSpan(name, storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.direction": range.direction }))
     )
   }
-  const appends = Metric.tagged(Metrics.appends, "store", driver.name)
   const eventsAppended = Metric.tagged(Metrics.eventsAppended, "store", driver.name)
   const conflicts = Metric.tagged(Metrics.concurrencyConflicts, "store", driver.name)
   const conditionFailures = Metric.tagged(Metrics.appendConditionFailures, "store", driver.name)
   const appendManyCalls = Metric.tagged(Metrics.appendManyCalls, "store", driver.name)
+  const appendCount = storeCounter(Metrics.appends, driver.name)
+  const eventCount = storeCounter(Metrics.eventsAppended, driver.name)
+  const conflictCount = storeCounter(Metrics.concurrencyConflicts, driver.name)
+  const conditionFailureCount = storeCounter(Metrics.appendConditionFailures, driver.name)
   return {
     append: (streamId, events, options) =>
-      Effect.suspend((): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidArgument | InvalidEvent | InvalidStreamId> => {
+      Effect.withFiberRuntime<AppendResult, AppendError>((fiber) => {
         const condition = options.condition
         const invalid = checkStreamId(streamId) ?? checkExpectedVersion("append", options.expectedVersion) ?? (condition === undefined
           ? undefined
           : checkQuery("append", "condition.failIfEventsMatch", condition.failIfEventsMatch) ??
             checkPosition("append", "condition.after", condition.after ?? 0n))
-        return invalid === undefined ? settleEvents(streamId, events, options.metadata) : Effect.fail(invalid)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const pending = settleEventsNow(streamId, events, options.metadata)
+        if (pending instanceof InvalidEvent) return Effect.fail(pending)
+        const labels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+        return Effect.matchCauseEffect(driver.append(streamId, pending, options.expectedVersion, settleCondition(condition)), {
+          onSuccess: (result) => {
+            appendCount(1, labels)
+            eventCount(result.globalPositions.length, labels)
+            return Effect.succeed(result)
+          },
+          onFailure: (cause) => {
+            const failure = Cause.failureOption(cause)
+            if (failure._tag === "Some") {
+              if (failure.value._tag === "ConcurrencyConflict") conflictCount(1, labels)
+              else if (failure.value._tag === "AppendConditionFailed") conditionFailureCount(1, labels)
+            }
+            return Effect.failCause(cause)
+          }
+        })
       }).pipe(
-        Effect.flatMap((pending) => driver.append(streamId, pending, options.expectedVersion, settleCondition(options.condition))),
-        Effect.tap((result) =>
-          Effect.zipRight(
-            Metric.increment(appends),
-            Metric.incrementBy(eventsAppended, result.globalPositions.length)
-          )
-        ),
-        Effect.tapErrorTag("ConcurrencyConflict", () => Metric.increment(conflicts)),
-        Effect.tapErrorTag("AppendConditionFailed", () => Metric.increment(conditionFailures)),
         Effect.withSpan(
           "EventStore.append",
           storeSpan(driver.name, {

@@ -27,8 +27,8 @@ import { unfitForId, unstorable } from "./text.js"
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const isUuid = (value: unknown): boolean => typeof value === "string" && uuidPattern.test(value)
 
-const invalidEvent = (streamId: StreamId, index: number, reason: string, path?: string) =>
-  Effect.fail(new InvalidEvent(path === undefined ? { streamId, index, reason } : { streamId, index, reason, path }))
+const invalidEventOf = (streamId: StreamId, index: number, reason: string, path?: string) =>
+  new InvalidEvent(path === undefined ? { streamId, index, reason } : { streamId, index, reason, path })
 
 /** Refuses a stream id that is empty or holds control characters or lone surrogates (the brand bypassed). */
 export const checkStreamId = (streamId: StreamId): InvalidStreamId | undefined => {
@@ -103,43 +103,53 @@ export const settleEvents = (
   metadata: EventMetadata | undefined
 ): Effect.Effect<ReadonlyArray<PendingEvent>, InvalidEvent> =>
   Effect.suspend(() => {
-    const seen = new Set<string>()
-    const pending: Array<PendingEvent> = []
-    for (let index = 0; index < events.length; index++) {
-      const event = events[index]!
-      if (typeof event.type !== "string" || event.type.length === 0) {
-        return invalidEvent(streamId, index, "the event type must be a non-empty string", "type")
-      }
-      const typeProblem = unstorable(event.type)
-      if (typeProblem !== undefined) return invalidEvent(streamId, index, `the event type holds ${typeProblem}`, "type")
-      if (event.data === undefined) {
-        return invalidEvent(streamId, index, "the event data must be a JSON value, not undefined")
-      }
-      const schemaVersion = event.schemaVersion ?? 1
-      if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
-        return invalidEvent(streamId, index, `the schema version must be a positive integer, got ${schemaVersion}`)
-      }
-      const eventId = event.eventId ?? EventId.unsafeGenerate()
-      if (!isUuid(eventId)) {
-        return invalidEvent(streamId, index, `the event id ${JSON.stringify(eventId)} is not a UUID`)
-      }
-      if (seen.has(eventId)) {
-        return invalidEvent(streamId, index, `event id ${eventId} appears twice in the batch`)
-      }
-      seen.add(eventId)
-      const tags = settleTags(event.tags)
-      if ("reason" in tags) return invalidEvent(streamId, index, tags.reason, tags.path)
-      pending.push({
-        eventId,
-        type: event.type,
-        data: event.data,
-        metadata: metadata === undefined ? event.metadata ?? {} : { ...metadata, ...event.metadata },
-        schemaVersion,
-        tags
-      })
-    }
-    return Effect.succeed(pending)
+    const settled = settleEventsNow(streamId, events, metadata)
+    return settled instanceof InvalidEvent ? Effect.fail(settled) : Effect.succeed(settled)
   })
+
+/** `settleEvents` outside of Effect: the pending events, or the first problem. */
+export const settleEventsNow = (
+  streamId: StreamId,
+  events: ReadonlyArray<NewEvent>,
+  metadata: EventMetadata | undefined
+): ReadonlyArray<PendingEvent> | InvalidEvent => {
+  const seen = new Set<string>()
+  const pending: Array<PendingEvent> = []
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index]!
+    if (typeof event.type !== "string" || event.type.length === 0) {
+      return invalidEventOf(streamId, index, "the event type must be a non-empty string", "type")
+    }
+    const typeProblem = unstorable(event.type)
+    if (typeProblem !== undefined) return invalidEventOf(streamId, index, `the event type holds ${typeProblem}`, "type")
+    if (event.data === undefined) {
+      return invalidEventOf(streamId, index, "the event data must be a JSON value, not undefined")
+    }
+    const schemaVersion = event.schemaVersion ?? 1
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
+      return invalidEventOf(streamId, index, `the schema version must be a positive integer, got ${schemaVersion}`)
+    }
+    const eventId = event.eventId ?? EventId.unsafeGenerate()
+    if (!isUuid(eventId)) {
+      return invalidEventOf(streamId, index, `the event id ${JSON.stringify(eventId)} is not a UUID`)
+    }
+    if (seen.has(eventId)) {
+      return invalidEventOf(streamId, index, `event id ${eventId} appears twice in the batch`)
+    }
+    seen.add(eventId)
+    const tags = settleTags(event.tags)
+    if ("reason" in tags) return invalidEventOf(streamId, index, tags.reason, tags.path)
+    pending.push({
+      eventId,
+      type: event.type,
+      data: event.data,
+      metadata: metadata === undefined ? event.metadata ?? {} : { ...metadata, ...event.metadata },
+      schemaVersion,
+      tags
+    })
+  }
+  return pending
+}
 
 const isNonNegativeInteger = (n: number) => Number.isSafeInteger(n) && n >= 0
 

@@ -40,6 +40,22 @@ describe("MemoryEventStore", () => {
       expect((yield* Metric.value(appends)).count).toBe(before + 1)
     }).pipe(Effect.provide(MemoryEventStore.layer())))
 
+  it.effect("given metric labels on the fiber (Effect.tagMetrics), its appends, events and conflicts are counted under them and the store", () =>
+    Effect.gen(function*() {
+      const tenant = <A extends number | bigint>(metric: Metric.Metric.Counter<A>) => Metric.tagged(Metric.tagged(metric, "store", "memory"), "tenant", "t-7")
+      const count = <A extends number | bigint>(metric: Metric.Metric.Counter<A>) => Effect.map(Metric.value(tenant(metric)), (state) => Number(state.count))
+      const streamId = StreamId.unsafeMake("memory", "labelled")
+      const before = [yield* count(Metrics.appends), yield* count(Metrics.eventsAppended), yield* count(Metrics.concurrencyConflicts)]
+      yield* EventStore.append(streamId, [newEvent("A"), newEvent("B")], { expectedVersion: "NoStream" }).pipe(
+        Effect.tagMetrics("tenant", "t-7")
+      )
+      yield* Effect.flip(EventStore.append(streamId, [newEvent("C")], { expectedVersion: "NoStream" })).pipe(
+        Effect.tagMetrics("tenant", "t-7")
+      )
+      const after = [yield* count(Metrics.appends), yield* count(Metrics.eventsAppended), yield* count(Metrics.concurrencyConflicts)]
+      expect(after).toEqual([before[0]! + 1, before[1]! + 2, before[2]! + 1])
+    }).pipe(Effect.provide(MemoryEventStore.layer())))
+
   // The contract suites build their store once per suite, before any test: these build it in the test,
   // so that what the store's constructor sets up (its defaults, its operations) is pinned per test too.
   it.effect("a store built with no options refuses an event over 1 MiB with EventTooLarge", () =>

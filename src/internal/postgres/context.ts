@@ -37,6 +37,8 @@ export interface Context {
   readonly pageSize: number
   /** Runs a statement; every statement is safe to repeat, so a lost connection is retried. */
   readonly execute: (st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, unknown>
+  /** `execute` on the store's own pool, for a caller known to be outside a transaction of its own; `undefined` without a pool. */
+  readonly onPool: ((st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, unknown>) | undefined
   /** `execute`, failing with a `StoreError` of `operation`. */
   readonly run: (operation: string, st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, StoreError>
   /** `run` for a page of the global log (bound in its third parameter): on the read replica when there is one. */
@@ -94,6 +96,16 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
         () => execute(st, params, attempt + 1)
       )
 
+    const onPool = (pool: Pg.Pool) => {
+      const retried = (st: Statement, params: ReadonlyArray<unknown>, attempt: number): Effect.Effect<ReadonlyArray<Row>, unknown> =>
+        Effect.catchIf(
+          queryPool(pool, st, params),
+          (error) => attempt <= reconnectAttempts && isConnectionLost(error),
+          () => retried(st, params, attempt + 1)
+        )
+      return (st: Statement, params: ReadonlyArray<unknown>) => retried(st, params, 1)
+    }
+
     const run = (operation: string, st: Statement, params: ReadonlyArray<unknown>) =>
       Effect.mapError(execute(st, params), (error) => storeError(operation, error))
 
@@ -108,6 +120,7 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
       maxBytes: options.maxEventBytes ?? defaultMaxEventBytes,
       pageSize: options.pageSize ?? 1000,
       execute: (st, params) => execute(st, params),
+      onPool: pool === undefined ? undefined : onPool(pool),
       run,
       readLog: options.readReplica === undefined ? run : replicaReader({ pool: options.readReplica.pool, run, tables }),
       currentVersion

@@ -2,7 +2,7 @@
  * Group commit for the PostgreSQL event store: appends that arrive while
  * others are on their way go out together as one call of `append_group`.
  */
-import { Deferred, Effect } from "effect"
+import { Deferred, Effect, type Exit } from "effect"
 import type { Row, Statement } from "./statements.js"
 
 /** What group commit needs of the store: how to run a statement, and the group statement. */
@@ -80,29 +80,33 @@ export const makeGroupCommit = ({ appendGroup, execute, maxBatch }: GroupCommitO
     return Effect.zipRight(sendGroup(group), drain)
   })
 
-  /** After sending: serve what queued up meanwhile in the background, or free the slot. */
-  const handOver = Effect.suspend(() => {
-    if (queued.length > 0) return Effect.asVoid(Effect.forkDaemon(Effect.uninterruptible(drain)))
+  /** After sending our own append: serve what queued up meanwhile in the background, or free the slot. */
+  const handOver = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E> => {
+    if (queued.length > 0) return Effect.zipRight(Effect.forkDaemon(Effect.uninterruptible(drain)), exit)
     senders--
-    return Effect.void
-  })
+    return exit
+  }
 
-  const grouped = (st: Statement, params: ReadonlyArray<unknown>, request: () => string, events: number) =>
-    Effect.flatMap(Deferred.make<ReadonlyArray<Row>, unknown>(), (done) =>
-      Effect.suspend(() => {
-        const item = { st, params, request, events, done }
-        if (senders === 0 && queued.length === 0) {
-          // an idle store: send our own append from this fiber, as its own prepared statement
-          senders++
-          return Effect.zipRight(Effect.uninterruptible(Effect.zipRight(sendGroup([item]), handOver)), Deferred.await(done))
-        }
-        queued.push(item)
-        if (senders < maxSenders) {
-          senders++
-          return Effect.zipRight(Effect.forkDaemon(Effect.uninterruptible(drain)), Deferred.await(done))
-        }
-        return Deferred.await(done)
-      }))
+  const grouped = (
+    st: Statement,
+    params: ReadonlyArray<unknown>,
+    request: () => string,
+    events: number
+  ): Effect.Effect<ReadonlyArray<Row>, unknown> =>
+    Effect.withFiberRuntime((fiber) => {
+      if (senders === 0 && queued.length === 0) {
+        // an idle store: send our own append from this fiber, as its own prepared statement
+        senders++
+        return Effect.uninterruptible(Effect.flatMap(Effect.exit(execute(st, params)), handOver))
+      }
+      const done = Deferred.unsafeMake<ReadonlyArray<Row>, unknown>(fiber.id())
+      queued.push({ st, params, request, events, done })
+      if (senders < maxSenders) {
+        senders++
+        return Effect.zipRight(Effect.forkDaemon(Effect.uninterruptible(drain)), Deferred.await(done))
+      }
+      return Deferred.await(done)
+    })
 
   return grouped
 }

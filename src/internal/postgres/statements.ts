@@ -63,14 +63,13 @@ export const statement = (text: string): Statement => ({ name: `chronicle_${crc3
  */
 export const planned = (text: string): Statement => ({ name: undefined, text })
 
+const asText = (value: string) => value
+const asBoolean = (value: string) => value === "t"
+
 /** Type parsers for the store's own queries: raw strings, but for what the store decodes itself. */
 export const rawTypes: Pg.CustomTypesConfig = {
   getTypeParser: ((oid: number) =>
-    oid === 21 || oid === 23 || oid === 701
-      ? Number
-      : oid === 16
-      ? (value: string) => value === "t"
-      : (value: string) => value) as Pg.CustomTypesConfig["getTypeParser"]
+    oid === 21 || oid === 23 || oid === 701 ? Number : oid === 16 ? asBoolean : asText) as Pg.CustomTypesConfig["getTypeParser"]
 }
 
 /**
