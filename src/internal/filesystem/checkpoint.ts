@@ -6,15 +6,17 @@
  * Layout (little-endian): the magic `chronidx`, a format version (u32), the
  * length of a JSON header (u32), the byte offset `front` of the front
  * part's CRC (f64), the header, padding to 8 bytes, then the columns, each
- * 8-byte aligned: offsets and global positions (f64 each), stream, type and
- * tag-set references (u32 each, into the header's tables), each stream's
- * slots in order (u32, stream after stream) and where each stream's run
- * starts (u32, one more than the streams), one CRC32 per 1 MiB block of the
- * covered log (u32); at `front` the CRC32 of everything before it; then the
- * event ids (36 latin1 bytes each) and their CRC32.
+ * 8-byte aligned: offsets (f64), the runs of consecutive global positions
+ * (where each starts: f64 position, u32 slot), stream, type and tag-set
+ * references (u32 each, into the header's tables; no tag-set column when no
+ * entry has tags), each stream's slots in order (u32, stream after stream)
+ * and where each stream's slots start (u32, one more than the streams), one
+ * CRC32 per 1 MiB block of the covered log (u32); at `front` the CRC32 of
+ * everything before it; then the event ids (36 latin1 bytes each) and their
+ * CRC32.
  *
- * An open reads the front part only and uses its columns in place (nothing
- * is built per entry). It is trusted only as far as it checks out: its
+ * An open reads the front part only and uses its columns in place (only the
+ * global positions are expanded from their runs; no object per entry). It is trusted only as far as it checks out: its
  * checksum, its version, a log at least as long as it covers, and the log's
  * last bytes before the covered size (CRC in the header). The event ids are
  * read when first needed (the background verification reads them before
@@ -59,6 +61,10 @@ interface Header {
   readonly deleted: ReadonlyArray<readonly [string, number]>
   readonly erasures: ReadonlyArray<readonly [string, ReadonlyArray<readonly [number, number]>]>
   readonly voids: ReadonlyArray<VoidSpan>
+  /** Runs of consecutive global positions (one per gap left by a tombstone or an erasure). */
+  readonly runs: number
+  /** Whether any entry has tags (else the tag-set column is left out: all empty). */
+  readonly tagged: boolean
 }
 
 /** What a checkpoint holds besides the index. */
@@ -68,6 +74,8 @@ export interface Covered {
   readonly erasures: ReadonlyArray<readonly [StreamId, ReadonlyArray<readonly [number, number]>]>
   readonly voids: ReadonlyArray<VoidSpan>
   readonly blocks: Uint32Array
+  /** Reads the index's event ids, a block at a time: the index reads them at once, should a lookup come first. */
+  readonly ids: Generator<void, Buffer>
 }
 
 /** The store state a checkpoint is taken of, copied in one go (nothing changes it meanwhile). */
@@ -158,6 +166,17 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
     streamRefs[slot] = own
   }
   const { postings, starts } = postingsOf(streamRefs, streams.length)
+  const runStarts: Array<number> = []
+  const runPositions: Array<number> = []
+  for (let slot = 0; slot < count; slot++) {
+    const position = index.positionOf.get(slot)
+    if (slot === 0 || position !== index.positionOf.get(slot - 1) + 1) {
+      runStarts.push(slot)
+      runPositions.push(position)
+    }
+  }
+  const tagRefs = index.tagRefs.values().subarray(0, count)
+  const tagged = tagRefs.some((ref) => ref !== 0)
   const header: Header = {
     size: snapshot.size,
     count,
@@ -168,15 +187,18 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
     tagSets: index.tagSets,
     deleted: snapshot.deleted,
     erasures: snapshot.erasures,
-    voids: snapshot.voids
+    voids: snapshot.voids,
+    runs: runStarts.length,
+    tagged
   }
   const json = Buffer.from(JSON.stringify(header))
   const columns: ReadonlyArray<Float64Array | Uint32Array> = [
     index.offsets.values().subarray(0, count),
-    index.positionOf.values().subarray(0, count),
+    Float64Array.from(runPositions),
+    Uint32Array.from(runStarts),
     streamRefs,
     index.typeRefs.values().subarray(0, count),
-    index.tagRefs.values().subarray(0, count),
+    tagged ? tagRefs : new Uint32Array(0),
     postings,
     starts,
     Uint32Array.from(blocks)
@@ -206,20 +228,36 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
 
 /**
  * Reads the event ids of the checkpoint's `count` entries at `at` of the
- * checkpoint file `file`; when they do not check out, from the log's lines
- * at `offsets` instead.
+ * checkpoint file `file` a block at a time (a step each); when they do not
+ * check out, from the log's lines at `offsets` instead.
  */
-const loadIds = (file: CheckpointFile, at: number, count: number, log: number, offsets: Float64Array) => (): Buffer => {
-  const bytes = Buffer.allocUnsafe(count * idLength + 4)
+function* idsInSteps(file: CheckpointFile, at: number, count: number, log: number, offsets: Float64Array): Generator<void, Buffer> {
+  const length = count * idLength
+  const bytes = Buffer.allocUnsafe(length + 4)
+  let crc = 0
+  let intact = true
   try {
-    readFully(file.fd, bytes, bytes.length, at)
-    if (crc32(bytes.subarray(0, count * idLength)) === bytes.readUInt32LE(count * idLength)) return bytes.subarray(0, count * idLength)
+    for (let done = 0; done < length + 4; done += blockSize) {
+      const step = Math.min(blockSize, length + 4 - done)
+      readFully(file.fd, bytes.subarray(done), step, at + done)
+      crc = crc32(bytes.subarray(done, Math.min(done + step, length)), crc)
+      yield
+    }
   } catch {
-    // read from the log below
+    intact = false
   } finally {
     close(file)
   }
+  if (intact && crc === bytes.readUInt32LE(length)) return bytes.subarray(0, length)
   return idsFromLog(log, offsets, count)
+}
+
+/** Runs `steps` to its end (undefined when it ended already). */
+export const finish = <A>(steps: Generator<void, A>): A | undefined => {
+  for (;;) {
+    const next = steps.next()
+    if (next.done === true) return next.value
+  }
 }
 
 /** The event ids of the lines at `offsets` of the log at `log`. */
@@ -311,14 +349,23 @@ const decode = (file: CheckpointFile, log: number, logSize: number): Covered | u
   const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n)
   const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n)
   const offsets = column(f64, count, 8)
-  const positions = column(f64, count, 8)
+  const runPositions = column(f64, header.runs, 8)
+  const runStarts = column(u32, header.runs, 4)
   const streamRefs = column(u32, count, 4)
   const typeRefs = column(u32, count, 4)
-  const tagRefs = column(u32, count, 4)
+  const tagRefs = header.tagged ? column(u32, count, 4) : new Uint32Array(count)
   const postings = column(u32, count, 4)
   const starts = column(u32, streamCount + 1, 4)
   const blocks = column(u32, blockCount, 4)
   if (at !== front || starts[streamCount] !== count) return undefined
+  const ids = idsInSteps(file, front + 4, count, log, offsets)
+  if (count > 0 && (header.runs === 0 || runStarts[0] !== 0)) return undefined
+  const positions = new Float64Array(count)
+  for (let run = 0; run < header.runs; run++) {
+    const end = run + 1 < header.runs ? runStarts[run + 1]! : count
+    if (!(runStarts[run]! < end && end <= count)) return undefined
+    for (let slot = runStarts[run]!, position = runPositions[run]!; slot < end; slot++, position++) positions[slot] = position
+  }
 
   const streams = new Map<StreamId, StreamEntry>()
   const streamTable: Array<StreamEntry> = []
@@ -356,14 +403,15 @@ const decode = (file: CheckpointFile, log: number, logSize: number): Covered | u
     tagSetRef,
     tagged,
     streams,
-    ids: new EventIds(count, loadIds(file, front + 4, count, log, offsets))
+    ids: new EventIds(count, () => finish(ids))
   }
   return {
     index,
     deleted: header.deleted as Covered["deleted"],
     erasures: header.erasures as Covered["erasures"],
     voids: header.voids,
-    blocks
+    blocks,
+    ids
   }
 }
 

@@ -8,10 +8,10 @@ import * as NodeFs from "node:fs"
 import { Deferred, Effect, Metric, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import * as Metrics from "../../Metrics.js"
-import { blockCrc, blocksOf, blockSize, type CheckpointFile, close, encode, load as loadCheckpoint, reusableBlocks, snapshotOf } from "./checkpoint.js"
+import { blockCrc, blocksOf, blockSize, type CheckpointFile, close, type Covered, encode, load as loadCheckpoint, reusableBlocks, snapshotOf } from "./checkpoint.js"
 import { syncDirectory } from "./io.js"
 import { Erasures } from "./logFormat.js"
-import { emptyIndex, type Index } from "./logIndex.js"
+import { emptyIndex } from "./logIndex.js"
 import { type LogStore, scanTail } from "./logStore.js"
 
 /** New log, in bytes, after which the checkpoint is written again: max(8 MiB, a quarter of what it covers). */
@@ -46,7 +46,7 @@ export const load = (store: LogStore) =>
     for (const span of covered.voids) store.voids.set(span.from, span)
     store.checkpoint.covered = covered.index.size
     yield* Metric.increment(Metrics.filesystemCheckpointsLoaded)
-    yield* Deferred.complete(store.verified, verify(store, covered.index, covered.blocks)).pipe(Effect.forkIn(store.scope))
+    yield* Deferred.complete(store.verified, verify(store, covered)).pipe(Effect.forkIn(store.scope))
   }).pipe(Effect.withSpan("chronicle.filesystem.loadCheckpoint"))
 
 /**
@@ -56,11 +56,17 @@ export const load = (store: LogStore) =>
  * the check to the full scan of the log, which reports damage as an open
  * does.
  */
-const verify = (store: LogStore, index: Index, blocks: Uint32Array) =>
+const verify = (store: LogStore, { blocks, ids, index }: Covered) =>
   Effect.gen(function*() {
     const size = index.size
-    yield* Effect.yieldNow()
-    yield* Effect.try(() => index.ids.load()).pipe(Effect.mapError((e) => store.fail("open", e)))
+    for (;;) {
+      yield* Effect.yieldNow()
+      const step = yield* Effect.try(() => ids.next()).pipe(Effect.mapError((e) => store.fail("open", e)))
+      if (step.done === true) {
+        index.ids.offer(step.value)
+        break
+      }
+    }
     const buffer = Buffer.allocUnsafe(blockSize)
     const known: Array<number> = []
     let intact = true

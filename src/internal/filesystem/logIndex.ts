@@ -89,15 +89,19 @@ export class EventIds {
   private readonly tail: Array<string> = []
   private readonly tailSlots = new Map<string, number>()
   /** `baseCount`: entries of a checkpoint whose ids `loader` reads. */
-  constructor(readonly baseCount = 0, private readonly loader?: () => Buffer) {}
+  constructor(readonly baseCount = 0, private readonly loader?: () => Buffer | undefined) {}
   /** Reads the checkpoint's ids, if not done yet; throws when they cannot be had. */
   load(): Buffer | undefined {
     if (this.base === undefined && this.baseCount > 0) {
       const bytes = this.loader!()
-      if (bytes.length !== this.baseCount * idLength) throw new Error(`expected ${this.baseCount} event ids, got ${bytes.length} bytes`)
+      if (bytes?.length !== this.baseCount * idLength) throw new Error(`could not read the index checkpoint's ${this.baseCount} event ids`)
       this.base = bytes
     }
     return this.base
+  }
+  /** Takes the checkpoint's ids read by someone else, if not read yet. */
+  offer(bytes: Buffer | undefined) {
+    if (this.base === undefined && bytes?.length === this.baseCount * idLength) this.base = bytes
   }
   /** The column of the checkpoint's ids, if read. */
   baseBytes(): Buffer | undefined {
