@@ -21,6 +21,15 @@ const openCheckpoint = (path: string) =>
   Effect.try((): CheckpointFile => ({ fd: NodeFs.openSync(path, "r"), closed: false })).pipe(Effect.option)
 
 /**
+ * Lets I/O callbacks run before going on (`yieldNow` alone resumes from a
+ * microtask: a loop of them starves reads waiting on the thread pool).
+ */
+const yieldToIo = Effect.async<void>((resume) => {
+  const timer = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(timer))
+})
+
+/**
  * Loads the checkpoint into the store when it checks out, and starts
  * verifying the log below it in the background; otherwise (or without one)
  * leaves the store as it is, for a full scan. `verified` is done either way.
@@ -60,7 +69,7 @@ const verify = (store: LogStore, { blocks, ids, index }: Covered) =>
   Effect.gen(function*() {
     const size = index.size
     for (;;) {
-      yield* Effect.yieldNow()
+      yield* yieldToIo
       const step = yield* Effect.try(() => ids.next()).pipe(Effect.mapError((e) => store.fail("open", e)))
       if (step.done === true) {
         index.ids.offer(step.value)
@@ -74,7 +83,7 @@ const verify = (store: LogStore, { blocks, ids, index }: Covered) =>
       const crc = yield* Effect.try(() => blockCrc(store.log.fd, size, block, buffer)).pipe(Effect.mapError((e) => store.fail("open", e)))
       intact = crc === blocks[block]
       known.push(crc)
-      yield* Effect.yieldNow()
+      yield* yieldToIo
     }
     if (intact) {
       if (store.checkpoint.blocks.length === 0) store.checkpoint.blocks = known
@@ -108,7 +117,7 @@ export const write = (store: LogStore) =>
     const buffer = Buffer.allocUnsafe(blockSize)
     while (blocks.length < blocksOf(snapshot.size)) {
       blocks.push(blockCrc(fd, snapshot.size, blocks.length, buffer))
-      if (blocks.length % 16 === 0) yield* Effect.yieldNow()
+      yield* yieldToIo
     }
     const bytes = encode(snapshot, fd, blocks)
     const temporary = `${store.checkpointPath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
