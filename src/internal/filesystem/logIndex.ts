@@ -11,6 +11,7 @@
  */
 import * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"
+import { firstAtLeast } from "../sorted.js"
 import type { TagIndex } from "../tagIndex.js"
 import { addTags, matchingSlots, removeTags } from "../tagIndex.js"
 
@@ -212,17 +213,8 @@ export const tagsOf = (index: Index, slot: number): ReadonlyArray<string> => ind
 export const idOf = (index: Index, slot: number): string => index.ids.at(slot)
 
 /** The stream version of the entry at `slot`: its rank among its stream's slots. */
-export const versionOf = (index: Index, slot: number): number => {
-  const positions = index.streamTable[index.streamRefs.get(slot)]!.positions
-  let low = 0
-  let high = positions.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (positions[middle]! < slot) low = middle + 1
-    else high = middle
-  }
-  return low + 1
-}
+export const versionOf = (index: Index, slot: number): number =>
+  firstAtLeast(index.streamTable[index.streamRefs.get(slot)]!.positions, slot) + 1
 
 /** Reads the ids of the checkpoint's entries, if not done yet (the background verification does before any write). */
 export const fillIds = (index: Index) => {
