@@ -4,33 +4,51 @@
  * stretches known there, so an open loads it and scans only the log's tail.
  *
  * Layout (little-endian): the magic `chronidx`, a format version (u32), the
- * length of a JSON header (u32), the header, padding to 8 bytes, then the
- * columns: offsets and global positions (f64 each), stream, type and tag-set
- * references (u32 each, into the header's tables), one CRC32 per 1 MiB block
- * of the covered log (u32), the event ids (36 latin1 bytes each), and last a
- * CRC32 of everything before it.
+ * length of a JSON header (u32), the byte offset `front` of the front
+ * part's CRC (f64), the header, padding to 8 bytes, then the columns, each
+ * 8-byte aligned: offsets (f64), the runs of consecutive global positions
+ * (where each starts: f64 position, u32 slot), stream, type and tag-set
+ * references (u32 each, into the header's tables; no tag-set column when no
+ * entry has tags), each stream's slots in order (u32, stream after stream)
+ * and where each stream's slots start (u32, one more than the streams), one
+ * CRC32 per 1 MiB block of the covered log (u32); at `front` the CRC32 of
+ * everything before it; then the event ids (36 latin1 bytes each) and their
+ * CRC32.
  *
- * A checkpoint is trusted only as far as it checks out: its own checksum,
- * its version, a log at least as long as it covers, and the log's last bytes
- * before the covered size (CRC in the header). The covered log is verified
- * against the block CRCs in the background (`verify`); a block that differs
- * (an erasure overwrote it, or damage) sends verification to today's full
- * scan, which tells the two apart.
+ * An open reads the front part only and uses its columns in place (only the
+ * global positions are expanded from their runs; no object per entry). It is trusted only as far as it checks out: its
+ * checksum, its version, a log at least as long as it covers, and the log's
+ * last bytes before the covered size (CRC in the header). The event ids are
+ * read when first needed (the background verification reads them before
+ * any write): ids that do not check out are read from the log's lines
+ * instead. The covered log is verified against the block CRCs in the
+ * background (`verify`); a block that differs (an erasure overwrote it, or
+ * damage) sends verification to today's full scan, which tells the two
+ * apart.
  */
 import * as NodeFs from "node:fs"
 import { crc32 } from "node:zlib"
 import type { StreamId } from "../../StreamId.js"
 import { addTags } from "../tagIndex.js"
 import type { Erasures, VoidSpan } from "./logFormat.js"
-import { emptyIndex, type Index } from "./logIndex.js"
+import { indexLineAt } from "./logFormat.js"
+import {
+  EventIds,
+  f64Column,
+  idLength,
+  type Index,
+  StreamEntry,
+  tagSetKey,
+  u32Column
+} from "./logIndex.js"
 
 const magic = Buffer.from("chronidx", "latin1")
-/** The checkpoint format this code reads and writes. */
-export const formatVersion = 1
+/** The checkpoint format this code reads and writes (1: every column read and built into arrays at open). */
+export const formatVersion = 2
 /** Bytes of log per block CRC. */
 export const blockSize = 1024 * 1024
 const tailCheck = 4096
-const idLength = 36
+const prefix = 24
 
 interface Header {
   readonly size: number
@@ -43,6 +61,10 @@ interface Header {
   readonly deleted: ReadonlyArray<readonly [string, number]>
   readonly erasures: ReadonlyArray<readonly [string, ReadonlyArray<readonly [number, number]>]>
   readonly voids: ReadonlyArray<VoidSpan>
+  /** Runs of consecutive global positions (one per gap left by a tombstone or an erasure). */
+  readonly runs: number
+  /** Whether any entry has tags (else the tag-set column is left out: all empty). */
+  readonly tagged: boolean
 }
 
 /** What a checkpoint holds besides the index. */
@@ -52,6 +74,8 @@ export interface Covered {
   readonly erasures: ReadonlyArray<readonly [StreamId, ReadonlyArray<readonly [number, number]>]>
   readonly voids: ReadonlyArray<VoidSpan>
   readonly blocks: Uint32Array
+  /** Reads the index's event ids, a block at a time: the index reads them at once, should a lookup come first. */
+  readonly ids: Generator<void, Buffer>
 }
 
 /** The store state a checkpoint is taken of, copied in one go (nothing changes it meanwhile). */
@@ -81,34 +105,20 @@ export const snapshotOf = (
   voids: [...voids.values()]
 })
 
-const interner = <A>(key: (a: A) => string) => {
-  const refs = new Map<string, number>()
-  const values: Array<A> = []
-  return {
-    values,
-    ref: (value: A) => {
-      const k = key(value)
-      let ref = refs.get(k)
-      if (ref === undefined) {
-        ref = values.length
-        refs.set(k, ref)
-        values.push(value)
-      }
-      return ref
-    }
-  }
-}
-
 /** The CRC32 of the 1 MiB block `block` of `[0, size)` of the log at `fd`. */
 export const blockCrc = (fd: number, size: number, block: number, buffer = Buffer.allocUnsafe(blockSize)): number => {
   const length = Math.min(blockSize, size - block * blockSize)
+  readFully(fd, buffer, length, block * blockSize)
+  return crc32(buffer.subarray(0, length))
+}
+
+const readFully = (fd: number, buffer: Buffer, length: number, position: number) => {
   let filled = 0
   while (filled < length) {
-    const read = NodeFs.readSync(fd, buffer, filled, length - filled, block * blockSize + filled)
-    if (read === 0) throw new Error(`the log ended at byte ${block * blockSize + filled}, before ${size}`)
+    const read = NodeFs.readSync(fd, buffer, filled, length - filled, position + filled)
+    if (read === 0) throw new Error(`the file ended at byte ${position + filled}, before ${position + length}`)
     filled += read
   }
-  return crc32(buffer.subarray(0, length))
 }
 
 /** How many 1 MiB blocks `[0, size)` spans. */
@@ -127,133 +137,281 @@ const tailCrcOf = (fd: number, size: number): number => {
 
 const align = (n: number) => (n + 7) & ~7
 
+/** The slots of each stream, stream after stream, and where each stream's run starts. */
+const postingsOf = (streamRefs: Uint32Array, streams: number) => {
+  const starts = new Uint32Array(streams + 1)
+  for (let slot = 0; slot < streamRefs.length; slot++) starts[streamRefs[slot]! + 1]!++
+  for (let s = 0; s < streams; s++) starts[s + 1]! += starts[s]!
+  const next = starts.slice(0, streams)
+  const postings = new Uint32Array(streamRefs.length)
+  for (let slot = 0; slot < streamRefs.length; slot++) postings[next[streamRefs[slot]!]!++] = slot
+  return { postings, starts }
+}
+
 /** Encodes a checkpoint of `snapshot`, with the log's block CRCs. */
 export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<number>): Buffer => {
   const { count, index } = snapshot
-  const streams = interner<string>((s) => s)
-  const types = interner<string>((s) => s)
-  const tagSets = interner<ReadonlyArray<string>>((tags) => tags.length === 0 ? "" : JSON.stringify(tags))
-  tagSets.ref([])
+  // the referenced tables, renumbered to those in use below `count` (streams emptied by a rollback stay out)
+  const streamMap = new Map<number, number>()
+  const streams: Array<string> = []
   const streamRefs = new Uint32Array(count)
-  const typeRefs = new Uint32Array(count)
-  const tagRefs = new Uint32Array(count)
-  const ids = Buffer.alloc(count * idLength)
   for (let slot = 0; slot < count; slot++) {
-    streamRefs[slot] = streams.ref(index.streamOf[slot]!)
-    typeRefs[slot] = types.ref(index.typeOf[slot]!)
-    tagRefs[slot] = tagSets.ref(index.tagsOf[slot]!)
-    ids.write(index.idOf[slot]!, slot * idLength, idLength, "latin1")
+    const ref = index.streamRefs.get(slot)
+    let own = streamMap.get(ref)
+    if (own === undefined) {
+      own = streams.length
+      streamMap.set(ref, own)
+      streams.push(index.streamTable[ref]!.id)
+    }
+    streamRefs[slot] = own
   }
+  const { postings, starts } = postingsOf(streamRefs, streams.length)
+  const runStarts: Array<number> = []
+  const runPositions: Array<number> = []
+  for (let slot = 0; slot < count; slot++) {
+    const position = index.positionOf.get(slot)
+    if (slot === 0 || position !== index.positionOf.get(slot - 1) + 1) {
+      runStarts.push(slot)
+      runPositions.push(position)
+    }
+  }
+  const tagRefs = index.tagRefs.values().subarray(0, count)
+  const tagged = tagRefs.some((ref) => ref !== 0)
   const header: Header = {
     size: snapshot.size,
     count,
     head: snapshot.head,
     tailCrc: tailCrcOf(fd, snapshot.size),
-    streams: streams.values,
-    types: types.values,
-    tagSets: tagSets.values,
+    streams,
+    types: index.typeNames,
+    tagSets: index.tagSets,
     deleted: snapshot.deleted,
     erasures: snapshot.erasures,
-    voids: snapshot.voids
+    voids: snapshot.voids,
+    runs: runStarts.length,
+    tagged
   }
   const json = Buffer.from(JSON.stringify(header))
-  const columns = align(16 + json.length)
-  const total = columns + count * (8 + 8 + 4 + 4 + 4) + blocks.length * 4 + ids.length + 4
-  const out = Buffer.alloc(total)
+  const columns: ReadonlyArray<Float64Array | Uint32Array> = [
+    index.offsets.values().subarray(0, count),
+    Float64Array.from(runPositions),
+    Uint32Array.from(runStarts),
+    streamRefs,
+    index.typeRefs.values().subarray(0, count),
+    tagged ? tagRefs : new Uint32Array(0),
+    postings,
+    starts,
+    Uint32Array.from(blocks)
+  ]
+  let front = align(prefix + json.length)
+  for (const column of columns) front += align(column.byteLength)
+  const out = Buffer.alloc(front + 4 + count * idLength + 4)
   magic.copy(out, 0)
   out.writeUInt32LE(formatVersion, 8)
   out.writeUInt32LE(json.length, 12)
-  json.copy(out, 16)
-  let at = columns
-  const f64 = new Float64Array(out.buffer, out.byteOffset + at, count * 2)
-  for (let slot = 0; slot < count; slot++) {
-    f64[slot] = index.offsets[slot]!
-    f64[count + slot] = index.positionOf[slot]!
-  }
-  at += count * 16
-  for (const column of [streamRefs, typeRefs, tagRefs, Uint32Array.from(blocks)]) {
+  out.writeDoubleLE(front, 16)
+  json.copy(out, prefix)
+  let at = align(prefix + json.length)
+  for (const column of columns) {
     Buffer.from(column.buffer, column.byteOffset, column.byteLength).copy(out, at)
-    at += column.byteLength
+    at += align(column.byteLength)
   }
-  ids.copy(out, at)
-  at += ids.length
-  out.writeUInt32LE(crc32(out.subarray(0, at)), at)
+  out.writeUInt32LE(crc32(out.subarray(0, front)), front)
+  const ids = out.subarray(front + 4, front + 4 + count * idLength)
+  const known = index.ids.baseBytes()
+  const fromBase = known === undefined ? 0 : Math.min(count, index.ids.baseCount)
+  if (known !== undefined) known.copy(ids, 0, 0, fromBase * idLength)
+  for (let slot = fromBase; slot < count; slot++) ids.write(index.ids.at(slot), slot * idLength, idLength, "latin1")
+  out.writeUInt32LE(crc32(ids), front + 4 + ids.length)
   return out
 }
 
 /**
- * Decodes a checkpoint and checks it against the log at `fd` (of `logSize`
- * bytes): undefined when it does not check out (then the log is scanned in
- * full).
+ * Reads the event ids of the checkpoint's `count` entries at `at` of the
+ * checkpoint file `file` a block at a time (a step each); when they do not
+ * check out, from the log's lines at `offsets` instead.
  */
-export const decode = (bytes: Buffer, fd: number, logSize: number): Covered | undefined => {
-  if (bytes.length < 20 || !bytes.subarray(0, 8).equals(magic) || bytes.readUInt32LE(8) !== formatVersion) return undefined
-  const end = bytes.length - 4
-  if (crc32(bytes.subarray(0, end)) !== bytes.readUInt32LE(end)) return undefined
-  const jsonLength = bytes.readUInt32LE(12)
+function* idsInSteps(file: CheckpointFile, at: number, count: number, log: number, offsets: Float64Array): Generator<void, Buffer> {
+  const length = count * idLength
+  const bytes = Buffer.allocUnsafe(length + 4)
+  let crc = 0
+  let intact = true
+  try {
+    for (let done = 0; done < length + 4; done += blockSize) {
+      const step = Math.min(blockSize, length + 4 - done)
+      readFully(file.fd, bytes.subarray(done), step, at + done)
+      crc = crc32(bytes.subarray(done, Math.min(done + step, length)), crc)
+      yield
+    }
+  } catch {
+    intact = false
+  } finally {
+    close(file)
+  }
+  if (intact && crc === bytes.readUInt32LE(length)) return bytes.subarray(0, length)
+  return idsFromLog(log, offsets, count)
+}
+
+/** Runs `steps` to its end (undefined when it ended already). */
+export const finish = <A>(steps: Generator<void, A>): A | undefined => {
+  for (;;) {
+    const next = steps.next()
+    if (next.done === true) return next.value
+  }
+}
+
+/** The event ids of the lines at `offsets` of the log at `log`. */
+export const idsFromLog = (log: number, offsets: Float64Array, count: number): Buffer => {
+  const ids = Buffer.alloc(count * idLength)
+  let window = Buffer.allocUnsafe(4 * blockSize)
+  let from = 0
+  let filled = 0
+  for (let slot = 0; slot < count; slot++) {
+    const offset = offsets[slot]!
+    let end = offset >= from && offset < from + filled ? window.indexOf(0x0a, offset - from) : -1
+    if (end === -1 || end >= filled) {
+      from = offset
+      for (;;) {
+        filled = NodeFs.readSync(log, window, 0, window.length, from)
+        end = window.subarray(0, filled).indexOf(0x0a)
+        if (end !== -1 || filled < window.length) break
+        window = Buffer.allocUnsafe(window.length * 2)
+      }
+      if (end === -1) throw new Error(`no line end after byte ${offset} of the log`)
+    }
+    const entry = indexLineAt(window, offset - from, end)
+    if (typeof entry === "string") throw new Error(`the log is damaged at byte ${offset} (${entry})`)
+    ids.write(entry.eventId, slot * idLength, idLength, "latin1")
+  }
+  return ids
+}
+
+/** An open checkpoint file, kept open until its ids are read (a newer checkpoint may be renamed over it meanwhile). */
+export interface CheckpointFile {
+  readonly fd: number
+  closed: boolean
+}
+
+/** Closes `file`, if not done yet. */
+export const close = (file: CheckpointFile) => {
+  if (file.closed) return
+  file.closed = true
+  NodeFs.closeSync(file.fd)
+}
+
+/**
+ * Reads a checkpoint's front part from `file` and checks it against the log
+ * at `log` (of `logSize` bytes): undefined when it does not check out (then
+ * the log is scanned in full). `file` stays open while the ids are still to
+ * be read, and is closed otherwise.
+ */
+export const load = (file: CheckpointFile, log: number, logSize: number): Covered | undefined => {
+  let keep = false
+  try {
+    const covered = decode(file, log, logSize)
+    keep = covered !== undefined && covered.index.count > 0
+    return covered
+  } finally {
+    if (!keep) close(file)
+  }
+}
+
+const decode = (file: CheckpointFile, log: number, logSize: number): Covered | undefined => {
+  const fileSize = NodeFs.fstatSync(file.fd).size
+  if (fileSize < prefix + 8) return undefined
+  const start = Buffer.alloc(prefix)
+  readFully(file.fd, start, prefix, 0)
+  if (!start.subarray(0, 8).equals(magic) || start.readUInt32LE(8) !== formatVersion) return undefined
+  const jsonLength = start.readUInt32LE(12)
+  const front = start.readDoubleLE(16)
+  if (!Number.isSafeInteger(front) || front < prefix + jsonLength || front + 8 > fileSize) return undefined
+  // its own allocation: the columns are used in place, aligned
+  const bytes = Buffer.from(new ArrayBuffer(front + 4))
+  readFully(file.fd, bytes, front + 4, 0)
+  if (crc32(bytes.subarray(0, front)) !== bytes.readUInt32LE(front)) return undefined
   let header: Header
   try {
-    header = JSON.parse(bytes.toString("utf8", 16, 16 + jsonLength)) as Header
+    header = JSON.parse(bytes.toString("utf8", prefix, prefix + jsonLength)) as Header
   } catch {
     return undefined
   }
   const { count, size } = header
-  if (!(size <= logSize) || tailCrcOf(fd, size) !== header.tailCrc) return undefined
+  const streamCount = header.streams.length
   const blockCount = blocksOf(size)
-  let at = align(16 + jsonLength)
-  if (at + count * 28 + blockCount * 4 + count * idLength !== end) return undefined
-  // copied out: the columns' offsets in `bytes` need not be aligned for the typed arrays
-  const column = <A>(make: (buffer: ArrayBuffer) => A, length: number): A => {
-    const copy = new ArrayBuffer(length)
-    bytes.copy(new Uint8Array(copy), 0, at, at + length)
-    at += length
-    return make(copy)
+  if (front + 4 + count * idLength + 4 !== fileSize) return undefined
+  if (!(size <= logSize) || tailCrcOf(log, size) !== header.tailCrc) return undefined
+  let at = align(prefix + jsonLength)
+  const column = <A>(make: (buffer: ArrayBuffer, offset: number, length: number) => A, length: number, width: number): A => {
+    const view = make(bytes.buffer, at, length)
+    at += align(length * width)
+    return view
   }
-  const f64 = column((b) => new Float64Array(b), count * 16)
-  const streamRefs = column((b) => new Uint32Array(b), count * 4)
-  const typeRefs = column((b) => new Uint32Array(b), count * 4)
-  const tagRefs = column((b) => new Uint32Array(b), count * 4)
-  const blocks = column((b) => new Uint32Array(b), blockCount * 4)
-  const ids = bytes.toString("latin1", at, at + count * idLength)
+  const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n)
+  const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n)
+  const offsets = column(f64, count, 8)
+  const runPositions = column(f64, header.runs, 8)
+  const runStarts = column(u32, header.runs, 4)
+  const streamRefs = column(u32, count, 4)
+  const typeRefs = column(u32, count, 4)
+  const tagRefs = header.tagged ? column(u32, count, 4) : new Uint32Array(count)
+  const postings = column(u32, count, 4)
+  const starts = column(u32, streamCount + 1, 4)
+  const blocks = column(u32, blockCount, 4)
+  if (at !== front || starts[streamCount] !== count) return undefined
+  const ids = idsInSteps(file, front + 4, count, log, offsets)
+  if (count > 0 && (header.runs === 0 || runStarts[0] !== 0)) return undefined
+  const positions = new Float64Array(count)
+  for (let run = 0; run < header.runs; run++) {
+    const end = run + 1 < header.runs ? runStarts[run + 1]! : count
+    if (!(runStarts[run]! < end && end <= count)) return undefined
+    for (let slot = runStarts[run]!, position = runPositions[run]!; slot < end; slot++, position++) positions[slot] = position
+  }
 
-  const streams = header.streams.map((id) => ({ id: id as StreamId, positions: [] as Array<number> }))
+  const streams = new Map<StreamId, StreamEntry>()
+  const streamTable: Array<StreamEntry> = []
+  for (let ref = 0; ref < streamCount; ref++) {
+    const id = header.streams[ref] as StreamId
+    const entry = new StreamEntry(id, ref, postings.subarray(starts[ref]!, starts[ref + 1]!))
+    streamTable.push(entry)
+    streams.set(id, entry)
+  }
+  const typeRef = new Map<string, number>()
+  header.types.forEach((type, ref) => typeRef.set(type, ref))
+  const tagSetRef = new Map<string, number>()
+  header.tagSets.forEach((tags, ref) => tagSetRef.set(tagSetKey(tags), ref))
+  if (tagSetKey(header.tagSets[0] ?? ["-"]) !== "") return undefined
+  const tagged = new Map<string, Array<number>>()
+  if (header.tagSets.length > 1) {
+    for (let slot = 0; slot < count; slot++) {
+      const tags = tagRefs[slot]!
+      if (tags !== 0) addTags(tagged, slot, header.tagSets[tags] ?? [])
+    }
+  }
   const index: Index = {
-    ...emptyIndex(),
-    offsets: new Array<number>(count),
-    positionOf: new Array<number>(count),
-    streamOf: new Array<StreamId>(count),
-    versionOf: new Array<number>(count),
-    idOf: new Array<string>(count),
-    typeOf: new Array<string>(count),
-    tagsOf: new Array<ReadonlyArray<string>>(count),
-    // filled when a writer first needs them (`fillIds`): only writes look ids up
-    idsPending: true
+    size,
+    count,
+    head: header.head,
+    offsets: f64Column(offsets, count),
+    positionOf: f64Column(positions, count),
+    streamRefs: u32Column(streamRefs, count),
+    typeRefs: u32Column(typeRefs, count),
+    tagRefs: u32Column(tagRefs, count),
+    streamTable,
+    typeNames: [...header.types],
+    typeRef,
+    tagSets: [...header.tagSets],
+    tagSetRef,
+    tagged,
+    streams,
+    ids: new EventIds(count, () => finish(ids))
   }
-  for (const type of header.types) index.types.set(type, type)
-  for (let slot = 0; slot < count; slot++) {
-    const stream = streams[streamRefs[slot]!]
-    const type = header.types[typeRefs[slot]!]
-    const tags = header.tagSets[tagRefs[slot]!]
-    if (stream === undefined || type === undefined || tags === undefined) return undefined
-    if (stream.positions.length === 0) index.streams.set(stream.id, stream)
-    stream.positions.push(slot)
-    index.offsets[slot] = f64[slot]!
-    index.positionOf[slot] = f64[count + slot]!
-    index.streamOf[slot] = stream.id
-    index.versionOf[slot] = stream.positions.length
-    index.idOf[slot] = ids.slice(slot * idLength, (slot + 1) * idLength)
-    index.typeOf[slot] = type
-    index.tagsOf[slot] = tags
-    if (tags.length > 0) addTags(index.tagged, slot, tags)
-  }
-  index.count = count
-  index.size = size
-  index.head = header.head
   return {
     index,
     deleted: header.deleted as Covered["deleted"],
     erasures: header.erasures as Covered["erasures"],
     voids: header.voids,
-    blocks
+    blocks,
+    ids
   }
 }
+

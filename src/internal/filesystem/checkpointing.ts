@@ -5,10 +5,10 @@
  * read-only store.
  */
 import * as NodeFs from "node:fs"
-import { Deferred, Effect, Metric } from "effect"
+import { Deferred, Effect, Metric, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import * as Metrics from "../../Metrics.js"
-import { blockCrc, blocksOf, blockSize, decode, encode, reusableBlocks, snapshotOf } from "./checkpoint.js"
+import { blockCrc, blocksOf, blockSize, type CheckpointFile, close, type Covered, encode, load as loadCheckpoint, reusableBlocks, snapshotOf } from "./checkpoint.js"
 import { syncDirectory } from "./io.js"
 import { Erasures } from "./logFormat.js"
 import { emptyIndex } from "./logIndex.js"
@@ -17,8 +17,17 @@ import { type LogStore, scanTail } from "./logStore.js"
 /** New log, in bytes, after which the checkpoint is written again: max(8 MiB, a quarter of what it covers). */
 const dueAfter = (covered: number) => Math.max(8 * blockSize, covered / 4)
 
-const readCheckpoint = (path: string) =>
-  Effect.try(() => NodeFs.readFileSync(path)).pipe(Effect.option)
+const openCheckpoint = (path: string) =>
+  Effect.try((): CheckpointFile => ({ fd: NodeFs.openSync(path, "r"), closed: false })).pipe(Effect.option)
+
+/**
+ * Lets I/O callbacks run before going on (`yieldNow` alone resumes from a
+ * microtask: a loop of them starves reads waiting on the thread pool).
+ */
+const yieldToIo = Effect.async<void>((resume) => {
+  const timer = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(timer))
+})
 
 /**
  * Loads the checkpoint into the store when it checks out, and starts
@@ -27,11 +36,14 @@ const readCheckpoint = (path: string) =>
  */
 export const load = (store: LogStore) =>
   Effect.gen(function*() {
-    const bytes = yield* readCheckpoint(store.checkpointPath)
+    const file = yield* openCheckpoint(store.checkpointPath)
+    if (file._tag === "Some") yield* Scope.addFinalizer(store.scope, Effect.sync(() => close(file.value)))
     const logSize = NodeFs.fstatSync(store.log.fd).size
-    const covered = bytes._tag === "Some" ? decode(bytes.value, store.log.fd, logSize) : undefined
+    const covered = file._tag === "Some"
+      ? yield* Effect.try(() => loadCheckpoint(file.value, store.log.fd, logSize)).pipe(Effect.orElseSucceed(() => undefined))
+      : undefined
     if (covered === undefined) {
-      if (bytes._tag === "Some") yield* Metric.increment(Metrics.filesystemCheckpointsIgnored)
+      if (file._tag === "Some") yield* Metric.increment(Metrics.filesystemCheckpointsIgnored)
       return yield* Deferred.succeed(store.verified, undefined)
     }
     store.index = covered.index
@@ -43,16 +55,27 @@ export const load = (store: LogStore) =>
     for (const span of covered.voids) store.voids.set(span.from, span)
     store.checkpoint.covered = covered.index.size
     yield* Metric.increment(Metrics.filesystemCheckpointsLoaded)
-    yield* Deferred.complete(store.verified, verify(store, covered.index.size, covered.blocks)).pipe(Effect.forkIn(store.scope))
+    yield* Deferred.complete(store.verified, verify(store, covered)).pipe(Effect.forkIn(store.scope))
   }).pipe(Effect.withSpan("chronicle.filesystem.loadCheckpoint"))
 
 /**
- * Checks the log below `size` against the checkpoint's block CRCs. A block
- * that differs (an erasure overwrote lines there, or damage) sends the
- * check to the full scan of the log, which reports damage as an open does.
+ * Reads the checkpoint's event ids and checks the log below the size it
+ * covers against its block CRCs, a block at a time, letting reads go first.
+ * A block that differs (an erasure overwrote lines there, or damage) sends
+ * the check to the full scan of the log, which reports damage as an open
+ * does.
  */
-const verify = (store: LogStore, size: number, blocks: Uint32Array) =>
+const verify = (store: LogStore, { blocks, ids, index }: Covered) =>
   Effect.gen(function*() {
+    const size = index.size
+    for (;;) {
+      yield* yieldToIo
+      const step = yield* Effect.try(() => ids.next()).pipe(Effect.mapError((e) => store.fail("open", e)))
+      if (step.done === true) {
+        index.ids.offer(step.value)
+        break
+      }
+    }
     const buffer = Buffer.allocUnsafe(blockSize)
     const known: Array<number> = []
     let intact = true
@@ -60,7 +83,7 @@ const verify = (store: LogStore, size: number, blocks: Uint32Array) =>
       const crc = yield* Effect.try(() => blockCrc(store.log.fd, size, block, buffer)).pipe(Effect.mapError((e) => store.fail("open", e)))
       intact = crc === blocks[block]
       known.push(crc)
-      if (block % 16 === 15) yield* Effect.yieldNow()
+      yield* yieldToIo
     }
     if (intact) {
       if (store.checkpoint.blocks.length === 0) store.checkpoint.blocks = known
@@ -94,7 +117,7 @@ export const write = (store: LogStore) =>
     const buffer = Buffer.allocUnsafe(blockSize)
     while (blocks.length < blocksOf(snapshot.size)) {
       blocks.push(blockCrc(fd, snapshot.size, blocks.length, buffer))
-      if (blocks.length % 16 === 0) yield* Effect.yieldNow()
+      yield* yieldToIo
     }
     const bytes = encode(snapshot, fd, blocks)
     const temporary = `${store.checkpointPath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`

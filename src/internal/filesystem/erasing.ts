@@ -33,12 +33,12 @@ export const rangesOf = (
     const { index, log } = view
     const ranges: Array<[number, number]> = []
     for (let i = 0; i < slots.length;) {
-      const low = index.offsets[slots[i]!]!
+      const low = index.offsets.get(slots[i]!)
       let j = i
       while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1 && endOf(slots[j + 1]!, view) - low <= readRunLimit) j++
       const bytes = yield* readBytes(log, low, endOf(slots[j]!, view) - low)
       for (let k = i; k <= j; k++) {
-        const from = index.offsets[slots[k]!]!
+        const from = index.offsets.get(slots[k]!)
         const newline = bytes.indexOf(0x0a, from - low)
         if (newline === -1) return yield* store.fail("deleteStream", new Error(`no line end after byte ${from} of ${store.logPath}`))
         const last = ranges.at(-1)

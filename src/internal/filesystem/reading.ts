@@ -11,7 +11,7 @@ import type { StreamId } from "../../StreamId.js"
 import { keeps } from "../logFilter.js"
 import { readBytes, readRunLimit } from "./io.js"
 import { decodeLineAt, type Erasures, isFiller } from "./logFormat.js"
-import { firstSlotAtOrAfter, type Index, matchingEntries, streamVersionOf } from "./logIndex.js"
+import { firstSlotAtOrAfter, type Index, matchingEntries, streamOf, streamVersionOf, typeOf } from "./logIndex.js"
 
 const readGapLimit = 64 * 1024
 
@@ -43,11 +43,11 @@ export const readPositions = (store: ReadingStore, positions: ReadonlyArray<numb
     while (i < positions.length) {
       const ascending = positions.length < 2 || positions[1]! >= positions[0]!
       let j = i
-      let low = limit.index.offsets[positions[i]!]!
+      let low = limit.index.offsets.get(positions[i]!)
       let high = endOf(positions[i]!, limit)
       while (j + 1 < positions.length) {
         const next = positions[j + 1]!
-        const nextLow = limit.index.offsets[next]!
+        const nextLow = limit.index.offsets.get(next)
         const nextHigh = endOf(next, limit)
         const newLow = Math.min(low, nextLow)
         const newHigh = Math.max(high, nextHigh)
@@ -59,7 +59,7 @@ export const readPositions = (store: ReadingStore, positions: ReadonlyArray<numb
       }
       const bytes = yield* readBytes(limit.log, low, high - low)
       for (let k = i; k <= j; k++) {
-        const at = limit.index.offsets[positions[k]!]!
+        const at = limit.index.offsets.get(positions[k]!)
         // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
         const end = Math.max(at - low, bytes.indexOf(0x0a, at - low))
         const line = decodeLineAt(bytes, at - low, end)
@@ -93,7 +93,7 @@ const erasedSince = (store: ReadingStore, at: number, limit: View) =>
 
 /** Where the line at `position` ends in the view: the next line's offset, or the view's size. */
 export const endOf = (position: number, limit: View) =>
-  position + 1 < limit.count ? limit.index.offsets[position + 1]! : limit.size
+  position + 1 < limit.count ? limit.index.offsets.get(position + 1) : limit.size
 
 /** A paged read over the log as it is when the read starts: `next` picks each page's positions. */
 const pageOf = <S>(
@@ -144,7 +144,7 @@ export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) => 
     const positions: Array<number> = []
     let slot = next
     while (positions.length < wanted && (backwards ? slot >= 0 : slot < limit.count)) {
-      if (kept === undefined || kept(index.streamOf[slot]!, index.typeOf[slot]!)) positions.push(slot)
+      if (kept === undefined || kept(streamOf(index, slot), typeOf(index, slot))) positions.push(slot)
       slot += backwards ? -1 : 1
     }
     const remaining = state.remaining - positions.length

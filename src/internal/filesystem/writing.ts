@@ -14,7 +14,7 @@ import { type SerializedEvent, serializeEvent } from "../serialize.js"
 import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
-import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
+import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
 /** One queued call: a single append, or an `appendMany` call, all of it or none. */
@@ -44,9 +44,9 @@ const judged = new Set(["ConcurrencyConflict", "AppendConditionFailed", "Duplica
 const located = (index: Index) => (id: string) => {
   const at = index.ids.get(id)
   return at === undefined ? undefined : {
-    streamId: index.streamOf[at]!,
-    streamVersion: index.versionOf[at]!,
-    globalPosition: BigInt(index.positionOf[at]!)
+    streamId: streamOf(index, at),
+    streamVersion: versionOf(index, at),
+    globalPosition: BigInt(index.positionOf.get(at))
   }
 }
 
@@ -90,7 +90,7 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
           streamId: appends[0]!.streamId,
           query: condition!.failIfEventsMatch,
           after: condition!.after,
-          position: BigInt(index.positionOf[conflicting]!)
+          position: BigInt(index.positionOf.get(conflicting))
         })
       ))
       continue

@@ -183,7 +183,7 @@ export const make = (
       readAll: readLog(reading),
       query: readQuery(reading),
       // the last readable event; erased positions past it are never handed out again all the same (index.head)
-      headPosition: Effect.map(upToDate, () => BigInt(store.index.count === 0 ? 0 : store.index.positionOf[store.index.count - 1]!)),
+      headPosition: Effect.map(upToDate, () => BigInt(store.index.count === 0 ? 0 : store.index.positionOf.get(store.index.count - 1))),
       watch: (onChange) =>
         Effect.acquireRelease(
           Effect.sync(() => {
