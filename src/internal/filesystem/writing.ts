@@ -12,7 +12,7 @@ import type { StreamId } from "../../StreamId.js"
 import { planAppendMany } from "../appendPlan.js"
 import { type SerializedEvent, serializeEvent } from "../serialize.js"
 import { awaitVerified, writeIfDue } from "./checkpointing.js"
-import { appendNow, readBytesNow } from "./io.js"
+import { appendNow, readBytesNow, syncData } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamVersionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
@@ -158,7 +158,7 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
     const base = index.size
     const written = yield* Effect.either(appendNow(store.log, buffer))
     // synced even after a failed write: appends that landed whole are then acknowledged
-    const synced = store.durable ? yield* Effect.either(store.log.sync) : Either.right(undefined)
+    const synced = store.durable ? yield* Effect.either(syncData(store.log)) : Either.right(undefined)
     // written in one call, the buffer landed in one piece: where its first line is, all of it is
     const whole = Either.isRight(written) && written.right === 1
     const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
