@@ -30,8 +30,7 @@ const chronicleFrom = async (src: string): Promise<EmbeddedContender> => {
   const { NodeContext } = await import("@effect/platform-node")
   const { Effect, Layer, ManagedRuntime } = await import("effect")
   const root = path.resolve(src)
-  const { FileEventStore } = await import(path.join(root, "index.ts"))
-  const { EventStore, ExpectedVersion, StreamId } = await import(path.join(root, "index.ts"))
+  const { EventStore, ExpectedVersion, FileEventStore, StreamId } = await import(path.join(root, "index.ts"))
   return {
     name: src,
     open: async (directory, fsync) => {
@@ -125,7 +124,7 @@ const compare = async () => {
     ])
   ))
   process.stdout.write(
-    `\n${rounds} rounds of ${millis} ms; load average ${before.map((l) => l.toFixed(2)).join(" ")} before, ${
+    `\n\n${rounds} rounds of ${millis} ms; load average ${before.map((l) => l.toFixed(2)).join(" ")} before, ${
       after.map((l) => l.toFixed(2)).join(" ")
     } after\n`
   )
