@@ -1,6 +1,6 @@
 /**
  * Durability of the filesystem store, seen through the `FileSystem` service
- * it writes with (and `fs.writeSync`, which its writer appends with): with `fsync` (the default) an append returns only after the
+ * it writes with (and `fs.writeSync` and `fs.fdatasync`, which its writer appends and syncs with): with `fsync` (the default) an append returns only after the
  * log was synced, and the directory is synced when the log is created; an
  * erasure syncs its tombstone before it overwrites the erased lines, and those
  * before it returns; with `fsync: false` nothing is synced.
@@ -12,7 +12,7 @@ import { Chunk, Effect, Either, Layer, Stream } from "effect"
 import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
-import { hookSyncWrites } from "../support/syncWrites.js"
+import { hookSyncs, hookSyncWrites } from "../support/syncWrites.js"
 
 /** What the store did to a file, in the order it did it. */
 interface Call {
@@ -27,7 +27,19 @@ interface Call {
  */
 const recordingFileSystem = (calls: Array<Call>, failSync: (path: string) => boolean = () => false) =>
   Layer.scopedDiscard(Effect.acquireRelease(
-    Effect.sync(() => hookSyncWrites({ after: (path) => calls.push({ op: "write", path }) })),
+    Effect.sync(() => {
+      const unhookWrites = hookSyncWrites({ after: (path) => calls.push({ op: "write", path }) })
+      const unhookSyncs = hookSyncs({
+        before: (path) => {
+          calls.push({ op: "sync", path })
+          if (failSync(path)) throw new Error(`sync of ${path} failed (on purpose)`)
+        }
+      })
+      return () => {
+        unhookSyncs()
+        unhookWrites()
+      }
+    }),
     (unhook) => Effect.sync(unhook)
   )).pipe(Layer.merge(Layer.effect(
     FileSystem.FileSystem,

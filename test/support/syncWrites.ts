@@ -1,7 +1,8 @@
 /**
- * Hooks into the synchronous writes of this process (`fs.writeSync`, which
- * the filesystem store's writer appends with) without touching the store:
- * the hook sees each write to a file by path before it happens.
+ * Hooks into the synchronous writes and syncs of this process
+ * (`fs.writeSync` and `fs.fdatasync`, which the filesystem store's
+ * writer appends and syncs with) without touching the store: the hook sees
+ * each write or sync of a file by path before it happens.
  */
 import { createRequire, syncBuiltinESMExports } from "node:module"
 
@@ -34,6 +35,34 @@ export const hookSyncWrites = (hooks: { readonly before?: (path: string) => void
   syncBuiltinESMExports()
   return () => {
     ;(NodeFs as { writeSync: unknown }).writeSync = original
+    syncBuiltinESMExports()
+  }
+}
+
+/**
+ * Calls `before(path)` before each `fs.fdatasync` of this process (what it
+ * throws, the sync fails with instead), and `after(path)` once it
+ * succeeded; returns the function that removes the hook.
+ */
+export const hookSyncs = (hooks: { readonly before?: (path: string) => void; readonly after?: (path: string) => void }) => {
+  const original = NodeFs.fdatasync
+  const hooked = function(this: unknown, fd: number, callback: (error: NodeJS.ErrnoException | null) => void) {
+    const path = pathOf(fd)
+    try {
+      hooks.before?.(path)
+    } catch (error) {
+      process.nextTick(() => callback(error as NodeJS.ErrnoException))
+      return
+    }
+    original.call(this, fd, (error) => {
+      if (!error) hooks.after?.(path)
+      callback(error)
+    })
+  }
+  ;(NodeFs as { fdatasync: unknown }).fdatasync = hooked
+  syncBuiltinESMExports()
+  return () => {
+    ;(NodeFs as { fdatasync: unknown }).fdatasync = original
     syncBuiltinESMExports()
   }
 }

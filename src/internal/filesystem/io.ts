@@ -62,14 +62,27 @@ export const readBytesNow = (file: FileSystem.File, offset: number, length: numb
 
 /**
  * Appends `buffer` to the log synchronously: a write into the page cache
- * costs less than a round trip through the thread pool (the `fsync` that
- * makes it durable still goes through the pool).
+ * costs less than a round trip through the thread pool. Returns how many `write`
+ * calls it took: the bytes of one call land together (the file's end is
+ * taken and written under one lock), those of several may not.
  */
 export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
   Effect.try({
     try: () => {
       let written = 0
-      while (written < buffer.length) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
+      let calls = 0
+      for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
+      return calls
     },
     catch: (error) => error
+  })
+
+/**
+ * Makes the log's appended bytes durable with `fdatasync` (the data and the
+ * size, not the times) on the thread pool: while the disk works, the event
+ * loop runs on and the next group of appends gathers (group commit).
+ */
+export const syncData = (file: FileSystem.File) =>
+  Effect.async<void, Error>((resume) => {
+    NodeFs.fdatasync(file.fd, (error) => resume(error ? Effect.fail(error) : Effect.void))
   })

@@ -47,6 +47,8 @@ export interface LogStore extends LogStoreSettings {
   readonly fs: FileSystem.FileSystem
   /** The open log; replaced when an earlier version of the store compacted the log (renamed a new file into place). */
   log: FileSystem.File
+  /** The inode of `log`: a file at `logPath` with another one is a log renamed into place. */
+  logIno: number
   index: Index
   /** Called after each commit of this process. */
   readonly watchers: Set<() => void>
@@ -77,6 +79,8 @@ export interface LogStore extends LogStoreSettings {
   readonly verified: Deferred.Deferred<void, EventStore.StoreError>
 }
 
+const inodeOf = (file: FileSystem.File) => Effect.try(() => NodeFs.fstatSync(file.fd).ino)
+
 /** Opens the log (creating the directory and the log if needed) with an empty index. */
 export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
   Effect.gen(function*() {
@@ -102,6 +106,7 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       ...settings,
       fs,
       log,
+      logIno: yield* inodeOf(log).pipe(Effect.mapError((e) => fail("open", e))),
       index: emptyIndex(),
       watchers: new Set(),
       deleted: new Map(),
@@ -185,6 +190,7 @@ const reopen = (store: LogStore) =>
   Effect.gen(function*() {
     // the old handle stays open until the store closes: reads in flight keep using it
     store.log = yield* store.fs.open(store.logPath, { flag: store.readOnly ? "r" : "a+", mode: store.fileMode }).pipe(Scope.extend(store.scope))
+    store.logIno = yield* inodeOf(store.log)
     store.index = emptyIndex()
     store.erasures.clear()
     store.voids.clear()
@@ -206,14 +212,14 @@ const currentSize = (store: LogStore) =>
 
 /**
  * Whether the log was renamed away under us (compacted by an earlier
- * version), and how long our open file is; both unknown: replaced. Asked
- * synchronously: two `stat`s cost less than a trip through the thread pool.
+ * version), and how long the log is; both unknown: replaced. One `stat` of
+ * the path, asked synchronously (cheaper than a trip through the thread
+ * pool): when the file there is ours, its size is our file's.
  */
 export const logState = (store: LogStore) =>
   Effect.try(() => {
-    const mine = NodeFs.fstatSync(store.log.fd, { bigint: false })
     const onDisk = NodeFs.statSync(store.logPath, { bigint: false })
-    return { replaced: onDisk.ino !== mine.ino, size: mine.size }
+    return { replaced: onDisk.ino !== store.logIno, size: onDisk.size }
   }).pipe(Effect.orElseSucceed(() => ({ replaced: true, size: -1 })))
 
 /**

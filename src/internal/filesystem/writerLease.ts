@@ -3,8 +3,9 @@
  * while this process keeps writing instead of taken and dropped around each
  * commit (each take and drop is a directory created and removed, which the
  * next `fsync` has to flush too). It is let go after `idleMs` without a
- * write, at once when another process asks for it (a waiter touches the
- * `wanted` file), and when the store closes. In-process writers take turns
+ * write, when another process asks for it (a waiter touches the `wanted`
+ * file, which the holder looks at once every `idleMs`, not per commit), and
+ * when the store closes. In-process writers take turns
  * on a semaphore, without filesystem calls.
  *
  * The lease is not what keeps the log right: a holder that stalls past the
@@ -87,9 +88,10 @@ export const make = (options: WriterLeaseOptions) =>
     const watch = Effect.gen(function*() {
       while (release !== undefined) {
         yield* wallClockSleep(options.idleMs)
-        // never queue for a turn behind writers: the next of them looks whether another process asked, and lets go
+        // asked here, once a period, rather than by every commit
+        if (!wanted && touchedSince(options.wantedPath, acquiredAt)) wanted = true
+        // never queue for a turn behind writers: the next of them sees `wanted`, and lets go
         if (busy > 0) continue
-        if (touchedSince(options.wantedPath, acquiredAt)) wanted = true
         const done = yield* turns.withPermits(1)(Effect.gen(function*() {
           if (release === undefined) return true
           if (!wanted && !compromised && Date.now() - lastUsed < options.idleMs) return false
@@ -126,7 +128,6 @@ export const make = (options: WriterLeaseOptions) =>
         Effect.acquireUseRelease(
           Effect.sync(() => busy++),
           () => turns.withPermits(1)(Effect.gen(function*() {
-          if (release !== undefined && !wanted) wanted = touchedSince(options.wantedPath, acquiredAt)
           if (compromised || wanted) yield* letGo
           const held = unbroken && release !== undefined
           if (release === undefined) yield* take

@@ -12,7 +12,7 @@ import type { StreamId } from "../../StreamId.js"
 import { planAppendMany } from "../appendPlan.js"
 import { type SerializedEvent, serializeEvent } from "../serialize.js"
 import { awaitVerified, writeIfDue } from "./checkpointing.js"
-import { appendNow, readBytesNow } from "./io.js"
+import { appendNow, readBytesNow, syncData } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
@@ -158,8 +158,11 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
     const base = index.size
     const written = yield* Effect.either(appendNow(store.log, buffer))
     // synced even after a failed write: appends that landed whole are then acknowledged
-    const synced = store.durable ? yield* Effect.either(store.log.sync) : Either.right(undefined)
-    const landed = yield* Effect.either(readBytesNow(store.log, base, buffer.length))
+    const synced = store.durable ? yield* Effect.either(syncData(store.log)) : Either.right(undefined)
+    // written in one call, the buffer landed in one piece: where its first line is, all of it is
+    const whole = Either.isRight(written) && written.right === 1
+    const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
+    const landed = yield* Effect.either(readBytesNow(store.log, base, checked))
     // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
     const seen = yield* logState(store)
     const failure = Either.isLeft(written)
@@ -169,16 +172,18 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
       : Either.isLeft(landed)
       ? store.fail("append", landed.left)
       : undefined
-    let whole = failure === undefined
+    const inPlace = whole && Either.isRight(landed) && landed.right.equals(buffer.subarray(0, checked))
+    let kept = failure === undefined
     for (const { from, outcome, to } of spans) {
-      const intact = !seen.replaced && Either.isRight(landed) && landed.right.length >= to - base &&
-        landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+      const intact = !seen.replaced && Either.isRight(landed) && (inPlace || (
+        landed.right.length >= to - base && landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+      ))
       if (!intact || failure !== undefined) {
-        whole = false
+        kept = false
         outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
       }
     }
-    if (whole) {
+    if (kept) {
       index.size = bytes
       index.count = index.offsets.length
       index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
