@@ -474,6 +474,33 @@ ${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT '
       expires_at timestamptz NOT NULL DEFAULT '-infinity',
       PRIMARY KEY (group_name, partition)
     )`
+  ],
+  // 12. partitioned reads: each stream's FNV-1a hash (StreamId.partitionOf's), so a reader of one partition
+  // is sent only its own events
+  [
+    // FNV-1a, 32 bits, over the id's UTF-8 bytes; below 2^32, so the product stays below 2^57
+    `CREATE FUNCTION ${t.schema}.stream_hash(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+     DECLARE
+       b bytea := convert_to(s, 'UTF8');
+       h bigint := 2166136261;
+     BEGIN
+       FOR i IN 0 .. length(b) - 1 LOOP
+         h := ((h # get_byte(b, i)) * 16777619) & 4294967295;
+       END LOOP;
+       RETURN h;
+     END
+     $fn$`,
+    `ALTER TABLE ${t.streams} ADD COLUMN hash bigint`,
+    `UPDATE ${t.streams} SET hash = ${t.schema}.stream_hash(stream_id)`,
+    `ALTER TABLE ${t.streams} ALTER COLUMN hash SET NOT NULL`,
+    // on insert only (a stream's id never changes): appends that update a stream's version pay nothing
+    `CREATE FUNCTION ${t.schema}.set_stream_hash() RETURNS trigger LANGUAGE plpgsql AS $fn$
+     BEGIN
+       NEW.hash := ${t.schema}.stream_hash(NEW.stream_id);
+       RETURN NEW;
+     END
+     $fn$`,
+    `CREATE TRIGGER streams_hash BEFORE INSERT ON ${t.streams} FOR EACH ROW EXECUTE FUNCTION ${t.schema}.set_stream_hash()`
   ]
 ]
 
