@@ -406,41 +406,6 @@ export const subscriptionContract = <E>(
           expect(bad).toMatchObject({ _tag: "InvalidArgument", argument: "partition" })
         }))
 
-      it.effect("given a member whose partition gets no events, then its checkpoint keeps moving on over the others' events, live", () =>
-        Effect.gen(function*() {
-          const store = yield* EventStore.EventStore
-          const category = `idle${names++}x${process.pid}`
-          const name = freshName("idle")
-          const busy = StreamId.unsafeMake(category, "busy")
-          const member = 1 - StreamId.partitionOf(busy, 2)
-          const start = yield* store.headPosition
-          const { projection, seen } = yield* recorder(name, category)
-          yield* ProjectionRunner.start(projection, { from: { after: start }, batchSize: 5, partition: { member, of: 2 }, pollInterval: "50 millis" })
-          const { globalPositions } = yield* store.append(busy, events(3), { expectedVersion: "NoStream" })
-          // the others' events keep coming: the idle member notes that it moved past them (now and then, not per read)
-          yield* eventually(Effect.gen(function*() {
-            yield* store.append(busy, events(1), { expectedVersion: "Any" })
-            const saved = yield* CheckpointStore.load(`${name}#${member}/2`)
-            return Option.isSome(saved) && saved.value >= globalPositions[2]!
-          }))
-          expect(yield* Ref.get(seen)).toEqual([])
-        }).pipe(Effect.scoped))
-
-      it.effect("given a partition filter, when subscribing, then only that partition's events come, in order, live too", () =>
-        Effect.gen(function*() {
-          const store = yield* EventStore.EventStore
-          const category = `sp${names++}x${process.pid}`
-          const streams = Array.from({ length: 8 }, (_, i) => StreamId.unsafeMake(category, `s${i}`))
-          const member = StreamId.partitionOf(streams[0]!, 3)
-          const mine = streams.filter((id) => StreamId.partitionOf(id, 3) === member)
-          const start = yield* store.headPosition
-          for (const id of streams) yield* store.append(id, events(1), { expectedVersion: "NoStream" })
-          const got = yield* Effect.fork(take(store.subscribe({ after: start, chunkSize: 2, filter: { categories: [category], partition: { member, of: 3 } } }), mine.length * 2))
-          for (const id of streams) yield* store.append(id, events(1), { expectedVersion: 1 })
-          const seen = yield* Fiber.join(got)
-          expect(seen.map((e) => `${e.streamId}@${e.streamVersion}`)).toEqual([...mine.map((id) => `${id}@1`), ...mine.map((id) => `${id}@2`)])
-        }))
-
       it.effect("partitionOf is stable: FNV-1a of the id's UTF-8 bytes, spread over the partitions", () =>
         Effect.sync(() => {
         expect(fnv1a("a")).toBe(0xe40c292c)
