@@ -52,7 +52,7 @@ describe.runIf(postgresAvailable())("PostgresEventStore partitions", () => {
       // undo migration 12 as if these streams predated it, then migrate again
       yield* sql.unsafe(`DROP TRIGGER streams_hash ON ${schema}.streams`)
       yield* sql.unsafe(`ALTER TABLE ${schema}.streams DROP COLUMN hash`)
-      yield* sql.unsafe(`DROP FUNCTION ${schema}.set_stream_hash(), ${schema}.stream_hash(text)`)
+      yield* sql.unsafe(`DROP FUNCTION ${schema}.set_stream_hash(), ${schema}.stream_hash(text), ${schema}.partition_page(bigint, bigint, int, bigint, bigint)`)
       yield* sql.unsafe(`DELETE FROM ${schema}.schema_migrations WHERE version = 12`)
       yield* Effect.provide(EventStore.EventStore, PostgresEventStore.layer({ schema }))
       const rows = yield* sql.unsafe<{ readonly s: string; readonly h: string }>(

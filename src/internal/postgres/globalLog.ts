@@ -75,6 +75,10 @@ export const readAll = (context: Context) => {
   }
 }
 
+/** Whether a range filters by partition alone: what `partition_page` serves. */
+const partitionOnly = (range: EventStore.LogRange) =>
+  range.partition !== undefined && range.partition.of > 1 && range.categories === undefined && range.types === undefined
+
 /**
  * The store's `readLogPage`: one filtered page below the horizon, and the
  * last position below it (what the page looked through when it is not full):
@@ -82,7 +86,15 @@ export const readAll = (context: Context) => {
  */
 export const readLogPage = (context: Context) => {
   const statements = new Map<string, Statement>()
+  const readLog = readAll(context)
   return (range: EventStore.LogRange): Effect.Effect<EventStore.LogPage, EventStore.StoreError> => {
+    if (range.partition === undefined || range.partition.of === 1) {
+      // without a partition, a page as readAll reads it (its plans are the proven ones), up to its last event
+      return Effect.map(Stream.runCollect(readLog({ ...range, direction: "forwards", chunkSize: range.limit })), (chunk) => {
+        const events = Chunk.toReadonlyArray(chunk)
+        return { events, through: events.at(-1)?.globalPosition ?? range.fromPosition - 1n }
+      })
+    }
     const filter = filterSql(context, range, 3)
     let st = statements.get(filter.key)
     if (st === undefined) {
@@ -92,9 +104,13 @@ export const readLogPage = (context: Context) => {
            SELECT b.bound, (SELECT max(global_position) FROM ${tables.events} WHERE global_position < b.bound) AS looked
              FROM (SELECT ${tables.schema}.horizon() AS bound OFFSET 0) AS b)
          SELECT ${columns}, h.looked::text FROM h
-         LEFT JOIN LATERAL (SELECT * FROM ${tables.events}
+         LEFT JOIN LATERAL ${
+        partitionOnly(range)
+          ? `${tables.schema}.partition_page($1, h.bound, $2, $3, $4)`
+          : `(SELECT * FROM ${tables.events}
                             WHERE ${["global_position >= $1", "global_position < h.bound", ...filter.conditions].join(" AND ")}
-                            ORDER BY global_position LIMIT $2) AS e ON true`)
+                            ORDER BY global_position LIMIT $2)`
+      } AS e ON true`)
       statements.set(filter.key, st)
     }
     return Effect.map(context.run("readAll", st, [String(range.fromPosition), range.limit, ...filter.params]), (rows) => {

@@ -500,7 +500,17 @@ ${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT '
        RETURN NEW;
      END
      $fn$`,
-    `CREATE TRIGGER streams_hash BEFORE INSERT ON ${t.streams} FOR EACH ROW EXECUTE FUNCTION ${t.schema}.set_stream_hash()`
+    `CREATE TRIGGER streams_hash BEFORE INSERT ON ${t.streams} FOR EACH ROW EXECUTE FUNCTION ${t.schema}.set_stream_hash()`,
+    // one partition's page: the log walked in position order, never sorted. Planned inline, a range whose
+    // size the statistics underestimate (a freshly filled table) was read whole and sorted on every page
+    // (2 s a page over 1,000,000 events, against 20 ms walked in order)
+    `CREATE FUNCTION ${t.schema}.partition_page(after_position bigint, bound bigint, page int, parts bigint, member bigint)
+       RETURNS SETOF ${t.events} LANGUAGE sql STABLE SET enable_sort = off AS $fn$
+       SELECT * FROM ${t.events} AS e
+        WHERE e.global_position >= after_position AND e.global_position < bound
+          AND e.stream_id IN (SELECT st.stream_id FROM ${t.streams} AS st WHERE st.hash % parts = member)
+        ORDER BY e.global_position LIMIT page
+     $fn$`
   ]
 ]
 
