@@ -428,10 +428,11 @@ export type Direction = "forwards" | "backwards"
 /**
  * Which events of the global log a read or subscription keeps: those of
  * streams in one of `categories` (`StreamId.category`: the part of the id
- * before its first `-`) and of one of `types`. An absent list keeps all;
- * both given, an event must pass both. Filtering happens in the store
- * (PostgreSQL serves categories from an index; the filesystem store from its
- * in-memory index): skipped events are never decoded or sent.
+ * before its first `-`), of one of `types`, and of streams in `partition`.
+ * An absent field keeps all; several given, an event must pass each.
+ * Filtering happens in the store (PostgreSQL serves categories from an
+ * index and partitions from each stream's stored hash; the filesystem store
+ * from its in-memory index): skipped events are never decoded or sent.
  *
  * @since 0.2.0
  * @category models
@@ -439,6 +440,52 @@ export type Direction = "forwards" | "backwards"
 export interface LogFilter {
   readonly categories?: ReadonlyArray<string> | undefined
   readonly types?: ReadonlyArray<string> | undefined
+  /** Only the streams of this partition: `StreamId.partitionOf(streamId, of) === member`. */
+  readonly partition?: Partition | undefined
+}
+
+/**
+ * One of `of` partitions of the global log by stream (`StreamId.partitionOf`):
+ * integers, `0 <= member < of`. Every stream, so every event, is in exactly
+ * one partition of `of`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Partition {
+  readonly member: number
+  readonly of: number
+}
+
+/**
+ * What `readLogPage` reads: the events kept by `filter` after `after`, at most
+ * `limit` of them.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LogPageOptions {
+  /** Default `0n`: from the start. */
+  readonly after?: bigint | undefined
+  /** Default 1000. */
+  readonly limit?: number | undefined
+  readonly filter?: LogFilter | undefined
+}
+
+/**
+ * One page of a filtered read of the global log: `events` in global order,
+ * and `through`, how far the store looked: every event the filter keeps with
+ * a position up to `through` is in `events` (or at or before the read's
+ * `after`), and none can still appear there. The next page reads after
+ * `through`, so a reader whose filter keeps little moves on over the events
+ * it skips; `through` never goes back below the read's `after`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LogPage {
+  readonly events: ReadonlyArray<StoredEvent>
+  readonly through: bigint
 }
 
 /**
@@ -478,7 +525,7 @@ export interface SubscribeOptions {
    * dropped listener connection). Default: the store's own.
    */
   readonly pollInterval?: Duration.DurationInput | undefined
-  /** Deliver only the events this keeps (categories, types); the others are skipped in the store. @since 0.2.0 */
+  /** Deliver only the events this keeps (categories, types, partition); the others are skipped in the store. @since 0.2.0 */
   readonly filter?: LogFilter | undefined
 }
 
@@ -512,6 +559,8 @@ export interface LogRange {
   /** The categories and types kept; each absent or non-empty. */
   readonly categories?: ReadonlyArray<string> | undefined
   readonly types?: ReadonlyArray<string> | undefined
+  /** The partition kept, checked (`0 <= member < of`); absent keeps all. @since 0.2.0 */
+  readonly partition?: Partition | undefined
 }
 
 /**
@@ -598,6 +647,24 @@ export interface EventStoreService {
    * order, once every event before it is.
    */
   readonly subscribe: (options?: SubscribeOptions) => Stream.Stream<StoredEvent, ReadError>
+  /**
+   * One page of the global log after `options.after`, kept by
+   * `options.filter`, with how far the store looked (`LogPage.through`):
+   * what a reader of a filtered log (a partition of a projection) checkpoints
+   * when the page holds none of its events.
+   *
+   * @since 0.2.0
+   */
+  readonly readLogPage: (options?: LogPageOptions) => Effect.Effect<LogPage, ReadError>
+  /**
+   * `subscribe` in pages: each page's events, and how far the store looked
+   * (`LogPage.through`). A page comes when there are new events or when
+   * `through` moved on over events the filter skips (then `events` is
+   * empty), so a filtered follower knows it is up to date.
+   *
+   * @since 0.2.0
+   */
+  readonly subscribePages: (options?: SubscribeOptions) => Stream.Stream<LogPage, ReadError>
   /** The global position of the last readable event: `0n` for an empty store. */
   readonly headPosition: Effect.Effect<bigint, StoreError>
   /** The current version of a stream: 0 when it has no events. */
@@ -653,6 +720,12 @@ export interface Driver {
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
   readonly readPage?: ((streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>) | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
+  /**
+   * One forwards page of `range` (at most `range.limit` events from
+   * `range.fromPosition`), with how far the store looked. Without it, a page
+   * is read with `readAll` and reaches its last event. @since 0.2.0
+   */
+  readonly readLogPage?: ((range: LogRange) => Effect.Effect<LogPage, StoreError>) | undefined
   readonly headPosition: Effect.Effect<bigint, StoreError>
   /**
    * Calls `onChange` whenever new events may have become readable, until the

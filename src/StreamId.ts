@@ -8,6 +8,7 @@
 import { Effect, Either, identity, ParseResult, Schema } from "effect"
 import { v7 as uuidv7 } from "uuid"
 import { maxIdBytes, unfitForId } from "./internal/text.js"
+import { streamHash } from "./internal/partition.js"
 
 /**
  * The longest stream id, in UTF-8 bytes (1024): every store indexes ids, and
@@ -160,8 +161,6 @@ export const entityId = (streamId: StreamId): string => {
   return dash === -1 ? "" : streamId.slice(dash + 1)
 }
 
-const utf8 = new TextEncoder()
-
 /**
  * Which of `partitions` partitions a stream belongs to: FNV-1a (32 bits) of
  * its id's UTF-8 bytes, modulo `partitions`. Stable across processes,
@@ -171,8 +170,4 @@ const utf8 = new TextEncoder()
  * @since 0.2.0
  * @category getters
  */
-export const partitionOf = (streamId: StreamId, partitions: number): number => {
-  let hash = 0x811c9dc5
-  for (const byte of utf8.encode(streamId)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
-  return hash % partitions
-}
+export const partitionOf = (streamId: StreamId, partitions: number): number => streamHash(streamId) % partitions

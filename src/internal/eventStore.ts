@@ -3,7 +3,6 @@
  * defaults, spans, metrics and the subscription loop, the same for every store.
  */
 import { Array as Arr, Cause, Chunk, Duration, Effect, FiberRef, Metric, MetricLabel, Queue, Stream } from "effect"
-import type { StoredEvent } from "../Event.js"
 import type {
   AppendError,
   AppendResult,
@@ -11,6 +10,8 @@ import type {
   DecisionRead,
   Driver,
   EventStoreService,
+  LogPage,
+  LogRange,
   ReadError,
   ReadOptions,
   StoreError,
@@ -30,6 +31,8 @@ import {
   checkStreamId,
   settleEventsNow,
   checkFilter,
+  filterOf,
+  settleLogPage,
   settleLogRange,
   settleAppends,
   settleCondition,
@@ -62,16 +65,28 @@ const storeCounter = (metric: Metric.Metric.Counter<number>, store: string) => {
   }
 }
 
-const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<StoredEvent, ReadError> => {
+/**
+ * One forwards page of `range` from the driver, with how far it looked; a
+ * driver without `readLogPage` reads it with `readAll`, up to its last event.
+ */
+const pageOf = (driver: Driver) => (range: LogRange): Effect.Effect<LogPage, StoreError> =>
+  driver.readLogPage !== undefined
+    ? driver.readLogPage(range)
+    : Effect.map(Stream.runCollect(driver.readAll(range)), (chunk) => {
+      const events = Chunk.toReadonlyArray(chunk)
+      return { events, through: events.at(-1)?.globalPosition ?? range.fromPosition - 1n }
+    })
+
+const followLog = (driver: Driver, options: SubscribeOptions | undefined): Stream.Stream<LogPage, ReadError> => {
   const after = options?.after ?? 0n
   const chunkSize = options?.chunkSize ?? defaultChunkSize
   const invalid = checkPosition("subscribe", "after", after) ?? checkInteger("subscribe", "chunkSize", chunkSize, 1) ??
     checkFilter("subscribe", options?.filter)
   if (invalid !== undefined) return Stream.fail(invalid)
-  const categories = options?.filter?.categories
-  const types = options?.filter?.types
+  const filter = filterOf(options?.filter)
   const pollInterval = Duration.decode(options?.pollInterval ?? driver.pollInterval ?? defaultPollInterval)
   const delivered = Metric.tagged(Metrics.subscriptionEvents, "store", driver.name)
+  const readPage = pageOf(driver)
   return Stream.unwrapScoped(Effect.gen(function*() {
     const changed = yield* Queue.sliding<void>(1)
     if (driver.watch !== undefined) yield* driver.watch(() => Queue.unsafeOffer(changed, undefined))
@@ -87,19 +102,20 @@ const followLog = (driver: Driver, options: SubscribeOptions | undefined): Strea
     const next = Effect.gen(function*() {
       const signals = yield* Queue.takeAll(changed)
       if (Chunk.isNonEmpty(signals)) retryIn = 5
-      const events = yield* Stream.runCollect(driver.readAll({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize, categories, types }))
-      const last = Chunk.last(events)
-      if (last._tag === "Some") {
-        cursor = last.value.globalPosition
+      const page = yield* readPage({ fromPosition: cursor + 1n, limit: chunkSize, chunkSize, ...filter })
+      const moved = page.through > cursor
+      if (moved) cursor = page.through
+      if (page.events.length > 0) {
         retryIn = -1
-        yield* Metric.incrementBy(delivered, events.length)
-        return events
+        yield* Metric.incrementBy(delivered, page.events.length)
+        return Chunk.of(page)
       }
+      // a filtered page that moved on over skipped events is news too (where a follower stands), but no reason to hurry
       const wait = retryIn === -1 ? pollMillis : Math.min(retryIn, pollMillis)
       retryIn = retryIn === -1 || retryIn >= pollMillis ? -1 : retryIn * 2
       const woken = yield* Effect.timeoutOption(Queue.take(changed), Duration.millis(wait))
       if (woken._tag === "Some") retryIn = 5
-      return Chunk.empty<StoredEvent>()
+      return moved ? Chunk.of(page) : Chunk.empty<LogPage>()
     })
     return Stream.repeatEffectChunk(next)
   })).pipe(
@@ -205,6 +221,13 @@ export const make = (driver: Driver): EventStoreService => {
         Effect.withSpan("EventStore.readPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
       )
     },
+    readLogPage: (options) => {
+      const range = settleLogPage("readLogPage", options)
+      return range instanceof InvalidArgument ? Effect.fail(range) : pageOf(driver)(range).pipe(
+        Effect.withSpan("EventStore.readLogPage", storeSpan(driver.name, { "chronicle.from_position": String(range.fromPosition) }))
+      )
+    },
+    subscribePages: (options) => followLog(driver, options),
     readAll: (options) => {
       const range = settleReadAll(options)
       return range instanceof InvalidArgument ? Stream.fail(range) : driver.readAll(range).pipe(
@@ -242,7 +265,7 @@ export const make = (driver: Driver): EventStoreService => {
         Effect.withSpan("EventStore.queryForDecision", storeSpan(driver.name, { "chronicle.query": Query.format(query) }))
       )
     },
-    subscribe: (options) => followLog(driver, options),
+    subscribe: (options) => Stream.mapConcat(followLog(driver, options), (page) => page.events),
     headPosition: driver.headPosition.pipe(
       Effect.withSpan("EventStore.headPosition", storeSpan(driver.name))
     ),

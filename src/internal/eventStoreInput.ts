@@ -10,6 +10,7 @@ import type {
   AppendCondition,
   AppendManyOptions,
   LogFilter,
+  LogPageOptions,
   LogRange,
   PendingAppend,
   ReadAllOptions,
@@ -200,11 +201,11 @@ export const settleLogRange = (
     { fromPosition, limit, chunkSize }
 }
 
-/** Refuses a filter that is not `{ categories?, types? }` of non-empty lists of non-empty strings. */
+/** Refuses a filter that is not `{ categories?, types?, partition? }`: non-empty lists of non-empty strings, and integers `0 <= member < of`. */
 export const checkFilter = (operation: string, filter: LogFilter | undefined): InvalidArgument | undefined => {
   if (filter === undefined) return undefined
   const refuse = (reason: string) => new InvalidArgument({ operation, argument: "filter", reason })
-  if (typeof filter !== "object" || filter === null) return refuse("expected { categories?, types? }")
+  if (typeof filter !== "object" || filter === null) return refuse("expected { categories?, types?, partition? }")
   for (const key of ["categories", "types"] as const) {
     const values = filter[key]
     if (values === undefined) continue
@@ -212,6 +213,12 @@ export const checkFilter = (operation: string, filter: LogFilter | undefined): I
       return refuse(`${key} must be an array of non-empty strings`)
     }
     if (values.length === 0) return refuse(`empty ${key} keep nothing: leave ${key} out to keep every event`)
+  }
+  const partition: unknown = filter.partition
+  if (partition === undefined) return undefined
+  const { member, of } = (typeof partition === "object" && partition !== null ? partition : {}) as Record<string, unknown>
+  if (!Number.isSafeInteger(of) || (of as number) < 1 || !Number.isSafeInteger(member) || (member as number) < 0 || (member as number) >= (of as number)) {
+    return refuse(`partition must be { member, of } with integers 0 <= member < of, got ${describe(partition)}`)
   }
   return undefined
 }
@@ -227,7 +234,24 @@ export const settleReadAll = (options: ReadAllOptions | undefined): LogRange | I
   if (invalid !== undefined) return invalid
   const range = settleLogRange("readAll", fromPosition, options)
   if (range instanceof InvalidArgument) return range
-  return { ...range, direction, categories: options?.filter?.categories, types: options?.filter?.types }
+  return { ...range, direction, ...filterOf(options?.filter) }
+}
+
+/** A checked filter's fields, as a `LogRange` carries them. */
+export const filterOf = (filter: LogFilter | undefined): Pick<LogRange, "categories" | "types" | "partition"> => ({
+  categories: filter?.categories,
+  types: filter?.types,
+  partition: filter?.partition === undefined ? undefined : { member: filter.partition.member, of: filter.partition.of }
+})
+
+/** `LogPageOptions` settled: a forwards range of one page after `after`. */
+export const settleLogPage = (operation: string, options: LogPageOptions | undefined): LogRange | InvalidArgument => {
+  const after = options?.after ?? 0n
+  const limit = options?.limit ?? defaultChunkSize
+  const invalid = checkPosition(operation, "after", after) ?? checkInteger(operation, "limit", limit, 1) ??
+    checkFilter(operation, options?.filter)
+  if (invalid !== undefined) return invalid
+  return { fromPosition: after + 1n, limit, chunkSize: limit, ...filterOf(options?.filter) }
 }
 
 

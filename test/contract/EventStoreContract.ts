@@ -626,6 +626,128 @@ export const eventStoreContract = <E>(
         }))
     })
 
+    describe("partitions", () => {
+      /** Stream ids whose UTF-8 bytes are unlike their UTF-16 units: astral characters, combining marks, the longest id. */
+      const trickyIds = (category: string) => [
+        StreamId.unsafeMake(category, "1"),
+        StreamId.unsafeMake(category, "😀𝔘𠜎"),
+        StreamId.unsafeMake(category, "e\u0301\u0302n\u0303"),
+        StreamId.unsafeMake(category, "ß-ÿ-\u00a0-\u2028"),
+        StreamId.unsafeMake(category, "€".repeat((1024 - category.length - 1) / 3 | 0) + "x".repeat((1024 - category.length - 1) % 3))
+      ]
+
+      const writeTo = (streams: ReadonlyArray<StreamId.StreamId>, plan: ReadonlyArray<number>) =>
+        Effect.gen(function*() {
+          const written: Array<bigint> = []
+          for (const s of plan) {
+            const { globalPositions } = yield* EventStore.append(streams[s]!, [newEvent("Counted")], { expectedVersion: "Any" })
+            written.push(globalPositions[0]!)
+          }
+          yield* readLogUntil(1, { fromPosition: written.at(-1)! })
+          return written
+        })
+
+      it.effect("every event of the log is in exactly one partition, the one partitionOf names, in global order", () =>
+        Effect.gen(function*() {
+          const category = `part${EventId.unsafeGenerate().replaceAll("-", "").slice(0, 12)}`
+          const streams = trickyIds(category)
+          expect(Buffer.byteLength(streams.at(-1)!)).toBe(1024)
+          const written = yield* writeTo(streams, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 2, 4, 1, 3])
+          const whole = yield* readLog({ fromPosition: written[0]! })
+          for (const of of [1, 2, 3, 7]) {
+            const members = yield* Effect.forEach(Array.from({ length: of }, (_, member) => member), (member) =>
+              readLog({ fromPosition: written[0]!, chunkSize: 2, filter: { partition: { member, of } } }))
+            members.forEach((events, member) => {
+              expectStrictlyIncreasing(events.map((e) => e.globalPosition))
+              for (const e of events) expect(StreamId.partitionOf(e.streamId, of)).toBe(member)
+            })
+            // together, the members read the whole log (ours and whatever else was appended meanwhile below its end), once
+            const all = members.flat().filter((e) => e.globalPosition <= written.at(-1)!).map((e) => e.globalPosition)
+            expect([...all].sort((a, b) => (a < b ? -1 : 1))).toEqual(
+              whole.filter((e) => e.globalPosition <= written.at(-1)!).map((e) => e.globalPosition)
+            )
+            const ours = members.map((events) => events.filter((e) => StreamId.category(e.streamId) === category).map((e) => e.globalPosition))
+            expect(ours.flat().length).toBe(written.length)
+          }
+          // with a category too, both apply
+          const member = StreamId.partitionOf(streams[1]!, 2)
+          const both = yield* readLog({ fromPosition: written[0]!, filter: { categories: [category], partition: { member, of: 2 } } })
+          expect(both.map((e) => e.globalPosition)).toEqual(
+            written.filter((_, i) => StreamId.partitionOf(streams[[0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 2, 4, 1, 3][i]!]!, 2) === member)
+          )
+          for (const partition of [{ member: 2, of: 2 }, { member: -1, of: 2 }, { member: 0.5, of: 2 }, { member: 0, of: 0 }, { member: 0 }, "0/2"]) {
+            expect(yield* flip(readLog({ filter: { partition: partition as never } }))).toEqual(invalidArgument("readAll", "filter"))
+            expect(yield* flip(EventStore.EventStore.pipe(Effect.flatMap((store) => store.readLogPage({ filter: { partition: partition as never } })))))
+              .toEqual(invalidArgument("readLogPage", "filter"))
+          }
+          expect((yield* flip(EventStore.subscribe({ filter: { partition: { member: 3, of: 3 } } }).pipe(Stream.runDrain)))._tag).toBe("InvalidArgument")
+        }))
+
+      it.effect("readAll by partition over random stream ids and counts returns exactly that partition's slice of the log (property)", () =>
+        Effect.gen(function*() {
+          const category = `prop${EventId.unsafeGenerate().replaceAll("-", "").slice(0, 10)}`
+          const ids = fc.sample(fc.uniqueArray(fc.string({ unit: "binary", minLength: 1, maxLength: 12 }), { minLength: 8, maxLength: 12 }), 1)[0]!
+          const streams = ids
+            .map((id) => StreamId.make(category, id))
+            .flatMap((made) => (Either.isRight(made) ? [made.right] : []))
+          const plan = fc.sample(fc.array(fc.nat(streams.length - 1), { minLength: 20, maxLength: 40 }), 1)[0]!
+          const written = yield* writeTo(streams, plan)
+          const context = yield* Effect.context<EventStore.EventStore>()
+          const ours = yield* readLog({ fromPosition: written[0]!, filter: { categories: [category] } })
+          expect(ours.map((e) => e.globalPosition)).toEqual(written)
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.integer({ min: 1, max: 9 }).chain((of) => fc.tuple(fc.constant(of), fc.nat(of - 1))),
+                fc.nat(written.length),
+                fc.nat(written.length + 2),
+                fc.integer({ min: 1, max: 7 }),
+                async ([of, member], at, limit, chunkSize) => {
+                  const fromPosition = at === 0 ? written[0]! - 1n : written[at - 1]!
+                  const expected = ours.filter((e) => e.globalPosition >= fromPosition && StreamId.partitionOf(e.streamId, of) === member)
+                  const got = await Effect.runPromise(
+                    readLog({ fromPosition, limit, chunkSize, filter: { categories: [category], partition: { member, of } } }).pipe(Effect.provide(context))
+                  )
+                  expect(got.map((e) => e.globalPosition)).toEqual(expected.slice(0, limit).map((e) => e.globalPosition))
+                  const page = await Effect.runPromise(
+                    EventStore.EventStore.pipe(
+                      Effect.flatMap((store) => store.readLogPage({ after: fromPosition - 1n, limit: chunkSize, filter: { categories: [category], partition: { member, of } } })),
+                      Effect.provide(context)
+                    )
+                  )
+                  expect(page.events.map((e) => e.globalPosition)).toEqual(expected.slice(0, chunkSize).map((e) => e.globalPosition))
+                  // how far the page looked: every kept event up to it is in the page, and the page is not behind its own events
+                  expect(page.through >= (page.events.at(-1)?.globalPosition ?? fromPosition - 1n)).toBe(true)
+                  expect(expected.filter((e) => e.globalPosition <= page.through).length).toBe(page.events.length)
+                  if (page.events.length < chunkSize) expect(page.through >= written.at(-1)!).toBe(true)
+                }
+              ),
+              { numRuns: 40 }
+            )
+          )
+        }))
+
+      it.effect("a page of a partition with none of the new events still moves through past them, and stays put when nothing is new", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `idle${EventId.unsafeGenerate().replaceAll("-", "").slice(0, 12)}`
+          const stream = StreamId.unsafeMake(category, "1")
+          const other = 1 - StreamId.partitionOf(stream, 2)
+          const written = yield* writeTo([stream], [0, 0, 0])
+          const filter = { categories: [category], partition: { member: other, of: 2 } }
+          const page = yield* store.readLogPage({ after: written[0]! - 1n, limit: 10, filter })
+          expect(page.events).toEqual([])
+          expect(page.through >= written.at(-1)!).toBe(true)
+          const again = yield* store.readLogPage({ after: page.through, limit: 10, filter })
+          expect(again.events).toEqual([])
+          expect(again.through >= page.through).toBe(true)
+          // its own partition: the events, and through at the last of them when the page is full
+          const own = yield* store.readLogPage({ after: written[0]! - 1n, limit: 2, filter: { ...filter, partition: { member: 1 - other, of: 2 } } })
+          expect(own.events.map((e) => e.globalPosition)).toEqual(written.slice(0, 2))
+          expect(own.through).toBe(written[1])
+        }))
+    })
+
     describe("reads are bounded to the moment they start", () => {
       for (const direction of ["forwards", "backwards"] as const) {
         it.effect(`given a stream of 3 events, when 2 are appended after a ${direction} read pulled its first event, then the read returns the 3`, () =>

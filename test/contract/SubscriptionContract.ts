@@ -406,6 +406,21 @@ export const subscriptionContract = <E>(
           expect(bad).toMatchObject({ _tag: "InvalidArgument", argument: "partition" })
         }))
 
+      it.effect("given a partition filter, when subscribing, then only that partition's events come, in order, live too", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `sp${names++}x${process.pid}`
+          const streams = Array.from({ length: 8 }, (_, i) => StreamId.unsafeMake(category, `s${i}`))
+          const member = StreamId.partitionOf(streams[0]!, 3)
+          const mine = streams.filter((id) => StreamId.partitionOf(id, 3) === member)
+          const start = yield* store.headPosition
+          for (const id of streams) yield* store.append(id, events(1), { expectedVersion: "NoStream" })
+          const got = yield* Effect.fork(take(store.subscribe({ after: start, chunkSize: 2, filter: { categories: [category], partition: { member, of: 3 } } }), mine.length * 2))
+          for (const id of streams) yield* store.append(id, events(1), { expectedVersion: 1 })
+          const seen = yield* Fiber.join(got)
+          expect(seen.map((e) => `${e.streamId}@${e.streamVersion}`)).toEqual([...mine.map((id) => `${id}@1`), ...mine.map((id) => `${id}@2`)])
+        }))
+
       it.effect("partitionOf is stable: FNV-1a of the id's UTF-8 bytes, spread over the partitions", () =>
         Effect.sync(() => {
         expect(fnv1a("a")).toBe(0xe40c292c)

@@ -130,8 +130,8 @@ export const readStream = (store: ReadingStore) => (streamId: StreamId, range: E
   })
 
 /** The store's `readAll`: the log in position order (or reversed), filtered on the index (lines skipped are never read). */
-export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) => {
-  const kept = keeps(range)
+export const readLog = (store: ReadingStore, hashes: Map<string, number>) => (range: EventStore.LogRange) => {
+  const kept = keeps(range, hashes)
   const backwards = range.direction === "backwards"
   return pageOf(store, { next: Number.NaN, remaining: range.limit }, (state, limit) => {
     const { index } = limit
@@ -153,6 +153,27 @@ export const readLog = (store: ReadingStore) => (range: EventStore.LogRange) => 
     return [positions, following]
   })
 }
+
+/**
+ * The store's `readLogPage`: one forwards page of the log, filtered on the
+ * index, and the position of the last entry the page looked at.
+ */
+export const readLogPage = (store: ReadingStore, hashes: Map<string, number>) => (range: EventStore.LogRange) =>
+  Effect.gen(function*() {
+    yield* store.catchUp()
+    const limit = store.now()
+    const { index } = limit
+    const kept = keeps(range, hashes)
+    const slots: Array<number> = []
+    let slot = firstSlotAtOrAfter(index, range.fromPosition, limit.count)
+    while (slots.length < range.limit && slot < limit.count) {
+      if (kept === undefined || kept(streamOf(index, slot), typeOf(index, slot))) slots.push(slot)
+      slot++
+    }
+    const events = slots.length === 0 ? [] : yield* readPositions(store, slots, limit)
+    const looked = slot === 0 ? 0n : BigInt(index.positionOf.get(slot - 1))
+    return { events, through: looked < range.fromPosition - 1n ? range.fromPosition - 1n : looked } satisfies EventStore.LogPage
+  }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))
 
 /** The store's `query`: the entries matching a DCB query, found in the index (payloads are not parsed). */
 export const readQuery = (store: ReadingStore) => (query: Query.Query, range: EventStore.QueryRange) =>

@@ -13,26 +13,48 @@ import type { Context } from "./context.js"
 import { columns, planned, queryPredicate, type Statement, statement, toStored } from "./statements.js"
 
 /**
+ * A filter's conditions on the events table (parameters from `$first` on)
+ * and their values: categories through the `split_part(stream_id, '-', 1)`
+ * index, a partition through the stream's stored hash.
+ */
+const filterSql = (context: Context, range: EventStore.LogRange, first: number) => {
+  const conditions: Array<string> = []
+  const params: Array<unknown> = []
+  const next = () => `$${first + params.length}`
+  if (range.categories !== undefined) {
+    conditions.push(`split_part(stream_id, '-', 1) = ANY(${next()}::text[])`)
+    params.push(range.categories)
+  }
+  if (range.types !== undefined) {
+    conditions.push(`type = ANY(${next()}::text[])`)
+    params.push(range.types)
+  }
+  if (range.partition !== undefined && range.partition.of > 1) {
+    const of = next()
+    params.push(range.partition.of)
+    conditions.push(`stream_id IN (SELECT st.stream_id FROM ${context.tables.streams} AS st WHERE st.hash % ${of}::bigint = ${next()}::bigint)`)
+    params.push(range.partition.member)
+  }
+  return { conditions, params, key: `${range.categories !== undefined}:${range.types !== undefined}:${range.partition !== undefined && range.partition.of > 1}` }
+}
+
+/**
  * The store's `readAll`: the global log from `range.fromPosition`, up to the
  * horizon found by the first page: a read returns what had settled when it
  * started, however many pages it takes; following what comes later is for
  * subscriptions. Backwards, from `range.fromPosition` down, below the same
- * horizon. A filter becomes part of the statement (categories through the
- * `split_part(stream_id, '-', 1)` index).
+ * horizon. A filter becomes part of the statement.
  */
 export const readAll = (context: Context) => {
   const filtered = new Map<string, Statement>()
-  const statementFor = (range: EventStore.LogRange): Statement => {
+  const statementFor = (range: EventStore.LogRange, filter: ReturnType<typeof filterSql>): Statement => {
     const backwards = range.direction === "backwards"
-    if (!backwards && range.categories === undefined && range.types === undefined) return context.q.readAll
-    const key = `${backwards}:${range.categories !== undefined}:${range.types !== undefined}`
+    if (!backwards && filter.conditions.length === 0) return context.q.readAll
+    const key = `${backwards}:${filter.key}`
     let st = filtered.get(key)
     if (st === undefined) {
       const { tables } = context
-      const conditions = [backwards ? "global_position <= $1" : "global_position >= $1", "global_position < h.bound"]
-      let next = 4
-      if (range.categories !== undefined) conditions.push(`split_part(stream_id, '-', 1) = ANY($${next++}::text[])`)
-      if (range.types !== undefined) conditions.push(`type = ANY($${next++}::text[])`)
+      const conditions = [backwards ? "global_position <= $1" : "global_position >= $1", "global_position < h.bound", ...filter.conditions]
       st = statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
          LATERAL (SELECT * FROM ${tables.events} WHERE ${conditions.join(" AND ")}
                   ORDER BY global_position ${backwards ? "DESC" : ""} LIMIT $2) AS e`)
@@ -41,18 +63,62 @@ export const readAll = (context: Context) => {
     return st
   }
   return (range: EventStore.LogRange) => {
-    const st = statementFor(range)
-    const filter = [
-      ...(range.categories === undefined ? [] : [range.categories]),
-      ...(range.types === undefined ? [] : [range.types])
-    ]
+    const filter = filterSql(context, range, 4)
+    const st = statementFor(range, filter)
     const fetch = (from: bigint, count: number, bound: string | null) =>
-      context.readLog("readAll", st, [String(from), count, bound, ...filter])
+      context.readLog("readAll", st, [String(from), count, bound, ...filter.params])
     if (range.direction === "backwards") {
       const top = range.fromPosition > maxPosition ? maxPosition : range.fromPosition
       return pages(context, range.chunkSize, range.limit, top, -1n, fetch)
     }
     return pages(context, range.chunkSize, range.limit, range.fromPosition, 1n, fetch)
+  }
+}
+
+/** Whether a range filters by partition alone: what `partition_page` serves. */
+const partitionOnly = (range: EventStore.LogRange) =>
+  range.partition !== undefined && range.partition.of > 1 && range.categories === undefined && range.types === undefined
+
+/**
+ * The store's `readLogPage`: one filtered page below the horizon, and the
+ * last position below it (what the page looked through when it is not full):
+ * one row of nulls but that when nothing matched.
+ */
+export const readLogPage = (context: Context) => {
+  const statements = new Map<string, Statement>()
+  const readLog = readAll(context)
+  return (range: EventStore.LogRange): Effect.Effect<EventStore.LogPage, EventStore.StoreError> => {
+    if (range.partition === undefined || range.partition.of === 1) {
+      // without a partition, a page as readAll reads it (its plans are the proven ones), up to its last event
+      return Effect.map(Stream.runCollect(readLog({ ...range, direction: "forwards", chunkSize: range.limit })), (chunk) => {
+        const events = Chunk.toReadonlyArray(chunk)
+        return { events, through: events.at(-1)?.globalPosition ?? range.fromPosition - 1n }
+      })
+    }
+    const filter = filterSql(context, range, 3)
+    let st = statements.get(filter.key)
+    if (st === undefined) {
+      const { tables } = context
+      // horizon() reads live lock state: evaluated once (materialized), or the page and `looked` could see two horizons
+      st = statement(`WITH h AS MATERIALIZED (
+           SELECT b.bound, (SELECT max(global_position) FROM ${tables.events} WHERE global_position < b.bound) AS looked
+             FROM (SELECT ${tables.schema}.horizon() AS bound OFFSET 0) AS b)
+         SELECT ${columns}, h.looked::text FROM h
+         LEFT JOIN LATERAL ${
+        partitionOnly(range)
+          ? `${tables.schema}.partition_page($1, h.bound, $2, $3, $4)`
+          : `(SELECT * FROM ${tables.events}
+                            WHERE ${["global_position >= $1", "global_position < h.bound", ...filter.conditions].join(" AND ")}
+                            ORDER BY global_position LIMIT $2)`
+      } AS e ON true`)
+      statements.set(filter.key, st)
+    }
+    return Effect.map(context.run("readAll", st, [String(range.fromPosition), range.limit, ...filter.params]), (rows) => {
+      const events = rows[0]?.[0] == null ? [] : rows.map(toStored)
+      const looked = rows[0]?.[10] == null ? 0n : BigInt(rows[0][10] as string)
+      const through = events.length === range.limit ? events.at(-1)!.globalPosition : looked
+      return { events, through: through < range.fromPosition - 1n ? range.fromPosition - 1n : through }
+    })
   }
 }
 

@@ -474,6 +474,43 @@ ${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT '
       expires_at timestamptz NOT NULL DEFAULT '-infinity',
       PRIMARY KEY (group_name, partition)
     )`
+  ],
+  // 12. partitioned reads: each stream's FNV-1a hash (StreamId.partitionOf's), so a reader of one partition
+  // is sent only its own events
+  [
+    // FNV-1a, 32 bits, over the id's UTF-8 bytes; below 2^32, so the product stays below 2^57
+    `CREATE FUNCTION ${t.schema}.stream_hash(s text) RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+     DECLARE
+       b bytea := convert_to(s, 'UTF8');
+       h bigint := 2166136261;
+     BEGIN
+       FOR i IN 0 .. length(b) - 1 LOOP
+         h := ((h # get_byte(b, i)) * 16777619) & 4294967295;
+       END LOOP;
+       RETURN h;
+     END
+     $fn$`,
+    `ALTER TABLE ${t.streams} ADD COLUMN hash bigint`,
+    `UPDATE ${t.streams} SET hash = ${t.schema}.stream_hash(stream_id)`,
+    `ALTER TABLE ${t.streams} ALTER COLUMN hash SET NOT NULL`,
+    // on insert only (a stream's id never changes): appends that update a stream's version pay nothing
+    `CREATE FUNCTION ${t.schema}.set_stream_hash() RETURNS trigger LANGUAGE plpgsql AS $fn$
+     BEGIN
+       NEW.hash := ${t.schema}.stream_hash(NEW.stream_id);
+       RETURN NEW;
+     END
+     $fn$`,
+    `CREATE TRIGGER streams_hash BEFORE INSERT ON ${t.streams} FOR EACH ROW EXECUTE FUNCTION ${t.schema}.set_stream_hash()`,
+    // one partition's page: the log walked in position order, never sorted. Planned inline, a range whose
+    // size the statistics underestimate (a freshly filled table) was read whole and sorted on every page
+    // (2 s a page over 1,000,000 events, against 20 ms walked in order)
+    `CREATE FUNCTION ${t.schema}.partition_page(after_position bigint, bound bigint, page int, parts bigint, member bigint)
+       RETURNS SETOF ${t.events} LANGUAGE sql STABLE SET enable_sort = off AS $fn$
+       SELECT * FROM ${t.events} AS e
+        WHERE e.global_position >= after_position AND e.global_position < bound
+          AND e.stream_id IN (SELECT st.stream_id FROM ${t.streams} AS st WHERE st.hash % parts = member)
+        ORDER BY e.global_position LIMIT page
+     $fn$`
   ]
 ]
 

@@ -69,7 +69,7 @@ import { deleteStream, moveLegacyTombstones } from "../../internal/filesystem/de
 import { watchDirectory } from "../../internal/filesystem/io.js"
 import { streamVersionOf } from "../../internal/filesystem/logIndex.js"
 import { catchUp, open, readingOf, readLegacyTombstones, viewOf } from "../../internal/filesystem/logStore.js"
-import { readLog, readPositions, readQuery, readStream } from "../../internal/filesystem/reading.js"
+import { readLog, readLogPage, readPositions, readQuery, readStream } from "../../internal/filesystem/reading.js"
 import { startWriter } from "../../internal/filesystem/writing.js"
 
 /**
@@ -173,6 +173,8 @@ export const make = (
     const { append, appendMany } = yield* startWriter(store)
     yield* Effect.addFinalizer(() => Checkpointing.write(store))
     const reading = readingOf(store)
+    /** Each stream's partition hash, computed once. */
+    const hashes = new Map<string, number>()
     const upToDate = catchUp(store, false)
 
     return EventStore.make({
@@ -180,7 +182,8 @@ export const make = (
       append,
       appendMany,
       read: readStream(reading),
-      readAll: readLog(reading),
+      readAll: readLog(reading, hashes),
+      readLogPage: readLogPage(reading, hashes),
       query: readQuery(reading),
       // the last readable event; erased positions past it are never handed out again all the same (index.head)
       headPosition: Effect.map(upToDate, () => BigInt(store.index.count === 0 ? 0 : store.index.positionOf.get(store.index.count - 1))),

@@ -212,10 +212,13 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
           : slices(events, high - 1, count, -1, range.chunkSize)
       })
 
+    /** Each stream's partition hash, computed once. */
+    const hashes = new Map<string, number>()
+
     const readAll = (range: EventStore.LogRange) =>
       Stream.suspend(() => {
         const end = log.length
-        const kept = keeps(range)
+        const kept = keeps(range, hashes)
         const backwards = range.direction === "backwards"
         // log[i] holds position i + 1 (erased events leave holes)
         const first = range.fromPosition > BigInt(end) ? end + 1 : Number(range.fromPosition)
@@ -232,6 +235,21 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
             ? Option.none()
             : Option.some([Chunk.unsafeFromArray(out), { next: i, remaining: remaining - out.length }])
         })
+      })
+
+    const readLogPage = (range: EventStore.LogRange) =>
+      Effect.sync((): EventStore.LogPage => {
+        const end = log.length
+        const kept = keeps(range, hashes)
+        const events: Array<StoredEvent> = []
+        let i = Math.max(1, Number(range.fromPosition > BigInt(end) ? end + 1 : range.fromPosition)) - 1
+        while (i < end && events.length < range.limit) {
+          const event = log[i++]
+          if (event !== undefined && (kept === undefined || kept(event.streamId, event.type))) events.push(event)
+        }
+        // log[i - 1] holds position i: the page looked at every position up to i
+        const through = events.length === range.limit ? events.at(-1)!.globalPosition : BigInt(i)
+        return { events, through: through < range.fromPosition - 1n ? range.fromPosition - 1n : through }
       })
 
     // bounded by the log as it is when the read starts: later appends are not part of it
@@ -275,6 +293,7 @@ export const make = (options: MemoryEventStoreOptions = {}): Effect.Effect<Event
       appendMany,
       read,
       readAll,
+      readLogPage,
       query,
       headPosition: Effect.sync(() => {
         let last = log.length

@@ -28,7 +28,7 @@ import { makeAppendMany } from "../../internal/postgres/appendMany.js"
 import { makeContext } from "../../internal/postgres/context.js"
 import { deleteStream, isDeleted } from "../../internal/postgres/deletion.js"
 import { storeError } from "../../internal/postgres/errors.js"
-import { headPosition, query, queryForDecision, readAll } from "../../internal/postgres/globalLog.js"
+import { headPosition, query, queryForDecision, readAll, readLogPage } from "../../internal/postgres/globalLog.js"
 import { makeWatch } from "../../internal/postgres/notifications.js"
 import { acquirePool } from "../../internal/postgres/pool.js"
 import { read, readPage, readPayloads } from "../../internal/postgres/reading.js"
@@ -94,6 +94,7 @@ export const make = (
       readPayloads: readPayloads(context),
       readPage: readPage(context),
       readAll: readAll(context),
+      readLogPage: readLogPage(context),
       query: query(context),
       queryForDecision: queryForDecision(context),
       headPosition: headPosition(context),
