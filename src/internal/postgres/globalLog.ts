@@ -55,7 +55,7 @@ export const readAll = (context: Context) => {
     if (st === undefined) {
       const { tables } = context
       const conditions = [backwards ? "global_position <= $1" : "global_position >= $1", "global_position < h.bound", ...filter.conditions]
-      st = statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
+      st = statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound OFFSET 0) AS h,
          LATERAL (SELECT * FROM ${tables.events} WHERE ${conditions.join(" AND ")}
                   ORDER BY global_position ${backwards ? "DESC" : ""} LIMIT $2) AS e`)
       filtered.set(key, st)
@@ -165,7 +165,7 @@ export const query = (context: Context) => (query: Query.Query, range: EventStor
   const { tables } = context
   const predicate = queryPredicate(query, 4)
   // bounded, like readAll, by the horizon its first page finds
-  const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound) AS h,
+  const st = planned(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${tables.schema}.horizon()) AS bound OFFSET 0) AS h,
      LATERAL (SELECT * FROM ${tables.events}
               WHERE global_position >= $1 AND global_position < h.bound AND ${predicate.sql}
               ORDER BY global_position LIMIT $2) AS e`)

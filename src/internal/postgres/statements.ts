@@ -110,8 +110,9 @@ export const statements = (t: Tables, notify: boolean) => {
     readPayloadsBackwards: statement(`SELECT stream_version AS v, type AS t, schema_version AS sv, data AS d FROM ${t.events}
        WHERE stream_id = $1 AND stream_version >= $2 AND stream_version <= $3
        ORDER BY stream_version DESC LIMIT $4`),
-    // the first page settles the read's bound (the horizon when it started); the rest keep to it
-    readAll: statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${t.schema}.horizon()) AS bound) AS h,
+    // the first page settles the read's bound (the horizon when it started); the rest keep to it.
+    // OFFSET 0 keeps the subquery whole: horizon() reads live lock state, inlined it could be evaluated twice
+    readAll: statement(`SELECT ${columns}, h.bound::text FROM (SELECT coalesce($3::bigint, ${t.schema}.horizon()) AS bound OFFSET 0) AS h,
        LATERAL (SELECT * FROM ${t.events} WHERE global_position >= $1 AND global_position < h.bound
                 ORDER BY global_position LIMIT $2) AS e`),
     headPosition: statement(`SELECT coalesce(max(global_position), 0)::text FROM ${t.events}
