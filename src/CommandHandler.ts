@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Either, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Fiber, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
 import { AggregateCache } from "./AggregateCache.js"
 import type * as Decider from "./Decider.js"
 import type { EventMetadata, EventPayload, NewEvent } from "./Event.js"
@@ -251,7 +251,8 @@ const loadPageSize = 1000
 /**
  * Folds the versions after `from.version` (up to `toVersion`) page by page, as
  * plain Effects: no Stream to set up per load. Versions are dense, so a short
- * page is the end of the stream.
+ * page is the end of the stream. While a full page is folded the next one is
+ * already on its way: the store's round trip overlaps the decoding.
  */
 const foldPages = <E extends EventCodec.Tagged, S>(
   decider: Folder<S>,
@@ -263,15 +264,26 @@ const foldPages = <E extends EventCodec.Tagged, S>(
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.gen(function*() {
       const folding: Folding<S> = { ...from, count: 0 }
-      while (folding.version < toVersion) {
-        const fromVersion = folding.version + 1
-        const last = Math.min(toVersion, folding.version + loadPageSize)
-        const page = yield* store.readPage(streamId, { fromVersion, toVersion: last, limit: last - folding.version })
-        const error = foldPayloads(decider, codec, folding, page)
-        if (error !== undefined) return yield* Effect.fail(error)
-        if (page.length < last - fromVersion + 1) break
+      const fetch = (after: number) => {
+        const last = Math.min(toVersion, after + loadPageSize)
+        return store.readPage(streamId, { fromVersion: after + 1, toVersion: last, limit: last - after })
       }
-      return folding
+      if (folding.version >= toVersion) return folding
+      let page = yield* fetch(folding.version)
+      for (;;) {
+        const pageEnd = Math.min(toVersion, folding.version + loadPageSize)
+        const more = page.length === pageEnd - folding.version && pageEnd < toVersion
+        const next = more ? yield* Effect.fork(fetch(pageEnd)) : undefined
+        // let the next page's query go out before this page is folded
+        if (next !== undefined) yield* Effect.yieldNow()
+        const error = foldPayloads(decider, codec, folding, page)
+        if (error !== undefined) {
+          if (next !== undefined) yield* Fiber.interrupt(next)
+          return yield* Effect.fail(error)
+        }
+        if (next === undefined) return folding
+        page = yield* Fiber.join(next)
+      }
     }))
 
 /**

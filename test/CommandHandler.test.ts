@@ -236,6 +236,54 @@ describe("CommandHandler", () => {
     }).pipe(Effect.provide(paging))
   })
 
+  it.effect("given a stream of 2,501 events, the next page is on its way while a page is folded, and a page failing to decode leaves no read running", () => {
+    const trail: Array<string> = []
+    let reading = 0
+    const paging = Layer.effect(
+      EventStore.EventStore,
+      Effect.map(EventStore.EventStore, (inner) => ({
+        ...inner,
+        readPage: (streamId: StreamId.StreamId, page: EventStore.Page) =>
+          Effect.sync(() => {
+            reading++
+            trail.push(`read ${page.fromVersion}`)
+          }).pipe(
+            Effect.zipRight(inner.readPage(streamId, page)),
+            Effect.zipLeft(Effect.yieldNow()),
+            Effect.ensuring(Effect.sync(() => void reading--))
+          )
+      }))
+    ).pipe(Layer.provide(MemoryEventStore.layer()))
+    const tracing = CommandHandler.make({
+      ...BankAccount,
+      evolve: (state: Decider.State<typeof BankAccount>, event: AccountEvent) => {
+        trail.push("fold")
+        return BankAccount.evolve(state, event)
+      }
+    }, { codec: AccountEvents })
+    return Effect.gen(function*() {
+      const streamId = freshAccount()
+      yield* accounts.handle(streamId, open)
+      const deposits = Array.from({ length: 2_500 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 2 })))
+      yield* EventStore.append(streamId, yield* Effect.all(deposits), { expectedVersion: 1 })
+      trail.length = 0
+      expect((yield* tracing.load(streamId)).version).toBe(2_501)
+      const firstFold = trail.indexOf("fold")
+      expect(trail.slice(0, firstFold + 1)).toEqual(["read 1", "read 1001", "fold"])
+      expect(trail.indexOf("read 2001")).toBeLessThan(trail.lastIndexOf("fold") - 500)
+
+      const broken = freshAccount()
+      yield* accounts.handle(broken, open)
+      const more = Array.from({ length: 1_500 }, () => AccountEvents.encode(MoneyDeposited.make({ amount: 2 })))
+      yield* EventStore.append(broken, [{ type: "MoneyDeposited", data: { amount: "two" } }, ...(yield* Effect.all(more))], {
+        expectedVersion: 1
+      })
+      const failed = yield* Effect.exit(tracing.load(broken))
+      expect(Exit.isFailure(failed) && Exit.causeOption(failed).pipe(Option.map((cause) => String(cause)), Option.getOrElse(() => ""))).toMatch(/EventDecodeError|Cannot decode/)
+      expect(reading).toBe(0)
+    }).pipe(Effect.provide(paging))
+  })
+
   it.effect("each load records its duration, no longer than the load took", () =>
     Effect.gen(function*() {
       const streamId = freshAccount()
