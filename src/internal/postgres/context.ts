@@ -50,6 +50,19 @@ export interface Context {
 /** How many times a statement is re-run on a fresh connection after losing its own. */
 const reconnectAttempts = 3
 
+type Query = (st: Statement, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<Row>, unknown>
+
+/** Every statement is safe to repeat (appends are idempotent by event id): re-run it after a lost connection. */
+const retryingLostConnections = (query: Query): Query => {
+  const attempt = (st: Statement, params: ReadonlyArray<unknown>, made: number): Effect.Effect<ReadonlyArray<Row>, unknown> =>
+    Effect.catchIf(
+      query(st, params),
+      (error) => made <= reconnectAttempts && isConnectionLost(error),
+      () => attempt(st, params, made + 1)
+    )
+  return (st, params) => attempt(st, params, 1)
+}
+
 /**
  * A store over a standby would read the global log wrongly, not just late:
  * there `pg_current_snapshot()` lists no running transactions (a standby
@@ -88,24 +101,7 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
       Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
         Option.isSome(transaction) ? viaClient(st, params) : queryPool(pool, st, params))
 
-    /** Every statement is safe to repeat (appends are idempotent by event id): retry lost connections. */
-    const execute = (st: Statement, params: ReadonlyArray<unknown>, attempt = 1): Effect.Effect<ReadonlyArray<Row>, unknown> =>
-      Effect.catchIf(
-        viaPool(st, params),
-        (error) => attempt <= reconnectAttempts && isConnectionLost(error),
-        () => execute(st, params, attempt + 1)
-      )
-
-    const onPool = (pool: Pg.Pool) => {
-      const retried = (st: Statement, params: ReadonlyArray<unknown>, attempt: number): Effect.Effect<ReadonlyArray<Row>, unknown> =>
-        Effect.catchIf(
-          queryPool(pool, st, params),
-          (error) => attempt <= reconnectAttempts && isConnectionLost(error),
-          () => retried(st, params, attempt + 1)
-        )
-      return (st: Statement, params: ReadonlyArray<unknown>) => retried(st, params, 1)
-    }
-
+    const execute = retryingLostConnections(viaPool)
     const run = (operation: string, st: Statement, params: ReadonlyArray<unknown>) =>
       Effect.mapError(execute(st, params), (error) => storeError(operation, error))
 
@@ -120,7 +116,7 @@ export const makeContext = (options: ContextOptions): Effect.Effect<Context, Sto
       maxBytes: options.maxEventBytes ?? defaultMaxEventBytes,
       pageSize: options.pageSize ?? 1000,
       execute: (st, params) => execute(st, params),
-      onPool: pool === undefined ? undefined : onPool(pool),
+      onPool: pool === undefined ? undefined : retryingLostConnections((st, params) => queryPool(pool, st, params)),
       run,
       readLog: options.readReplica === undefined ? run : replicaReader({ pool: options.readReplica.pool, run, tables }),
       currentVersion
