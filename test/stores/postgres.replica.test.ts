@@ -18,6 +18,7 @@ import { PostgresEventStore } from "chronicle/postgres"
 import { events } from "../contract/EventStoreContract.js"
 import { databaseUrl, dropSchemaAfter, postgresAvailable, uniqueSchema } from "../support/postgres.js"
 import { lateCommitWriters } from "../support/lateCommits.js"
+import { replayTarget } from "../../src/internal/postgres/replica.js"
 import { eventually, pause } from "../support/time.js"
 
 const script = fileURLToPath(new URL("../support/replica.sh", import.meta.url))
@@ -149,6 +150,20 @@ describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading fr
       expect(String(Exit.isFailure(exit) ? exit.cause : "")).toMatch(/standby.*readReplica/)
     }), 60_000)
 
+  it.live("right after a WAL segment switch, with nothing written after the new segment's header, a read does not wait for WAL that may never come", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const batch = events(3)
+      yield* EventStore.append(StreamId.unsafeMake("switch", "a"), batch, { expectedVersion: "NoStream" })
+      expect((yield* readFrom(0n)).length).toBe(3)
+      // the insert position is now 40 bytes into a fresh segment: a replica replays only up to its start
+      yield* sql`SELECT pg_switch_wal()`
+      const seen = yield* readFrom(0n).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the read waited for the replica to replay past a segment header") })
+      )
+      expect(seen.map((e) => e.eventId)).toEqual(batch.map((e) => e.eventId))
+    }).pipe(Effect.provide(replicaStore("replica_switch"))), 60_000)
+
   it.live("with the replica down, reads fall back to the primary and miss nothing", () =>
     Effect.gen(function*() {
       const batch = events(5)
@@ -156,4 +171,20 @@ describe.runIf(postgresAvailable() && replica.up)("PostgresEventStore reading fr
       const seen = yield* readFrom(0n)
       expect(seen.map((e) => e.eventId)).toEqual(batch.map((e) => e.eventId))
     }).pipe(Effect.provide(replicaStore("replica_down", "postgres://postgres@127.0.0.1:1/test"))), 60_000)
+})
+
+describe.runIf(postgresAvailable())("the WAL position a replica must replay to", () => {
+  it.live("is the insert position, or the boundary before it when only a page or segment header lies between", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const segment = Number((yield* sql<{ readonly size: string }>`SELECT pg_size_bytes(current_setting('wal_segment_size'))::text AS size`)[0]!.size)
+      const lsn = (bytes: number) => `${Math.floor(bytes / 2 ** 32).toString(16).toUpperCase()}/${(bytes % 2 ** 32).toString(16).toUpperCase()}`
+      const target = (bytes: number) =>
+        Effect.map(sql.unsafe<{ readonly t: string }>(`SELECT ${replayTarget(`'${lsn(bytes)}'::pg_lsn`)}::text AS t`), (rows) => rows[0]!.t)
+      expect(yield* target(3 * segment + 40)).toBe(lsn(3 * segment))
+      expect(yield* target(3 * segment + 5 * 8192 + 24)).toBe(lsn(3 * segment + 5 * 8192))
+      expect(yield* target(3 * segment + 5 * 8192 + 25)).toBe(lsn(3 * segment + 5 * 8192 + 25))
+      expect(yield* target(3 * segment + 5 * 8192 + 40)).toBe(lsn(3 * segment + 5 * 8192 + 40))
+      expect(yield* target(3 * segment)).toBe(lsn(3 * segment))
+    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections: 1 }))))
 })

@@ -25,17 +25,24 @@ export interface ReplicaRead {
 }
 
 /**
+ * The WAL position a replica must replay to, given the primary's insert
+ * position `lsn` (an SQL expression): when it sits just past a page header
+ * (24 bytes) or a segment's first, long header (40 bytes) with nothing after
+ * it, the replica's replay stops at the boundary, so the boundary is what it
+ * must reach.
+ */
+export const replayTarget = (lsn: string) =>
+  `(CASE WHEN (${lsn} - '0/0'::pg_lsn) % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN ${lsn} - 40
+         WHEN (${lsn} - '0/0'::pg_lsn) % 8192 = 24 THEN ${lsn} - 24
+         ELSE ${lsn} END)`
+
+/**
  * The horizon and, after the statement's snapshot, the WAL insert position
  * (the write position could lag a commit made with `synchronous_commit =
- * off`). When that position sits just past a page header with nothing after
- * it, the replica's replay stops at the page boundary, so the boundary is
- * what it must reach.
+ * off`) as the replica must replay it.
  */
 const settledStatement = (tables: Tables) =>
-  statement(`SELECT ${tables.schema}.horizon()::text,
-     (CASE WHEN (w.l - '0/0'::pg_lsn) % 8192 = 24 THEN w.l - 24
-           WHEN (w.l - '0/0'::pg_lsn) % pg_size_bytes(current_setting('wal_segment_size')) = 40 THEN w.l - 40
-           ELSE w.l END)::text
+  statement(`SELECT ${tables.schema}.horizon()::text, ${replayTarget("w.l")}::text
      FROM (SELECT pg_current_wal_insert_lsn() AS l) AS w`)
 
 /** Whether the replica has replayed up to `$1`; null when it is not a standby (not in recovery). */
