@@ -20,8 +20,8 @@ export type Numbers = Float64Array | Uint32Array | Uint16Array | Uint8Array
 
 /**
  * A growable column of numbers; one taken from a checkpoint is used in place
- * (in its stored width) until it grows or takes a number that does not fit,
- * then copied into the column's own (wide) array.
+ * (in its stored width, exactly as long as its entries) until the first push
+ * copies it into the column's own wide array.
  */
 export class Column {
   constructor(
@@ -38,14 +38,12 @@ export class Column {
     return at >= 0 && at < this.length ? this.data[at] : undefined
   }
   push(value: number) {
-    if (this.length === this.data.length) this.grow()
-    this.data[this.length] = value
-    if (this.data[this.length] !== value) {
-      // too large for a narrow column
-      this.grow()
-      this.data[this.length] = value
+    if (this.length === this.data.length) {
+      const grown = this.make(Math.max(64, Math.ceil(this.length * 1.5)))
+      grown.set(this.data.subarray(0, this.length))
+      this.data = grown
     }
-    this.length++
+    this.data[this.length++] = value
   }
   pop() {
     if (this.length > 0) this.length--
@@ -53,11 +51,6 @@ export class Column {
   /** The column's values, in place (not to be kept past the next `push`). */
   values(): Numbers {
     return this.data.subarray(0, this.length)
-  }
-  private grow() {
-    const grown = this.make(Math.max(64, Math.ceil(this.length * 1.5)))
-    grown.set(this.data.subarray(0, this.length))
-    this.data = grown
   }
 }
 
