@@ -313,6 +313,29 @@ describe("FileEventStore index checkpoint", () => {
       rmSync(directory, { recursive: true, force: true })
     }))
 
+  it.live("given a store whose checkpoint is format 2 (fixtures/checkpoint-format2: 3 streams of tagged events, one soft-deleted, one more after), when opened, then the checkpoint is ignored and the store reads as written; a writer's close rewrites it in format 3, which the next open loads", () =>
+    Effect.gen(function*() {
+      const directory = tempDirectory("chk-format2")
+      cpSync(join(import.meta.dirname, "fixtures", "checkpoint-format2"), directory, { recursive: true })
+      expect(readFileSync(checkpointOf(directory)).readUInt32LE(8)).toBe(2)
+      const streams = ["a", "b", "c", "d"].map((name) => StreamId.unsafeMake("account", name))
+      const seen = () => Effect.scoped(Effect.flatMap(open(directory, { readOnly: true }), (store) => everything(store, streams)))
+      const [ignoredBefore, loadedBefore] = [yield* ignored, yield* loaded]
+      const first = yield* seen()
+      expect([yield* ignored, yield* loaded]).toEqual([ignoredBefore + 1, loadedBefore])
+      expect(first.perStream.map((s) => [s.version, s.deleted])).toEqual([[12, false], [12, true], [12, false], [1, false]])
+      expect(first.perStream.map((s) => s.events.length)).toEqual([12, 12, 12, 1])
+      expect(first.tagged.map((e) => e.streamId)).toEqual(Array.from({ length: 4 }, () => ["account-a", "account-b", "account-c"]).flat())
+      expect(first.head).toBe("37")
+      yield* Effect.scoped(open(directory))
+      expect(readFileSync(checkpointOf(directory)).readUInt32LE(8)).toBe(3)
+      const second = yield* seen()
+      // ignored by the writer too, which rewrote it; loaded by the last open
+      expect([yield* ignored, yield* loaded]).toEqual([ignoredBefore + 2, loadedBefore + 1])
+      expect(second).toEqual(first)
+      rmSync(directory, { recursive: true, force: true })
+    }))
+
   it.live("given a store opened read-only, when it is read and closed, then it writes no checkpoint", () =>
     Effect.gen(function*() {
       const { directory, streamId } = yield* seeded("chk-ro", 20)

@@ -6,22 +6,24 @@
  * Layout (little-endian): the magic `chronidx`, a format version (u32), the
  * length of a JSON header (u32), the byte offset `front` of the front
  * part's CRC (f64), the header, padding to 8 bytes, then the columns, each
- * 8-byte aligned: offsets (f64), the runs of consecutive global positions
- * (where each starts: f64 position, u32 slot), stream, type and tag-set
- * references (u32 each, into the header's tables; no tag-set column when no
- * entry has tags), each stream's slots in order (u32, stream after stream)
- * and where each stream's slots start (u32, one more than the streams), one
- * CRC32 per 1 MiB block of the covered log (u32); at `front` the CRC32 of
- * everything before it; then the event ids (36 latin1 bytes each) and their
- * CRC32.
+ * 8-byte aligned: offsets (u32 when the covered log is below 4 GiB, else
+ * f64; the header says which), the runs of consecutive global positions
+ * (each run's first position, f64, then the slot it starts at, u32), stream,
+ * type and tag-set references (each 1, 2 or 4 bytes, the fewest that number
+ * its table in the header; no tag-set column when no entry has tags), each
+ * stream's slots in order (u32, stream after stream) and where each stream's
+ * slots start (u32, one more than the streams), one CRC32 per 1 MiB block of
+ * the covered log (u32); at `front` the CRC32 of everything before it; then
+ * the event ids (36 latin1 bytes each) and their CRC32.
  *
- * An open reads the front part only and uses its columns in place (only the
- * global positions are expanded from their runs; no object per entry). It is trusted only as far as it checks out: its
- * checksum, its version, a log at least as long as it covers, and the log's
- * last bytes before the covered size (CRC in the header). The event ids are
- * read when first needed (the background verification reads them before
- * any write): ids that do not check out are read from the log's lines
- * instead. The covered log is verified against the block CRCs in the
+ * An open reads the front part only and uses every column in place, as
+ * typed-array views of the bytes read (positions stay runs: nothing is
+ * expanded, no object per entry). It is trusted only as far as it checks
+ * out: its checksum, its version, a log at least as long as it covers, and
+ * the log's last bytes before the covered size (CRC in the header). The
+ * event ids are read when first needed (the background verification reads
+ * them before any write): ids that do not check out are read from the log's
+ * lines instead. The covered log is verified against the block CRCs in the
  * background (`verify`); a block that differs (an erasure overwrote it, or
  * damage) sends verification to today's full scan, which tells the two
  * apart.
@@ -37,14 +39,21 @@ import {
   f64Column,
   idLength,
   type Index,
+  type Numbers,
+  PositionRuns,
   StreamEntry,
   tagSetKey,
   u32Column
 } from "./logIndex.js"
 
 const magic = Buffer.from("chronidx", "latin1")
-/** The checkpoint format this code reads and writes (1: every column read and built into arrays at open). */
-export const formatVersion = 2
+/**
+ * The checkpoint format this code reads and writes (1: every column read and
+ * built into arrays at open; 2: 8-byte offsets and 4-byte references used in
+ * place, positions expanded from their runs). Older ones are ignored (a full
+ * scan) and written again in this format by the next writer.
+ */
+export const formatVersion = 3
 /** Bytes of log per block CRC. */
 export const blockSize = 1024 * 1024
 const tailCheck = 4096
@@ -65,7 +74,41 @@ interface Header {
   readonly runs: number
   /** Whether any entry has tags (else the tag-set column is left out: all empty). */
   readonly tagged: boolean
+  /** Bytes per offset: 4 when the covered log is below 4 GiB, else 8 (a float64). */
+  readonly offsetWidth: 4 | 8
+  /** Bytes per stream, type and tag-set reference: the fewest (1, 2 or 4) that number the table. */
+  readonly widths: readonly [Width, Width, Width]
 }
+
+type Width = 1 | 2 | 4
+
+/** The fewest bytes (1, 2 or 4) that number `size` table entries. */
+export const widthFor = (size: number): Width => size <= 0x100 ? 1 : size <= 0x10000 ? 2 : 4
+
+/** `values` copied into an array of `width`-byte unsigned integers (8: float64). */
+const narrowed = (values: Numbers, width: Width | 8): Numbers => {
+  const out = width === 1
+    ? new Uint8Array(values.length)
+    : width === 2
+    ? new Uint16Array(values.length)
+    : width === 4
+    ? new Uint32Array(values.length)
+    : new Float64Array(values.length)
+  out.set(values)
+  return out
+}
+
+/** A view of `length` `width`-byte numbers at `offset` of `buffer` (8: float64). */
+const view = (buffer: ArrayBuffer, offset: number, length: number, width: Width | 8): Numbers =>
+  width === 1
+    ? new Uint8Array(buffer, offset, length)
+    : width === 2
+    ? new Uint16Array(buffer, offset, length)
+    : width === 4
+    ? new Uint32Array(buffer, offset, length)
+    : new Float64Array(buffer, offset, length)
+
+const isWidth = (width: unknown): width is Width => width === 1 || width === 2 || width === 4
 
 /** What a checkpoint holds besides the index. */
 export interface Covered {
@@ -166,17 +209,11 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
     streamRefs[slot] = own
   }
   const { postings, starts } = postingsOf(streamRefs, streams.length)
-  const runStarts: Array<number> = []
-  const runPositions: Array<number> = []
-  for (let slot = 0; slot < count; slot++) {
-    const position = index.positionOf.get(slot)
-    if (slot === 0 || position !== index.positionOf.get(slot - 1) + 1) {
-      runStarts.push(slot)
-      runPositions.push(position)
-    }
-  }
+  const runs = index.positionOf.runsBelow(count)
   const tagRefs = index.tagRefs.values().subarray(0, count)
   const tagged = tagRefs.some((ref) => ref !== 0)
+  const offsetWidth = snapshot.size < 2 ** 32 ? 4 : 8
+  const widths = [widthFor(streams.length), widthFor(index.typeNames.length), widthFor(index.tagSets.length)] as const
   const header: Header = {
     size: snapshot.size,
     count,
@@ -188,17 +225,19 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
     deleted: snapshot.deleted,
     erasures: snapshot.erasures,
     voids: snapshot.voids,
-    runs: runStarts.length,
-    tagged
+    runs: runs.starts.length,
+    tagged,
+    offsetWidth,
+    widths
   }
   const json = Buffer.from(JSON.stringify(header))
-  const columns: ReadonlyArray<Float64Array | Uint32Array> = [
-    index.offsets.values().subarray(0, count),
-    Float64Array.from(runPositions),
-    Uint32Array.from(runStarts),
-    streamRefs,
-    index.typeRefs.values().subarray(0, count),
-    tagged ? tagRefs : new Uint32Array(0),
+  const columns: ReadonlyArray<Numbers> = [
+    narrowed(index.offsets.values().subarray(0, count), offsetWidth),
+    narrowed(runs.firsts, 8),
+    narrowed(runs.starts, 4),
+    narrowed(streamRefs, widths[0]),
+    narrowed(index.typeRefs.values().subarray(0, count), widths[1]),
+    tagged ? narrowed(tagRefs, widths[2]) : new Uint8Array(0),
     postings,
     starts,
     Uint32Array.from(blocks)
@@ -231,7 +270,7 @@ export const encode = (snapshot: Snapshot, fd: number, blocks: ReadonlyArray<num
  * checkpoint file `file` a block at a time (a step each); when they do not
  * check out, from the log's lines at `offsets` instead.
  */
-function* idsInSteps(file: CheckpointFile, at: number, count: number, log: number, offsets: Float64Array): Generator<void, Buffer> {
+function* idsInSteps(file: CheckpointFile, at: number, count: number, log: number, offsets: Numbers): Generator<void, Buffer> {
   const length = count * idLength
   const bytes = Buffer.allocUnsafe(length + 4)
   let crc = 0
@@ -261,7 +300,7 @@ export const finish = <A>(steps: Generator<void, A>): A | undefined => {
 }
 
 /** The event ids of the lines at `offsets` of the log at `log`. */
-export const idsFromLog = (log: number, offsets: Float64Array, count: number): Buffer => {
+export const idsFromLog = (log: number, offsets: ArrayLike<number>, count: number): Buffer => {
   const ids = Buffer.alloc(count * idLength)
   let window = Buffer.allocUnsafe(4 * blockSize)
   let from = 0
@@ -340,32 +379,31 @@ const decode = (file: CheckpointFile, log: number, logSize: number): Covered | u
   const blockCount = blocksOf(size)
   if (front + 4 + count * idLength + 4 !== fileSize) return undefined
   if (!(size <= logSize) || tailCrcOf(log, size) !== header.tailCrc) return undefined
+  const { offsetWidth, widths } = header
+  if (!(offsetWidth === 4 || offsetWidth === 8) || !Array.isArray(widths) || !widths.every(isWidth)) return undefined
   let at = align(prefix + jsonLength)
-  const column = <A>(make: (buffer: ArrayBuffer, offset: number, length: number) => A, length: number, width: number): A => {
-    const view = make(bytes.buffer, at, length)
+  const column = (length: number, width: Width | 8): Numbers => {
+    const numbers = view(bytes.buffer, at, length, width)
     at += align(length * width)
-    return view
+    return numbers
   }
-  const f64 = (b: ArrayBuffer, o: number, n: number) => new Float64Array(b, o, n)
-  const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n)
-  const offsets = column(f64, count, 8)
-  const runPositions = column(f64, header.runs, 8)
-  const runStarts = column(u32, header.runs, 4)
-  const streamRefs = column(u32, count, 4)
-  const typeRefs = column(u32, count, 4)
-  const tagRefs = header.tagged ? column(u32, count, 4) : new Uint32Array(count)
-  const postings = column(u32, count, 4)
-  const starts = column(u32, streamCount + 1, 4)
-  const blocks = column(u32, blockCount, 4)
+  const offsets = column(count, offsetWidth)
+  const runFirsts = column(header.runs, 8)
+  const runStarts = column(header.runs, 4)
+  const streamRefs = column(count, widths[0])
+  const typeRefs = column(count, widths[1])
+  const tagRefs = header.tagged ? column(count, widths[2]) : new Uint8Array(count)
+  const postings = column(count, 4) as Uint32Array
+  const starts = column(streamCount + 1, 4)
+  const blocks = column(blockCount, 4) as Uint32Array
   if (at !== front || starts[streamCount] !== count) return undefined
-  const ids = idsInSteps(file, front + 4, count, log, offsets)
-  if (count > 0 && (header.runs === 0 || runStarts[0] !== 0)) return undefined
-  const positions = new Float64Array(count)
-  for (let run = 0; run < header.runs; run++) {
-    const end = run + 1 < header.runs ? runStarts[run + 1]! : count
-    if (!(runStarts[run]! < end && end <= count)) return undefined
-    for (let slot = runStarts[run]!, position = runPositions[run]!; slot < end; slot++, position++) positions[slot] = position
+  if ((count > 0) !== (header.runs > 0) || (count > 0 && runStarts[0] !== 0)) return undefined
+  for (let run = 1; run < header.runs; run++) {
+    const length = runStarts[run]! - runStarts[run - 1]!
+    // runs start in order, below `count`, and their positions increase across each gap
+    if (!(length > 0 && runStarts[run]! < count && runFirsts[run]! > runFirsts[run - 1]! + length)) return undefined
   }
+  const ids = idsInSteps(file, front + 4, count, log, offsets)
 
   const streams = new Map<StreamId, StreamEntry>()
   const streamTable: Array<StreamEntry> = []
@@ -392,7 +430,7 @@ const decode = (file: CheckpointFile, log: number, logSize: number): Covered | u
     count,
     head: header.head,
     offsets: f64Column(offsets, count),
-    positionOf: f64Column(positions, count),
+    positionOf: new PositionRuns(u32Column(runStarts, header.runs), f64Column(runFirsts, header.runs), count),
     streamRefs: u32Column(streamRefs, count),
     typeRefs: u32Column(typeRefs, count),
     tagRefs: u32Column(tagRefs, count),

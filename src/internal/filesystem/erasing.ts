@@ -2,7 +2,7 @@
  * Erasure on the filesystem store: a stream's lines overwritten in place with
  * filler lines of the same length, once its erasing tombstone is known valid.
  */
-import type { FileSystem } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Effect } from "effect"
 import type { StoreError } from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"

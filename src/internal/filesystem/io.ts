@@ -3,7 +3,7 @@
  * reads, syncing a directory, and watching it for other processes' appends.
  */
 import * as NodeFs from "node:fs"
-import type { FileSystem } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Effect } from "effect"
 
 /** The most bytes one read of the log takes at once. */

@@ -15,10 +15,17 @@ import { firstAtLeast } from "../sorted.js"
 import type { TagIndex } from "../tagIndex.js"
 import { addTags, matchingSlots, removeTags } from "../tagIndex.js"
 
-/** A growable column of numbers; one taken from a checkpoint is used in place until it grows. */
+/** The typed arrays a column keeps its numbers in: references may be narrow (as a checkpoint stores them), offsets 4 or 8 bytes. */
+export type Numbers = Float64Array | Uint32Array | Uint16Array | Uint8Array
+
+/**
+ * A growable column of numbers; one taken from a checkpoint is used in place
+ * (in its stored width, exactly as long as its entries) until the first push
+ * copies it into the column's own wide array.
+ */
 export class Column {
   constructor(
-    private data: Float64Array | Uint32Array,
+    private data: Numbers,
     public length: number,
     private readonly make: (capacity: number) => Float64Array | Uint32Array
   ) {}
@@ -42,15 +49,74 @@ export class Column {
     if (this.length > 0) this.length--
   }
   /** The column's values, in place (not to be kept past the next `push`). */
-  values(): Float64Array | Uint32Array {
+  values(): Numbers {
     return this.data.subarray(0, this.length)
   }
 }
 
-export const f64Column = (data: Float64Array = new Float64Array(64), length = 0) =>
+/** A column of numbers of any size (offsets may start as 4-byte integers). */
+export const f64Column = (data: Numbers = new Float64Array(64), length = 0) =>
   new Column(data, length, (capacity) => new Float64Array(capacity))
-export const u32Column = (data: Uint32Array = new Uint32Array(64), length = 0) =>
+/** A column of 32-bit references or slots (a checkpoint's may start 1 or 2 bytes wide). */
+export const u32Column = (data: Numbers = new Uint32Array(64), length = 0) =>
   new Column(data, length, (capacity) => new Uint32Array(capacity))
+
+/**
+ * The global positions of the entries, as runs of consecutive positions
+ * (where each starts: slot and position): one run per gap left by a
+ * tombstone or an erasure, so a checkpoint's are used as stored, and a
+ * position is found by binary search over the runs.
+ */
+export class PositionRuns {
+  constructor(
+    /** The slot each run starts at, increasing from 0. */
+    private readonly starts: Column = u32Column(),
+    /** The global position of each run's first slot. */
+    private readonly firsts: Column = f64Column(),
+    public length = 0
+  ) {}
+  /** The run holding `slot` (which is below `length`). */
+  private runOf(slot: number): number {
+    let high = this.starts.length - 1
+    if (this.starts.get(high) <= slot) return high
+    let low = 0
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1
+      if (this.starts.get(middle) <= slot) low = middle
+      else high = middle - 1
+    }
+    return low
+  }
+  get(slot: number): number {
+    const run = this.runOf(slot)
+    return this.firsts.get(run) + slot - this.starts.get(run)
+  }
+  /** The position at `slot`, counted from the end when negative (as `Array.prototype.at`). */
+  at(slot: number): number | undefined {
+    const at = slot < 0 ? this.length + slot : slot
+    return at >= 0 && at < this.length ? this.get(at) : undefined
+  }
+  push(position: number) {
+    if (this.length === 0 || this.get(this.length - 1) + 1 !== position) {
+      this.starts.push(this.length)
+      this.firsts.push(position)
+    }
+    this.length++
+  }
+  pop() {
+    if (this.length === 0) return
+    this.length--
+    if (this.starts.at(-1) === this.length) {
+      this.starts.pop()
+      this.firsts.pop()
+    }
+  }
+  /** The runs covering the first `count` slots: where each starts, and its first position. */
+  runsBelow(count: number): { readonly starts: Numbers; readonly firsts: Numbers } {
+    const runs = count === 0 ? 0 : this.runOf(count - 1) + 1
+    return { starts: this.starts.values().subarray(0, runs), firsts: this.firsts.values().subarray(0, runs) }
+  }
+}
 
 /** A stream: its id (one string shared by all its entries) and its entries' slots, taken from a checkpoint's column when first asked. */
 export class StreamEntry {
@@ -167,7 +233,7 @@ export interface Index {
   head: number
   readonly offsets: Column
   /** The global position of each entry: increasing, with gaps where events were erased. */
-  readonly positionOf: Column
+  readonly positionOf: PositionRuns
   /** Each entry's stream, type and tag set, as references into `streamTable`, `typeNames`, `tagSets`. */
   readonly streamRefs: Column
   readonly typeRefs: Column
@@ -193,7 +259,7 @@ export const emptyIndex = (): Index => ({
   count: 0,
   head: 0,
   offsets: f64Column(),
-  positionOf: f64Column(),
+  positionOf: new PositionRuns(),
   streamRefs: u32Column(),
   typeRefs: u32Column(),
   tagRefs: u32Column(),

@@ -7,7 +7,7 @@
  */
 import * as NodeFs from "node:fs"
 import { basename } from "node:path"
-import type { FileSystem } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Deferred, Effect, Option, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"

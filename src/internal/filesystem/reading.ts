@@ -2,7 +2,7 @@
  * Reads on the filesystem store: over the log and index as they were when a
  * read began (a view), page by page, nearby lines coalesced into one read.
  */
-import type { FileSystem } from "@effect/platform"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Effect, Option, Stream } from "effect"
 import type { StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"

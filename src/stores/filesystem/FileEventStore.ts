@@ -60,7 +60,8 @@
  *
  * @since 0.1.0
  */
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Config, type ConfigError, Effect, Layer } from "effect"
 import * as EventStore from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../../internal/serialize.js"

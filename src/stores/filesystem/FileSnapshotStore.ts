@@ -9,7 +9,8 @@
  */
 import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
-import { FileSystem, Path } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Config, type ConfigError, Effect, Layer, Option } from "effect"
 import { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
