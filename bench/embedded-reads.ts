@@ -17,6 +17,11 @@
  * `os.loadavg()` is printed at the start and end of every round.
  *
  *   npx tsx bench/embedded-reads.ts --base /work/base-reads/src [--rounds 3] [--events 1000000]
+ *
+ * One child by hand (a profile of a replay of a store seeded before):
+ *
+ *   npx tsx bench/embedded-reads.ts --child seed chronicle DIR
+ *   node --import tsx --cpu-prof bench/embedded-reads.ts --child replay chronicle DIR
  */
 import { fork } from "node:child_process"
 import { writeFileSync } from "node:fs"
@@ -157,7 +162,10 @@ const main = (root: string) => async () => {
 
 const childAt = argv.indexOf("--child")
 if (childAt >= 0) {
-  process.send!(await runChild(argv.slice(childAt + 1)))
+  // by hand (say under `node --cpu-prof`), without a parent: the result on stdout
+  const result = await runChild(argv.slice(childAt + 1))
+  if (process.send === undefined) console.log(JSON.stringify(result))
+  else process.send(result)
 } else {
   await withTempDirectory("embedded-reads", (root) => main(root)())
 }
