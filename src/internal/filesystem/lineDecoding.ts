@@ -157,6 +157,33 @@ const stringOf = (bytes: Buffer, field: Field): string => {
   return bytes.toString("utf8", from + 1, to - 1)
 }
 
+/** The last string read of a field, by its bytes: lines in a row mostly name the same stream and few types. */
+interface Recent {
+  bytes: Buffer
+  value: string
+}
+
+const recentStream: Recent = { bytes: Buffer.alloc(0), value: "" }
+const recentType: Recent = { bytes: Buffer.alloc(0), value: "" }
+
+/** The string of `field`, the one read last when its bytes are the same (no new string). */
+const recentStringOf = (bytes: Buffer, field: Field, recent: Recent): string => {
+  const from = spans[2 * field]!
+  const to = spans[2 * field + 1]!
+  const known = recent.bytes
+  if (known.length === to - from) {
+    let i = 0
+    while (i < known.length && known[i] === bytes[from + i]) i++
+    if (i === known.length) return recent.value
+  }
+  const value = stringOf(bytes, field)
+  if (to - from <= 256) {
+    recent.bytes = Buffer.from(bytes.subarray(from, to))
+    recent.value = value
+  }
+  return value
+}
+
 /** Whether `field` holds a string (or a number: not a string, an array or an object). */
 const isString = (bytes: Buffer, field: Field) => bytes[spans[2 * field]!] === quote
 const isNumber = (bytes: Buffer, field: Field) => {
@@ -196,8 +223,8 @@ export const eventIn = (bytes: Buffer, from: number, to: number): {
   if (batch === undefined || data === undefined) return undefined
   const event: StoredEvent = {
     eventId: stringOf(bytes, Field.eventId) as EventId,
-    type: stringOf(bytes, Field.type),
-    streamId: stringOf(bytes, Field.streamId) as StreamId,
+    type: recentStringOf(bytes, Field.type, recentType),
+    streamId: recentStringOf(bytes, Field.streamId, recentStream) as StreamId,
     streamVersion: numberOf(bytes, Field.streamVersion),
     globalPosition: BigInt(numberOf(bytes, Field.globalPosition)),
     recordedAt: new Date(stringOf(bytes, Field.recordedAt)),
@@ -226,9 +253,9 @@ export const payloadIn = (bytes: Buffer, from: number, to: number): EventPayload
   const data = dataOf(bytes)
   if (data === undefined) return undefined
   return {
-    streamId: stringOf(bytes, Field.streamId) as StreamId,
+    streamId: recentStringOf(bytes, Field.streamId, recentStream) as StreamId,
     streamVersion: numberOf(bytes, Field.streamVersion),
-    type: stringOf(bytes, Field.type),
+    type: recentStringOf(bytes, Field.type, recentType),
     schemaVersion: numberOf(bytes, Field.schemaVersion),
     data: data.value
   }
