@@ -53,6 +53,7 @@ import {
   percentile,
   perSecond,
   progressLog,
+  resultOfChild,
   startRssSampler,
   table,
   timedPromise,
@@ -378,23 +379,12 @@ const runChild = async (args: ReadonlyArray<string>) => {
 }
 
 const inChild = <A extends ChildResult>(task: "open" | "replay", key: ContenderKey, directory: string, eventCount: number) =>
-  new Promise<A>((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [childFlag, task, key, directory, String(eventCount)], {
+  resultOfChild<A>(
+    fork(fileURLToPath(import.meta.url), [childFlag, task, key, directory, String(eventCount)], {
       stdio: ["ignore", "ignore", "pipe", "ipc"]
-    })
-    let stderr = ""
-    let result: A | undefined
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4_000)
-    })
-    child.on("message", (message) => {
-      result = message as A
-    })
-    child.on("exit", (code, signal) => {
-      if (result !== undefined) return resolve(result)
-      reject(new Error(`the ${task} process of ${key} exited (${signal ?? code}): ${stderr.trim()}`))
-    })
-  })
+    }),
+    `the ${task} process of ${key}`
+  )
 
 const directoryBytes = (directory: string): number =>
   readdirSync(directory, { withFileTypes: true }).reduce((total, entry) => {

@@ -41,6 +41,7 @@ import {
   summarizeLoads,
   table,
   timed,
+  resultOfChild,
   timedPromise,
   withPeakRss,
   withTempDirectory
@@ -237,24 +238,13 @@ const openChild = async (directory: string) => {
 
 /** Opens the store in a fresh process (with `--expose-gc`, to measure what the index retains). */
 const openInChild = (directory: string): Promise<OpenResult> =>
-  new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), [openChildFlag, directory], {
+  resultOfChild(
+    fork(fileURLToPath(import.meta.url), [openChildFlag, directory], {
       execArgv: [...process.execArgv, "--expose-gc"],
       stdio: ["ignore", "ignore", "pipe", "ipc"]
-    })
-    let stderr = ""
-    let result: OpenResult | undefined
-    child.stderr!.on("data", (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-4_000)
-    })
-    child.on("message", (message) => {
-      result = message as OpenResult
-    })
-    child.on("exit", (code, signal) => {
-      if (result !== undefined) return resolve(result)
-      reject(new Error(`the open process exited (${signal ?? code}): ${stderr.trim()}`))
-    })
-  })
+    }),
+    "the open process"
+  )
 
 interface LargeResult {
   readonly eventCount: number

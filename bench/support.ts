@@ -4,6 +4,7 @@
  * directories, the loopback PostgreSQL the benches may drop schemas in,
  * progress lines and plain-text tables.
  */
+import type { ChildProcess } from "node:child_process"
 import { once } from "node:events"
 import { mkdtempSync, rmSync } from "node:fs"
 import os from "node:os"
@@ -164,6 +165,23 @@ export const withPeakRssEffect = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Effect.flatMap(effect, (value) => Effect.map(Effect.promise(sampler.stop), (rss) => ({ value, rss }))),
     (sampler) => Effect.promise(sampler.stop)
   )
+
+// child processes -------------------------------------------------------------------
+
+/** The one message a forked child sends back, once it has exited; a child that exits without one rejects with its stderr's tail. */
+export const resultOfChild = <A>(child: ChildProcess, what: string) =>
+  new Promise<A>((resolve, reject) => {
+    let stderr = ""
+    let result: A | undefined
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4_000)
+    })
+    child.on("message", (message) => {
+      result = message as A
+    })
+    child.on("exit", (code, signal) =>
+      result !== undefined ? resolve(result) : reject(new Error(`${what} exited (${signal ?? code}): ${stderr.trim()}`)))
+  })
 
 // temporary directories -------------------------------------------------------------
 

@@ -41,22 +41,37 @@ export const watchDirectory = (directory: string, logFileName: string, onChange:
 export const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
 
+/** A buffer reads fill and decode before anything else runs; grown when a read needs more. */
+export interface ReadBuffer {
+  bytes: Buffer
+}
+
+/** A fresh read buffer. */
+export const readBuffer = (): ReadBuffer => ({ bytes: Buffer.allocUnsafe(64 * 1024) })
+
+/**
+ * Reads `length` bytes at `offset` synchronously into `buffer` (throws on
+ * failure); what it returns is overwritten by the next read into it.
+ */
+export const readInto = (buffer: ReadBuffer, file: FileSystem.File, offset: number, length: number): Buffer => {
+  if (buffer.bytes.length < length) buffer.bytes = Buffer.allocUnsafe(Math.max(length, buffer.bytes.length * 2))
+  const bytes = buffer.bytes
+  let filled = 0
+  while (filled < length) {
+    const read = NodeFs.readSync(file.fd, bytes, filled, length - filled, offset + filled)
+    if (read === 0) break
+    filled += read
+  }
+  return bytes.subarray(0, filled)
+}
+
 /**
  * Reads `length` bytes at `offset` synchronously: a read from the page cache
  * costs less than a round trip through the thread pool.
  */
 export const readBytesNow = (file: FileSystem.File, offset: number, length: number) =>
   Effect.try({
-    try: () => {
-      const buffer = Buffer.allocUnsafe(length)
-    let filled = 0
-    while (filled < length) {
-      const read = NodeFs.readSync(file.fd, buffer, filled, length - filled, offset + filled)
-      if (read === 0) break
-        filled += read
-      }
-      return buffer.subarray(0, filled)
-    },
+    try: () => readInto({ bytes: Buffer.allocUnsafe(length) }, file, offset, length),
     catch: (error) => error
   })
 

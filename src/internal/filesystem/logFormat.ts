@@ -39,8 +39,9 @@
  * short); a filler line anywhere is void.
  */
 import { firstAtLeast } from "../sorted.js"
+import { eventIn, payloadIn } from "./lineDecoding.js"
 import { crc32 } from "node:zlib"
-import type { PendingEvent, StoredEvent } from "../../Event.js"
+import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import type { EventId } from "../../EventId.js"
 import type { StreamId } from "../../StreamId.js"
 
@@ -452,28 +453,52 @@ const closingBrace = 0x7d
  * is damaged.
  */
 export const decodeLineAt = (bytes: Buffer, start: number, end: number): Line | LineProblem => {
-  const json = verifiedAt(bytes, start, end)
-  return json === "shape" || json === "checksum" ? json : decodeVerified(json)
+  const problem = checkAt(bytes, start, end)
+  if (problem !== undefined) return problem
+  return eventIn(bytes, start + eventStart, end - 1) ?? decodeVerified(bytes.toString("utf8", start + eventStart, end - 1))
+}
+
+/** The event of the line at `start` up to `end` of `bytes` (as `decodeLineAt`), or the problem. */
+export const decodeEventAt = (bytes: Buffer, start: number, end: number): StoredEvent | LineProblem => {
+  const line = decodeLineAt(bytes, start, end)
+  return typeof line === "string" ? line : line.event
 }
 
 /**
- * The event JSON of the line at `start` up to `end` of `bytes` if its shape
- * and checksum hold (the checksum taken over the bytes: no string is made of
- * the rest of the line), or the problem.
+ * What a fold needs of the line at `start` up to `end` (its newline,
+ * excluded) of `bytes`, its checksum verified as `decodeLineAt` does; the
+ * rest of the envelope and the metadata are not decoded.
  */
-const verifiedAt = (bytes: Buffer, start: number, end: number): string | LineProblem => {
-  const crcStart = start + prefix.length
-  if (
-    end - start < eventStart + 1 || bytes[end - 1] !== closingBrace ||
-    bytes.compare(prefixBytes, 0, prefixBytes.length, start, crcStart) !== 0 ||
-    bytes.compare(middleBytes, 0, middleBytes.length, crcStart + 8, start + eventStart) !== 0
-  ) {
-    return "shape"
-  }
-  const expected = Number.parseInt(bytes.toString("latin1", crcStart, crcStart + 8), 16)
-  if (crc32(bytes.subarray(start + eventStart, end - 1)) !== expected) return "checksum"
-  return bytes.toString("utf8", start + eventStart, end - 1)
+export const decodePayloadAt = (bytes: Buffer, start: number, end: number): EventPayload | LineProblem => {
+  const problem = checkAt(bytes, start, end)
+  if (problem !== undefined) return problem
+  const payload = payloadIn(bytes, start + eventStart, end - 1)
+  if (payload !== undefined) return payload
+  const line = decodeVerified(bytes.toString("utf8", start + eventStart, end - 1))
+  return typeof line === "string" ? line : line.event
 }
+
+/** The problem of the line at `start` up to `end` of `bytes`, if its shape or checksum fails (the checksum taken over the bytes). */
+const checkAt = (bytes: Buffer, start: number, end: number): LineProblem | undefined => {
+  const crcStart = start + prefix.length
+  if (end - start < eventStart + 1 || bytes[end - 1] !== closingBrace) return "shape"
+  for (let i = 0; i < prefixBytes.length; i++) if (bytes[start + i] !== prefixBytes[i]) return "shape"
+  for (let i = 0; i < middleBytes.length; i++) if (bytes[crcStart + 8 + i] !== middleBytes[i]) return "shape"
+  let expected = 0
+  for (let i = crcStart; i < crcStart + 8; i++) {
+    const digit = hexDigit(bytes[i]!)
+    if (digit === -1) return "checksum"
+    expected = expected * 16 + digit
+  }
+  return crc32(bytes.subarray(start + eventStart, end - 1)) === expected ? undefined : "checksum"
+}
+
+/** The value of a lowercase hexadecimal digit's byte (as the writer writes them: a letter's case flipped is damage), or -1. */
+const hexDigit = (byte: number): number => byte >= 0x30 && byte <= 0x39 ? byte - 0x30 : byte >= 0x61 && byte <= 0x66 ? byte - 0x57 : -1
+
+/** The event JSON of the line at `start` up to `end` of `bytes` if its shape and checksum hold, or the problem. */
+const verifiedAt = (bytes: Buffer, start: number, end: number): string | LineProblem =>
+  checkAt(bytes, start, end) ?? bytes.toString("utf8", start + eventStart, end - 1)
 
 const decodeVerified = (json: string): Line | LineProblem => {
   let parsed: LineEvent

@@ -11,7 +11,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import { Deferred, Effect, Option, Scope } from "effect"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
-import { readBytes, readRunLimit, syncDirectory } from "./io.js"
+import { readBuffer, readBytes, readRunLimit, syncDirectory } from "./io.js"
 import { decodeTombstones, encodeSeal, Erasures, scan, type VoidSpan } from "./logFormat.js"
 import { addEntry, emptyIndex, type Index, withoutStreams } from "./logIndex.js"
 import type { ReadingStore, View } from "./reading.js"
@@ -154,6 +154,7 @@ export const viewOf = (store: LogStore): View => ({ count: store.index.count, si
 /** What reads need of the store. */
 export const readingOf = (store: LogStore): ReadingStore => ({
   logPath: store.logPath,
+  buffer: readBuffer(),
   erasures: store.erasures,
   fail: store.fail,
   catchUp: () => catchUp(store, false),
@@ -204,6 +205,9 @@ const reopen = (store: LogStore) =>
  */
 const currentSize = (store: LogStore) =>
   Effect.gen(function*() {
+    // the usual case, nothing appended since: one stat of the path, asked synchronously
+    const now = yield* Effect.try({ try: () => NodeFs.statSync(store.logPath, { bigint: false }), catch: (error) => store.fail("read", error) })
+    if (now.ino === store.logIno && now.size === store.index.size) return now.size
     const [onDisk, mine] = yield* Effect.all([store.fs.stat(store.logPath), store.log.stat])
     if (Option.getOrUndefined(onDisk.ino) === Option.getOrUndefined(mine.ino)) return Number(mine.size)
     yield* reopen(store)

@@ -4,13 +4,12 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Effect, Option, Stream } from "effect"
-import type { StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"
 import { keeps } from "../logFilter.js"
-import { readBytes, readRunLimit } from "./io.js"
-import { decodeLineAt, type Erasures, isFiller } from "./logFormat.js"
+import { readInto, readRunLimit, type ReadBuffer } from "./io.js"
+import { decodeEventAt, type Erasures, isFiller, type LineProblem } from "./logFormat.js"
 import { firstSlotAtOrAfter, type Index, matchingEntries, streamOf, streamVersionOf, typeOf } from "./logIndex.js"
 
 const readGapLimit = 64 * 1024
@@ -26,6 +25,8 @@ export interface View {
 /** What reads need of the store. */
 export interface ReadingStore {
   readonly logPath: string
+  /** Where reads put the bytes they decode; one per store, reused. */
+  readonly buffer: ReadBuffer
   /** The log's erased byte ranges. */
   readonly erasures: Erasures
   readonly fail: (operation: string, error: unknown) => EventStore.StoreError
@@ -35,48 +36,84 @@ export interface ReadingStore {
   readonly now: () => View
 }
 
-/** Reads the lines at `positions` (0-based, in the order given), coalescing nearby ones into one read. */
-export const readPositions = (store: ReadingStore, positions: ReadonlyArray<number>, limit: View) =>
+/** How a read decodes a line: the whole event, or only what a fold needs. */
+export type LineDecoder<A> = (bytes: Buffer, start: number, end: number) => A | LineProblem
+
+/** A line that did not decode: erased since the read began, or damage. */
+interface Undecoded {
+  readonly at: number
+  readonly problem: LineProblem
+}
+
+/**
+ * Reads the lines at `positions` (0-based, in the order given), coalescing
+ * nearby ones into one read, synchronously into the store's read buffer
+ * and decoded before anything else can use it: a read from the page cache
+ * costs less than a round trip through the thread pool.
+ */
+export const readPositions = <A extends object>(
+  store: ReadingStore,
+  positions: ReadonlyArray<number>,
+  limit: View,
+  decode: LineDecoder<A>
+) =>
   Effect.gen(function*() {
-    const out: Array<StoredEvent> = []
-    let i = 0
-    while (i < positions.length) {
-      const ascending = positions.length < 2 || positions[1]! >= positions[0]!
-      let j = i
-      let low = limit.index.offsets.get(positions[i]!)
-      let high = endOf(positions[i]!, limit)
-      while (j + 1 < positions.length) {
-        const next = positions[j + 1]!
-        const nextLow = limit.index.offsets.get(next)
-        const nextHigh = endOf(next, limit)
-        const newLow = Math.min(low, nextLow)
-        const newHigh = Math.max(high, nextHigh)
-        const gap = ascending ? nextLow - high : low - nextHigh
-        if (gap > readGapLimit || newHigh - newLow > readRunLimit) break
-        low = newLow
-        high = newHigh
-        j++
-      }
-      const bytes = yield* readBytes(limit.log, low, high - low)
-      for (let k = i; k <= j; k++) {
-        const at = limit.index.offsets.get(positions[k]!)
-        // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
-        const end = Math.max(at - low, bytes.indexOf(0x0a, at - low))
-        const line = decodeLineAt(bytes, at - low, end)
-        // erased since this read began (here or by another process): left out
-        if (typeof line === "string" && (isFiller(bytes.toString("utf8", at - low, end)) || (yield* erasedSince(store, at, limit)))) continue
-        if (typeof line === "string") {
-          return yield* new EventStore.StoreError({
-            operation: "read",
-            reason: `${store.logPath} is damaged at byte ${at} (${line === "checksum" ? "checksum mismatch" : "not a log line"})`
-          })
-        }
-        out.push(line.event)
-      }
-      i = j + 1
+    const out: Array<A> = []
+    const undecoded: Array<Undecoded> = []
+    yield* Effect.try({
+      try: () => decodePositions(store, positions, limit, decode, out, undecoded),
+      catch: (error) => store.fail("read", error)
+    })
+    for (const { at, problem } of undecoded) {
+      // erased since this read began (here or by another process): left out
+      if (yield* erasedSince(store, at, limit)) continue
+      return yield* new EventStore.StoreError({
+        operation: "read",
+        reason: `${store.logPath} is damaged at byte ${at} (${problem === "checksum" ? "checksum mismatch" : "not a log line"})`
+      })
     }
     return out
   })
+
+const decodePositions = <A extends object>(
+  store: ReadingStore,
+  positions: ReadonlyArray<number>,
+  limit: View,
+  decode: LineDecoder<A>,
+  out: Array<A>,
+  undecoded: Array<Undecoded>
+) => {
+  const offsets = limit.index.offsets
+  const ascending = positions.length < 2 || positions[1]! >= positions[0]!
+  let i = 0
+  while (i < positions.length) {
+    let j = i
+    let low = offsets.get(positions[i]!)
+    let high = endOf(positions[i]!, limit)
+    while (j + 1 < positions.length) {
+      const next = positions[j + 1]!
+      const nextLow = offsets.get(next)
+      const nextHigh = endOf(next, limit)
+      const newLow = Math.min(low, nextLow)
+      const newHigh = Math.max(high, nextHigh)
+      const gap = ascending ? nextLow - high : low - nextHigh
+      if (gap > readGapLimit || newHigh - newLow > readRunLimit) break
+      low = newLow
+      high = newHigh
+      j++
+    }
+    const bytes = readInto(store.buffer, limit.log, low, high - low)
+    for (let k = i; k <= j; k++) {
+      const at = offsets.get(positions[k]!)
+      // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
+      const end = Math.max(at - low, bytes.indexOf(0x0a, at - low))
+      const line = decode(bytes, at - low, end)
+      if (typeof line !== "string") out.push(line)
+      else if (!isFiller(bytes.toString("utf8", at - low, end))) undecoded.push({ at, problem: line })
+    }
+    i = j + 1
+  }
+}
 
 /**
  * Whether the line at `at` of the view's log is erased (an overwrite cut
@@ -106,7 +143,7 @@ const pageOf = <S>(
       Stream.paginateChunkEffect(initial, (state) => {
         const [positions, following] = next(state, limit)
         return Effect.map(
-          positions.length === 0 ? Effect.succeed([]) : readPositions(store, positions, limit),
+          positions.length === 0 ? Effect.succeed([]) : readPositions(store, positions, limit, decodeEventAt),
           (events) => [Chunk.unsafeFromArray(events), following] as const
         )
       }))
@@ -170,7 +207,7 @@ export const readLogPage = (store: ReadingStore, hashes: Map<string, number>) =>
       if (kept === undefined || kept(streamOf(index, slot), typeOf(index, slot))) slots.push(slot)
       slot++
     }
-    const events = slots.length === 0 ? [] : yield* readPositions(store, slots, limit)
+    const events = slots.length === 0 ? [] : yield* readPositions(store, slots, limit, decodeEventAt)
     const looked = slot === 0 ? 0n : BigInt(index.positionOf.get(slot - 1))
     return { events, through: looked < range.fromPosition - 1n ? range.fromPosition - 1n : looked } satisfies EventStore.LogPage
   }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e))))

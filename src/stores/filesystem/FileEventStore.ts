@@ -68,6 +68,7 @@ import { defaultMaxEventBytes } from "../../internal/serialize.js"
 import * as Checkpointing from "../../internal/filesystem/checkpointing.js"
 import { deleteStream, moveLegacyTombstones } from "../../internal/filesystem/deleting.js"
 import { watchDirectory } from "../../internal/filesystem/io.js"
+import { decodePayloadAt } from "../../internal/filesystem/logFormat.js"
 import { streamVersionOf } from "../../internal/filesystem/logIndex.js"
 import { catchUp, open, readingOf, readLegacyTombstones, viewOf } from "../../internal/filesystem/logStore.js"
 import { readLog, readLogPage, readPositions, readQuery, readStream } from "../../internal/filesystem/reading.js"
@@ -207,7 +208,7 @@ export const make = (
           const slots = view.index.streams.get(streamId)?.positions ?? []
           const from = Math.max(1, page.fromVersion)
           const to = Math.min(page.toVersion, streamVersionOf(view.index, streamId, view.count), from + page.limit - 1)
-          return from > to ? Effect.succeed([]) : readPositions(reading, slots.slice(from - 1, to), view)
+          return from > to ? Effect.succeed([]) : readPositions(reading, slots.slice(from - 1, to), view, decodePayloadAt)
         }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))),
       streamVersion: (streamId) => Effect.map(upToDate, () => streamVersionOf(store.index, streamId, store.index.count)),
       deleteStream: deleteStream(store),
