@@ -38,6 +38,12 @@ export interface WriterLease {
    * unless this one stalled past the stale time (which fencing catches).
    */
   readonly use: <A, E, R>(effect: (held: boolean) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * Whether the lock is held without a break, nobody asked for it and no
+   * use is running or waiting: a use now would start at once, without a
+   * filesystem call.
+   */
+  readonly ready: () => boolean
   /** Says the lock was found lost (a write was fenced off): it is let go, and the next use takes it anew. */
   readonly lost: Effect.Effect<void>
 }
@@ -118,7 +124,8 @@ export const make = (options: WriterLeaseOptions) =>
         )
       }).pipe(Effect.mapError(options.onFailure))
       acquiredAt = Date.now()
-      yield* Effect.forkIn(watch, scope)
+      // forked from a commit that cannot be interrupted, it still can
+      yield* Effect.forkIn(Effect.interruptible(watch), scope)
     })
 
     yield* Effect.addFinalizer(() => turns.withPermits(1)(letGo))
@@ -141,6 +148,7 @@ export const make = (options: WriterLeaseOptions) =>
         })),
           () => Effect.sync(() => busy--)
         ),
+      ready: () => release !== undefined && unbroken && !compromised && !wanted && busy === 0,
       lost: Effect.sync(() => {
         compromised = true
       })

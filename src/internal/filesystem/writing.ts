@@ -1,10 +1,11 @@
 /**
- * The filesystem store's writer: appends queue to one fiber that commits
- * whatever has queued under one lock, in one write and one `fsync` (group
- * commit), each append planned against the log's end as this holder sees it
- * and read back after the write (fencing).
+ * The filesystem store's writer: an append commits at once when the lease
+ * is held and nobody is committing; otherwise appends queue to one fiber that
+ * commits whatever has queued under one lock, in one write and one `fsync`
+ * (group commit). Each append is planned against the log's end as this
+ * holder sees it and read back after the write (fencing).
  */
-import { Cause, Chunk, Clock, Deferred, Effect, Either, Queue } from "effect"
+import { Cause, Clock, Deferred, Effect, Either } from "effect"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -17,10 +18,14 @@ import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
 import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
 
-/** One queued call: a single append, or an `appendMany` call, all of it or none. */
-interface Pending {
+/** One call: a single append, or an `appendMany` call, all of it or none. */
+interface Call {
   readonly appends: ReadonlyArray<EventStore.PendingAppend>
   readonly condition: EventStore.SettledCondition | undefined
+}
+
+/** A call waiting for the writer fiber, and where its outcome goes. */
+interface Pending extends Call {
   readonly done: Deferred.Deferred<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>
 }
 
@@ -55,7 +60,7 @@ const located = (index: Index) => (id: string) => {
  * indexing permit), adding its entries as tentative: versions and positions
  * are taken here, after the lock.
  */
-const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan => {
+const plan = (store: LogStore, group: ReadonlyArray<Call>, now: string): Plan => {
   const index = store.index
   fillIds(index)
   const start = index.offsets.length
@@ -199,13 +204,12 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
 const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
   Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
 
-/** Commits a group of queued appends: one lock, one write, one fsync. */
-const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
+/** Commits a group of calls: one lock, one write, one fsync; never fails (a call's failure is its outcome). */
+const commit = (store: LogStore, group: ReadonlyArray<Call>): Effect.Effect<Array<Outcome>> =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-    if (store.readOnly) return yield* failAll(group, readOnlyError(store, "append"))
-    const verified = yield* Effect.either(awaitVerified(store))
-    if (Either.isLeft(verified)) return yield* failAll(group, verified.left)
+    if (store.readOnly) return group.map((): Outcome => Either.left(readOnlyError(store, "append")))
+    yield* awaitVerified(store)
     const outcomes = yield* store.lease.use((held) =>
       Effect.gen(function*() {
         // plan under the indexing permit; once our entries are in, readers leave the tail to us.
@@ -228,39 +232,69 @@ const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
         }
         return outcomes
       })
-    ).pipe(
-      Effect.catchAll((error) => Effect.succeed(group.map((): Outcome => Either.left(error))))
     )
-    yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
     yield* writeIfDue(store)
-  })
+    return outcomes
+  }).pipe(
+    Effect.catchAllCause((cause) => {
+      const error = Cause.isFailType(cause) ? cause.error : store.fail("append", Cause.squash(cause))
+      return Effect.succeed(group.map((): Outcome => Either.left(error)))
+    })
+  )
+
+/** The most calls one commit of queued appends takes. */
+const maxGroup = 1000
 
 /**
- * Starts the store's writer fiber in the current scope and returns the
- * store's `append` and `appendMany`; calls still queued when the scope closes fail.
+ * Starts the store's writer in the current scope and returns the store's
+ * `append` and `appendMany`. A call finding the lease held and nobody
+ * committing commits at once in its own fiber; others wait their turn and
+ * are committed in groups by the writer fiber. Calls still waiting when the
+ * scope closes fail.
  */
 export const startWriter = (store: LogStore) =>
   Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Pending>()
+    const waiting: Array<Pending> = []
+    let committing = false
+    const wake = yield* Effect.makeLatch(false)
+    const settle = (group: ReadonlyArray<Call>) =>
+      Effect.ensuring(
+        commit(store, group),
+        Effect.suspend(() => {
+          committing = false
+          return waiting.length > 0 ? wake.open : Effect.void
+        })
+      )
 
-    yield* Queue.takeBetween(queue, 1, 1000).pipe(
-      Effect.flatMap((group) =>
-        commit(store, Chunk.toReadonlyArray(group)).pipe(
-          Effect.catchAllCause((cause) => failAll(group, store.fail("append", Cause.squash(cause))))
-        )
-      ),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* wake.await
+        yield* wake.close
+        while (!committing && waiting.length > 0) {
+          committing = true
+          const group = waiting.splice(0, maxGroup)
+          const outcomes = yield* Effect.uninterruptible(settle(group))
+          yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+        }
+      }
+    }).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(queue), (rest) => failAll(rest, store.fail("append", new Error("the store was closed"))))
+      Effect.suspend(() => failAll(waiting.splice(0), store.fail("append", new Error("the store was closed"))))
     )
 
-    const appendMany = (appends: ReadonlyArray<EventStore.PendingAppend>, condition: EventStore.SettledCondition | undefined) =>
-      Effect.gen(function*() {
-        const done = yield* Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>()
-        yield* Queue.offer(queue, { appends, condition, done })
-        return yield* Deferred.await(done)
+    const appendMany = (
+      appends: ReadonlyArray<EventStore.PendingAppend>,
+      condition: EventStore.SettledCondition | undefined
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> =>
+      Effect.suspend(() => {
+        if (!committing && waiting.length === 0 && store.lease.ready()) {
+          committing = true
+          return Effect.flatMap(Effect.uninterruptible(settle([{ appends, condition }])), ([outcome]) => outcome!)
+        }
+        return Effect.flatMap(Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>(), (done) => {
+          waiting.push({ appends, condition, done })
+          return Effect.zipRight(committing ? Effect.void : wake.open, Deferred.await(done))
+        })
       })
     const append = (
       streamId: StreamId,
