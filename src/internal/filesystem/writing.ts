@@ -5,7 +5,7 @@
  * (group commit). Each append is planned against the log's end as this
  * holder sees it and read back after the write (fencing).
  */
-import { Cause, Clock, Deferred, Effect, Either } from "effect"
+import { Cause, Clock, Deferred, Effect, Either, Option } from "effect"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -204,42 +204,57 @@ const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan)
 const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
   Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
 
+/**
+ * Plans, writes and reads back a group holding the lock; `held`: the lock
+ * was kept since this process's last commit, so there is no tail to take.
+ */
+const commitHolding = (store: LogStore, group: ReadonlyArray<Call>, held: boolean) =>
+  Effect.gen(function*() {
+    const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+    // plan under the indexing permit; once our entries are in, readers leave the tail to us
+    const planned = yield* store.indexing.withPermits(1)(
+      Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
+    )
+    const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
+    // refusals were judged against our view of the log: if it grew behind our back (we stalled past
+    // the stale time and another holder appended), a conflict's `actual` or a condition's position
+    // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
+    const after = seen ?? (yield* logState(store))
+    const { outcomes } = planned
+    if (after.replaced || after.size !== planned.bytes) {
+      for (let i = 0; i < outcomes.length; i++) {
+        const outcome = outcomes[i]!
+        if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
+      }
+      yield* store.lease.lost
+    }
+    return outcomes
+  })
+
+/** Every call of a group fails with what stopped its commit. */
+const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
+  const error = Cause.isFailType(cause) ? cause.error : store.fail("append", Cause.squash(cause))
+  return Effect.succeed(group.map((): Outcome => Either.left(error)))
+}
+
 /** Commits a group of calls: one lock, one write, one fsync; never fails (a call's failure is its outcome). */
 const commit = (store: LogStore, group: ReadonlyArray<Call>): Effect.Effect<Array<Outcome>> =>
   Effect.gen(function*() {
-    const now = new Date(yield* Clock.currentTimeMillis).toISOString()
     if (store.readOnly) return group.map((): Outcome => Either.left(readOnlyError(store, "append")))
     yield* awaitVerified(store)
-    const outcomes = yield* store.lease.use((held) =>
-      Effect.gen(function*() {
-        // plan under the indexing permit; once our entries are in, readers leave the tail to us.
-        // With the lock kept since our last commit, nobody else wrote: there is no tail to take
-        const planned = yield* store.indexing.withPermits(1)(
-          Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
-        )
-        const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
-        // refusals were judged against our view of the log: if it grew behind our back (we stalled past
-        // the stale time and another holder appended), a conflict's `actual` or a condition's position
-        // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
-        const after = seen ?? (yield* logState(store))
-        const { outcomes } = planned
-        if (after.replaced || after.size !== planned.bytes) {
-          for (let i = 0; i < outcomes.length; i++) {
-            const outcome = outcomes[i]!
-            if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
-          }
-          yield* store.lease.lost
-        }
-        return outcomes
-      })
-    )
+    const outcomes = yield* store.lease.use((held) => commitHolding(store, group, held))
     yield* writeIfDue(store)
     return outcomes
-  }).pipe(
-    Effect.catchAllCause((cause) => {
-      const error = Cause.isFailType(cause) ? cause.error : store.fail("append", Cause.squash(cause))
-      return Effect.succeed(group.map((): Outcome => Either.left(error)))
-    })
+  }).pipe(Effect.catchAllCause(failedGroup(store, group)))
+
+/**
+ * Commits one call at once if the lease is ready (held, its log verified
+ * before it was taken); `None` when it is not, and nothing was done.
+ */
+const commitIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
+  store.lease.useIfReady(commitHolding(store, [call], true)).pipe(
+    Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
+    Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
   )
 
 /** The most calls one commit of queued appends takes. */
@@ -257,14 +272,16 @@ export const startWriter = (store: LogStore) =>
     const waiting: Array<Pending> = []
     let committing = false
     const wake = yield* Effect.makeLatch(false)
-    const settle = (group: ReadonlyArray<Call>) =>
-      Effect.ensuring(
-        commit(store, group),
-        Effect.suspend(() => {
-          committing = false
-          return waiting.length > 0 ? wake.open : Effect.void
-        })
-      )
+    /** A commit ended: the writer fiber takes what queued meanwhile. */
+    const done = Effect.suspend(() => {
+      committing = false
+      return waiting.length > 0 ? wake.open : Effect.void
+    })
+    const queued = (call: Call) =>
+      Effect.flatMap(Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>(), (settled) => {
+        waiting.push({ ...call, done: settled })
+        return Effect.zipRight(committing ? Effect.void : wake.open, Deferred.await(settled))
+      })
 
     yield* Effect.gen(function*() {
       while (true) {
@@ -273,7 +290,7 @@ export const startWriter = (store: LogStore) =>
         while (!committing && waiting.length > 0) {
           committing = true
           const group = waiting.splice(0, maxGroup)
-          const outcomes = yield* Effect.uninterruptible(settle(group))
+          const outcomes = yield* Effect.uninterruptible(Effect.ensuring(commit(store, group), done))
           yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
         }
       }
@@ -287,14 +304,13 @@ export const startWriter = (store: LogStore) =>
       condition: EventStore.SettledCondition | undefined
     ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> =>
       Effect.suspend(() => {
-        if (!committing && waiting.length === 0 && store.lease.ready()) {
-          committing = true
-          return Effect.flatMap(Effect.uninterruptible(settle([{ appends, condition }])), ([outcome]) => outcome!)
-        }
-        return Effect.flatMap(Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>(), (done) => {
-          waiting.push({ appends, condition, done })
-          return Effect.zipRight(committing ? Effect.void : wake.open, Deferred.await(done))
-        })
+        const call: Call = { appends, condition }
+        if (committing || waiting.length > 0 || !store.lease.ready()) return queued(call)
+        committing = true
+        return Effect.flatMap(
+          Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), done)),
+          Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! })
+        )
       })
     const append = (
       streamId: StreamId,
