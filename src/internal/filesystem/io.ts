@@ -4,7 +4,7 @@
  */
 import * as NodeFs from "node:fs"
 import type { FileSystem } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 
 /** The most bytes one read of the log takes at once. */
 export const readRunLimit = 4 * 1024 * 1024
@@ -41,23 +41,29 @@ export const watchDirectory = (directory: string, logFileName: string, onChange:
 export const syncDirectory = (fs: FileSystem.FileSystem, directory: string) =>
   Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
 
+/** What `f` returns, or what it throws. */
+const attempt = <A>(f: () => A): Either.Either<A, unknown> => {
+  try {
+    return Either.right(f())
+  } catch (error) {
+    return Either.left(error)
+  }
+}
+
 /**
  * Reads `length` bytes at `offset` synchronously: a read from the page cache
  * costs less than a round trip through the thread pool.
  */
 export const readBytesNow = (file: FileSystem.File, offset: number, length: number) =>
-  Effect.try({
-    try: () => {
-      const buffer = Buffer.allocUnsafe(length)
+  attempt(() => {
+    const buffer = Buffer.allocUnsafe(length)
     let filled = 0
     while (filled < length) {
       const read = NodeFs.readSync(file.fd, buffer, filled, length - filled, offset + filled)
       if (read === 0) break
-        filled += read
-      }
-      return buffer.subarray(0, filled)
-    },
-    catch: (error) => error
+      filled += read
+    }
+    return buffer.subarray(0, filled)
   })
 
 /**
@@ -67,14 +73,11 @@ export const readBytesNow = (file: FileSystem.File, offset: number, length: numb
  * taken and written under one lock), those of several may not.
  */
 export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
-  Effect.try({
-    try: () => {
-      let written = 0
-      let calls = 0
-      for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
-      return calls
-    },
-    catch: (error) => error
+  attempt(() => {
+    let written = 0
+    let calls = 0
+    for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
+    return calls
   })
 
 /**

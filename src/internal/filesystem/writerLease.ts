@@ -50,7 +50,7 @@ export interface WriterLease {
    */
   readonly ready: () => boolean
   /** Says the lock was found lost (a write was fenced off): it is let go, and the next use takes it anew. */
-  readonly lost: Effect.Effect<void>
+  readonly lose: () => void
 }
 
 /** Sleeps on a Node timer: the lease runs on wall-clock time, whatever clock the caller's fibers use. */
@@ -169,9 +169,9 @@ export const make = (options: WriterLeaseOptions) =>
           )
         }),
       ready,
-      lost: Effect.sync(() => {
+      lose: () => {
         compromised = true
-      })
+      }
     }
     return lease
   })

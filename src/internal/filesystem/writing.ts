@@ -16,7 +16,7 @@ import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow, syncData } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
-import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
+import { fenced, type LogStore, logStateNow, readOnlyError, scanTail } from "./logStore.js"
 
 /** One call: a single append, or an `appendMany` call, all of it or none. */
 interface Call {
@@ -154,52 +154,65 @@ const plan = (store: LogStore, group: ReadonlyArray<Call>, now: string): Plan =>
  * Writes a planned group, syncs it and reads it back: an append is ours
  * only where we planned it. A holder that stalled past the stale time finds
  * another's bytes there (its own landed later, and is void). Returns the
- * log's state after the write, when known.
+ * log's state after the write.
  */
-const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan) =>
-  Effect.gen(function*() {
-    const index = store.index
-    const buffer = Buffer.from(chunks.join(""))
-    const base = index.size
-    const written = yield* Effect.either(appendNow(store.log, buffer))
+const write = (store: LogStore, planned: Plan) =>
+  Effect.suspend(() => {
+    const buffer = Buffer.from(planned.chunks.join(""))
+    const base = store.index.size
+    const written = appendNow(store.log, buffer)
     // synced even after a failed write: appends that landed whole are then acknowledged
-    const synced = store.durable ? yield* Effect.either(syncData(store.log)) : Either.right(undefined)
-    // written in one call, the buffer landed in one piece: where its first line is, all of it is
-    const whole = Either.isRight(written) && written.right === 1
-    const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
-    const landed = yield* Effect.either(readBytesNow(store.log, base, checked))
-    // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
-    const seen = yield* logState(store)
-    const failure = Either.isLeft(written)
-      ? store.fail("append", written.left)
-      : Either.isLeft(synced)
-      ? store.fail("append", synced.left)
-      : Either.isLeft(landed)
-      ? store.fail("append", landed.left)
-      : undefined
-    const inPlace = whole && Either.isRight(landed) && landed.right.equals(buffer.subarray(0, checked))
-    let kept = failure === undefined
-    for (const { from, outcome, to } of spans) {
-      const intact = !seen.replaced && Either.isRight(landed) && (inPlace || (
-        landed.right.length >= to - base && landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
-      ))
-      if (!intact || failure !== undefined) {
-        kept = false
-        outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
-      }
-    }
-    if (kept) {
-      index.size = bytes
-      index.count = index.offsets.length
-      index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
-    } else {
-      // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
-      rollback(index, start)
-      yield* store.lease.lost
-    }
-    for (const onChange of store.watchers) onChange()
-    return seen
+    return store.durable
+      ? Effect.map(Effect.either(syncData(store.log)), (synced) => settle(store, planned, buffer, base, written, synced))
+      : Effect.succeed(settle(store, planned, buffer, base, written, Either.right(undefined)))
   })
+
+/** Reads a written group back and keeps or voids each of its calls; the log's state after. */
+const settle = (
+  store: LogStore,
+  { bytes, chunks, outcomes, spans, start }: Plan,
+  buffer: Buffer,
+  base: number,
+  written: Either.Either<number, unknown>,
+  synced: Either.Either<void, unknown>
+) => {
+  const index = store.index
+  // written in one call, the buffer landed in one piece: where its first line is, all of it is
+  const whole = Either.isRight(written) && written.right === 1
+  const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
+  const landed = readBytesNow(store.log, base, checked)
+  // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
+  const seen = logStateNow(store)
+  const failure = Either.isLeft(written)
+    ? store.fail("append", written.left)
+    : Either.isLeft(synced)
+    ? store.fail("append", synced.left)
+    : Either.isLeft(landed)
+    ? store.fail("append", landed.left)
+    : undefined
+  const inPlace = whole && Either.isRight(landed) && landed.right.equals(buffer.subarray(0, checked))
+  let kept = failure === undefined
+  for (const { from, outcome, to } of spans) {
+    const intact = !seen.replaced && Either.isRight(landed) && (inPlace || (
+      landed.right.length >= to - base && landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+    ))
+    if (!intact || failure !== undefined) {
+      kept = false
+      outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
+    }
+  }
+  if (kept) {
+    index.size = bytes
+    index.count = index.offsets.length
+    index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
+  } else {
+    // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
+    rollback(index, start)
+    store.lease.lose()
+  }
+  for (const onChange of store.watchers) onChange()
+  return seen
+}
 
 const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
   Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
@@ -219,14 +232,14 @@ const commitHolding = (store: LogStore, group: ReadonlyArray<Call>, held: boolea
     // refusals were judged against our view of the log: if it grew behind our back (we stalled past
     // the stale time and another holder appended), a conflict's `actual` or a condition's position
     // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
-    const after = seen ?? (yield* logState(store))
+    const after = seen ?? logStateNow(store)
     const { outcomes } = planned
     if (after.replaced || after.size !== planned.bytes) {
       for (let i = 0; i < outcomes.length; i++) {
         const outcome = outcomes[i]!
         if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
       }
-      yield* store.lease.lost
+      store.lease.lose()
     }
     return outcomes
   })
