@@ -44,6 +44,11 @@ export interface WriterLease {
    */
   readonly useIfReady: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E, R>
   /**
+   * Runs `f` synchronously if the lease is `ready`, holding the lock (nothing
+   * else runs meanwhile); `None` when it is not, and `f` did not run.
+   */
+  readonly useNow: <A>(f: () => A) => Option.Option<A>
+  /**
    * Whether the lock is held without a break, nobody asked for it and no
    * use is running or waiting: a use now would start at once, without a
    * filesystem call.
@@ -168,6 +173,15 @@ export const make = (options: WriterLeaseOptions) =>
             Effect.ensuring(Effect.sync(() => busy--))
           )
         }),
+      useNow: (f) => {
+        if (!ready()) return Option.none()
+        // a watch deciding to let go lets go after this returns; once it has begun, `release` is gone
+        try {
+          return Option.some(f())
+        } finally {
+          lastUsed = Date.now()
+        }
+      },
       ready,
       lose: () => {
         compromised = true

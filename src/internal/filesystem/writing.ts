@@ -229,20 +229,53 @@ const commitHolding = (store: LogStore, group: ReadonlyArray<Call>, held: boolea
       Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
     )
     const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
-    // refusals were judged against our view of the log: if it grew behind our back (we stalled past
-    // the stale time and another holder appended), a conflict's `actual` or a condition's position
-    // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
-    const after = seen ?? logStateNow(store)
-    const { outcomes } = planned
-    if (after.replaced || after.size !== planned.bytes) {
-      for (let i = 0; i < outcomes.length; i++) {
-        const outcome = outcomes[i]!
-        if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
-      }
-      store.lease.lose()
-    }
-    return outcomes
+    return judge(store, planned, seen ?? logStateNow(store))
   })
+
+/**
+ * The outcomes of a written group. Refusals were judged against our view of
+ * the log: if it grew behind our back (we stalled past the stale time and
+ * another holder appended), a conflict's `actual` or a condition's position
+ * may be stale, or point at an entry of ours that was fenced off; they
+ * become the fenced error.
+ */
+const judge = (store: LogStore, { bytes, outcomes }: Plan, after: { readonly replaced: boolean; readonly size: number }) => {
+  if (after.replaced || after.size !== bytes) {
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!
+      if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
+    }
+    store.lease.lose()
+  }
+  return outcomes
+}
+
+/**
+ * Commits one call without fsync, synchronously from plan to read-back:
+ * nothing else runs meanwhile. The caller checked that the lease is ready.
+ */
+const commitNow = (store: LogStore, call: Call, now: string) => {
+  const planned = plan(store, [call], now)
+  if (planned.chunks.length === 0) return judge(store, planned, logStateNow(store))
+  const buffer = Buffer.from(planned.chunks.join(""))
+  const base = store.index.size
+  return judge(store, planned, settle(store, planned, buffer, base, appendNow(store.log, buffer), Either.right(undefined)))
+}
+
+/**
+ * Commits one call at once when fsync is off and the lease is ready: one
+ * synchronous step under the indexing permit, if no reader holds it; `None`
+ * when it cannot be had, and nothing was done.
+ */
+const commitNowIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
+  Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+    store.indexing.withPermitsIfAvailable(1)(
+      Effect.sync(() => store.lease.useNow(() => commitNow(store, call, new Date(millis).toISOString())))
+    )).pipe(
+      Effect.map(Option.flatten),
+      Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
+      Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
+    )
 
 /** Every call of a group fails with what stopped its commit. */
 const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
@@ -276,8 +309,9 @@ const maxGroup = 1000
 /**
  * Starts the store's writer in the current scope and returns the store's
  * `append` and `appendMany`. A call finding the lease held and nobody
- * committing commits at once in its own fiber; others wait their turn and
- * are committed in groups by the writer fiber. Calls still waiting when the
+ * committing commits at once in its own fiber (without fsync, in one
+ * synchronous step); others wait their turn and are committed in groups by
+ * the writer fiber. Calls still waiting when the
  * scope closes fail.
  */
 export const startWriter = (store: LogStore) =>
@@ -319,6 +353,9 @@ export const startWriter = (store: LogStore) =>
       Effect.suspend(() => {
         const call: Call = { appends, condition }
         if (committing || waiting.length > 0 || !store.lease.ready()) return queued(call)
+        if (!store.durable) {
+          return Effect.flatMap(commitNowIfReady(store, call), Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! }))
+        }
         committing = true
         return Effect.flatMap(
           Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), done)),
