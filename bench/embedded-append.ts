@@ -11,7 +11,8 @@
  *   npx tsx bench/embedded-append.ts [--rounds 5] [--millis 1500] [--base .bench-base/src]
  *
  * `--driver MILLIS on|off [--base DIR]` only appends (chronicle, 1 writer)
- * for that long and prints the rate: a process to run under `strace -f -c` or
+ * for that long and prints the rate and the CPU time per append: a process to
+ * run under `strace -f -c` or
  * `node --cpu-prof`.
  */
 import os from "node:os"
@@ -77,9 +78,13 @@ const driver = async (millis: number, fsync: boolean) => {
   const chronicle = await chronicleFrom(option("--base") ?? srcDirectory)
   await withTempDirectory("append-driver", async (directory) => {
     const store = await chronicle.open(directory, fsync)
-    const rate = await appendFor(store, [0], millis)
+    const versions = [0]
+    const cpu = process.cpuUsage()
+    const rate = await appendFor(store, versions, millis)
+    const { system, user } = process.cpuUsage(cpu)
     await store.close()
-    process.stdout.write(`${integer(rate)} appends/s\n`)
+    // CPU per append moves less than the rate with the machine shared
+    process.stdout.write(`${integer(rate)} appends/s, ${integer((user + system) / versions[0]!)} µs CPU per append\n`)
   })
 }
 

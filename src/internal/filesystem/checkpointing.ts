@@ -154,6 +154,8 @@ export const writeIfDue = (store: LogStore) =>
       Effect.ensuring(Effect.sync(() => {
         store.checkpoint.writing = false
       })),
+      // forked from a commit that cannot be interrupted, it still can
+      Effect.interruptible,
       Effect.forkIn(store.scope),
       Effect.asVoid
     )

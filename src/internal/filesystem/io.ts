@@ -4,7 +4,7 @@
  */
 import * as NodeFs from "node:fs"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 
 /** The most bytes one read of the log takes at once. */
 export const readRunLimit = 4 * 1024 * 1024
@@ -65,15 +65,21 @@ export const readInto = (buffer: ReadBuffer, file: FileSystem.File, offset: numb
   return bytes.subarray(0, filled)
 }
 
+/** What `f` returns, or what it throws. */
+const attempt = <A>(f: () => A): Either.Either<A, unknown> => {
+  try {
+    return Either.right(f())
+  } catch (error) {
+    return Either.left(error)
+  }
+}
+
 /**
  * Reads `length` bytes at `offset` synchronously: a read from the page cache
  * costs less than a round trip through the thread pool.
  */
 export const readBytesNow = (file: FileSystem.File, offset: number, length: number) =>
-  Effect.try({
-    try: () => readInto({ bytes: Buffer.allocUnsafe(length) }, file, offset, length),
-    catch: (error) => error
-  })
+  attempt(() => readInto({ bytes: Buffer.allocUnsafe(length) }, file, offset, length))
 
 /**
  * Appends `buffer` to the log synchronously: a write into the page cache
@@ -82,14 +88,11 @@ export const readBytesNow = (file: FileSystem.File, offset: number, length: numb
  * taken and written under one lock), those of several may not.
  */
 export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
-  Effect.try({
-    try: () => {
-      let written = 0
-      let calls = 0
-      for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
-      return calls
-    },
-    catch: (error) => error
+  attempt(() => {
+    let written = 0
+    let calls = 0
+    for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
+    return calls
   })
 
 /**

@@ -220,11 +220,14 @@ const currentSize = (store: LogStore) =>
  * the path, asked synchronously (cheaper than a trip through the thread
  * pool): when the file there is ours, its size is our file's.
  */
-export const logState = (store: LogStore) =>
-  Effect.try(() => {
+export const logStateNow = (store: LogStore): { readonly replaced: boolean; readonly size: number } => {
+  try {
     const onDisk = NodeFs.statSync(store.logPath, { bigint: false })
     return { replaced: onDisk.ino !== store.logIno, size: onDisk.size }
-  }).pipe(Effect.orElseSucceed(() => ({ replaced: true, size: -1 })))
+  } catch {
+    return { replaced: true, size: -1 }
+  }
+}
 
 /**
  * Indexes what other writers appended since we last looked; the caller holds

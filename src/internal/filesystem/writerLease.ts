@@ -13,7 +13,7 @@
  * (`at` on each append, read back) voids what it writes after.
  */
 import * as NodeFs from "node:fs"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { StoreError } from "../../EventStore.js"
 import { acquireDirectoryLock, type DirectoryLock, isLocked, lockRounds } from "./directoryLock.js"
 
@@ -38,8 +38,24 @@ export interface WriterLease {
    * unless this one stalled past the stale time (which fencing catches).
    */
   readonly use: <A, E, R>(effect: (held: boolean) => Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * Runs `effect` at once if the lease is `ready`, without taking turns
+   * (`held` is then true); `None` when it is not, and `effect` did not run.
+   */
+  readonly useIfReady: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<Option.Option<A>, E, R>
+  /**
+   * Runs `f` synchronously if the lease is `ready`, holding the lock (nothing
+   * else runs meanwhile); `None` when it is not, and `f` did not run.
+   */
+  readonly useNow: <A>(f: () => A) => Option.Option<A>
+  /**
+   * Whether the lock is held without a break, nobody asked for it and no
+   * use is running or waiting: a use now would start at once, without a
+   * filesystem call.
+   */
+  readonly ready: () => boolean
   /** Says the lock was found lost (a write was fenced off): it is let go, and the next use takes it anew. */
-  readonly lost: Effect.Effect<void>
+  readonly lose: () => void
 }
 
 /** Sleeps on a Node timer: the lease runs on wall-clock time, whatever clock the caller's fibers use. */
@@ -118,10 +134,17 @@ export const make = (options: WriterLeaseOptions) =>
         )
       }).pipe(Effect.mapError(options.onFailure))
       acquiredAt = Date.now()
-      yield* Effect.forkIn(watch, scope)
+      // forked from a commit that cannot be interrupted, it still can
+      yield* Effect.forkIn(Effect.interruptible(watch), scope)
     })
 
     yield* Effect.addFinalizer(() => turns.withPermits(1)(letGo))
+
+    const ready = () => release !== undefined && unbroken && !compromised && !wanted && busy === 0
+    const used = Effect.sync(() => {
+      lastUsed = Date.now()
+      unbroken = release !== undefined && !compromised
+    })
 
     const lease: WriterLease = {
       use: (effect) =>
@@ -132,18 +155,37 @@ export const make = (options: WriterLeaseOptions) =>
           const held = unbroken && release !== undefined
           if (release === undefined) yield* take
           unbroken = false
-          return yield* effect(held).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              lastUsed = Date.now()
-              unbroken = release !== undefined && !compromised
-            }))
-          )
+          return yield* Effect.ensuring(effect(held), used)
         })),
           () => Effect.sync(() => busy--)
         ),
-      lost: Effect.sync(() => {
+      useIfReady: (effect) =>
+        Effect.suspend(() => {
+          if (!ready()) return Effect.succeedNone
+          busy++
+          // the watch takes its turn only with nobody busy: the turn is free, unless it is letting go
+          return turns.withPermitsIfAvailable(1)(Effect.suspend(() => {
+            if (release === undefined) return Effect.succeedNone
+            unbroken = false
+            return Effect.asSome(Effect.ensuring(effect, used))
+          })).pipe(
+            Effect.map(Option.flatten),
+            Effect.ensuring(Effect.sync(() => busy--))
+          )
+        }),
+      useNow: (f) => {
+        if (!ready()) return Option.none()
+        // a watch deciding to let go lets go after this returns; once it has begun, `release` is gone
+        try {
+          return Option.some(f())
+        } finally {
+          lastUsed = Date.now()
+        }
+      },
+      ready,
+      lose: () => {
         compromised = true
-      })
+      }
     }
     return lease
   })

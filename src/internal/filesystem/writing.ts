@@ -1,10 +1,11 @@
 /**
- * The filesystem store's writer: appends queue to one fiber that commits
- * whatever has queued under one lock, in one write and one `fsync` (group
- * commit), each append planned against the log's end as this holder sees it
- * and read back after the write (fencing).
+ * The filesystem store's writer: an append commits at once when the lease
+ * is held and nobody is committing; otherwise appends queue to one fiber that
+ * commits whatever has queued under one lock, in one write and one `fsync`
+ * (group commit). Each append is planned against the log's end as this
+ * holder sees it and read back after the write (fencing).
  */
-import { Cause, Chunk, Clock, Deferred, Effect, Either, Queue } from "effect"
+import { Cause, Clock, Deferred, Effect, Either, Option } from "effect"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"
@@ -15,12 +16,16 @@ import { awaitVerified, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow, syncData } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
-import { fenced, type LogStore, logState, readOnlyError, scanTail } from "./logStore.js"
+import { fenced, type LogStore, logStateNow, readOnlyError, scanTail } from "./logStore.js"
 
-/** One queued call: a single append, or an `appendMany` call, all of it or none. */
-interface Pending {
+/** One call: a single append, or an `appendMany` call, all of it or none. */
+interface Call {
   readonly appends: ReadonlyArray<EventStore.PendingAppend>
   readonly condition: EventStore.SettledCondition | undefined
+}
+
+/** A call waiting for the writer fiber, and where its outcome goes. */
+interface Pending extends Call {
   readonly done: Deferred.Deferred<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>
 }
 
@@ -55,7 +60,7 @@ const located = (index: Index) => (id: string) => {
  * indexing permit), adding its entries as tentative: versions and positions
  * are taken here, after the lock.
  */
-const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan => {
+const plan = (store: LogStore, group: ReadonlyArray<Call>, now: string): Plan => {
   const index = store.index
   fillIds(index)
   const start = index.offsets.length
@@ -149,118 +154,213 @@ const plan = (store: LogStore, group: ReadonlyArray<Pending>, now: string): Plan
  * Writes a planned group, syncs it and reads it back: an append is ours
  * only where we planned it. A holder that stalled past the stale time finds
  * another's bytes there (its own landed later, and is void). Returns the
- * log's state after the write, when known.
+ * log's state after the write.
  */
-const write = (store: LogStore, { bytes, chunks, outcomes, spans, start }: Plan) =>
-  Effect.gen(function*() {
-    const index = store.index
-    const buffer = Buffer.from(chunks.join(""))
-    const base = index.size
-    const written = yield* Effect.either(appendNow(store.log, buffer))
+const write = (store: LogStore, planned: Plan) =>
+  Effect.suspend(() => {
+    const buffer = Buffer.from(planned.chunks.join(""))
+    const base = store.index.size
+    const written = appendNow(store.log, buffer)
     // synced even after a failed write: appends that landed whole are then acknowledged
-    const synced = store.durable ? yield* Effect.either(syncData(store.log)) : Either.right(undefined)
-    // written in one call, the buffer landed in one piece: where its first line is, all of it is
-    const whole = Either.isRight(written) && written.right === 1
-    const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
-    const landed = yield* Effect.either(readBytesNow(store.log, base, checked))
-    // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
-    const seen = yield* logState(store)
-    const failure = Either.isLeft(written)
-      ? store.fail("append", written.left)
-      : Either.isLeft(synced)
-      ? store.fail("append", synced.left)
-      : Either.isLeft(landed)
-      ? store.fail("append", landed.left)
-      : undefined
-    const inPlace = whole && Either.isRight(landed) && landed.right.equals(buffer.subarray(0, checked))
-    let kept = failure === undefined
-    for (const { from, outcome, to } of spans) {
-      const intact = !seen.replaced && Either.isRight(landed) && (inPlace || (
-        landed.right.length >= to - base && landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
-      ))
-      if (!intact || failure !== undefined) {
-        kept = false
-        outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
-      }
-    }
-    if (kept) {
-      index.size = bytes
-      index.count = index.offsets.length
-      index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
-    } else {
-      // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
-      rollback(index, start)
-      yield* store.lease.lost
-    }
-    for (const onChange of store.watchers) onChange()
-    return seen
+    return store.durable
+      ? Effect.map(Effect.either(syncData(store.log)), (synced) => settle(store, planned, buffer, base, written, synced))
+      : Effect.succeed(settle(store, planned, buffer, base, written, Either.right(undefined)))
   })
+
+/** Reads a written group back and keeps or voids each of its calls; the log's state after. */
+const settle = (
+  store: LogStore,
+  { bytes, chunks, outcomes, spans, start }: Plan,
+  buffer: Buffer,
+  base: number,
+  written: Either.Either<number, unknown>,
+  synced: Either.Either<void, unknown>
+) => {
+  const index = store.index
+  // written in one call, the buffer landed in one piece: where its first line is, all of it is
+  const whole = Either.isRight(written) && written.right === 1
+  const checked = whole ? Buffer.byteLength(chunks[0]!) : buffer.length
+  const landed = readBytesNow(store.log, base, checked)
+  // a log compacted by an earlier version in another process (renamed over ours) while we stalled: our bytes are in the old file
+  const seen = logStateNow(store)
+  const failure = Either.isLeft(written)
+    ? store.fail("append", written.left)
+    : Either.isLeft(synced)
+    ? store.fail("append", synced.left)
+    : Either.isLeft(landed)
+    ? store.fail("append", landed.left)
+    : undefined
+  const inPlace = whole && Either.isRight(landed) && landed.right.equals(buffer.subarray(0, checked))
+  let kept = failure === undefined
+  for (const { from, outcome, to } of spans) {
+    const intact = !seen.replaced && Either.isRight(landed) && (inPlace || (
+      landed.right.length >= to - base && landed.right.subarray(from - base, to - base).equals(buffer.subarray(from - base, to - base))
+    ))
+    if (!intact || failure !== undefined) {
+      kept = false
+      outcomes[outcome] = Either.left(failure ?? fenced(store, "append"))
+    }
+  }
+  if (kept) {
+    index.size = bytes
+    index.count = index.offsets.length
+    index.head = Math.max(index.head, index.positionOf.at(-1) ?? 0)
+  } else {
+    // forget our entries: the next catch-up indexes whatever of ours landed valid, and seals a torn rest
+    rollback(index, start)
+    store.lease.lose()
+  }
+  for (const onChange of store.watchers) onChange()
+  return seen
+}
 
 const failAll = (group: Iterable<Pending>, error: EventStore.StoreError) =>
   Effect.forEach(group, (pending) => Deferred.fail(pending.done, error), { discard: true })
 
-/** Commits a group of queued appends: one lock, one write, one fsync. */
-const commit = (store: LogStore, group: ReadonlyArray<Pending>) =>
+/**
+ * Plans, writes and reads back a group holding the lock; `held`: the lock
+ * was kept since this process's last commit, so there is no tail to take.
+ */
+const commitHolding = (store: LogStore, group: ReadonlyArray<Call>, held: boolean) =>
   Effect.gen(function*() {
     const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-    if (store.readOnly) return yield* failAll(group, readOnlyError(store, "append"))
-    const verified = yield* Effect.either(awaitVerified(store))
-    if (Either.isLeft(verified)) return yield* failAll(group, verified.left)
-    const outcomes = yield* store.lease.use((held) =>
-      Effect.gen(function*() {
-        // plan under the indexing permit; once our entries are in, readers leave the tail to us.
-        // With the lock kept since our last commit, nobody else wrote: there is no tail to take
-        const planned = yield* store.indexing.withPermits(1)(
-          Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
-        )
-        const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
-        // refusals were judged against our view of the log: if it grew behind our back (we stalled past
-        // the stale time and another holder appended), a conflict's `actual` or a condition's position
-        // may be stale, or point at an entry of ours that was fenced off; they become the fenced error
-        const after = seen ?? (yield* logState(store))
-        const { outcomes } = planned
-        if (after.replaced || after.size !== planned.bytes) {
-          for (let i = 0; i < outcomes.length; i++) {
-            const outcome = outcomes[i]!
-            if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
-          }
-          yield* store.lease.lost
-        }
-        return outcomes
-      })
-    ).pipe(
-      Effect.catchAll((error) => Effect.succeed(group.map((): Outcome => Either.left(error))))
+    // plan under the indexing permit; once our entries are in, readers leave the tail to us
+    const planned = yield* store.indexing.withPermits(1)(
+      Effect.zipRight(held ? Effect.void : scanTail(store, true), Effect.sync(() => plan(store, group, now)))
     )
-    yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
-    yield* writeIfDue(store)
+    const seen = planned.chunks.length > 0 ? yield* write(store, planned) : undefined
+    return judge(store, planned, seen ?? logStateNow(store))
   })
 
 /**
- * Starts the store's writer fiber in the current scope and returns the
- * store's `append` and `appendMany`; calls still queued when the scope closes fail.
+ * The outcomes of a written group. Refusals were judged against our view of
+ * the log: if it grew behind our back (we stalled past the stale time and
+ * another holder appended), a conflict's `actual` or a condition's position
+ * may be stale, or point at an entry of ours that was fenced off; they
+ * become the fenced error.
+ */
+const judge = (store: LogStore, { bytes, outcomes }: Plan, after: { readonly replaced: boolean; readonly size: number }) => {
+  if (after.replaced || after.size !== bytes) {
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!
+      if (Either.isLeft(outcome) && judged.has(outcome.left._tag)) outcomes[i] = Either.left(fenced(store, "append"))
+    }
+    store.lease.lose()
+  }
+  return outcomes
+}
+
+/**
+ * Commits one call without fsync, synchronously from plan to read-back:
+ * nothing else runs meanwhile. The caller checked that the lease is ready.
+ */
+const commitNow = (store: LogStore, call: Call, now: string) => {
+  const planned = plan(store, [call], now)
+  if (planned.chunks.length === 0) return judge(store, planned, logStateNow(store))
+  const buffer = Buffer.from(planned.chunks.join(""))
+  const base = store.index.size
+  return judge(store, planned, settle(store, planned, buffer, base, appendNow(store.log, buffer), Either.right(undefined)))
+}
+
+/**
+ * Commits one call at once when fsync is off and the lease is ready: one
+ * synchronous step under the indexing permit, if no reader holds it; `None`
+ * when it cannot be had, and nothing was done.
+ */
+const commitNowIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
+  Effect.flatMap(Clock.currentTimeMillis, (millis) =>
+    store.indexing.withPermitsIfAvailable(1)(
+      Effect.sync(() => store.lease.useNow(() => commitNow(store, call, new Date(millis).toISOString())))
+    )).pipe(
+      Effect.map(Option.flatten),
+      Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
+      Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
+    )
+
+/** Every call of a group fails with what stopped its commit. */
+const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
+  const error = Cause.isFailType(cause) ? cause.error : store.fail("append", Cause.squash(cause))
+  return Effect.succeed(group.map((): Outcome => Either.left(error)))
+}
+
+/** Commits a group of calls: one lock, one write, one fsync; never fails (a call's failure is its outcome). */
+const commit = (store: LogStore, group: ReadonlyArray<Call>): Effect.Effect<Array<Outcome>> =>
+  Effect.gen(function*() {
+    if (store.readOnly) return group.map((): Outcome => Either.left(readOnlyError(store, "append")))
+    yield* awaitVerified(store)
+    const outcomes = yield* store.lease.use((held) => commitHolding(store, group, held))
+    yield* writeIfDue(store)
+    return outcomes
+  }).pipe(Effect.catchAllCause(failedGroup(store, group)))
+
+/**
+ * Commits one call at once if the lease is ready (held, its log verified
+ * before it was taken); `None` when it is not, and nothing was done.
+ */
+const commitIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
+  store.lease.useIfReady(commitHolding(store, [call], true)).pipe(
+    Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
+    Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
+  )
+
+/** The most calls one commit of queued appends takes. */
+const maxGroup = 1000
+
+/**
+ * Starts the store's writer in the current scope and returns the store's
+ * `append` and `appendMany`. A call finding the lease held and nobody
+ * committing commits at once in its own fiber (without fsync, in one
+ * synchronous step); others wait their turn and are committed in groups by
+ * the writer fiber. Calls still waiting when the
+ * scope closes fail.
  */
 export const startWriter = (store: LogStore) =>
   Effect.gen(function*() {
-    const queue = yield* Queue.unbounded<Pending>()
+    const waiting: Array<Pending> = []
+    let committing = false
+    const wake = yield* Effect.makeLatch(false)
+    /** A commit ended: the writer fiber takes what queued meanwhile. */
+    const done = Effect.suspend(() => {
+      committing = false
+      return waiting.length > 0 ? wake.open : Effect.void
+    })
+    const queued = (call: Call) =>
+      Effect.flatMap(Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>(), (settled) => {
+        waiting.push({ ...call, done: settled })
+        return Effect.zipRight(committing ? Effect.void : wake.open, Deferred.await(settled))
+      })
 
-    yield* Queue.takeBetween(queue, 1, 1000).pipe(
-      Effect.flatMap((group) =>
-        commit(store, Chunk.toReadonlyArray(group)).pipe(
-          Effect.catchAllCause((cause) => failAll(group, store.fail("append", Cause.squash(cause))))
-        )
-      ),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    yield* Effect.gen(function*() {
+      while (true) {
+        yield* wake.await
+        yield* wake.close
+        while (!committing && waiting.length > 0) {
+          committing = true
+          const group = waiting.splice(0, maxGroup)
+          const outcomes = yield* Effect.uninterruptible(Effect.ensuring(commit(store, group), done))
+          yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+        }
+      }
+    }).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() =>
-      Effect.flatMap(Queue.takeAll(queue), (rest) => failAll(rest, store.fail("append", new Error("the store was closed"))))
+      Effect.suspend(() => failAll(waiting.splice(0), store.fail("append", new Error("the store was closed"))))
     )
 
-    const appendMany = (appends: ReadonlyArray<EventStore.PendingAppend>, condition: EventStore.SettledCondition | undefined) =>
-      Effect.gen(function*() {
-        const done = yield* Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>()
-        yield* Queue.offer(queue, { appends, condition, done })
-        return yield* Deferred.await(done)
+    const appendMany = (
+      appends: ReadonlyArray<EventStore.PendingAppend>,
+      condition: EventStore.SettledCondition | undefined
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> =>
+      Effect.suspend(() => {
+        const call: Call = { appends, condition }
+        if (committing || waiting.length > 0 || !store.lease.ready()) return queued(call)
+        if (!store.durable) {
+          return Effect.flatMap(commitNowIfReady(store, call), Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! }))
+        }
+        committing = true
+        return Effect.flatMap(
+          Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), done)),
+          Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! })
+        )
       })
     const append = (
       streamId: StreamId,

@@ -28,8 +28,11 @@
  *   stored"). Versions and positions of valid appends are therefore always
  *   planned against everything valid before them. Deletions are fenced the
  *   same way (below).
- * - **Within a process**: appends queue to one writer fiber that commits
- *   whatever has queued in one write and one `fsync` (group commit).
+ * - **Within a process**: an append finding the write lock held and no
+ *   commit in flight commits at once in its caller's fiber, whole or not at
+ *   all even if interrupted; appends arriving meanwhile queue to one writer
+ *   fiber that commits whatever has queued in one write and one `fsync`
+ *   (group commit).
  * - **Durability**: `fsync` of the log (and of the directory when the log is
  *   created) before an append returns, unless `fsync: false`.
  * - **Recovery**: trailing bytes of a torn write, or an append missing its

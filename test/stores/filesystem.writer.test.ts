@@ -1,0 +1,132 @@
+/**
+ * The filesystem store's writer within one process: an append finding the
+ * lease held and nobody committing commits at once in its own fiber; appends
+ * arriving meanwhile wait and are committed in groups, one write each. Either
+ * way an acknowledged append is in the log once, where it was acknowledged,
+ * an interrupted one is there whole or not at all, and a lease let go while
+ * idle is taken anew (with what another process wrote meanwhile) by the next append.
+ */
+import { existsSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { NodeContext } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Fiber, Stream } from "effect"
+import { FileEventStore, StreamId } from "chronicle"
+import { events } from "../contract/EventStoreContract.js"
+import { tempDirectory } from "../support/filesystem.js"
+import { hookSyncWrites } from "../support/syncWrites.js"
+
+/** Opens a store over `directory`, as a process of its own would. */
+const openStore = (directory: string, options: Omit<FileEventStore.FileEventStoreOptions, "directory"> = {}) =>
+  FileEventStore.make({ ...options, directory }).pipe(Effect.provide(NodeContext.layer))
+
+/** A fresh directory, removed when the scope closes. */
+const freshDirectory = (label: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => tempDirectory(label)),
+    (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
+  )
+
+/** Counts this process's writes to the log while the scope is open. */
+const countingLogWrites = (directory: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const count = { writes: 0 }
+      const unhook = hookSyncWrites({ after: (path) => path === join(directory, "events.jsonl") ? count.writes++ : undefined })
+      return { count, unhook }
+    }),
+    ({ unhook }) => Effect.sync(unhook)
+  ).pipe(Effect.map(({ count }) => count))
+
+const readLog = (store: Effect.Effect.Success<ReturnType<typeof openStore>>) =>
+  Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray)
+
+describe("FileEventStore writer", () => {
+  it.live("given 32 fibers appending at once to one stream, then they are committed in groups (fewer writes than appends), and each acknowledged append is in the log once, at the version and position it was acknowledged with", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-groups")
+      // fsync on: an inline commit suspends in its sync, and the appends arriving meanwhile queue
+      const store = yield* openStore(directory)
+      const shared = StreamId.unsafeMake("writer", "shared")
+      // the lease is held and ready: the first append of the burst commits inline, the others queue behind it
+      yield* store.append(shared, events(1), { expectedVersion: "NoStream" })
+      const writes = yield* countingLogWrites(directory)
+      const acknowledged = yield* Effect.forEach(
+        Array.from({ length: 32 }, (_, fiber) => fiber),
+        (fiber) =>
+          Effect.forEach(Array.from({ length: 5 }, (_, i) => i), () => {
+            const batch = events(1, `Fiber${fiber}`)
+            return Effect.map(store.append(shared, batch, { expectedVersion: "Any" }), (result) => ({ fiber, result, eventId: batch[0]!.eventId }))
+          }),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.map((perFiber) => perFiber.flat()))
+
+      expect(writes.writes, "log writes for 160 appends").toBeLessThan(160)
+      expect(writes.writes).toBeGreaterThan(0)
+      const log = yield* readLog(store)
+      expect(log.length).toBe(161)
+      expect(log.map((e) => e.streamVersion)).toEqual(log.map((_, i) => i + 1))
+      for (const { eventId, result } of acknowledged) {
+        const found = log.filter((e) => e.eventId === eventId)
+        expect(found.length, `event ${eventId}`).toBe(1)
+        expect(found[0]!.streamVersion).toBe(result.streamVersion)
+        expect(found[0]!.globalPosition).toBe(result.globalPositions[0])
+      }
+      // each fiber's appends in the order it made them
+      for (let fiber = 0; fiber < 32; fiber++) {
+        const versions = acknowledged.filter((a) => a.fiber === fiber).map((a) => a.result.streamVersion)
+        expect(versions).toEqual([...versions].sort((a, b) => a - b))
+        expect(log.filter((e) => e.type === `Fiber${fiber}`).map((e) => e.streamVersion)).toEqual(versions)
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("given appends interrupted by their callers at every point of an inline commit, then each is in the log whole or not at all, the writer goes on, and a fresh open reads the same log", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-interrupted")
+      const streamId = StreamId.unsafeMake("writer", "interrupted")
+      const store = yield* openStore(directory)
+      yield* store.append(streamId, events(1), { expectedVersion: "NoStream" })
+      // fsync on: the commit suspends in the sync, between its write and its read-back
+      for (let round = 0; round < 40; round++) {
+        const fiber = yield* Effect.fork(store.append(streamId, events(2, "Pair"), { expectedVersion: "Any" }))
+        for (let i = 0; i < round % 4; i++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(fiber)
+        const version = yield* store.streamVersion(streamId)
+        const next = yield* Effect.either(store.append(streamId, events(1), { expectedVersion: version }))
+        expect(Either.isRight(next), `round ${round}: ${JSON.stringify(Either.isLeft(next) ? next.left : "")}`).toBe(true)
+      }
+
+      const log = yield* readLog(store)
+      expect(log.map((e) => e.streamVersion)).toEqual(log.map((_, i) => i + 1))
+      // an interrupted batch of two: both its events, one after the other, or neither
+      log.forEach((e, i) => {
+        if (e.type !== "Pair") return
+        const other = (e.data as { i: number }).i === 0 ? log[i + 1] : log[i - 1]
+        expect(other?.type, `the other half of the pair at version ${e.streamVersion}`).toBe("Pair")
+      })
+      expect(log.length).toBeGreaterThanOrEqual(41)
+      const reopened = yield* openStore(directory)
+      expect((yield* readLog(reopened)).map((e) => e.eventId)).toEqual(log.map((e) => e.eventId))
+    }).pipe(Effect.scoped))
+
+  it.live.each([true, false])("given a writer whose lease lapsed while idle and another process that appended meanwhile (fsync %s), when the first appends again, then it takes the lease anew and has caught up first, and its next append commits at once", (fsync) =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-idle")
+      const streamId = StreamId.unsafeMake("writer", "idle")
+      const first = yield* openStore(directory, { lockIdleMs: 5, fsync })
+      const second = yield* openStore(directory, { lockIdleMs: 5, fsync })
+      const lock = join(directory, "write.lock")
+      yield* first.append(streamId, events(1), { expectedVersion: "NoStream" })
+      yield* first.append(streamId, events(1), { expectedVersion: 1 })
+      // the lease lapses after 5 ms without a write: wait for its lock to go
+      while (existsSync(lock)) yield* Effect.sleep("2 millis")
+      yield* second.append(streamId, events(1), { expectedVersion: 2 })
+      const third = yield* Effect.either(first.append(streamId, events(1), { expectedVersion: 3 }))
+      expect(Either.isRight(third), JSON.stringify(Either.isLeft(third) ? third.left : "")).toBe(true)
+      const fourth = yield* Effect.either(first.append(streamId, events(1), { expectedVersion: 4 }))
+      expect(Either.isRight(fourth), JSON.stringify(Either.isLeft(fourth) ? fourth.left : "")).toBe(true)
+      for (const store of [first, second]) {
+        expect((yield* readLog(store)).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+      }
+    }).pipe(Effect.scoped))
+})
