@@ -68,6 +68,14 @@ export interface RunOptions {
    * @since 0.2.0
    */
   readonly fence?: Effect.Effect<void, PartitionLost | EventStore.StoreError> | undefined
+  /**
+   * Runs first inside each batch's checkpoint transaction, before the
+   * handlers. Consumer groups bound with it how long a lane's transaction
+   * may sit idle (`ConsumerGroupStoreService.limitIdle`).
+   *
+   * @since 0.2.0
+   */
+  readonly begin?: Effect.Effect<void, EventStore.StoreError> | undefined
 }
 
 /** What one runner works on: the checkpoint it moves, and which events of the log are its own (read by the store). */
@@ -76,13 +84,15 @@ interface Lane {
   readonly filter: EventStore.LogFilter | undefined
   readonly partitioned: boolean
   readonly fence: Effect.Effect<void, PartitionLost | EventStore.StoreError>
+  readonly begin: Effect.Effect<void, EventStore.StoreError>
 }
 
 const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions | undefined): Effect.Effect<Lane, EventStore.InvalidArgument> => {
   const partition = options?.partition
   const checkpoint = Projection.checkpointName(projection)
   const fence = options?.fence ?? Effect.void
-  if (partition === undefined) return Effect.succeed({ checkpoint, filter: undefined, partitioned: false, fence })
+  const begin = options?.begin ?? Effect.void
+  if (partition === undefined) return Effect.succeed({ checkpoint, filter: undefined, partitioned: false, fence, begin })
   const { member, of } = partition
   if (!Number.isSafeInteger(of) || of < 1 || !Number.isSafeInteger(member) || member < 0 || member >= of) {
     return Effect.fail(
@@ -97,7 +107,8 @@ const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions
     checkpoint: `${checkpoint}#${member}/${of}`,
     filter: of === 1 ? undefined : { partition: { member, of } },
     partitioned: true,
-    fence
+    fence,
+    begin
   })
 }
 
@@ -159,6 +170,7 @@ const handleBatch = <E, R>(
   const attempt = Effect.gen(function*() {
     attempts++
     let count = 0
+    yield* lane.begin
     if (resetFirst && projection.reset !== undefined && batch.length > 0) {
       // in the batch's transaction: a second runner that loses the checkpoint race rolls its reset back too
       yield* Effect.mapError(projection.reset, (cause) => new HandlerFailed({ event: batch[0]!, cause }))
