@@ -156,9 +156,10 @@ export interface GroupOptions extends Omit<ProjectionRunner.RunOptions, "partiti
  * Runs `projection` as a member of its consumer group until interrupted:
  * heartbeats, takes its fair share of the partitions, and runs a lane per
  * partition it holds. Interrupting it finishes the batches in hand and
- * releases its partitions. Fails when a lane parks or the store fails.
- * Give it the `SqlClient` the checkpoint store uses, so the fence joins
- * the checkpoint's transaction.
+ * releases its partitions. Fails when a lane parks; a lane the store
+ * fails (a lost connection, a pool timeout) is logged as a warning and
+ * started again at the next heartbeat. Give it the `SqlClient` the
+ * checkpoint store uses, so the fence joins the checkpoint's transaction.
  *
  * @since 0.2.0
  * @category runners

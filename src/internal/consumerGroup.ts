@@ -47,8 +47,12 @@ export const runGroup = <E, R>(projection: Projection.Projection<E, R>, options:
         fence: store.fence(group, member, lease),
         begin: store.limitIdle(idle)
       }).pipe(
-        // a partition lost or moved is the heartbeat's business: it restarts the lane if the lease is still held
-        Effect.catchTags({ PartitionLost: () => Effect.void, CheckpointMoved: () => Effect.void }),
+        // a partition lost or moved, or a lane the store failed, is the heartbeat's business: it restarts the lane if the lease is still held
+        Effect.catchTags({
+          PartitionLost: () => Effect.void,
+          CheckpointMoved: () => Effect.void,
+          StoreError: (error) => Effect.logWarning(`chronicle: consumer group ${group} lane ${lease.partition} failed; it restarts at the next heartbeat`, error)
+        }),
         Effect.catchAll((error) => Deferred.fail(failed, error)),
         Effect.asVoid,
         Effect.forkIn(scope),
