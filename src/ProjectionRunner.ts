@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
+import { Chunk, Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
 import type { Fiber, Scope } from "effect"
 import * as CheckpointStore from "./CheckpointStore.js"
 import type { PartitionLost } from "./ConsumerGroup.js"
@@ -269,15 +269,31 @@ const resumePoint = (name: string, from: Subscription.From): Effect.Effect<Progr
 /** Where a runner reads: pages of the log after `after`, of at most `batchSize` events, kept by `filter`. */
 type Source = (after: bigint, batchSize: number, filter: EventStore.LogFilter | undefined) => Stream.Stream<EventStore.LogPage, EventStore.ReadError>
 
-/** The log up to its current end, page by page: done at the first page that is not full. */
+/** A read of the whole log in pages: each chunk, reaching its last event. */
+const wholePages = (events: Stream.Stream<StoredEvent, EventStore.ReadError>): Stream.Stream<EventStore.LogPage, EventStore.ReadError> =>
+  events.pipe(
+    Stream.chunks,
+    Stream.filter(Chunk.isNonEmpty),
+    Stream.map((chunk) => ({ events: Chunk.toReadonlyArray(chunk), through: Chunk.lastNonEmpty(chunk).globalPosition }))
+  )
+
+/**
+ * The log up to its current end. A partition page by page, done at the
+ * first page that is not full; the whole log in one read (its horizon found
+ * once), which is cheaper than pages.
+ */
 const catchUpPages = (store: EventStore.EventStoreService): Source => (after, batchSize, filter) =>
-  Stream.paginateEffect(after, (after) =>
-    Effect.map(store.readLogPage({ after, limit: batchSize, filter }), (page) =>
-      [page, page.events.length < batchSize ? Option.none() : Option.some(page.through)] as const))
+  filter === undefined
+    ? wholePages(store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }))
+    : Stream.paginateEffect(after, (after) =>
+      Effect.map(store.readLogPage({ after, limit: batchSize, filter }), (page) =>
+        [page, page.events.length < batchSize ? Option.none() : Option.some(page.through)] as const))
 
 /** The log from `after` on, forever. */
 const livePages = (store: EventStore.EventStoreService, options: RunOptions | undefined): Source => (after, batchSize, filter) =>
-  store.subscribePages({ after, chunkSize: batchSize, pollInterval: options?.pollInterval, filter })
+  filter === undefined
+    ? wholePages(store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }))
+    : store.subscribePages({ after, chunkSize: batchSize, pollInterval: options?.pollInterval, filter })
 
 const drain = <E, R>(
   projection: Projection.Projection<E, R>,
