@@ -96,6 +96,14 @@ export interface ConsumerGroupStoreService {
    * so that a takeover waits for the commit or the commit sees the takeover.
    */
   readonly fence: (group: string, member: string, lease: Lease) => Effect.Effect<void, PartitionLost | StoreError>
+  /**
+   * Run first inside a lane's checkpoint transaction: the database ends the
+   * transaction (and its session) once it sits idle longer than `timeout`, so
+   * a member stopped mid-batch does not hold the read model's rows, and the
+   * member taking its partition over, past its lease. On PostgreSQL:
+   * `SET LOCAL idle_in_transaction_session_timeout`.
+   */
+  readonly limitIdle: (timeout: Duration.Duration) => Effect.Effect<void, StoreError>
 }
 
 /**
@@ -124,7 +132,7 @@ export const fairShare = (partitions: number, members: ReadonlyArray<string>, me
  * @since 0.2.0
  * @category models
  */
-export interface GroupOptions extends Omit<ProjectionRunner.RunOptions, "partition" | "fence"> {
+export interface GroupOptions extends Omit<ProjectionRunner.RunOptions, "partition" | "fence" | "begin"> {
   /** The group's name; default the projection's checkpoint name. */
   readonly group?: string | undefined
   /** This worker's name in the group; default a random one. */
@@ -135,15 +143,23 @@ export interface GroupOptions extends Omit<ProjectionRunner.RunOptions, "partiti
   readonly leaseTtl?: Duration.DurationInput | undefined
   /** Time between heartbeats; default a third of `leaseTtl`. */
   readonly heartbeat?: Duration.DurationInput | undefined
+  /**
+   * How long a lane's checkpoint transaction may sit idle (between two of its
+   * statements) before the database ends it; default `leaseTtl`. A handler
+   * that waits longer than this inside a batch has its batch rolled back and
+   * retried.
+   */
+  readonly idleInTransactionTimeout?: Duration.DurationInput | undefined
 }
 
 /**
  * Runs `projection` as a member of its consumer group until interrupted:
  * heartbeats, takes its fair share of the partitions, and runs a lane per
  * partition it holds. Interrupting it finishes the batches in hand and
- * releases its partitions. Fails when a lane parks or the store fails.
- * Give it the `SqlClient` the checkpoint store uses, so the fence joins
- * the checkpoint's transaction.
+ * releases its partitions. Fails when a lane parks; a lane the store
+ * fails (a lost connection, a pool timeout) is logged as a warning and
+ * started again at the next heartbeat. Give it the `SqlClient` the
+ * checkpoint store uses, so the fence joins the checkpoint's transaction.
  *
  * @since 0.2.0
  * @category runners

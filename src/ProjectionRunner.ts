@@ -26,7 +26,6 @@ import * as EventId from "./EventId.js"
 import * as EventStore from "./EventStore.js"
 import * as Metrics from "./Metrics.js"
 import * as Projection from "./Projection.js"
-import * as StreamId from "./StreamId.js"
 import * as Subscription from "./Subscription.js"
 
 /**
@@ -50,8 +49,12 @@ export interface RunOptions {
    * Run as member `member` (from 0) of `of` workers that split the
    * projection by stream (`StreamId.partitionOf`): this one handles the
    * events of its streams only, in global order, with a checkpoint of its
-   * own (`name#member/of`). A partitioned runner never calls `reset` (the
-   * read model is shared): rebuild it unpartitioned, or with `replace`.
+   * own (`name#member/of`). The store sends it only those events
+   * (`LogFilter.partition`); its checkpoint is how far the store looked,
+   * so it keeps moving (saved at most once a second while none of its own
+   * come) when its partition is idle. A partitioned runner never calls
+   * `reset` (the read model is shared): rebuild it unpartitioned, or with
+   * `replace`.
    *
    * @since 0.2.0
    */
@@ -65,21 +68,31 @@ export interface RunOptions {
    * @since 0.2.0
    */
   readonly fence?: Effect.Effect<void, PartitionLost | EventStore.StoreError> | undefined
+  /**
+   * Runs first inside each batch's checkpoint transaction, before the
+   * handlers. Consumer groups bound with it how long a lane's transaction
+   * may sit idle (`ConsumerGroupStoreService.limitIdle`).
+   *
+   * @since 0.2.0
+   */
+  readonly begin?: Effect.Effect<void, EventStore.StoreError> | undefined
 }
 
-/** What one runner works on: the checkpoint it moves, and which events of the log are its own. */
+/** What one runner works on: the checkpoint it moves, and which events of the log are its own (read by the store). */
 interface Lane {
   readonly checkpoint: string
-  readonly owns: ((event: StoredEvent) => boolean) | undefined
+  readonly filter: EventStore.LogFilter | undefined
   readonly partitioned: boolean
   readonly fence: Effect.Effect<void, PartitionLost | EventStore.StoreError>
+  readonly begin: Effect.Effect<void, EventStore.StoreError>
 }
 
 const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions | undefined): Effect.Effect<Lane, EventStore.InvalidArgument> => {
   const partition = options?.partition
   const checkpoint = Projection.checkpointName(projection)
   const fence = options?.fence ?? Effect.void
-  if (partition === undefined) return Effect.succeed({ checkpoint, owns: undefined, partitioned: false, fence })
+  const begin = options?.begin ?? Effect.void
+  if (partition === undefined) return Effect.succeed({ checkpoint, filter: undefined, partitioned: false, fence, begin })
   const { member, of } = partition
   if (!Number.isSafeInteger(of) || of < 1 || !Number.isSafeInteger(member) || member < 0 || member >= of) {
     return Effect.fail(
@@ -92,11 +105,19 @@ const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions
   }
   return Effect.succeed({
     checkpoint: `${checkpoint}#${member}/${of}`,
-    owns: of === 1 ? undefined : (event: StoredEvent) => StreamId.partitionOf(event.streamId, of) === member,
+    filter: of === 1 ? undefined : { partition: { member, of } },
     partitioned: true,
-    fence
+    fence,
+    begin
   })
 }
+
+/**
+ * How often, at most, a partitioned runner saves that it moved on over other
+ * partitions' events while none of its own came: an idle member's checkpoint
+ * keeps up with the log without a write per read.
+ */
+const idleSaveMillis = 1000
 
 /**
  * The default retry schedule of a failing batch.
@@ -137,38 +158,39 @@ const handleBatch = <E, R>(
   projection: Projection.Projection<E, R>,
   checkpoints: CheckpointStore.CheckpointStoreService,
   retry: Schedule.Schedule<unknown, any>,
-  batch: Chunk.Chunk<StoredEvent>,
+  page: EventStore.LogPage,
   lane: Lane,
   saved: Option.Option<bigint>,
   resetFirst: boolean
 ): Effect.Effect<void, RunError, R> => {
-  const last = Chunk.unsafeLast(batch)
+  const batch = page.events
   const handled = Metric.tagged(Metrics.projectionEvents, "projection", projection.name)
   const retried = Metric.tagged(Metrics.projectionRetries, "projection", projection.name)
   let attempts = 0
   const attempt = Effect.gen(function*() {
     attempts++
     let count = 0
-    if (resetFirst && projection.reset !== undefined) {
+    yield* lane.begin
+    if (resetFirst && projection.reset !== undefined && batch.length > 0) {
       // in the batch's transaction: a second runner that loses the checkpoint race rolls its reset back too
-      yield* Effect.mapError(projection.reset, (cause) => new HandlerFailed({ event: Chunk.unsafeHead(batch), cause }))
+      yield* Effect.mapError(projection.reset, (cause) => new HandlerFailed({ event: batch[0]!, cause }))
     }
-    const mine = lane.owns === undefined ? batch : Chunk.filter(batch, lane.owns)
     if (projection.handleBatch !== undefined) {
-      const selected = Chunk.toReadonlyArray(mine).filter((event) => Projection.handles(projection, event.type))
+      const selected = batch.filter((event) => Projection.handles(projection, event.type))
       if (selected.length > 0) {
         yield* Effect.mapError(projection.handleBatch(selected), (cause) => new HandlerFailed({ event: selected[0]!, cause }))
       }
       count = selected.length
     } else {
-      for (const event of mine) {
+      for (const event of batch) {
         if (!Projection.handles(projection, event.type)) continue
         yield* Effect.mapError(projection.handle(event), (cause) => new HandlerFailed({ event, cause }))
         count++
       }
     }
     yield* lane.fence
-    yield* checkpoints.compareAndSet(lane.checkpoint, { expected: saved, next: last.globalPosition })
+    // how far the store looked, not the last own event: a partition with few events moves on over the others'
+    yield* checkpoints.compareAndSet(lane.checkpoint, { expected: saved, next: page.through })
     return count
   })
   return checkpoints.transaction(attempt).pipe(
@@ -209,8 +231,8 @@ const handleBatch = <E, R>(
       attributes: {
         "chronicle.projection": projection.name,
         "chronicle.event_count": batch.length,
-        "chronicle.from_position": String(Chunk.unsafeHead(batch).globalPosition),
-        "chronicle.to_position": String(last.globalPosition)
+        "chronicle.from_position": String(batch[0]?.globalPosition ?? page.through),
+        "chronicle.to_position": String(page.through)
       }
     })
     // Stryker restore all
@@ -244,11 +266,41 @@ const resumePoint = (name: string, from: Subscription.From): Effect.Effect<Progr
         (after): Progress => ({ after, saved, fresh: from === "start" || from === "checkpoint" })
       ))
 
+/** Where a runner reads: pages of the log after `after`, of at most `batchSize` events, kept by `filter`. */
+type Source = (after: bigint, batchSize: number, filter: EventStore.LogFilter | undefined) => Stream.Stream<EventStore.LogPage, EventStore.ReadError>
+
+/** A read of the whole log in pages: each chunk, reaching its last event. */
+const wholePages = (events: Stream.Stream<StoredEvent, EventStore.ReadError>): Stream.Stream<EventStore.LogPage, EventStore.ReadError> =>
+  events.pipe(
+    Stream.chunks,
+    Stream.filter(Chunk.isNonEmpty),
+    Stream.map((chunk) => ({ events: Chunk.toReadonlyArray(chunk), through: Chunk.lastNonEmpty(chunk).globalPosition }))
+  )
+
+/**
+ * The log up to its current end. A partition page by page, done at the
+ * first page that is not full; the whole log in one read (its horizon found
+ * once), which is cheaper than pages.
+ */
+const catchUpPages = (store: EventStore.EventStoreService): Source => (after, batchSize, filter) =>
+  filter === undefined
+    ? wholePages(store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }))
+    : Stream.paginateEffect(after, (after) =>
+      Effect.map(store.readLogPage({ after, limit: batchSize, filter }), (page) =>
+        [page, page.events.length < batchSize ? Option.none() : Option.some(page.through)] as const))
+
+/** The log from `after` on, forever. */
+const livePages = (store: EventStore.EventStoreService, options: RunOptions | undefined): Source => (after, batchSize, filter) =>
+  filter === undefined
+    ? wholePages(store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }))
+    : store.subscribePages({ after, chunkSize: batchSize, pollInterval: options?.pollInterval, filter })
+
 const drain = <E, R>(
   projection: Projection.Projection<E, R>,
-  source: (after: bigint, batchSize: number) => Stream.Stream<StoredEvent, EventStore.ReadError>,
+  source: Source,
   options: RunOptions | undefined,
-  start?: Progress
+  start?: Progress,
+  idleSaveEvery = 0
 ) =>
   Effect.gen(function*() {
     const { batchSize, from, retry } = settle(options)
@@ -256,13 +308,20 @@ const drain = <E, R>(
     const lane = yield* laneOf(projection, options)
     const begin = start ?? (yield* resumePoint(lane.checkpoint, from))
     const progress = yield* Ref.make(begin)
-    yield* source(begin.after, batchSize).pipe(
-      Stream.runForEachChunk((batch) =>
-        Chunk.isEmpty(batch) ? Effect.void : Effect.flatMap(Ref.get(progress), (now) => {
-          const last = Chunk.unsafeLast(batch).globalPosition
+    let lastSave = 0
+    yield* source(begin.after, batchSize, lane.filter).pipe(
+      Stream.runForEach((page) =>
+        Effect.flatMap(Ref.get(progress), (now) => {
+          if (page.through <= now.after) return Effect.void
+          if (page.events.length === 0) {
+            // others' events only: a partitioned runner notes it now and then, so its checkpoint keeps up
+            if (lane.filter === undefined) return Effect.void
+            if (Date.now() - lastSave < idleSaveEvery) return Effect.void
+          }
+          lastSave = Date.now()
           return Effect.zipRight(
-            handleBatch(projection, checkpoints, retry, batch, lane, now.saved, now.fresh && !lane.partitioned),
-            Ref.set(progress, { after: last, saved: Option.some(last), fresh: false })
+            handleBatch(projection, checkpoints, retry, page, lane, now.saved, now.fresh && !lane.partitioned),
+            Ref.set(progress, { after: page.through, saved: Option.some(page.through), fresh: now.fresh && page.events.length === 0 })
           )
         })
       )
@@ -283,18 +342,9 @@ export const run = <E, R>(
 ): Effect.Effect<never, RunError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.gen(function*() {
-      // catch up in one read of the log, then follow it live from where that ended
-      const reached = yield* drain(
-        projection,
-        (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }),
-        options
-      )
-      yield* drain(
-        projection,
-        (after, batchSize) => store.subscribe({ after, chunkSize: batchSize, pollInterval: options?.pollInterval }),
-        options,
-        reached
-      )
+      // catch up page by page, then follow the log live from where that ended
+      const reached = yield* drain(projection, catchUpPages(store), options)
+      yield* drain(projection, livePages(store, options), options, reached, idleSaveMillis)
     })).pipe(
       Effect.zipRight(Effect.never),
       // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
@@ -331,7 +381,7 @@ export const catchUp = <E, R>(
 ): Effect.Effect<bigint, RunError, R | Requirements> =>
   Effect.flatMap(EventStore.EventStore, (store) =>
     Effect.map(
-      drain(projection, (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }), options),
+      drain(projection, catchUpPages(store), options),
       (reached) => reached.after
     )).pipe(
       // Stryker disable next-line all: tracing only (span name and attributes), no behaviour
@@ -380,7 +430,7 @@ export const rebuild = <E, R>(
     // the first batch empties the read model in its transaction; with nothing to replay, empty it here
     const reached = yield* drain(
       projection,
-      (after, batchSize) => store.readAll({ fromPosition: after + 1n, chunkSize: batchSize }),
+      catchUpPages(store),
       { ...options, partition: undefined, from: "start" }
     )
     if (reached.fresh && projection.reset !== undefined) yield* projection.reset

@@ -35,4 +35,13 @@ describe("ProjectionRunner fence", () => {
       expect(fenced).toBe(3)
       expect(yield* CheckpointStore.load("passing")).toEqual(Option.some(appended.globalPositions[4]!))
     }).pipe(Effect.provide(stores)))
+
+  it.effect("given a begin effect, it runs first in every batch, before the handlers", () =>
+    Effect.gen(function*() {
+      yield* EventStore.append(StreamId.unsafeMake("acct", "a"), events(5), { expectedVersion: "NoStream" })
+      const trail: Array<string> = []
+      const projection = Projection.make({ name: "begun", handle: (event) => Effect.sync(() => void trail.push(`handle ${event.streamVersion}`)) })
+      yield* ProjectionRunner.catchUp(projection, { batchSize: 2, begin: Effect.sync(() => void trail.push("begin")) })
+      expect(trail).toEqual(["begin", "handle 1", "handle 2", "begin", "handle 3", "handle 4", "begin", "handle 5"])
+    }).pipe(Effect.provide(stores)))
 })

@@ -23,6 +23,7 @@ export const runGroup = <E, R>(projection: Projection.Projection<E, R>, options:
     const member = options.member ?? crypto.randomUUID()
     const ttl = Duration.decode(options.leaseTtl ?? "10 seconds")
     const every = options.heartbeat === undefined ? Duration.unsafeDivide(ttl, 3) : Duration.decode(options.heartbeat)
+    const idle = options.idleInTransactionTimeout === undefined ? ttl : Duration.decode(options.idleInTransactionTimeout)
     const tagged = <T extends Metric.Metric<any, any, any>>(metric: T) => Metric.tagged(metric, "group", group) as T
     const owned = tagged(Metrics.consumerGroupPartitions)
     const rebalances = tagged(Metrics.consumerGroupRebalances)
@@ -43,10 +44,15 @@ export const runGroup = <E, R>(projection: Projection.Projection<E, R>, options:
       ProjectionRunner.run(projection, {
         ...options,
         partition: { member: lease.partition, of: partitions },
-        fence: store.fence(group, member, lease)
+        fence: store.fence(group, member, lease),
+        begin: store.limitIdle(idle)
       }).pipe(
-        // a partition lost or moved is the heartbeat's business: it restarts the lane if the lease is still held
-        Effect.catchTags({ PartitionLost: () => Effect.void, CheckpointMoved: () => Effect.void }),
+        // a partition lost or moved, or a lane the store failed, is the heartbeat's business: it restarts the lane if the lease is still held
+        Effect.catchTags({
+          PartitionLost: () => Effect.void,
+          CheckpointMoved: () => Effect.void,
+          StoreError: (error) => Effect.logWarning(`chronicle: consumer group ${group} lane ${lease.partition} failed; it restarts at the next heartbeat`, error)
+        }),
         Effect.catchAll((error) => Deferred.fail(failed, error)),
         Effect.asVoid,
         Effect.forkIn(scope),

@@ -406,6 +406,43 @@ export const subscriptionContract = <E>(
           expect(bad).toMatchObject({ _tag: "InvalidArgument", argument: "partition" })
         }))
 
+      it.effect("given a member whose partition gets no events, then its checkpoint keeps moving on over the others' events, live", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `idle${names++}x${process.pid}`
+          const name = freshName("idle")
+          const busy = StreamId.unsafeMake(category, "busy")
+          const member = 1 - StreamId.partitionOf(busy, 2)
+          const start = yield* store.headPosition
+          const { projection, seen } = yield* recorder(name, category)
+          yield* ProjectionRunner.start(projection, { from: { after: start }, batchSize: 5, partition: { member, of: 2 }, pollInterval: "50 millis" })
+          const { globalPositions } = yield* store.append(busy, events(3), { expectedVersion: "NoStream" })
+          // the others' events keep coming: the idle member notes that it moved past them (now and then, not per read)
+          yield* eventually(Effect.gen(function*() {
+            yield* store.append(busy, events(1), { expectedVersion: "Any" })
+            const saved = yield* CheckpointStore.load(`${name}#${member}/2`)
+            return Option.isSome(saved) && saved.value >= globalPositions[2]!
+          }))
+          expect(yield* Ref.get(seen)).toEqual([])
+        }).pipe(Effect.scoped))
+
+      it.effect("given a member whose partition has no events, when it catches up, then its checkpoint is the end of the log", () =>
+        Effect.gen(function*() {
+          const store = yield* EventStore.EventStore
+          const category = `idlecu${names++}x${process.pid}`
+          const name = freshName("idlecu")
+          const busy = StreamId.unsafeMake(category, "busy")
+          const member = 1 - StreamId.partitionOf(busy, 2)
+          const start = yield* store.headPosition
+          const { globalPositions } = yield* store.append(busy, events(12), { expectedVersion: "NoStream" })
+          yield* visibleUpTo(globalPositions[11]!)
+          const { projection, seen } = yield* recorder(name, category)
+          const reached = yield* ProjectionRunner.catchUp(projection, { from: { after: start }, batchSize: 5, partition: { member, of: 2 } })
+          expect(reached).toBeGreaterThanOrEqual(globalPositions[11]!)
+          expect(yield* CheckpointStore.load(`${name}#${member}/2`)).toEqual(Option.some(reached))
+          expect(yield* Ref.get(seen)).toEqual([])
+        }))
+
       it.effect("given a partition filter, when subscribing, then only that partition's events come, in order, live too", () =>
         Effect.gen(function*() {
           const store = yield* EventStore.EventStore

@@ -32,7 +32,10 @@ const filterSql = (context: Context, range: EventStore.LogRange, first: number) 
   if (range.partition !== undefined && range.partition.of > 1) {
     const of = next()
     params.push(range.partition.of)
-    conditions.push(`stream_id IN (SELECT st.stream_id FROM ${context.tables.streams} AS st WHERE st.hash % ${of}::bigint = ${next()}::bigint)`)
+    // the stream's hash by primary key, per event walked: an IN (subquery) was planned as a loop over the partition's streams
+    conditions.push(
+      `(SELECT st.hash FROM ${context.tables.streams} AS st WHERE st.stream_id = ${context.tables.events}.stream_id) % ${of}::bigint = ${next()}::bigint`
+    )
     params.push(range.partition.member)
   }
   return { conditions, params, key: `${range.categories !== undefined}:${range.types !== undefined}:${range.partition !== undefined && range.partition.of > 1}` }

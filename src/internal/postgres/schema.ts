@@ -511,6 +511,18 @@ ${conditionCheck(t).replace("SELECT 'condition'::text, NULL::bigint,", "SELECT '
           AND e.stream_id IN (SELECT st.stream_id FROM ${t.streams} AS st WHERE st.hash % parts = member)
         ORDER BY e.global_position LIMIT page
      $fn$`
+  ],
+  // 13. a partition page looks up each event's stream hash by the streams' primary key as it walks the log.
+  // The IN (subquery) of 12 was planned as a nested loop over every stream of the partition for each event
+  // walked (the partition's row count underestimated): 127 ms a page of 500 over 2,000 streams, against 5 ms
+  [
+    `CREATE OR REPLACE FUNCTION ${t.schema}.partition_page(after_position bigint, bound bigint, page int, parts bigint, member bigint)
+       RETURNS SETOF ${t.events} LANGUAGE sql STABLE SET enable_sort = off AS $fn$
+       SELECT * FROM ${t.events} AS e
+        WHERE e.global_position >= after_position AND e.global_position < bound
+          AND (SELECT st.hash FROM ${t.streams} AS st WHERE st.stream_id = e.stream_id) % parts = member
+        ORDER BY e.global_position LIMIT page
+     $fn$`
   ]
 ]
 

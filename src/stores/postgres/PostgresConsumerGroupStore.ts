@@ -3,7 +3,9 @@
  * `group_partitions` tables of the event store's schema. Leases expire in
  * database time; the fence is a `FOR SHARE` lock on the partition's row,
  * taken inside the checkpoint's transaction (use the same `SqlClient` as the
- * checkpoint store), which a takeover's update has to wait for.
+ * checkpoint store), which a takeover's update has to wait for. A lane's
+ * transaction sets its own `idle_in_transaction_session_timeout`
+ * (`limitIdle`), so a stalled member's batch ends with its lease.
  *
  * @since 0.2.0
  */
@@ -70,7 +72,9 @@ export const make = (
         WHERE group_name = $1 AND owner = $2 AND partition = $3 AND generation = $4`,
       releaseAll: `UPDATE ${partitions} SET owner = NULL, expires_at = '-infinity' WHERE group_name = $1 AND owner = $2`,
       forget: `DELETE FROM ${members} WHERE group_name = $1 AND member = $2`,
-      fence: `SELECT 1 FROM ${partitions} WHERE group_name = $1 AND partition = $2 AND owner = $3 AND generation = $4 FOR SHARE`
+      fence: `SELECT 1 FROM ${partitions} WHERE group_name = $1 AND partition = $2 AND owner = $3 AND generation = $4 FOR SHARE`,
+      // set_config(..., true) is SET LOCAL with a parameter: it ends with the transaction
+      limitIdle: `SELECT set_config('idle_in_transaction_session_timeout', $1, true)`
     }
     const span = (operation: string, group: string, member?: string) =>
       Effect.withSpan(`ConsumerGroupStore.${operation}`, {
@@ -129,7 +133,9 @@ export const make = (
               : Effect.fail(new ConsumerGroup.PartitionLost({ group, partition: lease.partition, member, generation: lease.generation }))
           ),
           span("fence", group, member)
-        )
+        ),
+      limitIdle: (timeout) =>
+        sql.unsafe(statements.limitIdle, [ms(timeout)]).pipe(Effect.asVoid, failing("limitIdleInTransaction"))
     }
   })
 
