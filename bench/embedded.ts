@@ -35,7 +35,7 @@
  *
  *   npm --prefix bench/sqlite ci
  *
- * Run: npm run bench:embedded                  (a table; ~25 minutes)
+ * Run: npm run bench:embedded                  (a table; ~5 minutes on a quiet machine)
  *      npx tsx bench/embedded.ts --quick       (smoke run, under 2 minutes, small sizes)
  *      npx tsx bench/embedded.ts --json        (a JSON object on stdout instead of the table)
  * Type-check the bench-only part: npx tsc --noEmit -p bench/sqlite
