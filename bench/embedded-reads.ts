@@ -14,6 +14,9 @@
  * - replay the 1,000,000-event account the same way: events/s and peak RSS
  *   growth over the open store's RSS.
  *
+ * Each also reports its CPU time (user + system): on a shared machine it
+ * moves less than the wall time.
+ *
  * `os.loadavg()` is printed at the start and end of every round.
  *
  *   npx tsx bench/embedded-reads.ts --base /work/base-reads/src [--rounds 3] [--events 1000000]
@@ -59,10 +62,20 @@ interface Contender {
 type Task = "seed" | "load" | "replay"
 interface LoadResult {
   readonly p50: number
+  /** CPU time (user + system) of the median load, ms: moves less than wall time on a shared machine. */
+  readonly cpuP50: number
 }
 interface ReplayResult {
   readonly eventsPerSecond: number
+  /** CPU time per replayed event, µs. */
+  readonly cpuPerEvent: number
   readonly rss: RssSample
+}
+
+/** CPU time (user + system) since `since`, ms. */
+const cpuMillis = (since: NodeJS.CpuUsage) => {
+  const { system, user } = process.cpuUsage(since)
+  return (user + system) / 1000
 }
 
 // in a child -----------------------------------------------------------------------
@@ -78,19 +91,28 @@ const runChild = async ([task, key, directory]: ReadonlyArray<string>) => {
         return {}
       case "load": {
         const millis: Array<number> = []
+        const cpu: Array<number> = []
         for (let run = 0; run < loadWarmups + loadRuns; run++) {
+          const since = process.cpuUsage()
           const { value, millis: elapsed } = await timedPromise(() => store.load("loaded"))
+          const used = cpuMillis(since)
           if (value !== loadCount) throw new Error(`loaded version ${value}, expected ${loadCount}`)
-          if (run >= loadWarmups) millis.push(elapsed)
+          if (run >= loadWarmups) {
+            millis.push(elapsed)
+            cpu.push(used)
+          }
         }
-        return { p50: percentile(millis.sort((a, b) => a - b), 50) } satisfies LoadResult
+        const byTime = (a: number, b: number) => a - b
+        return { p50: percentile(millis.sort(byTime), 50), cpuP50: percentile(cpu.sort(byTime), 50) } satisfies LoadResult
       }
       case "replay": {
         const sampler = await startRssSampler()
+        const since = process.cpuUsage()
         const { value, millis } = await timedPromise(() => store.load("large"))
+        const used = cpuMillis(since)
         const rss = await sampler.stop()
         if (value !== largeCount) throw new Error(`replayed to version ${value}, expected ${largeCount}`)
-        return { eventsPerSecond: perSecond(largeCount, millis), rss } satisfies ReplayResult
+        return { eventsPerSecond: perSecond(largeCount, millis), cpuPerEvent: (used * 1000) / largeCount, rss } satisfies ReplayResult
       }
     }
   } finally {
@@ -128,7 +150,7 @@ const main = (root: string) => async () => {
     const { millis } = await timedPromise(() => inChild("seed", contender, directoryOf(contender)))
     console.log(`seeded ${contender.name} in ${(millis / 1000).toFixed(1)} s`)
   }
-  const loads = contenders.map((): Array<number> => [])
+  const loads = contenders.map((): Array<LoadResult> => [])
   const replays = contenders.map((): Array<ReplayResult> => [])
   for (let round = 0; round < rounds; round++) {
     console.log(`round ${round + 1}/${rounds}: load average ${formatLoad()}`)
@@ -137,9 +159,13 @@ const main = (root: string) => async () => {
       const contender = contenders[at]!
       const load = await inChild<LoadResult>("load", contender, directoryOf(contender))
       const replay = await inChild<ReplayResult>("replay", contender, directoryOf(contender))
-      loads[at]!.push(load.p50)
+      loads[at]!.push(load)
       replays[at]!.push(replay)
-      console.log(`  ${contender.name}: load p50 ${decimal(load.p50)} ms, replay ${integer(replay.eventsPerSecond)} ev/s, RSS +${mebibytes(replay.rss.growth)}`)
+      console.log(
+        `  ${contender.name}: load p50 ${decimal(load.p50)} ms (CPU ${decimal(load.cpuP50)} ms), replay ${integer(replay.eventsPerSecond)} ev/s (CPU ${
+          decimal(replay.cpuPerEvent)
+        } µs/event), RSS +${mebibytes(replay.rss.growth)}`
+      )
     }
     console.log(`round ${round + 1}/${rounds} done: load average ${formatLoad()}`)
   }
@@ -149,11 +175,20 @@ const main = (root: string) => async () => {
   }
   console.log("")
   console.log(table(
-    ["contender", `load ${integer(loadCount)}, p50 ms`, `replay ${integer(largeCount)}, events/s`, "replay peak RSS growth"],
+    [
+      "contender",
+      `load ${integer(loadCount)}, p50 ms`,
+      "its CPU ms",
+      `replay ${integer(largeCount)}, events/s`,
+      "its CPU µs/event",
+      "replay peak RSS growth"
+    ],
     contenders.map((contender, i) => [
       contender.name,
-      spread(loads[i]!, decimal),
+      spread(loads[i]!.map((l) => l.p50), decimal),
+      spread(loads[i]!.map((l) => l.cpuP50), decimal),
       spread(replays[i]!.map((r) => r.eventsPerSecond), integer),
+      spread(replays[i]!.map((r) => r.cpuPerEvent), decimal),
       spread(replays[i]!.map((r) => r.rss.growth), mebibytes)
     ])
   ))
