@@ -220,12 +220,24 @@ const foldPayloads = <E extends EventCodec.Tagged, S>(
   payloads: Iterable<EventPayload>
 ): EventCodec.DecodeError | undefined => {
   for (const stored of payloads) {
-    const decoded = codec.decodeEvents(stored)
-    if (Either.isLeft(decoded)) return decoded.left
-    for (const event of decoded.right) folding.state = decider.evolve(folding.state, event)
-    folding.version = stored.streamVersion
-    folding.count++
+    const error = foldPayload(decider, codec, folding, stored)
+    if (error !== undefined) return error
   }
+  return undefined
+}
+
+/** Decodes (upcasting) and folds one payload into `folding`; the error when it does not decode. */
+const foldPayload = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  folding: Folding<S>,
+  stored: EventPayload
+): EventCodec.DecodeError | undefined => {
+  const decoded = codec.decodeEvents(stored)
+  if (Either.isLeft(decoded)) return decoded.left
+  for (const event of decoded.right) folding.state = decider.evolve(folding.state, event)
+  folding.version = stored.streamVersion
+  folding.count++
   return undefined
 }
 
@@ -262,7 +274,7 @@ const foldPages = <E extends EventCodec.Tagged, S>(
   toVersion: number
 ) =>
   Effect.flatMap(EventStore.EventStore, (store) =>
-    Effect.gen(function*() {
+    store.foldPage !== undefined ? foldDecoding(decider, codec, store.foldPage, streamId, from, toVersion) : Effect.gen(function*() {
       const folding: Folding<S> = { ...from, count: 0 }
       const fetch = (after: number) => {
         const last = Math.min(toVersion, after + loadPageSize)
@@ -285,6 +297,35 @@ const foldPages = <E extends EventCodec.Tagged, S>(
         page = yield* Fiber.join(next)
       }
     }))
+
+/**
+ * `foldPages` on a store that folds as it decodes (`foldPage`): each event
+ * is decoded and evolved as its line is read, so none outlives its step.
+ */
+const foldDecoding = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  foldPage: EventStore.FoldPage<EventStore.ReadError>,
+  streamId: StreamId,
+  from: { readonly state: S; readonly version: number },
+  toVersion: number
+) =>
+  Effect.gen(function*() {
+    const folding: Folding<S> = { ...from, count: 0 }
+    let failed: EventCodec.DecodeError | undefined
+    const step = (stored: EventPayload) => {
+      failed = foldPayload(decider, codec, folding, stored)
+      return failed === undefined
+    }
+    while (folding.version < toVersion) {
+      const last = Math.min(toVersion, folding.version + loadPageSize)
+      const wanted = last - folding.version
+      const taken = yield* foldPage(streamId, { fromVersion: folding.version + 1, toVersion: last, limit: wanted }, step)
+      if (failed !== undefined) return yield* Effect.fail(failed)
+      if (taken < wanted) break
+    }
+    return folding
+  })
 
 /**
  * Loads an aggregate: the latest usable snapshot (when `snapshots` is given)

@@ -584,6 +584,20 @@ export const defaultChunkSize = 1000
 // ---------------------------------------------------------------------------
 
 /**
+ * Reads one page of a stream's payloads (as `readPage`), handing each to
+ * `step` as it is decoded; `step` returns false to stop. Succeeds with how
+ * many payloads `step` took.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type FoldPage<E> = (
+  streamId: StreamId,
+  page: Page,
+  step: (payload: EventPayload) => boolean
+) => Effect.Effect<number, E>
+
+/**
  * The operations of an event store.
  *
  * @since 0.1.0
@@ -623,6 +637,17 @@ export interface EventStoreService {
    * `Stream` when a stream is short.
    */
   readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, ReadError>
+  /**
+   * `readPage` handing each payload to `step` as it is decoded, in version
+   * order, instead of returning the page: nothing of the page outlives its
+   * step, so a long fold leaves no garbage to promote. `step` returns false
+   * to stop there. Succeeds with how many payloads `step` took. Stores that
+   * decode synchronously offer it (the filesystem store); `CommandHandler`
+   * folds through it when it is there, through `readPage` otherwise.
+   *
+   * @since 0.2.0
+   */
+  readonly foldPage?: FoldPage<ReadError> | undefined
   /** Streams every event of the store in global order, in chunks. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
@@ -719,6 +744,8 @@ export interface Driver {
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
   readonly readPage?: ((streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>) | undefined
+  /** `readPage` folding as it decodes, when the store decodes synchronously (see `EventStoreService.foldPage`). */
+  readonly foldPage?: FoldPage<StoreError> | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
   /**
    * One forwards page of `range` (at most `range.limit` events from

@@ -221,6 +221,14 @@ export const make = (driver: Driver): EventStoreService => {
         Effect.withSpan("EventStore.readPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
       )
     },
+    foldPage: driver.foldPage === undefined ? undefined : (streamId, page, step) => {
+      const range = checkStreamId(streamId) ??
+        settleRange("foldPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+      if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
+      return driver.foldPage!(streamId, page, step).pipe(
+        Effect.withSpan("EventStore.foldPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
+      )
+    },
     readLogPage: (options) => {
       const range = settleLogPage("readLogPage", options)
       return range instanceof InvalidArgument ? Effect.fail(range) : pageOf(driver)(range).pipe(

@@ -118,6 +118,97 @@ const walk = (bytes: Buffer, from: number, to: number): boolean => {
   }
 }
 
+/** The keys as the writer writes them, each with the byte before it. */
+const keyOf = (name: string, before: string) => Buffer.from(`${before}"${name}":`)
+const layout = {
+  globalPosition: keyOf("globalPosition", "{"),
+  streamId: keyOf("streamId", ","),
+  streamVersion: keyOf("streamVersion", ","),
+  eventId: keyOf("eventId", ","),
+  type: keyOf("type", ","),
+  schemaVersion: keyOf("schemaVersion", ","),
+  recordedAt: keyOf("recordedAt", ","),
+  batch: keyOf("batch", ","),
+  tags: keyOf("tags", ","),
+  at: keyOf("at", ","),
+  metadata: keyOf("metadata", ","),
+  data: keyOf("data", ",")
+}
+
+/** Whether `key` lies at `at`. */
+const keyAt = (bytes: Buffer, at: number, key: Buffer): boolean => {
+  for (let i = 0; i < key.length; i++) if (bytes[at + i] !== key[i]) return false
+  return true
+}
+
+/** The end (exclusive) of the digits from `at`, or -1 when there are none. */
+const digitsEnd = (bytes: Buffer, at: number, to: number): number => {
+  let i = at
+  while (i < to) {
+    const c = bytes[i]!
+    if (c < zero || c > zero + 9) break
+    i++
+  }
+  return i === at ? -1 : i
+}
+
+/** How a field's value is found: digits, a string, or any JSON value. */
+type ValueKind = 0 | 1 | 2
+const digits: ValueKind = 0
+const text: ValueKind = 1
+const json: ValueKind = 2
+
+/** The writer's fields in its order: key, value kind, whether the field may be absent. */
+const order: ReadonlyArray<readonly [Field, Buffer, ValueKind, boolean]> = [
+  [Field.globalPosition, layout.globalPosition, digits, false],
+  [Field.streamId, layout.streamId, text, false],
+  [Field.streamVersion, layout.streamVersion, digits, false],
+  [Field.eventId, layout.eventId, text, false],
+  [Field.type, layout.type, text, false],
+  [Field.schemaVersion, layout.schemaVersion, digits, false],
+  [Field.recordedAt, layout.recordedAt, text, false],
+  [Field.batch, layout.batch, json, false],
+  [Field.tags, layout.tags, json, true],
+  [Field.at, layout.at, digits, true],
+  [Field.metadata, layout.metadata, json, false]
+]
+
+/**
+ * `walk` for a line laid out exactly as the writer lays lines out (its
+ * fields in its order, integers as digits): each key is compared where it
+ * must be instead of read and looked up. False for any other layout, which
+ * `walk` then reads.
+ */
+const walkLayout = (bytes: Buffer, from: number, to: number): boolean => {
+  if (bytes[to - 1] !== closeBrace) return false
+  let i = from
+  for (let f = 0; f < order.length; f++) {
+    const [field, key, kind, optional] = order[f]!
+    if (!keyAt(bytes, i, key)) {
+      if (optional) {
+        spans[2 * field] = -1
+        spans[2 * field + 1] = -1
+        continue
+      }
+      return false
+    }
+    const start = i + key.length
+    const end = kind === digits
+      ? digitsEnd(bytes, start, to)
+      : kind === text
+      ? bytes[start] === quote ? stringEnd(bytes, start, to) : -1
+      : valueEnd(bytes, start, to - 1)
+    if (end === -1) return false
+    spans[2 * field] = start
+    spans[2 * field + 1] = end
+    i = end
+  }
+  if (!keyAt(bytes, i, layout.data)) return false
+  spans[2 * Field.data] = i + layout.data.length
+  spans[2 * Field.data + 1] = to - 1
+  return true
+}
+
 const has = (field: Field) => spans[2 * field]! !== -1
 
 /** The number of `field`, as `JSON.parse` reads it. */
@@ -211,7 +302,7 @@ export const eventIn = (bytes: Buffer, from: number, to: number): {
   readonly at?: number | undefined
 } | undefined => {
   if (
-    !walk(bytes, from, to) || !has(Field.globalPosition) || !isNumber(bytes, Field.globalPosition) ||
+    !(walkLayout(bytes, from, to) || walk(bytes, from, to)) || !has(Field.globalPosition) || !isNumber(bytes, Field.globalPosition) ||
     !has(Field.streamId) || !isString(bytes, Field.streamId) || !has(Field.streamVersion) || !isNumber(bytes, Field.streamVersion) ||
     !has(Field.eventId) || !isString(bytes, Field.eventId) || !has(Field.type) || !isString(bytes, Field.type) ||
     !has(Field.schemaVersion) || !isNumber(bytes, Field.schemaVersion) || !has(Field.recordedAt) ||
@@ -246,7 +337,7 @@ export const eventIn = (bytes: Buffer, from: number, to: number): {
  */
 export const payloadIn = (bytes: Buffer, from: number, to: number): EventPayload | undefined => {
   if (
-    !walk(bytes, from, to) || !has(Field.streamId) || !isString(bytes, Field.streamId) || !has(Field.streamVersion) ||
+    !(walkLayout(bytes, from, to) || walk(bytes, from, to)) || !has(Field.streamId) || !isString(bytes, Field.streamId) || !has(Field.streamVersion) ||
     !isNumber(bytes, Field.streamVersion) || !has(Field.type) || !isString(bytes, Field.type) ||
     !has(Field.schemaVersion) || !isNumber(bytes, Field.schemaVersion) || !has(Field.data)
   ) return undefined
@@ -259,4 +350,55 @@ export const payloadIn = (bytes: Buffer, from: number, to: number): EventPayload
     schemaVersion: numberOf(bytes, Field.schemaVersion),
     data: data.value
   }
+}
+
+const schemaVersionKey = keyOf("schemaVersion", ",")
+
+const typeKeys = new Map<string, Buffer>()
+
+/** A type name as the writer writes it, after its key: `"type":"…"` (kept for the next line of the type). */
+export const typeKeyOf = (type: string): Buffer => {
+  let key = typeKeys.get(type)
+  if (key === undefined) {
+    key = Buffer.from(`"type":${JSON.stringify(type)}`)
+    if (typeKeys.size >= 4096) typeKeys.clear()
+    typeKeys.set(type, key)
+  }
+  return key
+}
+
+/**
+ * What a fold needs of the line whose event object lies from `from` to
+ * `to` (checksum already verified), when the index gives its stream,
+ * version and type: only `schemaVersion` and `data` are read. The keys are
+ * found by search: none can occur unescaped inside the envelope's strings
+ * before them, and `schemaVersion` must follow the type the index names
+ * (`typeKey`, from `typeKeyOf`). Undefined when the line is not laid out so.
+ */
+export const knownPayloadIn = (
+  bytes: Buffer,
+  from: number,
+  to: number,
+  streamId: StreamId,
+  streamVersion: number,
+  typeKey: Buffer,
+  type: string
+): EventPayload | undefined => {
+  const versionKey = bytes.indexOf(schemaVersionKey, from)
+  if (versionKey === -1 || versionKey >= to || !keyAt(bytes, versionKey - typeKey.length, typeKey)) return undefined
+  const versionStart = versionKey + schemaVersionKey.length
+  const versionEnd = digitsEnd(bytes, versionStart, to)
+  if (versionEnd === -1 || bytes[versionEnd] !== comma) return undefined
+  const metadataKey = bytes.indexOf(layout.metadata, versionEnd)
+  if (metadataKey === -1 || metadataKey >= to) return undefined
+  const metadataEnd = valueEnd(bytes, metadataKey + layout.metadata.length, to - 1)
+  if (metadataEnd === -1 || !keyAt(bytes, metadataEnd, layout.data)) return undefined
+  spans[2 * Field.schemaVersion] = versionStart
+  spans[2 * Field.schemaVersion + 1] = versionEnd
+  spans[2 * Field.data] = metadataEnd + layout.data.length
+  spans[2 * Field.data + 1] = to - 1
+  const data = dataOf(bytes)
+  return data === undefined
+    ? undefined
+    : { streamId, streamVersion, type, schemaVersion: numberOf(bytes, Field.schemaVersion), data: data.value }
 }

@@ -39,7 +39,7 @@
  * short); a filler line anywhere is void.
  */
 import { firstAtLeast } from "../sorted.js"
-import { eventIn, payloadIn } from "./lineDecoding.js"
+import { eventIn, knownPayloadIn, payloadIn } from "./lineDecoding.js"
 import { crc32 } from "node:zlib"
 import type { EventPayload, PendingEvent, StoredEvent } from "../../Event.js"
 import type { EventId } from "../../EventId.js"
@@ -491,6 +491,26 @@ const checkAt = (bytes: Buffer, start: number, end: number): LineProblem | undef
     expected = expected * 16 + digit
   }
   return crc32(bytes.subarray(start + eventStart, end - 1)) === expected ? undefined : "checksum"
+}
+
+/**
+ * `decodePayloadAt` for a line whose stream, version and type the index
+ * gives (`typeKey`: `typeKeyOf(type)`): only its schema version and data
+ * are read from the line.
+ */
+export const decodeKnownPayloadAt = (
+  bytes: Buffer,
+  start: number,
+  end: number,
+  streamId: StreamId,
+  streamVersion: number,
+  typeKey: Buffer,
+  type: string
+): EventPayload | LineProblem => {
+  const problem = checkAt(bytes, start, end)
+  if (problem !== undefined) return problem
+  return knownPayloadIn(bytes, start + eventStart, end - 1, streamId, streamVersion, typeKey, type) ??
+    decodePayloadAt(bytes, start, end)
 }
 
 /** The value of a lowercase hexadecimal digit's byte (as the writer writes them: a letter's case flipped is damage), or -1. */

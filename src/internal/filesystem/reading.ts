@@ -9,7 +9,9 @@ import type * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"
 import { keeps } from "../logFilter.js"
 import { readInto, readRunLimit, type ReadBuffer } from "./io.js"
-import { decodeEventAt, type Erasures, isFiller, type LineProblem } from "./logFormat.js"
+import type { EventPayload } from "../../Event.js"
+import { typeKeyOf } from "./lineDecoding.js"
+import { decodeEventAt, decodeKnownPayloadAt, type Erasures, isFiller, type LineProblem } from "./logFormat.js"
 import { firstSlotAtOrAfter, type Index, matchingEntries, streamOf, streamVersionOf, typeOf } from "./logIndex.js"
 
 const readGapLimit = 64 * 1024
@@ -36,8 +38,8 @@ export interface ReadingStore {
   readonly now: () => View
 }
 
-/** How a read decodes a line: the whole event, or only what a fold needs. */
-export type LineDecoder<A> = (bytes: Buffer, start: number, end: number) => A | LineProblem
+/** How a read decodes a line: the whole event, or only what a fold needs. `k`: the line's place in the read's positions. */
+export type LineDecoder<A> = (bytes: Buffer, start: number, end: number, k: number) => A | LineProblem
 
 /** A line that did not decode: erased since the read began, or damage. */
 interface Undecoded {
@@ -56,12 +58,34 @@ export const readPositions = <A extends object>(
   positions: ReadonlyArray<number>,
   limit: View,
   decode: LineDecoder<A>
-) =>
+): Effect.Effect<Array<A>, EventStore.StoreError> => {
+  const out: Array<A> = []
+  return Effect.as(
+    foldPositions(store, positions, limit, decode, (line) => {
+      out.push(line)
+      return true
+    }),
+    out
+  )
+}
+
+/**
+ * `readPositions` handing each line to `step` as it is decoded, in order,
+ * instead of collecting them (nothing outlives its step); `step` returns
+ * false to stop. Returns how many lines `step` took. A damaged line fails
+ * the read once the lines are read, whatever `step` took after it.
+ */
+export const foldPositions = <A extends object>(
+  store: ReadingStore,
+  positions: ReadonlyArray<number>,
+  limit: View,
+  decode: LineDecoder<A>,
+  step: (line: A) => boolean
+): Effect.Effect<number, EventStore.StoreError> =>
   Effect.gen(function*() {
-    const out: Array<A> = []
     const undecoded: Array<Undecoded> = []
-    yield* Effect.try({
-      try: () => decodePositions(store, positions, limit, decode, out, undecoded),
+    const count = yield* Effect.try({
+      try: () => decodePositions(store, positions, limit, decode, step, undecoded),
       catch: (error) => store.fail("read", error)
     })
     for (const { at, problem } of undecoded) {
@@ -72,7 +96,7 @@ export const readPositions = <A extends object>(
         reason: `${store.logPath} is damaged at byte ${at} (${problem === "checksum" ? "checksum mismatch" : "not a log line"})`
       })
     }
-    return out
+    return count
   })
 
 const decodePositions = <A extends object>(
@@ -80,11 +104,12 @@ const decodePositions = <A extends object>(
   positions: ReadonlyArray<number>,
   limit: View,
   decode: LineDecoder<A>,
-  out: Array<A>,
+  step: (line: A) => boolean,
   undecoded: Array<Undecoded>
-) => {
+): number => {
   const offsets = limit.index.offsets
   const ascending = positions.length < 2 || positions[1]! >= positions[0]!
+  let taken = 0
   let i = 0
   while (i < positions.length) {
     let j = i
@@ -107,12 +132,15 @@ const decodePositions = <A extends object>(
       const at = offsets.get(positions[k]!)
       // up to its newline: void bytes (fenced writes, sealed torn ones) may follow a line
       const end = Math.max(at - low, bytes.indexOf(0x0a, at - low))
-      const line = decode(bytes, at - low, end)
-      if (typeof line !== "string") out.push(line)
-      else if (!isFiller(bytes.toString("utf8", at - low, end))) undecoded.push({ at, problem: line })
+      const line = decode(bytes, at - low, end, k)
+      if (typeof line !== "string") {
+        taken++
+        if (!step(line)) return taken
+      } else if (!isFiller(bytes.toString("utf8", at - low, end))) undecoded.push({ at, problem: line })
     }
     i = j + 1
   }
+  return taken
 }
 
 /**
@@ -226,3 +254,38 @@ export const readQuery = (store: ReadingStore) => (query: Query.Query, range: Ev
     return [positions, following]
   })
 
+
+/**
+ * The lines of one page of a stream's payloads in the view, and their
+ * decoder: stream, version and type come from the index, only the schema
+ * version and data from the line.
+ */
+const payloadPage = (limit: View, streamId: StreamId, page: EventStore.Page) => {
+  const slots = limit.index.streams.get(streamId)?.positions ?? []
+  const from = Math.max(1, page.fromVersion)
+  const to = Math.min(page.toVersion, streamVersionOf(limit.index, streamId, limit.count), from + page.limit - 1)
+  const positions = from > to ? [] : slots.slice(from - 1, to)
+  const decode: LineDecoder<EventPayload> = (bytes, start, end, k) => {
+    const type = typeOf(limit.index, positions[k]!)
+    return decodeKnownPayloadAt(bytes, start, end, streamId, from + k, typeKeyOf(type), type)
+  }
+  return { positions, decode }
+}
+
+/** The store's `readPage`: one page of a stream's payloads. */
+export const readPayloadPage = (store: ReadingStore, limit: View, streamId: StreamId, page: EventStore.Page) => {
+  const { decode, positions } = payloadPage(limit, streamId, page)
+  return positions.length === 0 ? Effect.succeed([]) : readPositions(store, positions, limit, decode)
+}
+
+/** The store's `foldPage`: one page of a stream's payloads, each handed to `step` as it is decoded. */
+export const foldPayloadPage = (
+  store: ReadingStore,
+  limit: View,
+  streamId: StreamId,
+  page: EventStore.Page,
+  step: (payload: EventPayload) => boolean
+) => {
+  const { decode, positions } = payloadPage(limit, streamId, page)
+  return positions.length === 0 ? Effect.succeed(0) : foldPositions(store, positions, limit, decode, step)
+}

@@ -71,10 +71,9 @@ import { defaultMaxEventBytes } from "../../internal/serialize.js"
 import * as Checkpointing from "../../internal/filesystem/checkpointing.js"
 import { deleteStream, moveLegacyTombstones } from "../../internal/filesystem/deleting.js"
 import { watchDirectory } from "../../internal/filesystem/io.js"
-import { decodePayloadAt } from "../../internal/filesystem/logFormat.js"
 import { streamVersionOf } from "../../internal/filesystem/logIndex.js"
 import { catchUp, open, readingOf, readLegacyTombstones, viewOf } from "../../internal/filesystem/logStore.js"
-import { readLog, readLogPage, readPositions, readQuery, readStream } from "../../internal/filesystem/reading.js"
+import { foldPayloadPage, readLog, readLogPage, readPayloadPage, readQuery, readStream } from "../../internal/filesystem/reading.js"
 import { startWriter } from "../../internal/filesystem/writing.js"
 
 /**
@@ -206,13 +205,13 @@ export const make = (
         ),
       pollInterval: "1 second",
       readPage: (streamId, page) =>
-        Effect.flatMap(upToDate, () => {
-          const view = viewOf(store)
-          const slots = view.index.streams.get(streamId)?.positions ?? []
-          const from = Math.max(1, page.fromVersion)
-          const to = Math.min(page.toVersion, streamVersionOf(view.index, streamId, view.count), from + page.limit - 1)
-          return from > to ? Effect.succeed([]) : readPositions(reading, slots.slice(from - 1, to), view, decodePayloadAt)
-        }).pipe(Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))),
+        Effect.flatMap(upToDate, () => readPayloadPage(reading, viewOf(store), streamId, page)).pipe(
+          Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))
+        ),
+      foldPage: (streamId, page, step) =>
+        Effect.flatMap(upToDate, () => foldPayloadPage(reading, viewOf(store), streamId, page, step)).pipe(
+          Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))
+        ),
       streamVersion: (streamId) => Effect.map(upToDate, () => streamVersionOf(store.index, streamId, store.index.count)),
       deleteStream: deleteStream(store),
       isDeleted: (streamId) => Effect.map(upToDate, () => store.deleted.has(streamId))
