@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Schema, Stream } from "effect"
+import fc from "fast-check"
 import type { Event } from "chronicle"
 import { EventCodec, EventId, EventStore, MemoryEventStore, StreamId } from "chronicle"
 
@@ -84,6 +85,33 @@ describe("EventCodec", () => {
     const error = Either.getOrThrow(Either.flip(codec.decodeData(stored(type, data))))
     expect(error).toMatchObject({ _tag: "EventDecodeError", streamId: cart, streamVersion: 7, type })
     expect(error.message).toContain(mentions)
+  })
+
+  it("given stored data whose JSON has a __proto__ key, when it is decoded, then that key is data, not the prototype of what the schema reads", () => {
+    // were the key assigned, `total` would be read from the prototype and the event would decode
+    const data = JSON.parse("{\"__proto__\":{\"total\":5}}") as unknown
+    expect(Either.isLeft(codec.decodeData(stored("CartCheckedOut", data)))).toBe(true)
+    expect(Either.getOrThrow(codec.decodeData(stored("CartCheckedOut", JSON.parse("{\"total\":5,\"__proto__\":{\"total\":6}}"))))).toEqual(
+      CartCheckedOut.make({ total: 5 })
+    )
+  })
+
+  it("given any stored data, when it is decoded, then the outcome is the schema's decoding of the data with the type as _tag", () => {
+    const key = fc.constantFrom("total", "reason", "_tag", "__proto__", "constructor", "0", "x")
+    const value = fc.oneof(fc.double(), fc.string(), fc.constant(null), fc.dictionary(key, fc.integer(), { maxKeys: 2 }))
+    fc.assert(
+      fc.property(fc.constantFrom("CartCheckedOut", "CartAbandoned"), fc.dictionary(key, value, { maxKeys: 5 }), (type, dictionary) => {
+        // through JSON, as a store hands data over: __proto__ an own key
+        const data = JSON.parse(JSON.stringify(dictionary)) as Record<string, unknown>
+        const expected: Either.Either<Schema.Schema.Type<typeof CartEvent>, unknown> = type === "CartCheckedOut"
+          ? Schema.decodeUnknownEither(CartCheckedOut)({ ...data, _tag: type })
+          : Schema.decodeUnknownEither(CartAbandoned)({ ...data, _tag: type })
+        const decoded = codec.decodeData(stored(type, data))
+        expect(Either.isRight(decoded)).toBe(Either.isRight(expected))
+        if (Either.isRight(decoded) && Either.isRight(expected)) expect(decoded.right).toEqual(expected.right)
+      }),
+      { numRuns: 500 }
+    )
   })
 
   it("an event written by a newer schema version than the codec knows fails to decode", () => {
