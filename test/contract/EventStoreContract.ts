@@ -448,6 +448,35 @@ export const eventStoreContract = <E>(
         { fastCheck: { numRuns: 25 } }
       )
 
+      it.effect.prop(
+        "foldPage, where the store offers it, hands step what readPage returns, in order, up to where step stops it",
+        {
+          fromVersion: fc.integer({ min: 1, max: total + 3 }),
+          span: fc.integer({ min: 0, max: total + 3 }),
+          limit: fc.integer({ min: 0, max: total + 3 }),
+          stopAt: fc.integer({ min: 1, max: total + 3 })
+        },
+        ({ fromVersion, limit, span, stopAt }) =>
+          Effect.gen(function*() {
+            const streamId = yield* sample
+            const page = { fromVersion, toVersion: fromVersion + span, limit }
+            const store = yield* EventStore.EventStore
+            if (store.foldPage === undefined) return
+            const handed: Array<Event.EventPayload> = []
+            const taken = yield* store.foldPage(streamId, page, (payload) => {
+              handed.push(payload)
+              return handed.length < stopAt
+            })
+            const payloads = yield* store.readPage(streamId, page)
+            const expected = payloads.slice(0, stopAt)
+            expect(taken).toBe(expected.length)
+            expect(handed.map((e) => [e.streamId, e.streamVersion, e.type, e.schemaVersion, e.data])).toEqual(
+              expected.map((e) => [e.streamId, e.streamVersion, e.type, e.schemaVersion, e.data])
+            )
+          }),
+        { fastCheck: { numRuns: 25 } }
+      )
+
       const badStreamOptions: ReadonlyArray<readonly [EventStore.ReadOptions, string]> = [
         [{ fromVersion: -1 }, "fromVersion"],
         [{ fromVersion: 1.5 }, "fromVersion"],

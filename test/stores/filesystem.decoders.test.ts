@@ -11,9 +11,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import fc from "fast-check"
 import { EventId, EventStore, FileEventStore, StreamId } from "chronicle"
-import type { PendingEvent, StoredEvent } from "../../src/Event.js"
-import { decodeLineAt, decodePayloadAt, encodeLine } from "../../src/internal/filesystem/logFormat.js"
-import { payloadIn } from "../../src/internal/filesystem/lineDecoding.js"
+import type { EventPayload, PendingEvent, StoredEvent } from "../../src/Event.js"
+import { crc32 } from "node:zlib"
+import { decodeKnownPayloadAt, decodeLineAt, decodePayloadAt, encodeLine } from "../../src/internal/filesystem/logFormat.js"
+import { knownPayloadIn, payloadIn, typeKeyOf } from "../../src/internal/filesystem/lineDecoding.js"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
 
 /** Text with what a walk through JSON must get right: quotes, escapes, brackets, separators, non-ASCII. */
@@ -66,6 +67,26 @@ const encode = (fields: LineFields): Buffer => {
   ))
 }
 
+const eventStart = "{\"crc\":\"00000000\",\"event\":".length
+
+/** A line as the store's first writer laid it out: `data` before `metadata`, no `at` or `tags`. */
+const encodeFirstLayout = (fields: LineFields): Buffer => {
+  const json = `{"globalPosition":${fields.globalPosition},"streamId":${JSON.stringify(fields.streamId)},"streamVersion":${fields.streamVersion},"eventId":"${fields.eventId}","type":${
+    JSON.stringify(fields.type)
+  },"schemaVersion":${fields.schemaVersion},"recordedAt":"${fields.recordedAt}","batch":[${fields.batch[0]},${fields.batch[1]}],"data":${fields.data},"metadata":${fields.metadata}}`
+  return Buffer.from(`{"crc":"${crc32(json).toString(16).padStart(8, "0")}","event":${json}}\n`)
+}
+
+/** The payload fields of what a payload decoder returned (a problem as it is). */
+const payloadOf = (decoded: EventPayload | string) =>
+  typeof decoded === "string" ? decoded : {
+    streamId: decoded.streamId,
+    streamVersion: decoded.streamVersion,
+    type: decoded.type,
+    schemaVersion: decoded.schemaVersion,
+    data: decoded.data
+  }
+
 /** The line parsed whole, the way the store read lines before it decoded them in place. */
 const parsedWhole = (line: Buffer) => {
   const parsed = (JSON.parse(line.toString("utf8")) as { event: Record<string, any> }).event
@@ -101,9 +122,26 @@ describe("filesystem store: in-place line decoding", () => {
         const { bytes, start, end } = amongOthers(line)
         const whole = parsedWhole(line)
         // in place, not by the fallback that parses the event whole
-        expect(payloadIn(bytes, start + "{\"crc\":\"00000000\",\"event\":".length, end - 1)).toEqual(whole.payload)
+        expect(payloadIn(bytes, start + eventStart, end - 1)).toEqual(whole.payload)
         expect(decodeLineAt(bytes, start, end)).toEqual(whole.line)
         expect(decodePayloadAt(bytes, start, end)).toEqual(whole.payload)
+        // a page's payload, its stream, version and type given by the index
+        const { streamId, streamVersion, type } = whole.payload
+        expect(knownPayloadIn(bytes, start + eventStart, end - 1, streamId, streamVersion, typeKeyOf(type), type)).toEqual(whole.payload)
+      }),
+      { numRuns: 2_000 }
+    ))
+
+  it("given a line in the first layout (data before metadata), when a page's payload is decoded, then it equals the line parsed whole", () =>
+    fc.assert(
+      fc.property(lineArbitrary, (fields) => {
+        const line = encodeFirstLayout(fields)
+        const { bytes, start, end } = amongOthers(line)
+        const whole = parsedWhole(line)
+        const { streamId, streamVersion, type } = whole.payload
+        // by the fallback that parses the line whole, which hands over the whole event
+        expect(payloadOf(decodeKnownPayloadAt(bytes, start, end, streamId, streamVersion, typeKeyOf(type), type))).toEqual(whole.payload)
+        expect(payloadOf(decodePayloadAt(bytes, start, end))).toEqual(whole.payload)
       }),
       { numRuns: 2_000 }
     ))
@@ -139,8 +177,12 @@ describe("filesystem store: in-place line decoding", () => {
         }))
         yield* store.append(streamId, events, { expectedVersion: "NoStream" })
         const original = readFileSync(log)
-        const page = () => store.readPage(streamId, { fromVersion: 1, toVersion: 20, limit: 20 })
+        const range = { fromVersion: 1, toVersion: 20, limit: 20 }
+        // read as a page, and folded as it is decoded
+        const page = () => store.readPage(streamId, range)
+        const fold = () => Effect.flatMap(Effect.fromNullable(store.foldPage), (foldPage) => foldPage(streamId, range, () => true))
         expect((yield* page()).map((p) => p.data)).toEqual(events.map((e) => e.data))
+        expect(yield* fold()).toBe(20)
         yield* Effect.promise(() =>
           fc.assert(
             fc.asyncProperty(fc.nat({ max: original.length - 2 }), fc.integer({ min: 1, max: 255 }), async (where, flip) => {
@@ -153,6 +195,8 @@ describe("filesystem store: in-place line decoding", () => {
               try {
                 const read = await Effect.runPromise(Effect.either(page()))
                 expect(Either.isLeft(read) && read.left._tag).toBe("StoreError")
+                const folded = await Effect.runPromise(Effect.either(fold()))
+                expect(Either.isLeft(folded) && folded.left._tag).toBe("StoreError")
               } finally {
                 write(original[where]!)
               }
