@@ -2,8 +2,10 @@
  * Reads of the filesystem store side by side (issue 20, lean reads): this
  * tree's store, the store of another tree's `src` (`--base DIR`, e.g. a
  * worktree of main: `git worktree add --detach ../base main`, then
- * `--base ../base/src`) and raw SQLite (bench/sqlite/raw.ts), in interleaved
- * rounds whose order rotates. Every measurement runs in a fresh child process
+ * `--base ../base/src`), raw SQLite (bench/sqlite/raw.ts) and raw SQLite's
+ * rows decoded by chronicle's codec and folded by the same decider as
+ * chronicle's loads (what the domain costs, apart from the store), in
+ * interleaved rounds whose order rotates. Every measurement runs in a fresh child process
  * (`bench/embedded-chronicle.ts` and `raw.ts` are the contenders, as in
  * `bench/embedded.ts`); the base's child resolves `chronicle` to the base's
  * `src` through a tsconfig of its own (`TSX_TSCONFIG_PATH`). Both chronicle
@@ -31,7 +33,7 @@ import { writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { EmbeddedContender } from "./embedded-store.js"
+import type { EmbeddedContender, EmbeddedStore } from "./embedded-store.js"
 import type { RssSample } from "./support.js"
 import { decimal, integer, mebibytes, percentile, perSecond, resultOfChild, startRssSampler, summarize, table, timedPromise, withTempDirectory } from "./support.js"
 
@@ -49,7 +51,7 @@ const loadWarmups = 2
 const loadRuns = 7
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url))
-const modules = { chronicle: "./embedded-chronicle.ts", sqlite: "./sqlite/raw.ts" } as const
+const modules = { chronicle: "./embedded-chronicle.ts", sqlite: "./sqlite/raw.ts", "sqlite-codec": "./sqlite/raw.ts" } as const
 type ModuleKey = keyof typeof modules
 
 interface Contender {
@@ -80,9 +82,35 @@ const cpuMillis = (since: NodeJS.CpuUsage) => {
 
 // in a child -----------------------------------------------------------------------
 
+/**
+ * Raw SQLite's rows folded as chronicle's load folds them: each decoded by
+ * the bench account's codec (Schema) and evolved by its decider, so that
+ * chronicle's figures can be told apart into the store's part and the
+ * domain's.
+ */
+const withCodec = (store: EmbeddedStore): EmbeddedStore => ({
+  ...store,
+  load: async (stream) => {
+    const { AccountEvents, BankAccount } = await import("../examples/BankAccount.js")
+    const { Either } = await import("effect")
+    const streamId = `account-${stream}` as never
+    let state = BankAccount.initialState
+    let version = 0
+    for (const row of store.rows!(stream)) {
+      version++
+      const decoded = AccountEvents.decodeEvents({ streamId, streamVersion: version, type: row.type, schemaVersion: 1, data: JSON.parse(row.data) })
+      if (Either.isLeft(decoded)) throw decoded.left
+      for (const event of decoded.right) state = BankAccount.evolve(state, event)
+    }
+    if (state.status !== "open") throw new Error(`${stream} was never opened`)
+    return version
+  }
+})
+
 const runChild = async ([task, key, directory]: ReadonlyArray<string>) => {
   const contender: { default: EmbeddedContender } = await import(new URL(modules[key as ModuleKey], import.meta.url).href)
-  const store = await contender.default.open(directory!, false)
+  const opened = await contender.default.open(directory!, false)
+  const store = key === "sqlite-codec" ? withCodec(opened) : opened
   try {
     switch (task as Task) {
       case "seed":
@@ -143,10 +171,10 @@ const main = (root: string) => async () => {
     }))
     contenders.push({ name: `base (${baseSource})`, module: "chronicle", tsconfig })
   }
-  contenders.push({ name: "raw SQLite", module: "sqlite" })
-  const directoryOf = (contender: Contender) => path.join(root, contender.module)
+  contenders.push({ name: "raw SQLite", module: "sqlite" }, { name: "raw SQLite + chronicle's codec and decider", module: "sqlite-codec" })
+  const directoryOf = (contender: Contender) => path.join(root, contender.module === "sqlite-codec" ? "sqlite" : contender.module)
   console.log(`embedded reads: ${rounds} rounds, load ${integer(loadCount)}, replay ${integer(largeCount)}; load average ${formatLoad()}, ${os.cpus().length} CPUs`)
-  for (const contender of contenders.filter((c) => c.tsconfig === undefined)) {
+  for (const contender of contenders.filter((c) => c.tsconfig === undefined && c.module !== "sqlite-codec")) {
     const { millis } = await timedPromise(() => inChild("seed", contender, directoryOf(contender)))
     console.log(`seeded ${contender.name} in ${(millis / 1000).toFixed(1)} s`)
   }

@@ -16,6 +16,8 @@ export interface EmbeddedStore {
   readonly load: (stream: string) => Promise<number>
   /** Reads the stream's last event, known to be at `version` (the first read after an open); resolves with its version. */
   readonly readLast: (stream: string, version: number) => Promise<number>
+  /** The stream's rows (type and JSON data), in version order, for a fold of the caller's own (raw SQLite only). */
+  readonly rows?: ((stream: string) => Iterable<{ readonly type: string; readonly data: string }>) | undefined
   readonly close: () => Promise<void>
 }
 

@@ -82,6 +82,7 @@ const open = async (directory: string, fsync: boolean): Promise<EmbeddedStore> =
       return version
     },
     readLast: async (stream) => readLast.get(stream)?.version ?? 0,
+    rows: (stream) => read.iterate(stream),
     close: async () => {
       db.close()
     }
