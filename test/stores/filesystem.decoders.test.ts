@@ -114,13 +114,22 @@ const amongOthers = (line: Buffer) => {
   return { bytes: Buffer.concat([before, line]), start: before.length, end: before.length + line.length - 1 }
 }
 
+/** Checks any line `encodeWith` lays out, read among others, against the line parsed whole. */
+const forAnyLine = (
+  encodeWith: (fields: LineFields) => Buffer,
+  check: (placed: ReturnType<typeof amongOthers>, whole: ReturnType<typeof parsedWhole>) => void
+) =>
+  fc.assert(
+    fc.property(lineArbitrary, (fields) => {
+      const line = encodeWith(fields)
+      check(amongOthers(line), parsedWhole(line))
+    }),
+    { numRuns: 2_000 }
+  )
+
 describe("filesystem store: in-place line decoding", () => {
   it("given any line the writer writes, when it is decoded in place, then it equals the line parsed whole", () =>
-    fc.assert(
-      fc.property(lineArbitrary, (fields) => {
-        const line = encode(fields)
-        const { bytes, start, end } = amongOthers(line)
-        const whole = parsedWhole(line)
+    forAnyLine(encode, ({ bytes, end, start }, whole) => {
         // in place, not by the fallback that parses the event whole
         expect(payloadIn(bytes, start + eventStart, end - 1)).toEqual(whole.payload)
         expect(decodeLineAt(bytes, start, end)).toEqual(whole.line)
@@ -128,23 +137,15 @@ describe("filesystem store: in-place line decoding", () => {
         // a page's payload, its stream, version and type given by the index
         const { streamId, streamVersion, type } = whole.payload
         expect(knownPayloadIn(bytes, start + eventStart, end - 1, streamId, streamVersion, typeKeyOf(type), type)).toEqual(whole.payload)
-      }),
-      { numRuns: 2_000 }
-    ))
+      }))
 
   it("given a line in the first layout (data before metadata), when a page's payload is decoded, then it equals the line parsed whole", () =>
-    fc.assert(
-      fc.property(lineArbitrary, (fields) => {
-        const line = encodeFirstLayout(fields)
-        const { bytes, start, end } = amongOthers(line)
-        const whole = parsedWhole(line)
+    forAnyLine(encodeFirstLayout, ({ bytes, end, start }, whole) => {
         const { streamId, streamVersion, type } = whole.payload
         // by the fallback that parses the line whole, which hands over the whole event
         expect(payloadOf(decodeKnownPayloadAt(bytes, start, end, streamId, streamVersion, typeKeyOf(type), type))).toEqual(whole.payload)
         expect(payloadOf(decodePayloadAt(bytes, start, end))).toEqual(whole.payload)
-      }),
-      { numRuns: 2_000 }
-    ))
+      }))
 
   it("given any line with one byte changed anywhere, when it is decoded, then it is refused (checksum or shape)", () =>
     fc.assert(
