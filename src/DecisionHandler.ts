@@ -9,8 +9,12 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Metric, Predicate, Schema } from "effect"
-import type { Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import type * as Schedule from "effect/Schedule"
 import { defaultRetrySchedule } from "./CommandHandler.js"
 import type * as DecisionModel from "./DecisionModel.js"
 import type { EventMetadata, StoredEvent } from "./Event.js"

@@ -17,8 +17,19 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
-import type { Fiber, Scope } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as CheckpointStore from "./CheckpointStore.js"
 import type { PartitionLost } from "./ConsumerGroup.js"
 import type { StoredEvent } from "./Event.js"

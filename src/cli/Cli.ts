@@ -6,7 +6,7 @@
  */
 import { Command } from "@effect/cli"
 import type { FileSystem, Path, Terminal } from "@effect/platform"
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import * as bench from "./commands/bench.js"
 import * as copy from "./commands/copy.js"
 import * as exportCommand from "./commands/export.js"

@@ -3,7 +3,9 @@
  * failures to problems, the `ETag` on the answer.
  */
 import { HttpApp, HttpServerResponse } from "@effect/platform"
-import { Effect, Either, Predicate } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
 import type { CommandHandler, CommandResult } from "../CommandHandler.js"
 import type * as CommandHttp from "../CommandHttp.js"
 import { Conflict, DomainRejected, etag, Gone, InvalidInput, PreconditionFailed } from "../CommandHttp.js"
