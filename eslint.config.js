@@ -16,6 +16,18 @@ export default tseslint.config(
     }
   },
   {
+    // effect's modules by their deep path, as Effect's own packages import them: the barrel loads all of effect
+    files: ["src/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        paths: [{
+          name: "effect",
+          message: "import effect's modules by their deep path (import * as Effect from \"effect/Effect\"): node scripts/deep-effect-imports.mjs rewrites them"
+        }]
+      }]
+    }
+  },
+  {
     files: ["examples/**", "bench/**", "test/**"],
     rules: { "no-console": "off" }
   }
