@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 /* global process */
 /**
- * Rewrites imports from the `effect` barrel into deep imports, the way
- * Effect's own packages import it: `import { Effect, Layer } from "effect"`
- * becomes `import * as Effect from "effect/Effect"` and
+ * Rewrites imports from the barrels of `effect` and `@effect/platform` into
+ * deep imports, the way Effect's own packages import them:
+ * `import { Effect, Layer } from "effect"` becomes
+ * `import * as Effect from "effect/Effect"` and
  * `import * as Layer from "effect/Layer"`. Importing a deep path loads that
- * module and what it needs; the barrel loads all of effect's modules (and,
- * through `effect/Arbitrary`, fast-check).
+ * module and what it needs; a barrel loads all of its package's modules
+ * (effect's 362, and through `effect/Arbitrary` fast-check's; 92 of
+ * `@effect/platform`).
  *
  * - Type-only imports stay type-only: `import type { Scope } from "effect"`
  *   and `import { type Scope }` become `import type * as Scope from "effect/Scope"`.
  * - Renames keep their local name: `{ Array as Arr }` becomes `import * as Arr from "effect/Array"`.
  * - Names the barrel re-exports from a module (`pipe`, `flow`, `identity`, …
  *   from `effect/Function`) become named imports of that module.
- * Which is which is read from the installed effect's own index, so a name
- * effect adds later is found too; a name it does not know stops the run.
+ * Which is which is read from each installed package's own index, so a
+ * name it adds later is found too; a name it does not know stops the run.
  *
  * Re-runnable (after other branches merge): files without barrel imports are
  * left as they are.
@@ -30,16 +32,19 @@ import ts from "typescript"
 
 const require = createRequire(import.meta.url)
 
-/** What the barrel exports: a name to its module, `asModule` when the name is the module's namespace. */
-const barrelExports = () => {
-  const packageJson = require.resolve("effect/package.json")
+/** The barrels rewritten. */
+const barrels = ["effect", "@effect/platform"]
+
+/** What a package's barrel exports: a name to its module, `asModule` when the name is the module's namespace. */
+const barrelExports = (barrel) => {
+  const packageJson = require.resolve(`${barrel}/package.json`)
   const indexPath = join(dirname(packageJson), "dist", "dts", "index.d.ts")
   const exported = JSON.parse(readFileSync(packageJson, "utf8")).exports
   const index = ts.createSourceFile(indexPath, readFileSync(indexPath, "utf8"), ts.ScriptTarget.Latest, false)
   const names = new Map()
   const moduleOf = (specifier) => {
     const module = specifier.text.replace(/^\.\//, "").replace(/\.js$/, "")
-    if (exported[`./${module}`] === undefined) throw new Error(`effect's index names ./${module}, which its package.json does not export`)
+    if (exported[`./${module}`] === undefined) throw new Error(`${barrel}'s index names ./${module}, which its package.json does not export`)
     return module
   }
   for (const statement of index.statements) {
@@ -68,11 +73,11 @@ const sourceFiles = (path) => {
 }
 
 /** The deep imports that replace one barrel import. */
-const deepImports = (declaration, names, file) => {
+const deepImports = (declaration, barrel, names, file) => {
   const clause = declaration.importClause
   const where = `${file}: ${declaration.getText()}`
   if (clause === undefined || clause.name !== undefined || clause.namedBindings === undefined || !ts.isNamedImports(clause.namedBindings)) {
-    throw new Error(`${where}\n  only named imports ({ … }) from "effect" are rewritten`)
+    throw new Error(`${where}\n  only named imports ({ … }) from "${barrel}" are rewritten`)
   }
   const lines = []
   /** Named imports of one module, by module and type-onlyness, in the order first met. */
@@ -82,9 +87,9 @@ const deepImports = (declaration, names, file) => {
     const local = element.name.text
     const typeOnly = clause.isTypeOnly || element.isTypeOnly
     const target = names.get(name)
-    if (target === undefined) throw new Error(`${where}\n  "${name}" is not exported by effect's index`)
+    if (target === undefined) throw new Error(`${where}\n  "${name}" is not exported by ${barrel}'s index`)
     if (target.asModule) {
-      lines.push(`import ${typeOnly ? "type " : ""}* as ${local} from "effect/${target.module}"`)
+      lines.push(`import ${typeOnly ? "type " : ""}* as ${local} from "${barrel}/${target.module}"`)
       continue
     }
     const key = `${typeOnly ? "type " : ""}${target.module}`
@@ -97,7 +102,7 @@ const deepImports = (declaration, names, file) => {
   return lines.map((line) => {
     const group = named.get(line)
     if (group === undefined) return line
-    return `import ${group.typeOnly ? "type " : ""}{ ${group.specifiers.join(", ")} } from "effect/${group.module}"`
+    return `import ${group.typeOnly ? "type " : ""}{ ${group.specifiers.join(", ")} } from "${barrel}/${group.module}"`
   })
 }
 
@@ -107,12 +112,13 @@ const rewrite = (file, text, names) => {
   const edits = []
   for (const statement of source.statements) {
     const specifier = (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) ? statement.moduleSpecifier : undefined
-    if (specifier === undefined || !ts.isStringLiteral(specifier) || specifier.text !== "effect") continue
-    if (ts.isExportDeclaration(statement)) throw new Error(`${file}: ${statement.getText()}\n  re-exports from "effect" are not rewritten`)
+    if (specifier === undefined || !ts.isStringLiteral(specifier) || !names.has(specifier.text)) continue
+    const barrel = specifier.text
+    if (ts.isExportDeclaration(statement)) throw new Error(`${file}: ${statement.getText()}\n  re-exports from "${barrel}" are not rewritten`)
     // `import "effect"`, for its effects only: nothing to rewrite into
     if (statement.importClause === undefined) continue
     const semicolon = statement.getText().trimEnd().endsWith(";") ? ";" : ""
-    const replacement = deepImports(statement, names, file).map((line) => line + semicolon).join("\n")
+    const replacement = deepImports(statement, barrel, names.get(barrel), file).map((line) => line + semicolon).join("\n")
     edits.push({ start: statement.getStart(), end: statement.getEnd(), replacement })
   }
   let result = text
@@ -123,7 +129,7 @@ const rewrite = (file, text, names) => {
 const args = process.argv.slice(2)
 const check = args.includes("--check")
 const paths = args.filter((arg) => arg !== "--check")
-const names = barrelExports()
+const names = new Map(barrels.map((barrel) => [barrel, barrelExports(barrel)]))
 let files = 0
 let declarations = 0
 for (const file of (paths.length > 0 ? paths : ["src"]).flatMap(sourceFiles)) {
@@ -132,8 +138,8 @@ for (const file of (paths.length > 0 ? paths : ["src"]).flatMap(sourceFiles)) {
   if (result.count === 0) continue
   files++
   declarations += result.count
-  if (check) process.stdout.write(`${relative(process.cwd(), file)}: ${result.count} import(s) from "effect"\n`)
+  if (check) process.stdout.write(`${relative(process.cwd(), file)}: ${result.count} barrel import(s)\n`)
   else writeFileSync(file, result.text)
 }
-process.stdout.write(`${check ? "would rewrite" : "rewrote"} ${declarations} import(s) from "effect" in ${files} file(s)\n`)
+process.stdout.write(`${check ? "would rewrite" : "rewrote"} ${declarations} import(s) from ${barrels.join(" and ")} in ${files} file(s)\n`)
 if (check && files > 0) process.exitCode = 1
