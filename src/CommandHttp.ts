@@ -30,7 +30,7 @@
  *
  * @since 0.2.0
  */
-import { HttpApiSchema } from "@effect/platform"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { CommandHandler, CommandResult, HandlerError } from "./CommandHandler.js"

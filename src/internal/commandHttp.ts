@@ -2,7 +2,8 @@
  * The machinery of `CommandHttp`: preconditions to expected versions,
  * failures to problems, the `ETag` on the answer.
  */
-import { HttpApp, HttpServerResponse } from "@effect/platform"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
