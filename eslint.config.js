@@ -16,14 +16,14 @@ export default tseslint.config(
     }
   },
   {
-    // effect's modules by their deep path, as Effect's own packages import them: the barrel loads all of effect
+    // modules by their deep path, as Effect's own packages import them: a barrel loads all of its package
     files: ["src/**"],
     rules: {
       "no-restricted-imports": ["error", {
-        paths: [{
-          name: "effect",
-          message: "import effect's modules by their deep path (import * as Effect from \"effect/Effect\"): node scripts/deep-effect-imports.mjs rewrites them"
-        }]
+        paths: ["effect", "@effect/platform", "@effect/platform-node"].map((name) => ({
+          name,
+          message: `import ${name}'s modules by their deep path (import * as Effect from "effect/Effect"): node scripts/deep-effect-imports.mjs rewrites effect's and @effect/platform's`
+        }))
       }]
     }
   },
