@@ -3,7 +3,8 @@
  * What importing chronicle costs, built (`npm run build` first): in a fresh
  * `node` process each, (a) `await import("<root>/dist/index.js")` and (b)
  * that import plus opening a small filesystem store (10 events) and reading
- * one event, read-only; rounds interleave the builds given. Then one process
+ * one event, read-only; rounds interleave the builds given. Wall time and
+ * CPU time (user + system, all threads) from before the import. Then one process
  * each under bench/support/moduleCount.mjs: the modules (a) and (b) load, by
  * package (ESM modules: CommonJS ones a package requires are not seen).
  *
@@ -27,9 +28,10 @@ const counter = pathToFileURL(path.join(import.meta.dirname, "support", "moduleC
 
 const entry = (root) => pathToFileURL(path.join(root, "dist", "index.js")).href
 
-/** The program a child runs: prints the ms it took, from before the import to the end. */
+/** The program a child runs: prints the ms it took, from before the import to the end, and the CPU ms it used (user + system). */
 const program = (root, directory, mode) => `
 const start = performance.now()
+const cpu = process.cpuUsage()
 const { EventStore, FileEventStore, StreamId } = await import(${JSON.stringify(entry(root))})
 if (${JSON.stringify(mode)} !== "import") {
   const Effect = await import("effect/Effect")
@@ -45,11 +47,14 @@ if (${JSON.stringify(mode)} !== "import") {
   const result = await Effect.runPromise(Effect.provide(program, store))
   if (${mode === "open"} && Chunk.size(result) !== 1) throw new Error("the read found nothing")
 }
-process.stdout.write(String(performance.now() - start) + "\\n")
+const used = process.cpuUsage(cpu)
+process.stdout.write((performance.now() - start) + " " + (used.user + used.system) / 1000 + "\\n")
 `
 
-const child = (root, directory, mode, args = []) =>
-  execFileSync(process.execPath, [...args, "--input-type=module", "-e", program(root, directory, mode)], { cwd: root, encoding: "utf8" })
+/** Wall and CPU ms of one fresh process. */
+const child = (root, directory, mode) =>
+  execFileSync(process.execPath, ["--input-type=module", "-e", program(root, directory, mode)], { cwd: root, encoding: "utf8" })
+    .split("\n")[0].split(" ").map(Number)
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -65,16 +70,17 @@ try {
   const times = new Map(roots.map((root) => [root, { import: [], open: [] }]))
   for (let run = 0; run < runs; run++) {
     for (const root of roots) {
-      times.get(root).import.push(Number(child(root, directory, "import").split("\n")[0]))
-      times.get(root).open.push(Number(child(root, directory, "open").split("\n")[0]))
+      times.get(root).import.push(child(root, directory, "import"))
+      times.get(root).open.push(child(root, directory, "open"))
     }
   }
   console.log(`uptime at end:   ${execSync("uptime", { encoding: "utf8" }).trim()}`)
   for (const root of roots) {
     const { import: imports, open } = times.get(root)
     console.log(`\n${root} (${runs} runs, interleaved)`)
-    console.log(`  import("dist/index.js"):                      ${summary(imports)}`)
-    console.log(`  import + open a 10-event store + read 1 event: ${summary(open)}`)
+    for (const [what, samples] of [["import(\"dist/index.js\")", imports], ["import + open a 10-event store + read 1 event", open]]) {
+      console.log(`  ${what}: wall ${summary(samples.map(([wall]) => wall))}, CPU ${summary(samples.map(([, cpu]) => cpu))}`)
+    }
     for (const mode of ["import", "open"]) {
       const counted = execFileSync(process.execPath, ["--import", counter, "--input-type=module", "-e", program(root, directory, mode)], {
         cwd: root,
