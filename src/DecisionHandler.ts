@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
@@ -164,6 +165,8 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
         expectedVersion: ExpectedVersion.Any,
         condition: loaded.condition
       }).pipe(Effect.catchTags({ ConcurrencyConflict: Effect.die, DuplicateEventId: Effect.die }))
+      // as the store's Clock tells it (the memory store's; a database's is its own)
+      const recordedAt = new Date(yield* Clock.currentTimeMillis)
       let state = loaded.state
       for (let i = 0; i < events.length; i++) {
         const stored: StoredEvent<E> = {
@@ -172,7 +175,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
           streamId: decider.streamId(command),
           streamVersion: appended.streamVersion - events.length + i + 1,
           globalPosition: appended.globalPositions[i]!,
-          recordedAt: new Date(),
+          recordedAt,
           schemaVersion: decider.codec.schemaVersion(events[i]!._tag),
           data: events[i]!,
           metadata: encoded[i]!.metadata ?? {},
