@@ -11,6 +11,7 @@ import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -104,8 +105,9 @@ export const make = (options: FileSnapshotStoreOptions = {}) =>
               if (current._tag === "Right" && Option.isSome(current.right) && current.right.value.version > snapshot.version) {
                 return
               }
+              const takenAt = new Date(yield* Clock.currentTimeMillis)
               const json = `{"streamId":${JSON.stringify(snapshot.streamId)},"version":${snapshot.version},"stateSchemaVersion":${snapshot.stateSchemaVersion},"takenAt":"${
-                new Date().toISOString()
+                takenAt.toISOString()
               }","state":${state}}`
               const content = `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}`
               const target = fileOf(snapshot.streamId)
