@@ -16,6 +16,18 @@ export default tseslint.config(
     }
   },
   {
+    // modules by their deep path, as Effect's own packages import them: a barrel loads all of its package
+    files: ["src/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        paths: ["effect", "@effect/platform", "@effect/platform-node"].map((name) => ({
+          name,
+          message: `import ${name}'s modules by their deep path (import * as Effect from "effect/Effect"): node scripts/deep-effect-imports.mjs rewrites effect's and @effect/platform's`
+        }))
+      }]
+    }
+  },
+  {
     files: ["examples/**", "bench/**", "test/**"],
     rules: { "no-console": "off" }
   }

@@ -20,7 +20,11 @@
  *
  * @since 0.2.0
  */
-import { Config, type ConfigError, Context, Effect, Layer } from "effect"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { CacheStats } from "./internal/aggregateCache.js"
 import { LruAggregates } from "./internal/aggregateCache.js"
 import { InvalidArgument } from "./EventStore.js"

@@ -10,7 +10,18 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, Either, Fiber, Metric, Option, Predicate, Schedule, Schema, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { AggregateCache } from "./AggregateCache.js"
 import type * as Decider from "./Decider.js"
 import type { EventMetadata, EventPayload, NewEvent } from "./Event.js"

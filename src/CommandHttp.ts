@@ -30,9 +30,9 @@
  *
  * @since 0.2.0
  */
-import { HttpApiSchema } from "@effect/platform"
-import type { Effect } from "effect"
-import { Schema } from "effect"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { CommandHandler, CommandResult, HandlerError } from "./CommandHandler.js"
 import type * as ExpectedVersion from "./ExpectedVersion.js"
 import type { EventMetadata } from "./Event.js"

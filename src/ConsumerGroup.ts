@@ -23,8 +23,12 @@
  *
  * @since 0.2.0
  */
-import { Context, Duration, Effect, Schema } from "effect"
-import type { Fiber, Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { StoreError } from "./EventStore.js"
 import { runGroup } from "./internal/consumerGroup.js"
 import type * as Projection from "./Projection.js"

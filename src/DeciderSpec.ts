@@ -14,7 +14,9 @@
  * @since 0.1.0
  */
 import { isDeepStrictEqual } from "node:util"
-import { Effect, Either, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Decider from "./Decider.js"
 import type * as EventCodec from "./EventCodec.js"
 import { describeExit, expectError, expectEvents, fail, guardedThen } from "./internal/specAssertions.js"

@@ -9,8 +9,13 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, Metric, Predicate, Schema } from "effect"
-import type { Schedule } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import type * as Schedule from "effect/Schedule"
 import { defaultRetrySchedule } from "./CommandHandler.js"
 import type * as DecisionModel from "./DecisionModel.js"
 import type { EventMetadata, StoredEvent } from "./Event.js"
@@ -160,6 +165,8 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
         expectedVersion: ExpectedVersion.Any,
         condition: loaded.condition
       }).pipe(Effect.catchTags({ ConcurrencyConflict: Effect.die, DuplicateEventId: Effect.die }))
+      // as the store's Clock tells it (the memory store's; a database's is its own)
+      const recordedAt = new Date(yield* Clock.currentTimeMillis)
       let state = loaded.state
       for (let i = 0; i < events.length; i++) {
         const stored: StoredEvent<E> = {
@@ -168,7 +175,7 @@ export const make = <C, E extends EventCodec.Tagged, S, Err, R>(
           streamId: decider.streamId(command),
           streamVersion: appended.streamVersion - events.length + i + 1,
           globalPosition: appended.globalPositions[i]!,
-          recordedAt: new Date(),
+          recordedAt,
           schemaVersion: decider.codec.schemaVersion(events[i]!._tag),
           data: events[i]!,
           metadata: encoded[i]!.metadata ?? {},

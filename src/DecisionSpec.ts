@@ -13,7 +13,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as DecisionHandler from "./DecisionHandler.js"
 import type * as EventCodec from "./EventCodec.js"
 import * as EventStore from "./EventStore.js"

@@ -7,7 +7,13 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, ParseResult, Schema, SchemaAST, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as Stream from "effect/Stream"
 import { dual } from "effect/Function"
 import type { EventMetadata, EventPayload, NewEvent, StoredEvent } from "./Event.js"
 import * as EventId from "./EventId.js"

@@ -5,8 +5,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Schema, Stream } from "effect"
-import type { Duration, Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
+import type * as Scope from "effect/Scope"
 import type { EventMetadata, EventPayload, NewEvent, PendingEvent, StoredEvent } from "./Event.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import * as Query from "./Query.js"

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { EventMetadata, StoredEvent } from "./Event.js"
 import type * as EventCodec from "./EventCodec.js"
 import * as Projection from "./Projection.js"

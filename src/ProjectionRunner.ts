@@ -17,8 +17,19 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Clock, Data, Duration, Effect, Layer, Metric, Option, Ref, Schedule, Stream } from "effect"
-import type { Fiber, Scope } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as CheckpointStore from "./CheckpointStore.js"
 import type { PartitionLost } from "./ConsumerGroup.js"
 import type { StoredEvent } from "./Event.js"
@@ -115,7 +126,7 @@ const laneOf = (projection: Projection.Projection<any, any>, options: RunOptions
 /**
  * How often, at most, a partitioned runner saves that it moved on over other
  * partitions' events while none of its own came: an idle member's checkpoint
- * keeps up with the log without a write per read.
+ * keeps up with the log without a write per read. Timed by Effect's `Clock`.
  */
 const idleSaveMillis = 1000
 
@@ -308,17 +319,17 @@ const drain = <E, R>(
     const lane = yield* laneOf(projection, options)
     const begin = start ?? (yield* resumePoint(lane.checkpoint, from))
     const progress = yield* Ref.make(begin)
-    let lastSave = 0
+    let lastSave = Number.NEGATIVE_INFINITY
     yield* source(begin.after, batchSize, lane.filter).pipe(
       Stream.runForEach((page) =>
-        Effect.flatMap(Ref.get(progress), (now) => {
+        Effect.flatMap(Effect.zip(Ref.get(progress), Clock.currentTimeMillis), ([now, time]) => {
           if (page.through <= now.after) return Effect.void
           if (page.events.length === 0) {
             // others' events only: a partitioned runner notes it now and then, so its checkpoint keeps up
             if (lane.filter === undefined) return Effect.void
-            if (Date.now() - lastSave < idleSaveEvery) return Effect.void
+            if (time - lastSave < idleSaveEvery) return Effect.void
           }
-          lastSave = Date.now()
+          lastSave = time
           return Effect.zipRight(
             handleBatch(projection, checkpoints, retry, page, lane, now.saved, now.fresh && !lane.partitioned),
             Ref.set(progress, { after: page.through, saved: Option.some(page.through), fresh: now.fresh && page.events.length === 0 })

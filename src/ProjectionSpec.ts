@@ -14,7 +14,11 @@
  * @since 0.1.0
  */
 import { AssertionError } from "node:assert"
-import { Effect, Either, Exit, Layer, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as CheckpointStore from "./CheckpointStore.js"
 import type { NewEvent } from "./Event.js"
 import type * as EventCodec from "./EventCodec.js"

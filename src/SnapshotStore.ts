@@ -6,7 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Option } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { StoreError } from "./EventStore.js"
 import type { StreamId } from "./StreamId.js"
 

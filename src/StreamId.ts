@@ -5,7 +5,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Either, identity, ParseResult, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { identity } from "effect/Function"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { v7 as uuidv7 } from "uuid"
 import { maxIdBytes, unfitForId } from "./internal/text.js"
 import { streamHash } from "./internal/partition.js"

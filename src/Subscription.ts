@@ -6,8 +6,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Stream } from "effect"
-import type { Duration } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
 import * as CheckpointStore from "./CheckpointStore.js"
 import type { StoredEvent } from "./Event.js"
 import * as EventStore from "./EventStore.js"

@@ -24,7 +24,9 @@
  * @since 0.1.0
  */
 import { decode, encode } from "@toon-format/toon"
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { StoredEvent } from "./Event.js"
 import { EventId } from "./EventId.js"
 import { StreamId } from "./StreamId.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Schedule, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Schedule, Schema, Stream, TestClock } from "effect"
 import { DecisionHandler, DecisionModel, EventCodec, EventStore, MemoryEventStore, Query, StreamId } from "chronicle"
 import { DecisionSpec } from "chronicle/testing"
 
@@ -95,6 +95,26 @@ describe("DecisionHandler", () => {
       const loaded = yield* handler.load({ show: "s1", person: "bob" })
       expect(loaded.state.show).toEqual({ offered: 3, booked: 1 })
       expect(loaded.position).toBe(stored!.globalPosition)
+    }).pipe(Effect.provide(store)))
+
+  it.effect("given the Clock at 1 hour, when a decision appends, then the state after it sees the event recorded when the store recorded it", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(3_600_000)
+      const lastRecorded = DecisionHandler.make<Book, Event, Date | undefined, never, never>({
+        codec,
+        model: (command) =>
+          DecisionModel.make({
+            query: Query.tagged(`person:${command.person}`),
+            initialState: undefined as Date | undefined,
+            evolve: (_, event: { readonly recordedAt: Date }) => event.recordedAt
+          }),
+        decide: (command) => Effect.succeed([SeatBooked.make({ show: command.show, person: command.person })]),
+        streamId: (command) => StreamId.unsafeMake("booking", `${command.show}-${command.person}`)
+      })
+      const result = yield* lastRecorded.handle({ show: "s7", person: "cy" })
+      const [stored] = yield* EventStore.query(Query.tagged("person:cy")).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+      expect(stored!.recordedAt).toEqual(new Date(3_600_000))
+      expect(result.state).toEqual(stored!.recordedAt)
     }).pipe(Effect.provide(store)))
 
   it.live("racing bookers: the show never oversells; the losers re-read and decide again", () =>

@@ -5,8 +5,10 @@
  * @since 0.1.0
  */
 import { Command } from "@effect/cli"
-import type { FileSystem, Path, Terminal } from "@effect/platform"
-import type { Effect } from "effect"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import type * as Terminal from "@effect/platform/Terminal"
+import type * as Effect from "effect/Effect"
 import * as bench from "./commands/bench.js"
 import * as copy from "./commands/copy.js"
 import * as exportCommand from "./commands/export.js"

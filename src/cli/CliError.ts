@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 
 /**
  * A failure to report as `chronicle: <message>` with `exitCode`.

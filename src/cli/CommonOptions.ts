@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Options } from "@effect/cli"
-import { Config } from "effect"
+import * as Config from "effect/Config"
 import * as StoreSpec from "./StoreSpec.js"
 
 /**

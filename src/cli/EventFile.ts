@@ -7,7 +7,12 @@
  * @since 0.1.0
  */
 import * as NodeFs from "node:fs"
-import { Chunk, Effect, Either, ParseResult, Schema, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type { StoredEvent } from "../Event.js"
 import { EventId } from "../EventId.js"
 import { StreamId } from "../StreamId.js"

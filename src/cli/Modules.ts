@@ -16,7 +16,7 @@
  */
 import * as NodePath from "node:path"
 import { pathToFileURL } from "node:url"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type * as Decider from "../Decider.js"
 import type * as EventCodec from "../EventCodec.js"
 import * as CliError from "./CliError.js"

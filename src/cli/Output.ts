@@ -7,7 +7,9 @@
  */
 import * as NodeFs from "node:fs"
 import * as NodeStream from "node:stream"
-import { Console, Effect, Exit } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { StoredEvent } from "../Event.js"
 import * as CliError from "./CliError.js"
 

@@ -6,7 +6,10 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, type Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import * as EventStore from "../EventStore.js"
 import * as PostgresCheckpointStore from "../stores/postgres/PostgresCheckpointStore.js"
 import * as PostgresEventStore from "../stores/postgres/PostgresEventStore.js"

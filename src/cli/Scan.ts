@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { StoredEvent } from "../Event.js"
 import type * as EventStore from "../EventStore.js"
 import * as CliError from "./CliError.js"

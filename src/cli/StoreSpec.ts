@@ -9,7 +9,9 @@
  */
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
-import { Data, Either, Redacted } from "effect"
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import { printable } from "./Output.js"
 
 /**

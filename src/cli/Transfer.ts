@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { NewEvent, StoredEvent } from "../Event.js"
 import type * as EventStore from "../EventStore.js"
 import * as ExpectedVersion from "../ExpectedVersion.js"

@@ -1,4 +1,4 @@
-import type { Option } from "effect"
+import type * as Option from "effect/Option"
 
 /** What a command handler keeps of an aggregate: its state, the version it is at, its last snapshot. */
 export interface CachedAggregate {

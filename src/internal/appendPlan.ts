@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { PendingEvent } from "../Event.js"
 import type { AppendResult, PendingAppend } from "../EventStore.js"
 import { ConcurrencyConflict, DuplicateEventId, StreamDeleted } from "../EventStore.js"

@@ -7,8 +7,15 @@
  * conflict (another process wrote) catches up and decides the batch again,
  * each command counting its own retries on its own schedule.
  */
-import type { Context } from "effect"
-import { Cause, Deferred, Effect, Either, Exit, Metric, Option, Schedule } from "effect"
+import type * as Context from "effect/Context"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type { EventMetadata, NewEvent } from "../Event.js"
 import type { EventEncodeError } from "../EventCodec.js"
 import * as EventStore from "../EventStore.js"

@@ -2,8 +2,11 @@
  * The machinery of `CommandHttp`: preconditions to expected versions,
  * failures to problems, the `ETag` on the answer.
  */
-import { HttpApp, HttpServerResponse } from "@effect/platform"
-import { Effect, Either, Predicate } from "effect"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
 import type { CommandHandler, CommandResult } from "../CommandHandler.js"
 import type * as CommandHttp from "../CommandHttp.js"
 import { Conflict, DomainRejected, etag, Gone, InvalidInput, PreconditionFailed } from "../CommandHttp.js"

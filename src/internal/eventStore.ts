@@ -2,7 +2,16 @@
  * The EventStore service built around a store's driver: input checks,
  * defaults, spans, metrics and the subscription loop, the same for every store.
  */
-import { Array as Arr, Cause, Chunk, Duration, Effect, FiberRef, Metric, MetricLabel, Queue, Stream } from "effect"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type {
   AppendError,
   AppendResult,

@@ -3,7 +3,7 @@
  * batches (ids, types, tags, schema versions), expected versions, queries and
  * read ranges, each refusal a typed error naming what was wrong.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { EventMetadata, NewEvent, PendingEvent } from "../Event.js"
 import * as EventId from "../EventId.js"
 import type {

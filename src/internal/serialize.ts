@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { PendingEvent } from "../Event.js"
 import { EventTooLarge, InvalidEvent } from "../EventStore.js"
 import type { StreamId } from "../StreamId.js"

@@ -5,7 +5,10 @@
  */
 import { AssertionError } from "node:assert"
 import { isDeepStrictEqual } from "node:util"
-import { Cause, Effect, Exit, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 
 /** A tagged error as a plain object, so diffs show its fields. */
 export const plain = (value: unknown): unknown =>

@@ -2,7 +2,7 @@
  * The SnapshotStore contract: every snapshot store Layer must pass this suite.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, TestClock } from "effect"
 import { SnapshotStore, StreamId } from "chronicle"
 import { freshStream } from "./EventStoreContract.js"
 
@@ -10,7 +10,15 @@ const save = (snapshot: SnapshotStore.NewSnapshot) => Effect.flatMap(SnapshotSto
 const load = (streamId: StreamId.StreamId) => Effect.flatMap(SnapshotStore.SnapshotStore, (s) => s.load(streamId))
 const remove = (streamId: StreamId.StreamId) => Effect.flatMap(SnapshotStore.SnapshotStore, (s) => s.remove(streamId))
 
-export const snapshotStoreContract = <E>(name: string, storeLayer: Layer.Layer<SnapshotStore.SnapshotStore, E>) =>
+/**
+ * `timedByDatabase`: the store takes a snapshot's time from its database
+ * (PostgreSQL's `now()`), not from Effect's Clock.
+ */
+export const snapshotStoreContract = <E>(
+  name: string,
+  storeLayer: Layer.Layer<SnapshotStore.SnapshotStore, E>,
+  options: { readonly timedByDatabase?: boolean } = {}
+) =>
   layer(storeLayer, { timeout: "60 seconds" })(`SnapshotStore contract: ${name}`, (it) => {
     describe("save and load", () => {
       it.effect("a stream without a snapshot loads none", () =>
@@ -27,6 +35,15 @@ export const snapshotStoreContract = <E>(name: string, storeLayer: Layer.Layer<S
           expect(loaded).toMatchObject({ streamId, version: 42, state, stateSchemaVersion: 3 })
           expect(loaded.takenAt).toBeInstanceOf(Date)
           expect(Number.isNaN(loaded.takenAt.getTime())).toBe(false)
+        }))
+
+      it.effect.skipIf(options.timedByDatabase === true)("a snapshot's time is Effect's Clock's when it was saved (a TestClock's in a test)", () =>
+        Effect.gen(function*() {
+          const streamId = freshStream("snap")
+          yield* TestClock.setTime(3_600_000)
+          yield* save({ streamId, version: 1, state: {}, stateSchemaVersion: 1 })
+          yield* TestClock.adjust("1 minute")
+          expect(Option.getOrThrow(yield* load(streamId)).takenAt).toEqual(new Date(3_600_000))
         }))
 
       it.effect("the latest snapshot wins; an older one saved later is ignored", () =>

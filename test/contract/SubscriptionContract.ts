@@ -72,6 +72,21 @@ const recorder = (name: string, category: string, options: { readonly failOn?: (
     })
   }))
 
+/**
+ * A fresh category with one busy stream, and the member of two whose
+ * partition gets none of its events; `start` is the log's head before them.
+ */
+const idleMember = (label: string) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore.EventStore
+    const category = `${label}${names++}x${process.pid}`
+    const name = freshName(label)
+    const busy = StreamId.unsafeMake(category, "busy")
+    const member = 1 - StreamId.partitionOf(busy, 2)
+    const start = yield* store.headPosition
+    return { store, category, name, busy, member, start }
+  })
+
 export const subscriptionContract = <E>(
   name: string,
   storeLayer: Layer.Layer<EventStore.EventStore | CheckpointStore.CheckpointStore, E>
@@ -408,12 +423,7 @@ export const subscriptionContract = <E>(
 
       it.effect("given a member whose partition gets no events, then its checkpoint keeps moving on over the others' events, live", () =>
         Effect.gen(function*() {
-          const store = yield* EventStore.EventStore
-          const category = `idle${names++}x${process.pid}`
-          const name = freshName("idle")
-          const busy = StreamId.unsafeMake(category, "busy")
-          const member = 1 - StreamId.partitionOf(busy, 2)
-          const start = yield* store.headPosition
+          const { busy, category, member, name, start, store } = yield* idleMember("idle")
           const { projection, seen } = yield* recorder(name, category)
           yield* ProjectionRunner.start(projection, { from: { after: start }, batchSize: 5, partition: { member, of: 2 }, pollInterval: "50 millis" })
           const { globalPositions } = yield* store.append(busy, events(3), { expectedVersion: "NoStream" })
@@ -428,12 +438,7 @@ export const subscriptionContract = <E>(
 
       it.effect("given a member whose partition has no events, when it catches up, then its checkpoint is the end of the log", () =>
         Effect.gen(function*() {
-          const store = yield* EventStore.EventStore
-          const category = `idlecu${names++}x${process.pid}`
-          const name = freshName("idlecu")
-          const busy = StreamId.unsafeMake(category, "busy")
-          const member = 1 - StreamId.partitionOf(busy, 2)
-          const start = yield* store.headPosition
+          const { busy, category, member, name, start, store } = yield* idleMember("idlecu")
           const { globalPositions } = yield* store.append(busy, events(12), { expectedVersion: "NoStream" })
           yield* visibleUpTo(globalPositions[11]!)
           const { projection, seen } = yield* recorder(name, category)

@@ -5,12 +5,12 @@
  * And a reader racing an erasure never mistakes a line being overwritten for
  * damage.
  */
-import { closeSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from "node:fs"
-import { FileSystem } from "@effect/platform"
-import { NodeContext } from "@effect/platform-node"
+import nodeFs from "node:fs"
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeSync } from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
-import { EventStore, FileEventStore, StreamId } from "chronicle"
+import { Effect } from "effect"
+import { StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
 import { appendTo, expectHolds, instance, logOf, readAllOf, readOf, startStallingWriter } from "../support/fencing.js"
@@ -36,6 +36,34 @@ const expectFreshOpenHolds = (directory: string, erased: StreamId.StreamId, ackn
     expect(yield* store.isDeleted(erased)).toBe(true)
     expect((yield* Effect.flip(store.append(erased, events(1), { expectedVersion: "Any" })))._tag).toBe("StreamDeleted")
   }))
+
+/**
+ * Until the scope closes, runs what `next` hands out before each positional
+ * read (`fs.read`) of the directory's log: the store sizes the log with a
+ * synchronous stat and reads it right after, so this is the one moment
+ * between the two where another process can act.
+ */
+const beforeNextLogRead = (directory: string, next: () => Effect.Effect<void, unknown> | undefined) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const read = nodeFs.read
+      const logIno = statSync(logOf(directory)).ino
+      nodeFs.read = ((...args: Parameters<typeof read>) => {
+        const fd: unknown = args[0]
+        const hook = typeof fd === "number" && fstatSync(fd).ino === logIno ? next() : undefined
+        if (hook === undefined) return Reflect.apply(read, nodeFs, args)
+        const callback = args.at(-1) as (error: unknown) => void
+        Effect.runPromise(hook).then(() => Reflect.apply(read, nodeFs, args), callback)
+      }) as typeof read
+      syncBuiltinESMExports()
+      return read
+    }),
+    (read) =>
+      Effect.sync(() => {
+        nodeFs.read = read
+        syncBuiltinESMExports()
+      })
+  )
 
 describe("FileEventStore erasure of void bytes", () => {
   it.live(
@@ -151,40 +179,17 @@ describe("FileEventStore readers racing an erasure", () => {
         const erased = StreamId.unsafeParse("race-erased")
         const other = StreamId.unsafeParse("race-other")
         const acknowledged = new Map<string, StreamId.StreamId>()
-        /** Runs once, right after the reader's store has taken the log's size: what another process does meanwhile. */
+        /** Runs once, right after the reader's store has taken the log's size (before it reads the log): what another process does meanwhile. */
         let meanwhile: Effect.Effect<void, unknown> | undefined
-        const statHook = Layer.effect(
-          FileSystem.FileSystem,
-          Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
-            ...fs,
-            open: (path, options) =>
-              Effect.map(fs.open(path, options), (file) =>
-                path.endsWith(FileEventStore.logFileName)
-                  ? new Proxy(file, {
-                    get(target, property) {
-                      if (property === "stat") {
-                        return Effect.tap(target.stat, () =>
-                          Effect.suspend(() => {
-                            const hook = meanwhile
-                            meanwhile = undefined
-                            return hook === undefined ? Effect.void : Effect.orDie(hook)
-                          }))
-                      }
-                      const value: unknown = Reflect.get(target, property, target)
-                      return typeof value === "function" ? value.bind(target) : value
-                    }
-                  })
-                  : file)
-          }))
-        ).pipe(Layer.provide(NodeContext.layer))
-
         yield* Effect.scoped(Effect.gen(function*() {
           const eraser = yield* instance(directory)
           yield* appendTo(eraser, other, 1, acknowledged)
-          const reader = Context.get(
-            yield* Layer.build(FileEventStore.layer({ directory, lockStaleMs: 2000 }).pipe(Layer.provide(Layer.merge(NodeContext.layer, statHook)))),
-            EventStore.EventStore
-          )
+          yield* beforeNextLogRead(directory, () => {
+            const hook = meanwhile
+            meanwhile = undefined
+            return hook
+          })
+          const reader = yield* instance(directory)
           expect((yield* readAllOf(reader)).length).toBe(1)
           // lines the reader has not indexed yet
           yield* eraser.append(erased, events(3), { expectedVersion: "NoStream" })

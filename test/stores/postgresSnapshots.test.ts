@@ -8,6 +8,7 @@ describe.runIf(postgresAvailable())("PostgresSnapshotStore", () => {
   const schema = uniqueSchema("snapshots")
   snapshotStoreContract(
     "postgres",
-    Layer.mergeAll(PostgresSnapshotStore.layer({ schema }), dropSchemaAfter(schema)).pipe(Layer.provide(client()))
+    Layer.mergeAll(PostgresSnapshotStore.layer({ schema }), dropSchemaAfter(schema)).pipe(Layer.provide(client())),
+    { timedByDatabase: true }
   )
 })

@@ -14,7 +14,8 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Effect, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as EventId from "../../EventId.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import { defaultMaxEventBytes } from "../../internal/serialize.js"

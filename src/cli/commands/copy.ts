@@ -9,7 +9,10 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { StreamId } from "../../StreamId.js"
 import * as CliError from "../CliError.js"
 import * as CommonOptions from "../CommonOptions.js"

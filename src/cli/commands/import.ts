@@ -6,7 +6,9 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Effect, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as CliError from "../CliError.js"
 import * as CommonOptions from "../CommonOptions.js"
 import * as EventFile from "../EventFile.js"

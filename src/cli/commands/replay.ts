@@ -7,7 +7,10 @@
  * @since 0.1.0
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Either, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as CommandHandler from "../../CommandHandler.js"
 import type { StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"

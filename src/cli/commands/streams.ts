@@ -5,7 +5,8 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as StreamId from "../../StreamId.js"
 import * as CommonOptions from "../CommonOptions.js"
 import * as Output from "../Output.js"

@@ -5,7 +5,9 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Effect, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { StoredEvent } from "../../Event.js"
 import * as CommonOptions from "../CommonOptions.js"
 import * as Output from "../Output.js"

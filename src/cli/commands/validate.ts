@@ -10,7 +10,10 @@
  * @since 0.1.0
  */
 import { Command, Options } from "@effect/cli"
-import { Effect, Either, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { StoredEvent } from "../../Event.js"
 import * as CliError from "../CliError.js"
 import * as CommonOptions from "../CommonOptions.js"

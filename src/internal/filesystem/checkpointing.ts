@@ -5,7 +5,10 @@
  * read-only store.
  */
 import * as NodeFs from "node:fs"
-import { Deferred, Effect, Metric, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import * as EventStore from "../../EventStore.js"
 import * as Metrics from "../../Metrics.js"
 import { blockCrc, blocksOf, blockSize, type CheckpointFile, close, type Covered, encode, load as loadCheckpoint, reusableBlocks, snapshotOf } from "./checkpoint.js"

@@ -3,7 +3,8 @@
  * and fenced like an append, then, for an erasure, the stream's lines
  * overwritten in place.
  */
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"

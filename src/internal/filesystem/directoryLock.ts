@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import lockfile from "proper-lockfile"
 
 /** How a directory is locked against other processes. */

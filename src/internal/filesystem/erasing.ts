@@ -3,7 +3,7 @@
  * filler lines of the same length, once its erasing tombstone is known valid.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { StoreError } from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBytes, readRunLimit } from "./io.js"

@@ -4,7 +4,8 @@
  */
 import * as NodeFs from "node:fs"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 /** The most bytes one read of the log takes at once. */
 export const readRunLimit = 4 * 1024 * 1024

@@ -8,7 +8,10 @@
 import * as NodeFs from "node:fs"
 import { basename } from "node:path"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Deferred, Effect, Option, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"
 import { readBuffer, readBytes, readRunLimit, syncDirectory } from "./io.js"
@@ -205,13 +208,10 @@ const reopen = (store: LogStore) =>
  */
 const currentSize = (store: LogStore) =>
   Effect.gen(function*() {
-    // the usual case, nothing appended since: one stat of the path, asked synchronously
-    const now = yield* Effect.try({ try: () => NodeFs.statSync(store.logPath, { bigint: false }), catch: (error) => store.fail("read", error) })
-    if (now.ino === store.logIno && now.size === store.index.size) return now.size
-    const [onDisk, mine] = yield* Effect.all([store.fs.stat(store.logPath), store.log.stat])
-    if (Option.getOrUndefined(onDisk.ino) === Option.getOrUndefined(mine.ino)) return Number(mine.size)
-    yield* reopen(store)
-    return Number(onDisk.size)
+    // one stat of the path, asked synchronously: when the file there is ours, its size is our file's
+    const onDisk = yield* Effect.try({ try: () => NodeFs.statSync(store.logPath, { bigint: false }), catch: (error) => store.fail("read", error) })
+    if (onDisk.ino !== store.logIno) yield* reopen(store)
+    return onDisk.size
   })
 
 /**

@@ -3,7 +3,10 @@
  * read began (a view), page by page, nearby lines coalesced into one read.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"
 import type { StreamId } from "../../StreamId.js"

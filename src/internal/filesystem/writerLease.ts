@@ -13,7 +13,8 @@
  * (`at` on each append, read back) voids what it writes after.
  */
 import * as NodeFs from "node:fs"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { StoreError } from "../../EventStore.js"
 import { acquireDirectoryLock, type DirectoryLock, isLocked, lockRounds } from "./directoryLock.js"
 

@@ -5,7 +5,12 @@
  * (group commit). Each append is planned against the log's end as this
  * holder sees it and read back after the write (fencing).
  */
-import { Cause, Clock, Deferred, Effect, Either, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"

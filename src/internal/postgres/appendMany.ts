@@ -6,7 +6,8 @@
  * taken after the locks. A refusal writes nothing; it is explained by where
  * the call's event ids are and what the streams hold.
  */
-import { Effect, Either } from "effect"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as EventStore from "../../EventStore.js"
 import { type Location, planAppendMany } from "../appendPlan.js"
 import { encodeBatch, isUniqueViolation, maxBatch, modeOf } from "./appending.js"

@@ -5,7 +5,10 @@
  * a deleted stream, or a race to try again).
  */
 import { SqlClient } from "@effect/sql"
-import { Context as Services, Effect, Either, Option } from "effect"
+import * as Services from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"

@@ -6,7 +6,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import type Pg from "pg"
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { StoreError } from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../serialize.js"
 import type { StreamId } from "../../StreamId.js"

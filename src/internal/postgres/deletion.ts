@@ -2,7 +2,7 @@
  * Stream deletion on PostgreSQL: a tombstone on the stream's row (and its
  * events removed when erasing), under the locks every writer takes.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"

@@ -1,4 +1,4 @@
-import { Predicate } from "effect"
+import * as Predicate from "effect/Predicate"
 import { StoreError } from "../../EventStore.js"
 
 const pgCode = (u: unknown): string | undefined =>

@@ -5,7 +5,10 @@
  * returns what had settled when it started and a late commit never lands
  * behind it.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { StoredEvent } from "../../Event.js"
 import type * as EventStore from "../../EventStore.js"
 import type * as Query from "../../Query.js"

@@ -2,7 +2,9 @@
  * Group commit for the PostgreSQL event store: appends that arrive while
  * others are on their way go out together as one call of `append_group`.
  */
-import { Deferred, Effect, type Exit } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type { Row, Statement } from "./statements.js"
 
 /** What group commit needs of the store: how to run a statement, and the group statement. */

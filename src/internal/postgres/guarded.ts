@@ -4,7 +4,8 @@
  * condition's check with every writer of a matching event.
  */
 import { createHash } from "node:crypto"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"

@@ -5,7 +5,11 @@
  * notification).
  */
 import { PgClient } from "@effect/sql-pg"
-import { Deferred, Effect, Option, type Scope, Stream } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as EventId from "../../EventId.js"
 import type { Context } from "./context.js"
 

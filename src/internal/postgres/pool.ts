@@ -4,7 +4,10 @@
  * statements run on it as named (prepared) statements with raw rows.
  */
 import Pg from "pg"
-import { Effect, Redacted, Runtime, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import { type Row, rawTypes, type Statement } from "./statements.js"
 
 /** What the pool is built from (the connection settings of `layerFromUrl`). */

@@ -2,7 +2,10 @@
  * Stream reads on PostgreSQL: page by page, each page bounded on both sides
  * (versions are dense), so memory stays flat whatever the stream's length.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { EventPayload } from "../../Event.js"
 import type * as EventStore from "../../EventStore.js"
 import type { StreamId } from "../../StreamId.js"

@@ -10,7 +10,8 @@
  * below it later (see `horizon()` in `schema`).
  */
 import type Pg from "pg"
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { StoreError } from "../../EventStore.js"
 import { storeError } from "./errors.js"
 import { queryPool } from "./pool.js"

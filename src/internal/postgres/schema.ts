@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { SqlClient } from "@effect/sql"
 import { StoreError } from "../../EventStore.js"
 import { storeError } from "./errors.js"

@@ -65,7 +65,10 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import { Config, type ConfigError, Effect, Layer } from "effect"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as EventStore from "../../EventStore.js"
 import { defaultMaxEventBytes } from "../../internal/serialize.js"
 import * as Checkpointing from "../../internal/filesystem/checkpointing.js"

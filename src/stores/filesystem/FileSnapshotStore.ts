@@ -11,7 +11,12 @@ import { createHash, randomUUID } from "node:crypto"
 import { crc32 } from "node:zlib"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import { Config, type ConfigError, Effect, Layer, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { StoreError } from "../../EventStore.js"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
@@ -100,8 +105,9 @@ export const make = (options: FileSnapshotStoreOptions = {}) =>
               if (current._tag === "Right" && Option.isSome(current.right) && current.right.value.version > snapshot.version) {
                 return
               }
+              const takenAt = new Date(yield* Clock.currentTimeMillis)
               const json = `{"streamId":${JSON.stringify(snapshot.streamId)},"version":${snapshot.version},"stateSchemaVersion":${snapshot.stateSchemaVersion},"takenAt":"${
-                new Date().toISOString()
+                takenAt.toISOString()
               }","state":${state}}`
               const content = `${prefix}${crc32(json).toString(16).padStart(8, "0")}${middle}${json}}`
               const target = fileOf(snapshot.streamId)

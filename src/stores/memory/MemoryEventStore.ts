@@ -6,7 +6,14 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Config, type ConfigError, Effect, Either, Layer, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { PendingEvent, StoredEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import * as ExpectedVersion from "../../ExpectedVersion.js"

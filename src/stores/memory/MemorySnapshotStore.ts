@@ -4,7 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Layer, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as SnapshotStore from "../../SnapshotStore.js"
 import type { StreamId } from "../../StreamId.js"
 

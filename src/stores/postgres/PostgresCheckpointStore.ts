@@ -6,7 +6,11 @@
  * @since 0.1.0
  */
 import { SqlClient, SqlError } from "@effect/sql"
-import { Config, type ConfigError, Effect, Layer, Option } from "effect"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as CheckpointStore from "../../CheckpointStore.js"
 import type { StoreError } from "../../EventStore.js"
 import { storeError } from "../../internal/postgres/errors.js"

@@ -10,7 +10,9 @@
  * @since 0.2.0
  */
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as ConsumerGroup from "../../ConsumerGroup.js"
 import { StoreError } from "../../EventStore.js"
 import { storeError } from "../../internal/postgres/errors.js"
