@@ -30,6 +30,7 @@ import * as EventStore from "./EventStore.js"
 import * as ExpectedVersion from "./ExpectedVersion.js"
 import type { LruAggregates } from "./internal/aggregateCache.js"
 import { identityOf } from "./internal/aggregateCache.js"
+import { foldPageOf } from "./internal/eventStore.js"
 import * as Batching from "./internal/commandBatching.js"
 import * as Snapshots from "./internal/snapshots.js"
 import * as Metrics from "./Metrics.js"
@@ -285,7 +286,7 @@ const foldPages = <E extends EventCodec.Tagged, S>(
   toVersion: number
 ) =>
   Effect.flatMap(EventStore.EventStore, (store) =>
-    store.foldPage !== undefined ? foldDecoding(decider, codec, store.foldPage, streamId, from, toVersion) : Effect.gen(function*() {
+    foldPageOf(store) !== undefined ? foldDecoding(decider, codec, foldPageOf(store)!, streamId, from, toVersion) : Effect.gen(function*() {
       const folding: Folding<S> = { ...from, count: 0 }
       const fetch = (after: number) => {
         const last = Math.min(toVersion, after + loadPageSize)
@@ -324,16 +325,25 @@ const foldDecoding = <E extends EventCodec.Tagged, S>(
   Effect.gen(function*() {
     const folding: Folding<S> = { ...from, count: 0 }
     let failed: EventCodec.DecodeError | undefined
+    let threw: { readonly defect: unknown } | undefined
     const step = (stored: EventPayload) => {
-      failed = foldPayload(decider, codec, folding, stored)
-      return failed === undefined
+      if (failed !== undefined || threw !== undefined) return false
+      try {
+        failed = foldPayload(decider, codec, folding, stored)
+      } catch (defect) {
+        // the decider's or the schema's bug, not the store's: a defect, as on every other path
+        threw = { defect }
+      }
+      return failed === undefined && threw === undefined
     }
     while (folding.version < toVersion) {
+      const before = folding.version
       const last = Math.min(toVersion, folding.version + loadPageSize)
       const wanted = last - folding.version
       const taken = yield* foldPage(streamId, { fromVersion: folding.version + 1, toVersion: last, limit: wanted }, step)
+      if (threw !== undefined) return yield* Effect.die(threw.defect)
       if (failed !== undefined) return yield* Effect.fail(failed)
-      if (taken < wanted) break
+      if (taken < wanted || folding.version === before) break
     }
     return folding
   })

@@ -175,8 +175,9 @@ const withTag = (data: Record<string, unknown>, tag: string): Record<string, unk
   }
   const copy: Record<string, unknown> = {}
   for (const key in data) {
-    // assigning __proto__ would set the copy's prototype: the spread defines it as a field
-    if (key === "__proto__" || !Object.hasOwn(data, key)) return { ...data, _tag: tag }
+    // assigning a key Object.prototype has (__proto__, toString) would set the copy's prototype or hit
+    // that property (read-only when intrinsics are frozen): the spread defines such keys as fields
+    if (key in Object.prototype || !Object.hasOwn(data, key)) return { ...data, _tag: tag }
     copy[key] = data[key]
   }
   copy._tag = tag

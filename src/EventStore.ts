@@ -589,8 +589,15 @@ export const defaultChunkSize = 1000
 
 /**
  * Reads one page of a stream's payloads (as `readPage`), handing each to
- * `step` as it is decoded; `step` returns false to stop. Succeeds with how
- * many payloads `step` took.
+ * `step` as it is decoded, in version order, instead of returning the page:
+ * nothing of the page outlives its step, so a long fold leaves no garbage
+ * to promote. `step` returns false to stop there (that payload counts);
+ * succeeds with how many payloads `step` took. `step` runs inside the read
+ * (a page is decoded in one synchronous pass over the store's read buffer):
+ * it must not throw or use the store, and when the read then fails (a
+ * damaged line further on), what it folded is to be dropped. A store whose
+ * driver has one folds loads through it (`CommandHandler`); the span
+ * `EventStore.foldPage` covers the fold too.
  *
  * @since 0.2.0
  * @category models
@@ -641,17 +648,6 @@ export interface EventStoreService {
    * `Stream` when a stream is short.
    */
   readonly readPage: (streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, ReadError>
-  /**
-   * `readPage` handing each payload to `step` as it is decoded, in version
-   * order, instead of returning the page: nothing of the page outlives its
-   * step, so a long fold leaves no garbage to promote. `step` returns false
-   * to stop there. Succeeds with how many payloads `step` took. Stores that
-   * decode synchronously offer it (the filesystem store); `CommandHandler`
-   * folds through it when it is there, through `readPage` otherwise.
-   *
-   * @since 0.2.0
-   */
-  readonly foldPage?: FoldPage<ReadError> | undefined
   /** Streams every event of the store in global order, in chunks. */
   readonly readAll: (options?: ReadAllOptions) => Stream.Stream<StoredEvent, ReadError>
   /**
@@ -748,7 +744,12 @@ export interface Driver {
   readonly readPayloads?: ((streamId: StreamId, range: StreamRange) => Stream.Stream<EventPayload, StoreError>) | undefined
   /** A page of payloads in one go, when the store can do that cheaply; `readPayloads` serves otherwise. */
   readonly readPage?: ((streamId: StreamId, page: Page) => Effect.Effect<ReadonlyArray<EventPayload>, StoreError>) | undefined
-  /** `readPage` folding as it decodes, when the store decodes synchronously (see `EventStoreService.foldPage`). */
+  /**
+   * `readPage` folding as it decodes (see `FoldPage`), when the store
+   * decodes synchronously. Loads fold through it on the service `make`
+   * builds; a copy of that service (one that wraps `readPage`, say) loads
+   * through its `readPage`.
+   */
   readonly foldPage?: FoldPage<StoreError> | undefined
   readonly readAll: (range: LogRange) => Stream.Stream<StoredEvent, StoreError>
   /**

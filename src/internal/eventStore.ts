@@ -19,6 +19,7 @@ import type {
   DecisionRead,
   Driver,
   EventStoreService,
+  FoldPage,
   LogPage,
   LogRange,
   ReadError,
@@ -132,7 +133,33 @@ const followLog = (driver: Driver, options: SubscribeOptions | undefined): Strea
   )
 }
 
+/**
+ * The `foldPage` of services built by `make` around a driver that has one,
+ * by the service object: a copy of the service (say one that wraps
+ * `readPage`) has none, and loads through its `readPage`.
+ */
+const foldPages = new WeakMap<EventStoreService, FoldPage<ReadError>>()
+
+/** The service's `foldPage`, if it is one `make` built around a driver that folds as it decodes. */
+export const foldPageOf = (service: EventStoreService): FoldPage<ReadError> | undefined => foldPages.get(service)
+
+/** The driver's `foldPage` with the service's checks and span. */
+const checkedFoldPage = (driver: Driver, foldPage: FoldPage<StoreError>): FoldPage<ReadError> => (streamId, page, step) => {
+  const range = checkStreamId(streamId) ??
+    settleRange("foldPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
+  if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
+  return foldPage(streamId, page, step).pipe(
+    Effect.withSpan("EventStore.foldPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
+  )
+}
+
 export const make = (driver: Driver): EventStoreService => {
+  const service = makeService(driver)
+  if (driver.foldPage !== undefined) foldPages.set(service, checkedFoldPage(driver, driver.foldPage))
+  return service
+}
+
+const makeService = (driver: Driver): EventStoreService => {
   const readWith = <A>(
     name: string,
     operation: string,
@@ -228,14 +255,6 @@ export const make = (driver: Driver): EventStoreService => {
         )
       return read.pipe(
         Effect.withSpan("EventStore.readPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
-      )
-    },
-    foldPage: driver.foldPage === undefined ? undefined : (streamId, page, step) => {
-      const range = checkStreamId(streamId) ??
-        settleRange("foldPage", { ...page, direction: "forwards", chunkSize: Math.max(1, page.limit) })
-      if (range instanceof InvalidArgument || range instanceof InvalidStreamId) return Effect.fail(range)
-      return driver.foldPage!(streamId, page, step).pipe(
-        Effect.withSpan("EventStore.foldPage", storeSpan(driver.name, { "chronicle.stream_id": streamId, "chronicle.from_version": page.fromVersion }))
       )
     },
     readLogPage: (options) => {

@@ -10,6 +10,7 @@ import * as fc from "fast-check"
 import type { Event, ExpectedVersion } from "chronicle"
 import { EventId, EventStore, StreamId } from "chronicle"
 import { pause } from "../support/time.js"
+import { foldPageOf } from "../../src/internal/eventStore.js"
 
 type NewEvent = Event.NewEvent
 
@@ -461,9 +462,10 @@ export const eventStoreContract = <E>(
             const streamId = yield* sample
             const page = { fromVersion, toVersion: fromVersion + span, limit }
             const store = yield* EventStore.EventStore
-            if (store.foldPage === undefined) return
+            const foldPage = foldPageOf(store)
+            if (foldPage === undefined) return
             const handed: Array<Event.EventPayload> = []
-            const taken = yield* store.foldPage(streamId, page, (payload) => {
+            const taken = yield* foldPage(streamId, page, (payload) => {
               handed.push(payload)
               return handed.length < stopAt
             })

@@ -14,6 +14,7 @@ import { EventId, EventStore, FileEventStore, StreamId } from "chronicle"
 import type { EventPayload, PendingEvent, StoredEvent } from "../../src/Event.js"
 import { crc32 } from "node:zlib"
 import { decodeKnownPayloadAt, decodeLineAt, decodePayloadAt, encodeLine } from "../../src/internal/filesystem/logFormat.js"
+import { foldPageOf } from "../../src/internal/eventStore.js"
 import { knownPayloadIn, payloadIn, typeKeyOf } from "../../src/internal/filesystem/lineDecoding.js"
 import { removeAfter, tempDirectory } from "../support/filesystem.js"
 
@@ -181,7 +182,7 @@ describe("filesystem store: in-place line decoding", () => {
         const range = { fromVersion: 1, toVersion: 20, limit: 20 }
         // read as a page, and folded as it is decoded
         const page = () => store.readPage(streamId, range)
-        const fold = () => Effect.flatMap(Effect.fromNullable(store.foldPage), (foldPage) => foldPage(streamId, range, () => true))
+        const fold = () => Effect.flatMap(Effect.fromNullable(foldPageOf(store)), (foldPage) => foldPage(streamId, range, () => true))
         expect((yield* page()).map((p) => p.data)).toEqual(events.map((e) => e.data))
         expect(yield* fold()).toBe(20)
         yield* Effect.promise(() =>

@@ -87,9 +87,12 @@ export const foldPositions = <A extends object>(
 ): Effect.Effect<number, EventStore.StoreError> =>
   Effect.gen(function*() {
     const undecoded: Array<Undecoded> = []
-    const count = yield* Effect.try({
-      try: () => decodePositions(store, positions, limit, decode, step, undecoded),
-      catch: (error) => store.fail("read", error)
+    const count = yield* Effect.suspend(() => {
+      try {
+        return Effect.succeed(decodePositions(store, positions, limit, decode, step, undecoded))
+      } catch (error) {
+        return error instanceof StepThrew ? Effect.die(error.defect) : Effect.fail(store.fail("read", error))
+      }
     })
     for (const { at, problem } of undecoded) {
       // erased since this read began (here or by another process): left out
@@ -101,6 +104,11 @@ export const foldPositions = <A extends object>(
     }
     return count
   })
+
+/** What a fold's `step` threw: its own defect, not the store's failure. */
+class StepThrew {
+  constructor(readonly defect: unknown) {}
+}
 
 const decodePositions = <A extends object>(
   store: ReadingStore,
@@ -138,7 +146,13 @@ const decodePositions = <A extends object>(
       const line = decode(bytes, at - low, end, k)
       if (typeof line !== "string") {
         taken++
-        if (!step(line)) return taken
+        let more: boolean
+        try {
+          more = step(line)
+        } catch (defect) {
+          throw new StepThrew(defect)
+        }
+        if (!more) return taken
       } else if (!isFiller(bytes.toString("utf8", at - low, end))) undecoded.push({ at, problem: line })
     }
     i = j + 1
