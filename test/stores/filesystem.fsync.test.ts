@@ -1,6 +1,6 @@
 /**
  * Durability of the filesystem store, seen through the `FileSystem` service
- * it writes with (and `fs.writeSync` and `fs.fdatasync`, which its writer appends and syncs with): with `fsync` (the default) an append returns only after the
+ * it writes with (and `fs.writeSync`, `fs.fdatasync` and `fs.fdatasyncSync`, which its writer appends and syncs with): with `fsync` (the default) an append returns only after the
  * log was synced, and the directory is synced when the log is created; an
  * erasure syncs its tombstone before it overwrites the erased lines, and those
  * before it returns; with `fsync: false` nothing is synced.

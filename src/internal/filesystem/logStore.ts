@@ -30,6 +30,8 @@ export interface LogStoreSettings {
   readonly tombstonesPath: string
   /** `fsync` before an append returns. */
   readonly durable: boolean
+  /** With `durable`: an append without company may `fsync` on the event loop, committing in one synchronous step. */
+  readonly syncOnEventLoop: boolean
   /** After how long a lock whose holder stopped refreshing it is taken over, in ms. */
   readonly staleMs: number
   /** Largest accepted event, UTF-8 bytes of data plus metadata. */
