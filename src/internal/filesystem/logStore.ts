@@ -44,6 +44,33 @@ export interface LogStoreSettings {
   readonly checkpointPath: string
 }
 
+/**
+ * A semaphore of one permit that tells whether the permit is taken: a
+ * synchronous step (which nothing else can interleave with) may index
+ * without taking it, if nobody holds it.
+ */
+export interface IndexingPermit {
+  readonly withPermits: (permits: 1) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Whether a fiber holds the permit: it may be amid a scan, suspended in a read. */
+  readonly taken: () => boolean
+}
+
+/** A fresh indexing permit. */
+export const makeIndexingPermit = Effect.map(Effect.makeSemaphore(1), (semaphore): IndexingPermit => {
+  let taken = false
+  const release = Effect.sync(() => {
+    taken = false
+  })
+  return {
+    withPermits: (permits) => (self) =>
+      semaphore.withPermits(permits)(Effect.suspend(() => {
+        taken = true
+        return Effect.ensuring(self, release)
+      })),
+    taken: () => taken
+  }
+})
+
 /** The log as this process knows it. */
 export interface LogStore extends LogStoreSettings {
   readonly fs: FileSystem.FileSystem
@@ -67,7 +94,7 @@ export interface LogStore extends LogStoreSettings {
    * adding its own entries) and readers catching up. Two scans of the same
    * bytes would index them twice.
    */
-  readonly indexing: Effect.Semaphore
+  readonly indexing: IndexingPermit
   /** The store's scope: a log reopened later stays open as long as the store. */
   readonly scope: Scope.Scope
   readonly fail: (operation: string, error: unknown) => EventStore.StoreError
@@ -115,7 +142,7 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       legacy: new Map(),
       erasures: new Erasures(),
       voids: new Map(),
-      indexing: yield* Effect.makeSemaphore(1),
+      indexing: yield* makeIndexingPermit,
       scope: yield* Effect.scope,
       fail,
       checkpoint: { covered: 0, blocks: [], writing: false },

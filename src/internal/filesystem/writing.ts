@@ -5,14 +5,14 @@
  * (group commit). Each append is planned against the log's end as this
  * holder sees it and read back after the write (fencing).
  */
-import { Cause, Clock, Deferred, Effect, Either, Option } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Either, identity, Option } from "effect"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
 import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
 import { planAppendMany } from "../appendPlan.js"
 import { type SerializedEvent, serializeEvent } from "../serialize.js"
-import { awaitVerified, writeIfDue } from "./checkpointing.js"
+import { awaitVerified, checkpointDue, writeIfDue } from "./checkpointing.js"
 import { appendNow, readBytesNow, syncData, syncDataNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
@@ -267,26 +267,18 @@ const commitNow = (store: LogStore, call: Call, now: string) => {
 }
 
 /**
- * Commits one call at once if the lease is ready: one synchronous step under
- * the indexing permit, if no reader holds it; `None` when it cannot be had,
- * and nothing was done.
+ * Commits one call at once if the lease is ready and no reader holds the
+ * indexing permit (nothing else runs during the synchronous step, so it needs
+ * not be taken); `undefined` when it cannot be had, and nothing was done.
  */
-const commitNowIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
-  Effect.flatMap(Clock.currentTimeMillis, (millis) =>
-    store.indexing.withPermitsIfAvailable(1)(
-      Effect.sync(() => store.lease.useNow(() => commitNow(store, call, new Date(millis).toISOString())))
-    )).pipe(Effect.map(Option.flatten), inline(store, call))
-
-/**
- * The tail of a commit of one call outside the writer fiber: a checkpoint
- * written if one is due; what stopped the commit, the call's outcome.
- */
-const inline = (store: LogStore, call: Call) =>
-(commit: Effect.Effect<Option.Option<Array<Outcome>>, EventStore.StoreError>): Effect.Effect<Option.Option<Array<Outcome>>> =>
-  commit.pipe(
-    Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
-    Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
-  )
+const commitNowIfReady = (store: LogStore, call: Call, now: number): Array<Outcome> | undefined => {
+  if (store.indexing.taken()) return undefined
+  try {
+    return Option.getOrUndefined(store.lease.useNow(() => commitNow(store, call, new Date(now).toISOString())))
+  } catch (error) {
+    return [Either.left(store.fail("append", error))]
+  }
+}
 
 /** Every call of a group fails with what stopped its commit. */
 const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
@@ -310,7 +302,13 @@ const commit = (store: LogStore, group: ReadonlyArray<Call>): Effect.Effect<Arra
  * not, and nothing was done.
  */
 const commitIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
-  inline(store, call)(store.lease.useIfReady(commitHolding(store, [call], true)))
+  store.lease.useIfReady(commitHolding(store, [call], true)).pipe(
+    Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
+    Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
+  )
+
+/** What `append` returns of its call's results. */
+const first = (results: ReadonlyArray<EventStore.AppendResult>) => results[0]!
 
 /** The most calls one commit of queued appends takes. */
 const maxGroup = 1000
@@ -385,27 +383,31 @@ export const startWriter = (store: LogStore) =>
       Effect.suspend(() => failAll(waiting.splice(0), store.fail("append", new Error("the store was closed"))))
     )
 
-    const appendMany = (
-      appends: ReadonlyArray<EventStore.PendingAppend>,
-      condition: EventStore.SettledCondition | undefined
-    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> =>
-      Effect.suspend(() => {
-        const call: Call = { appends, condition }
-        if (committing || waiting.length > 0 || !store.lease.ready()) return queued(call)
+    /** Commits `call`: at once if it can, else queued; `pick` is what its caller wants of the results. */
+    const submit = <A>(call: Call, pick: (results: ReadonlyArray<EventStore.AppendResult>) => A): Effect.Effect<A, EventStore.AppendError> =>
+      Effect.withFiberRuntime((fiber) => {
+        if (committing || waiting.length > 0 || !store.lease.ready()) return Effect.map(queued(call), pick)
         if (commitsNow()) {
-          return Effect.flatMap(commitNowIfReady(store, call), Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! }))
+          const outcomes = commitNowIfReady(store, call, Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
+          if (outcomes === undefined) return Effect.map(queued(call), pick)
+          const outcome = Either.map(outcomes[0]!, pick)
+          return checkpointDue(store) ? Effect.zipRight(writeIfDue(store), outcome) : outcome
         }
         committing = true
         return Effect.flatMap(
           Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), inlineDone)),
-          Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! })
+          Option.match({ onNone: () => Effect.map(queued(call), pick), onSome: ([outcome]) => Either.map(outcome!, pick) })
         )
       })
+    const appendMany = (
+      appends: ReadonlyArray<EventStore.PendingAppend>,
+      condition: EventStore.SettledCondition | undefined
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> => submit({ appends, condition }, identity)
     const append = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
       expectedVersion: ExpectedVersion.ExpectedVersion,
       condition: EventStore.SettledCondition | undefined
-    ) => Effect.map(appendMany([{ streamId, events, expectedVersion }], condition), (results) => results[0]!)
+    ) => submit({ appends: [{ streamId, events, expectedVersion }], condition }, first)
     return { append, appendMany }
   })
