@@ -10,8 +10,8 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Stream } from "effect"
-import { FileEventStore, StreamId } from "chronicle"
+import { Chunk, ConfigProvider, Effect, Either, Fiber, Layer, Stream } from "effect"
+import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
 import { hookSyncs, hookSyncWrites } from "../support/syncWrites.js"
@@ -176,6 +176,23 @@ describe("FileEventStore writer", () => {
       for (let version = 0; version < 20; version++) {
         yield* store.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version })
       }
+
+      expect(syncs).toEqual({ onEventLoop: 0, onThreadPool: 20 })
+    }).pipe(Effect.scoped))
+
+  it.live("given CHRONICLE_SYNC_ON_EVENT_LOOP=false in the environment, then the store built by layerConfig(environment) syncs every append on the thread pool", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-environment")
+      const streamId = StreamId.unsafeMake("writer", "environment")
+      const syncs = yield* countingLogSyncs(directory)
+      yield* Effect.gen(function*() {
+        for (let version = 0; version < 20; version++) {
+          yield* EventStore.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version })
+        }
+      }).pipe(Effect.provide(FileEventStore.layerConfig(FileEventStore.environment).pipe(
+        Layer.provide(NodeContext.layer),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CHRONICLE_DIR", directory], ["CHRONICLE_SYNC_ON_EVENT_LOOP", "false"]]))))
+      )))
 
       expect(syncs).toEqual({ onEventLoop: 0, onThreadPool: 20 })
     }).pipe(Effect.scoped))
