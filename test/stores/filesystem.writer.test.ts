@@ -10,7 +10,7 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Effect, Either, Fiber, Layer, Stream } from "effect"
+import { Chunk, ConfigProvider, Context, Effect, Either, Fiber, Layer, Stream } from "effect"
 import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
@@ -54,6 +54,14 @@ const countingLogSyncs = (directory: string) =>
     }),
     ({ unhook }) => Effect.sync(unhook)
   ).pipe(Effect.map(({ count }) => count))
+
+/** Appends one event at a time to `streamId`, at versions `from` + 1 up to `to`. */
+const appendOneAtATime = (store: EventStore.EventStoreService, streamId: StreamId.StreamId, from: number, to: number) =>
+  Effect.forEach(
+    Array.from({ length: to - from }, (_, i) => from + i),
+    (version) => store.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version }),
+    { discard: true }
+  )
 
 const readLog = (store: Effect.Effect.Success<ReturnType<typeof openStore>>) =>
   Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray)
@@ -167,32 +175,23 @@ describe("FileEventStore writer", () => {
       expect((yield* readLog(store)).map((e) => e.streamVersion)).toEqual(Array.from({ length: 65 }, (_, i) => i + 1))
     }).pipe(Effect.scoped))
 
-  it.live("given syncOnEventLoop: false, then every append's fsync runs on the thread pool", () =>
+  it.live.each([
+    { setting: "syncOnEventLoop: false", open: (directory: string) => openStore(directory, { syncOnEventLoop: false }) },
+    {
+      setting: "CHRONICLE_SYNC_ON_EVENT_LOOP=false",
+      open: (directory: string) =>
+        Layer.build(FileEventStore.layerConfig(FileEventStore.environment).pipe(
+          Layer.provide(NodeContext.layer),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CHRONICLE_DIR", directory], ["CHRONICLE_SYNC_ON_EVENT_LOOP", "false"]]))))
+        )).pipe(Effect.map(Context.get(EventStore.EventStore)))
+    }
+  ])("given $setting (an option, or the environment read by layerConfig(environment)), then every append's fsync runs on the thread pool", ({ open }) =>
     Effect.gen(function*() {
       const directory = yield* freshDirectory("writer-thread-pool")
       const streamId = StreamId.unsafeMake("writer", "pool")
-      const store = yield* openStore(directory, { syncOnEventLoop: false })
+      const store = yield* open(directory)
       const syncs = yield* countingLogSyncs(directory)
-      for (let version = 0; version < 20; version++) {
-        yield* store.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version })
-      }
-
-      expect(syncs).toEqual({ onEventLoop: 0, onThreadPool: 20 })
-    }).pipe(Effect.scoped))
-
-  it.live("given CHRONICLE_SYNC_ON_EVENT_LOOP=false in the environment, then the store built by layerConfig(environment) syncs every append on the thread pool", () =>
-    Effect.gen(function*() {
-      const directory = yield* freshDirectory("writer-environment")
-      const streamId = StreamId.unsafeMake("writer", "environment")
-      const syncs = yield* countingLogSyncs(directory)
-      yield* Effect.gen(function*() {
-        for (let version = 0; version < 20; version++) {
-          yield* EventStore.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version })
-        }
-      }).pipe(Effect.provide(FileEventStore.layerConfig(FileEventStore.environment).pipe(
-        Layer.provide(NodeContext.layer),
-        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CHRONICLE_DIR", directory], ["CHRONICLE_SYNC_ON_EVENT_LOOP", "false"]]))))
-      )))
+      yield* appendOneAtATime(store, streamId, 0, 20)
 
       expect(syncs).toEqual({ onEventLoop: 0, onThreadPool: 20 })
     }).pipe(Effect.scoped))
@@ -202,9 +201,7 @@ describe("FileEventStore writer", () => {
       const directory = yield* freshDirectory("writer-company")
       const store = yield* openStore(directory)
       const lone = StreamId.unsafeMake("writer", "lone")
-      for (let version = 0; version < 20; version++) {
-        yield* store.append(lone, events(1), { expectedVersion: version === 0 ? "NoStream" : version })
-      }
+      yield* appendOneAtATime(store, lone, 0, 20)
       const syncs = yield* countingLogSyncs(directory)
       yield* Effect.forEach(
         Array.from({ length: 16 }, (_, fiber) => StreamId.unsafeMake("writer", `fiber${fiber}`)),
@@ -216,9 +213,7 @@ describe("FileEventStore writer", () => {
 
       expect(syncs.onEventLoop + syncs.onThreadPool, "fsyncs for 320 appends of 16 fibers").toBeLessThan(100)
       const before = syncs.onEventLoop
-      for (let version = 20; version < 40; version++) {
-        yield* store.append(lone, events(1), { expectedVersion: version })
-      }
+      yield* appendOneAtATime(store, lone, 20, 40)
       expect(syncs.onEventLoop - before, "of 20 lone appends after the burst, synced on the event loop").toBeGreaterThanOrEqual(12)
       const log = yield* readLog(store)
       expect(log.length).toBe(360)
