@@ -1,6 +1,6 @@
 /**
  * Durability of the filesystem store, seen through the `FileSystem` service
- * it writes with (and `fs.writeSync` and `fs.fdatasync`, which its writer appends and syncs with): with `fsync` (the default) an append returns only after the
+ * it writes with (and `fs.writeSync`, `fs.fdatasync` and `fs.fdatasyncSync`, which its writer appends and syncs with): with `fsync` (the default) an append returns only after the
  * log was synced, and the directory is synced when the log is created; an
  * erasure syncs its tombstone before it overwrites the erased lines, and those
  * before it returns; with `fsync: false` nothing is synced.
@@ -68,8 +68,12 @@ const recordingFileSystem = (calls: Array<Call>, failSync: (path: string) => boo
     }))
   ))).pipe(Layer.provide(NodeFileSystem.layer))
 
-const storeIn = (directory: string, calls: Array<Call>, options: { readonly fsync?: boolean; readonly failSync?: (path: string) => boolean } = {}) =>
-  Layer.merge(FileEventStore.layer({ directory, fsync: options.fsync }), removeAfter(directory)).pipe(
+const storeIn = (
+  directory: string,
+  calls: Array<Call>,
+  options: { readonly fsync?: boolean; readonly syncOnEventLoop?: boolean; readonly failSync?: (path: string) => boolean } = {}
+) =>
+  Layer.merge(FileEventStore.layer({ directory, fsync: options.fsync, syncOnEventLoop: options.syncOnEventLoop }), removeAfter(directory)).pipe(
     Layer.provide(Layer.merge(recordingFileSystem(calls, options.failSync), NodePath.layer))
   )
 
@@ -80,7 +84,7 @@ const on = (calls: ReadonlyArray<Call>, path: string) =>
   calls.filter((call) => call.path === path || call.op === "returned").map((call) => call.op)
 
 describe("FileEventStore fsync", () => {
-  it.live("with fsync (the default), the directory is synced when the log is created and the log before each append returns", () => {
+  it.live.each([true, false])("with fsync (the default), the directory is synced when the log is created and the log before each append returns (fsync on the event loop: %s)", (syncOnEventLoop) => {
     const directory = tempDirectory("fsync-on")
     const calls: Array<Call> = []
     return Effect.gen(function*() {
@@ -95,7 +99,7 @@ describe("FileEventStore fsync", () => {
       }
       // each append: written, then synced, then returned
       expect(on(calls, log)).toEqual(["write", "sync", "returned", "write", "sync", "returned", "write", "sync", "returned"])
-    }).pipe(Effect.provide(Layer.merge(storeIn(directory, calls), NodePath.layer)))
+    }).pipe(Effect.provide(Layer.merge(storeIn(directory, calls, { syncOnEventLoop }), NodePath.layer)))
   })
 
   it.live("with fsync, erasing a stream syncs its tombstone before overwriting the stream's lines in place, and those before it returns", () => {

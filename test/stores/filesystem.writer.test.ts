@@ -10,11 +10,11 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Stream } from "effect"
-import { FileEventStore, StreamId } from "chronicle"
+import { Chunk, ConfigProvider, Context, Effect, Either, Fiber, Layer, Stream } from "effect"
+import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
-import { hookSyncWrites } from "../support/syncWrites.js"
+import { hookSyncs, hookSyncWrites } from "../support/syncWrites.js"
 
 /** Opens a store over `directory`, as a process of its own would. */
 const openStore = (directory: string, options: Omit<FileEventStore.FileEventStoreOptions, "directory"> = {}) =>
@@ -37,6 +37,31 @@ const countingLogWrites = (directory: string) =>
     }),
     ({ unhook }) => Effect.sync(unhook)
   ).pipe(Effect.map(({ count }) => count))
+
+/** Counts this process's syncs of the log while the scope is open: on the event loop, and on the thread pool. */
+const countingLogSyncs = (directory: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const count = { onEventLoop: 0, onThreadPool: 0 }
+      const unhook = hookSyncs({
+        before: (path, onEventLoop) => {
+          if (path !== join(directory, "events.jsonl")) return
+          if (onEventLoop) count.onEventLoop++
+          else count.onThreadPool++
+        }
+      })
+      return { count, unhook }
+    }),
+    ({ unhook }) => Effect.sync(unhook)
+  ).pipe(Effect.map(({ count }) => count))
+
+/** Appends one event at a time to `streamId`, at versions `from` + 1 up to `to`. */
+const appendOneAtATime = (store: EventStore.EventStoreService, streamId: StreamId.StreamId, from: number, to: number) =>
+  Effect.forEach(
+    Array.from({ length: to - from }, (_, i) => from + i),
+    (version) => store.append(streamId, events(1), { expectedVersion: version === 0 ? "NoStream" : version }),
+    { discard: true }
+  )
 
 const readLog = (store: Effect.Effect.Success<ReturnType<typeof openStore>>) =>
   Effect.map(Stream.runCollect(store.readAll()), Chunk.toReadonlyArray)
@@ -80,13 +105,13 @@ describe("FileEventStore writer", () => {
       }
     }).pipe(Effect.scoped))
 
-  it.live("given appends interrupted by their callers at every point of an inline commit, then each is in the log whole or not at all, the writer goes on, and a fresh open reads the same log", () =>
+  it.live.each([true, false])("given appends interrupted by their callers at every point of an inline commit (fsync on the event loop: %s), then each is in the log whole or not at all, the writer goes on, and a fresh open reads the same log", (syncOnEventLoop) =>
     Effect.gen(function*() {
       const directory = yield* freshDirectory("writer-interrupted")
       const streamId = StreamId.unsafeMake("writer", "interrupted")
-      const store = yield* openStore(directory)
+      const store = yield* openStore(directory, { syncOnEventLoop })
       yield* store.append(streamId, events(1), { expectedVersion: "NoStream" })
-      // fsync on: the commit suspends in the sync, between its write and its read-back
+      // on the thread pool, the commit suspends in the sync, between its write and its read-back; on the event loop, it is one step
       for (let round = 0; round < 40; round++) {
         const fiber = yield* Effect.fork(store.append(streamId, events(2, "Pair"), { expectedVersion: "Any" }))
         for (let i = 0; i < round % 4; i++) yield* Effect.yieldNow()
@@ -127,6 +152,75 @@ describe("FileEventStore writer", () => {
       expect(Either.isRight(fourth), JSON.stringify(Either.isLeft(fourth) ? fourth.left : "")).toBe(true)
       for (const store of [first, second]) {
         expect((yield* readLog(store)).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("given one writer appending one event at a time with fsync, then each append is synced before it returns, on the event loop but for one in 16 (on the thread pool, to see whether appends come together), and each is in the log where it was acknowledged", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-alone")
+      const streamId = StreamId.unsafeMake("writer", "alone")
+      const store = yield* openStore(directory)
+      yield* store.append(streamId, events(1), { expectedVersion: "NoStream" })
+      const syncs = yield* countingLogSyncs(directory)
+      const acknowledged: Array<number> = []
+      for (let version = 1; version <= 64; version++) {
+        const before = syncs.onEventLoop + syncs.onThreadPool
+        acknowledged.push((yield* store.append(streamId, events(1), { expectedVersion: version })).streamVersion)
+        expect(syncs.onEventLoop + syncs.onThreadPool, `syncs once append ${version + 1} returned`).toBe(before + 1)
+      }
+
+      expect(syncs.onThreadPool).toBe(4)
+      expect(syncs.onEventLoop).toBe(60)
+      expect(acknowledged).toEqual(Array.from({ length: 64 }, (_, i) => i + 2))
+      expect((yield* readLog(store)).map((e) => e.streamVersion)).toEqual(Array.from({ length: 65 }, (_, i) => i + 1))
+    }).pipe(Effect.scoped))
+
+  it.live.each([
+    { setting: "syncOnEventLoop: false", open: (directory: string) => openStore(directory, { syncOnEventLoop: false }) },
+    {
+      setting: "CHRONICLE_SYNC_ON_EVENT_LOOP=false",
+      open: (directory: string) =>
+        Layer.build(FileEventStore.layerConfig(FileEventStore.environment).pipe(
+          Layer.provide(NodeContext.layer),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["CHRONICLE_DIR", directory], ["CHRONICLE_SYNC_ON_EVENT_LOOP", "false"]]))))
+        )).pipe(Effect.map(Context.get(EventStore.EventStore)))
+    }
+  ])("given $setting (an option, or the environment read by layerConfig(environment)), then every append's fsync runs on the thread pool", ({ open }) =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-thread-pool")
+      const streamId = StreamId.unsafeMake("writer", "pool")
+      const store = yield* open(directory)
+      const syncs = yield* countingLogSyncs(directory)
+      yield* appendOneAtATime(store, streamId, 0, 20)
+
+      expect(syncs).toEqual({ onEventLoop: 0, onThreadPool: 20 })
+    }).pipe(Effect.scoped))
+
+  it.live("given a writer committing on the event loop (appends one at a time), when 16 fibers append at once, again and again, then their appends are committed in groups (far fewer fsyncs than appends), and once they stop, a lone writer commits on the event loop again", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("writer-company")
+      const store = yield* openStore(directory)
+      const lone = StreamId.unsafeMake("writer", "lone")
+      yield* appendOneAtATime(store, lone, 0, 20)
+      const syncs = yield* countingLogSyncs(directory)
+      yield* Effect.forEach(
+        Array.from({ length: 16 }, (_, fiber) => StreamId.unsafeMake("writer", `fiber${fiber}`)),
+        (streamId) =>
+          Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+            store.append(streamId, events(1), { expectedVersion: i === 0 ? "NoStream" : i }), { discard: true }),
+        { concurrency: "unbounded", discard: true }
+      )
+
+      expect(syncs.onEventLoop + syncs.onThreadPool, "fsyncs for 320 appends of 16 fibers").toBeLessThan(100)
+      const before = syncs.onEventLoop
+      yield* appendOneAtATime(store, lone, 20, 40)
+      expect(syncs.onEventLoop - before, "of 20 lone appends after the burst, synced on the event loop").toBeGreaterThanOrEqual(12)
+      const log = yield* readLog(store)
+      expect(log.length).toBe(360)
+      for (let fiber = 0; fiber < 16; fiber++) {
+        expect(log.filter((e) => e.streamId === `writer-fiber${fiber}`).map((e) => e.streamVersion)).toEqual(
+          Array.from({ length: 20 }, (_, i) => i + 1)
+        )
       }
     }).pipe(Effect.scoped))
 })

@@ -40,16 +40,20 @@ export const hookSyncWrites = (hooks: { readonly before?: (path: string) => void
 }
 
 /**
- * Calls `before(path)` before each `fs.fdatasync` of this process (what it
- * throws, the sync fails with instead), and `after(path)` once it
- * succeeded; returns the function that removes the hook.
+ * Calls `before(path, onEventLoop)` before each `fs.fdatasync` and
+ * `fs.fdatasyncSync` (`onEventLoop`) of this process (what it throws, the
+ * sync fails with instead), and `after(path)` once it succeeded; returns the
+ * function that removes the hook.
  */
-export const hookSyncs = (hooks: { readonly before?: (path: string) => void; readonly after?: (path: string) => void }) => {
+export const hookSyncs = (
+  hooks: { readonly before?: (path: string, onEventLoop: boolean) => void; readonly after?: (path: string) => void }
+) => {
   const original = NodeFs.fdatasync
+  const originalSync = NodeFs.fdatasyncSync
   const hooked = function(this: unknown, fd: number, callback: (error: NodeJS.ErrnoException | null) => void) {
     const path = pathOf(fd)
     try {
-      hooks.before?.(path)
+      hooks.before?.(path, false)
     } catch (error) {
       process.nextTick(() => callback(error as NodeJS.ErrnoException))
       return
@@ -59,10 +63,18 @@ export const hookSyncs = (hooks: { readonly before?: (path: string) => void; rea
       callback(error)
     })
   }
+  const hookedSync = function(this: unknown, fd: number) {
+    const path = pathOf(fd)
+    hooks.before?.(path, true)
+    originalSync.call(this, fd)
+    hooks.after?.(path)
+  }
   ;(NodeFs as { fdatasync: unknown }).fdatasync = hooked
+  ;(NodeFs as { fdatasyncSync: unknown }).fdatasyncSync = hookedSync
   syncBuiltinESMExports()
   return () => {
     ;(NodeFs as { fdatasync: unknown }).fdatasync = original
+    ;(NodeFs as { fdatasyncSync: unknown }).fdatasyncSync = originalSync
     syncBuiltinESMExports()
   }
 }

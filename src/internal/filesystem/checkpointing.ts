@@ -15,7 +15,7 @@ import { blockCrc, blocksOf, blockSize, type CheckpointFile, close, type Covered
 import { syncDirectory } from "./io.js"
 import { Erasures } from "./logFormat.js"
 import { emptyIndex } from "./logIndex.js"
-import { type LogStore, scanTail } from "./logStore.js"
+import { type LogStore, makeIndexingPermit, scanTail } from "./logStore.js"
 
 /** New log, in bytes, after which the checkpoint is written again: max(8 MiB, a quarter of what it covers). */
 const dueAfter = (covered: number) => Math.max(8 * blockSize, covered / 4)
@@ -100,7 +100,7 @@ const verify = (store: LogStore, { blocks, ids, index }: Covered) =>
       legacy: new Map(),
       erasures: new Erasures(),
       voids: new Map(),
-      indexing: yield* Effect.makeSemaphore(1)
+      indexing: yield* makeIndexingPermit
     }, false, "open")
   }).pipe(Effect.withSpan("chronicle.filesystem.verifyCheckpoint"))
 
@@ -148,7 +148,7 @@ export const write = (store: LogStore) =>
 
 /** Writes the checkpoint in the background when enough log was added since the last one. */
 export const writeIfDue = (store: LogStore) =>
-  store.readOnly || store.checkpoint.writing || store.index.size - store.checkpoint.covered < dueAfter(store.checkpoint.covered)
+  !checkpointDue(store)
     ? Effect.void
     : Effect.sync(() => {
       store.checkpoint.writing = true
@@ -162,6 +162,10 @@ export const writeIfDue = (store: LogStore) =>
       Effect.forkIn(store.scope),
       Effect.asVoid
     )
+
+/** Whether a checkpoint write is due (and none is under way). */
+export const checkpointDue = (store: LogStore) =>
+  !store.readOnly && !store.checkpoint.writing && store.index.size - store.checkpoint.covered >= dueAfter(store.checkpoint.covered)
 
 /**
  * Removes the checkpoint (an erasure is under way: the checkpoint holds the

@@ -97,6 +97,13 @@ export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
   })
 
 /**
+ * Makes the log's appended bytes durable with `fdatasync` on the event loop:
+ * nothing else runs until the disk is done, but there is no round trip
+ * through the thread pool (for an append that has no company to wait for).
+ */
+export const syncDataNow = (file: FileSystem.File) => attempt(() => NodeFs.fdatasyncSync(file.fd))
+
+/**
  * Makes the log's appended bytes durable with `fdatasync` (the data and the
  * size, not the times) on the thread pool: while the disk works, the event
  * loop runs on and the next group of appends gathers (group commit).

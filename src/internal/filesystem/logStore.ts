@@ -33,6 +33,8 @@ export interface LogStoreSettings {
   readonly tombstonesPath: string
   /** `fsync` before an append returns. */
   readonly durable: boolean
+  /** With `durable`: an append without company may `fsync` on the event loop, committing in one synchronous step. */
+  readonly syncOnEventLoop: boolean
   /** After how long a lock whose holder stopped refreshing it is taken over, in ms. */
   readonly staleMs: number
   /** Largest accepted event, UTF-8 bytes of data plus metadata. */
@@ -44,6 +46,33 @@ export interface LogStoreSettings {
   /** The index checkpoint (`checkpoint.ts`). */
   readonly checkpointPath: string
 }
+
+/**
+ * A semaphore of one permit that tells whether the permit is taken: a
+ * synchronous step (which nothing else can interleave with) may index
+ * without taking it, if nobody holds it.
+ */
+export interface IndexingPermit {
+  readonly withPermits: (permits: 1) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Whether a fiber holds the permit: it may be amid a scan, suspended in a read. */
+  readonly taken: () => boolean
+}
+
+/** A fresh indexing permit. */
+export const makeIndexingPermit = Effect.map(Effect.makeSemaphore(1), (semaphore): IndexingPermit => {
+  let taken = false
+  const release = Effect.sync(() => {
+    taken = false
+  })
+  return {
+    withPermits: (permits) => (self) =>
+      semaphore.withPermits(permits)(Effect.suspend(() => {
+        taken = true
+        return Effect.ensuring(self, release)
+      })),
+    taken: () => taken
+  }
+})
 
 /** The log as this process knows it. */
 export interface LogStore extends LogStoreSettings {
@@ -68,7 +97,7 @@ export interface LogStore extends LogStoreSettings {
    * adding its own entries) and readers catching up. Two scans of the same
    * bytes would index them twice.
    */
-  readonly indexing: Effect.Semaphore
+  readonly indexing: IndexingPermit
   /** The store's scope: a log reopened later stays open as long as the store. */
   readonly scope: Scope.Scope
   readonly fail: (operation: string, error: unknown) => EventStore.StoreError
@@ -116,7 +145,7 @@ export const open = (fs: FileSystem.FileSystem, settings: LogStoreSettings) =>
       legacy: new Map(),
       erasures: new Erasures(),
       voids: new Map(),
-      indexing: yield* Effect.makeSemaphore(1),
+      indexing: yield* makeIndexingPermit,
       scope: yield* Effect.scope,
       fail,
       checkpoint: { covered: 0, blocks: [], writing: false },

@@ -7,9 +7,11 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import type { PendingEvent } from "../../Event.js"
 import * as EventStore from "../../EventStore.js"
@@ -17,8 +19,8 @@ import type * as ExpectedVersion from "../../ExpectedVersion.js"
 import type { StreamId } from "../../StreamId.js"
 import { planAppendMany } from "../appendPlan.js"
 import { type SerializedEvent, serializeEvent } from "../serialize.js"
-import { awaitVerified, writeIfDue } from "./checkpointing.js"
-import { appendNow, readBytesNow, syncData } from "./io.js"
+import { awaitVerified, checkpointDue, writeIfDue } from "./checkpointing.js"
+import { appendNow, readBytesNow, syncData, syncDataNow } from "./io.js"
 import { encodeLine } from "./logFormat.js"
 import { addEntry, fillIds, firstSlotAtOrAfter, type Index, matchingEntries, rollback, streamOf, streamVersionOf, versionOf } from "./logIndex.js"
 import { fenced, type LogStore, logStateNow, readOnlyError, scanTail } from "./logStore.js"
@@ -256,31 +258,34 @@ const judge = (store: LogStore, { bytes, outcomes }: Plan, after: { readonly rep
 }
 
 /**
- * Commits one call without fsync, synchronously from plan to read-back:
- * nothing else runs meanwhile. The caller checked that the lease is ready.
+ * Commits one call synchronously from plan to read-back, the `fsync` too (on
+ * the event loop): nothing else runs meanwhile. The caller checked that the
+ * lease is ready.
  */
 const commitNow = (store: LogStore, call: Call, now: string) => {
   const planned = plan(store, [call], now)
   if (planned.chunks.length === 0) return judge(store, planned, logStateNow(store))
   const buffer = Buffer.from(planned.chunks.join(""))
   const base = store.index.size
-  return judge(store, planned, settle(store, planned, buffer, base, appendNow(store.log, buffer), Either.right(undefined)))
+  const written = appendNow(store.log, buffer)
+  // synced even after a failed write: appends that landed whole are then acknowledged
+  const synced = store.durable ? syncDataNow(store.log) : Either.right(undefined)
+  return judge(store, planned, settle(store, planned, buffer, base, written, synced))
 }
 
 /**
- * Commits one call at once when fsync is off and the lease is ready: one
- * synchronous step under the indexing permit, if no reader holds it; `None`
- * when it cannot be had, and nothing was done.
+ * Commits one call at once if the lease is ready and no reader holds the
+ * indexing permit (nothing else runs during the synchronous step, so it needs
+ * not be taken); `undefined` when it cannot be had, and nothing was done.
  */
-const commitNowIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
-  Effect.flatMap(Clock.currentTimeMillis, (millis) =>
-    store.indexing.withPermitsIfAvailable(1)(
-      Effect.sync(() => store.lease.useNow(() => commitNow(store, call, new Date(millis).toISOString())))
-    )).pipe(
-      Effect.map(Option.flatten),
-      Effect.tap((outcomes) => Option.isSome(outcomes) ? writeIfDue(store) : Effect.void),
-      Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
-    )
+const commitNowIfReady = (store: LogStore, call: Call, now: number): Array<Outcome> | undefined => {
+  if (store.indexing.taken()) return undefined
+  try {
+    return Option.getOrUndefined(store.lease.useNow(() => commitNow(store, call, new Date(now).toISOString())))
+  } catch (error) {
+    return [Either.left(store.fail("append", error))]
+  }
+}
 
 /** Every call of a group fails with what stopped its commit. */
 const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
@@ -300,7 +305,8 @@ const commit = (store: LogStore, group: ReadonlyArray<Call>): Effect.Effect<Arra
 
 /**
  * Commits one call at once if the lease is ready (held, its log verified
- * before it was taken); `None` when it is not, and nothing was done.
+ * before it was taken), its `fsync` on the thread pool; `None` when it is
+ * not, and nothing was done.
  */
 const commitIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option<Array<Outcome>>> =>
   store.lease.useIfReady(commitHolding(store, [call], true)).pipe(
@@ -308,32 +314,65 @@ const commitIfReady = (store: LogStore, call: Call): Effect.Effect<Option.Option
     Effect.catchAllCause((cause) => Effect.map(failedGroup(store, [call])(cause), Option.some))
   )
 
+/** What `append` returns of its call's results. */
+const first = (results: ReadonlyArray<EventStore.AppendResult>) => results[0]!
+
 /** The most calls one commit of queued appends takes. */
 const maxGroup = 1000
 
 /**
+ * With `fsync` and commits on the event loop, one uncontended append in this
+ * many commits through the thread pool all the same: the event loop runs
+ * during its `fsync`, and appends arriving meanwhile show company.
+ */
+const probeEvery = 16
+
+/** How many solitary commits through the thread pool it takes, after company was seen, to commit on the event loop again. */
+const solitaryToResume = 4
+
+/**
  * Starts the store's writer in the current scope and returns the store's
  * `append` and `appendMany`. A call finding the lease held and nobody
- * committing commits at once in its own fiber (without fsync, in one
- * synchronous step); others wait their turn and are committed in groups by
- * the writer fiber. Calls still waiting when the
- * scope closes fail.
+ * committing commits at once in its own fiber; others wait their turn and are
+ * committed in groups by the writer fiber. Without `fsync` such a call
+ * commits in one synchronous step; with it, too, while commits find no
+ * company (`syncOnEventLoop`): one in `probeEvery` syncs on the thread pool
+ * instead, the event loop running meanwhile, and once appends queue behind
+ * a commit, commits go through the thread pool (grouping what arrives during
+ * each `fsync`) until `solitaryToResume` of them in a row were alone. Calls
+ * still waiting when the scope closes fail.
  */
 export const startWriter = (store: LogStore) =>
   Effect.gen(function*() {
     const waiting: Array<Pending> = []
     let committing = false
+    /** Solitary commits through the thread pool still to go before commits run on the event loop again. */
+    let grouping = 0
+    /** Commits on the event loop since the last through the thread pool. */
+    let sinceProbe = 0
     const wake = yield* Effect.makeLatch(false)
-    /** A commit ended: the writer fiber takes what queued meanwhile. */
-    const done = Effect.suspend(() => {
-      committing = false
-      return waiting.length > 0 ? wake.open : Effect.void
-    })
+    /** A commit of `size` calls ended: the writer fiber takes what queued meanwhile. */
+    const done = (size: number) =>
+      Effect.suspend(() => {
+        committing = false
+        if (size > 1 || waiting.length > 0) grouping = solitaryToResume
+        else if (grouping > 0) grouping--
+        return waiting.length > 0 ? wake.open : Effect.void
+      })
+    const inlineDone = done(1)
     const queued = (call: Call) =>
       Effect.flatMap(Deferred.make<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError>(), (settled) => {
         waiting.push({ ...call, done: settled })
         return Effect.zipRight(committing ? Effect.void : wake.open, Deferred.await(settled))
       })
+    /** Whether an uncontended commit runs in one synchronous step, its `fsync` (if any) on the event loop. */
+    const commitsNow = () => {
+      if (!store.durable) return true
+      if (!store.syncOnEventLoop || grouping > 0) return false
+      if (++sinceProbe < probeEvery) return true
+      sinceProbe = 0
+      return false
+    }
 
     yield* Effect.gen(function*() {
       while (true) {
@@ -342,7 +381,7 @@ export const startWriter = (store: LogStore) =>
         while (!committing && waiting.length > 0) {
           committing = true
           const group = waiting.splice(0, maxGroup)
-          const outcomes = yield* Effect.uninterruptible(Effect.ensuring(commit(store, group), done))
+          const outcomes = yield* Effect.uninterruptible(Effect.ensuring(commit(store, group), done(group.length)))
           yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
         }
       }
@@ -351,27 +390,31 @@ export const startWriter = (store: LogStore) =>
       Effect.suspend(() => failAll(waiting.splice(0), store.fail("append", new Error("the store was closed"))))
     )
 
-    const appendMany = (
-      appends: ReadonlyArray<EventStore.PendingAppend>,
-      condition: EventStore.SettledCondition | undefined
-    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> =>
-      Effect.suspend(() => {
-        const call: Call = { appends, condition }
-        if (committing || waiting.length > 0 || !store.lease.ready()) return queued(call)
-        if (!store.durable) {
-          return Effect.flatMap(commitNowIfReady(store, call), Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! }))
+    /** Commits `call`: at once if it can, else queued; `pick` is what its caller wants of the results. */
+    const submit = <A>(call: Call, pick: (results: ReadonlyArray<EventStore.AppendResult>) => A): Effect.Effect<A, EventStore.AppendError> =>
+      Effect.withFiberRuntime((fiber) => {
+        if (committing || waiting.length > 0 || !store.lease.ready()) return Effect.map(queued(call), pick)
+        if (commitsNow()) {
+          const outcomes = commitNowIfReady(store, call, Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis())
+          if (outcomes === undefined) return Effect.map(queued(call), pick)
+          const outcome = Either.map(outcomes[0]!, pick)
+          return checkpointDue(store) ? Effect.zipRight(writeIfDue(store), outcome) : outcome
         }
         committing = true
         return Effect.flatMap(
-          Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), done)),
-          Option.match({ onNone: () => queued(call), onSome: ([outcome]) => outcome! })
+          Effect.uninterruptible(Effect.ensuring(commitIfReady(store, call), inlineDone)),
+          Option.match({ onNone: () => Effect.map(queued(call), pick), onSome: ([outcome]) => Either.map(outcome!, pick) })
         )
       })
+    const appendMany = (
+      appends: ReadonlyArray<EventStore.PendingAppend>,
+      condition: EventStore.SettledCondition | undefined
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, EventStore.AppendError> => submit({ appends, condition }, identity)
     const append = (
       streamId: StreamId,
       events: ReadonlyArray<PendingEvent>,
       expectedVersion: ExpectedVersion.ExpectedVersion,
       condition: EventStore.SettledCondition | undefined
-    ) => Effect.map(appendMany([{ streamId, events, expectedVersion }], condition), (results) => results[0]!)
+    ) => submit({ appends: [{ streamId, events, expectedVersion }], condition }, first)
     return { append, appendMany }
   })
