@@ -471,7 +471,11 @@ export const decodeEventAt = (bytes: Buffer, start: number, end: number): Stored
  */
 export const decodePayloadAt = (bytes: Buffer, start: number, end: number): EventPayload | LineProblem => {
   const problem = checkAt(bytes, start, end)
-  if (problem !== undefined) return problem
+  return problem ?? verifiedPayloadAt(bytes, start, end)
+}
+
+/** The payload of a line whose checksum was verified: in place, or parsed whole when it is laid out otherwise. */
+const verifiedPayloadAt = (bytes: Buffer, start: number, end: number): EventPayload | LineProblem => {
   const payload = payloadIn(bytes, start + eventStart, end - 1)
   if (payload !== undefined) return payload
   const line = decodeVerified(bytes.toString("utf8", start + eventStart, end - 1))
@@ -509,8 +513,9 @@ export const decodeKnownPayloadAt = (
 ): EventPayload | LineProblem => {
   const problem = checkAt(bytes, start, end)
   if (problem !== undefined) return problem
+  // another layout (an older writer's): the checksum holds already
   return knownPayloadIn(bytes, start + eventStart, end - 1, streamId, streamVersion, typeKey, type) ??
-    decodePayloadAt(bytes, start, end)
+    verifiedPayloadAt(bytes, start, end)
 }
 
 /** The value of a lowercase hexadecimal digit's byte (as the writer writes them: a letter's case flipped is damage), or -1. */
