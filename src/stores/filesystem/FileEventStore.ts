@@ -227,13 +227,9 @@ export const make = (
         ),
       pollInterval: "1 second",
       readPage: (streamId, page) =>
-        Effect.flatMap(upToDate, () => readPayloadPage(reading, viewOf(store), streamId, page)).pipe(
-          Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))
-        ),
+        Effect.flatMap(upToDate, () => readPayloadPage(reading, viewOf(store), streamId, page)),
       foldPage: (streamId, page, step) =>
-        Effect.flatMap(upToDate, () => foldPayloadPage(reading, viewOf(store), streamId, page, step)).pipe(
-          Effect.mapError((e) => (e instanceof EventStore.StoreError ? e : store.fail("read", e)))
-        ),
+        Effect.flatMap(upToDate, () => foldPayloadPage(reading, viewOf(store), streamId, page, step)),
       streamVersion: (streamId) => Effect.map(upToDate, () => streamVersionOf(store.index, streamId, store.index.count)),
       deleteStream: deleteStream(store),
       isDeleted: (streamId) => Effect.map(upToDate, () => store.deleted.has(streamId))
