@@ -285,30 +285,45 @@ const foldPages = <E extends EventCodec.Tagged, S>(
   from: { readonly state: S; readonly version: number },
   toVersion: number
 ) =>
-  Effect.flatMap(EventStore.EventStore, (store) =>
-    foldPageOf(store) !== undefined ? foldDecoding(decider, codec, foldPageOf(store)!, streamId, from, toVersion) : Effect.gen(function*() {
-      const folding: Folding<S> = { ...from, count: 0 }
-      const fetch = (after: number) => {
-        const last = Math.min(toVersion, after + loadPageSize)
-        return store.readPage(streamId, { fromVersion: after + 1, toVersion: last, limit: last - after })
+  Effect.flatMap(EventStore.EventStore, (store) => {
+    const foldPage = foldPageOf(store)
+    return foldPage !== undefined
+      ? foldDecoding(decider, codec, foldPage, streamId, from, toVersion)
+      : foldReadPages(decider, codec, store, streamId, from, toVersion)
+  })
+
+/** `foldPages` through `readPage`: while a full page is folded, the next one is already on its way. */
+const foldReadPages = <E extends EventCodec.Tagged, S>(
+  decider: Folder<S>,
+  codec: EventCodec.EventCodec<E>,
+  store: EventStore.EventStoreService,
+  streamId: StreamId,
+  from: { readonly state: S; readonly version: number },
+  toVersion: number
+) =>
+  Effect.gen(function*() {
+    const folding: Folding<S> = { ...from, count: 0 }
+    const fetch = (after: number) => {
+      const last = Math.min(toVersion, after + loadPageSize)
+      return store.readPage(streamId, { fromVersion: after + 1, toVersion: last, limit: last - after })
+    }
+    if (folding.version >= toVersion) return folding
+    let page = yield* fetch(folding.version)
+    for (;;) {
+      const pageEnd = Math.min(toVersion, folding.version + loadPageSize)
+      const more = page.length === pageEnd - folding.version && pageEnd < toVersion
+      const next = more ? yield* Effect.fork(fetch(pageEnd)) : undefined
+      // let the next page's query go out before this page is folded
+      if (next !== undefined) yield* Effect.yieldNow()
+      const error = foldPayloads(decider, codec, folding, page)
+      if (error !== undefined) {
+        if (next !== undefined) yield* Fiber.interrupt(next)
+        return yield* Effect.fail(error)
       }
-      if (folding.version >= toVersion) return folding
-      let page = yield* fetch(folding.version)
-      for (;;) {
-        const pageEnd = Math.min(toVersion, folding.version + loadPageSize)
-        const more = page.length === pageEnd - folding.version && pageEnd < toVersion
-        const next = more ? yield* Effect.fork(fetch(pageEnd)) : undefined
-        // let the next page's query go out before this page is folded
-        if (next !== undefined) yield* Effect.yieldNow()
-        const error = foldPayloads(decider, codec, folding, page)
-        if (error !== undefined) {
-          if (next !== undefined) yield* Fiber.interrupt(next)
-          return yield* Effect.fail(error)
-        }
-        if (next === undefined) return folding
-        page = yield* Fiber.join(next)
-      }
-    }))
+      if (next === undefined) return folding
+      page = yield* Fiber.join(next)
+    }
+  })
 
 /**
  * `foldPages` on a store that folds as it decodes (`foldPage`): each event
