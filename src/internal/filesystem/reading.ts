@@ -42,7 +42,7 @@ export interface ReadingStore {
 }
 
 /** How a read decodes a line: the whole event, or only what a fold needs. `k`: the line's place in the read's positions. */
-export type LineDecoder<A> = (bytes: Buffer, start: number, end: number, k: number) => A | LineProblem
+type LineDecoder<A> = (bytes: Buffer, start: number, end: number, k: number) => A | LineProblem
 
 /** A line that did not decode: erased since the read began, or damage. */
 interface Undecoded {
@@ -56,7 +56,7 @@ interface Undecoded {
  * and decoded before anything else can use it: a read from the page cache
  * costs less than a round trip through the thread pool.
  */
-export const readPositions = <A extends object>(
+const readPositions = <A extends object>(
   store: ReadingStore,
   positions: ReadonlyArray<number>,
   limit: View,
@@ -78,7 +78,7 @@ export const readPositions = <A extends object>(
  * false to stop. Returns how many lines `step` took. A damaged line fails
  * the read once the lines are read, whatever `step` took after it.
  */
-export const foldPositions = <A extends object>(
+const foldPositions = <A extends object>(
   store: ReadingStore,
   positions: ReadonlyArray<number>,
   limit: View,
