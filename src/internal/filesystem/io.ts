@@ -66,21 +66,12 @@ export const readInto = (buffer: ReadBuffer, file: FileSystem.File, offset: numb
   return bytes.subarray(0, filled)
 }
 
-/** What `f` returns, or what it throws. */
-const attempt = <A>(f: () => A): Either.Either<A, unknown> => {
-  try {
-    return Either.right(f())
-  } catch (error) {
-    return Either.left(error)
-  }
-}
-
 /**
  * Reads `length` bytes at `offset` synchronously: a read from the page cache
  * costs less than a round trip through the thread pool.
  */
 export const readBytesNow = (file: FileSystem.File, offset: number, length: number) =>
-  attempt(() => readInto({ bytes: Buffer.allocUnsafe(length) }, file, offset, length))
+  Either.try(() => readInto({ bytes: Buffer.allocUnsafe(length) }, file, offset, length))
 
 /**
  * Appends `buffer` to the log synchronously: a write into the page cache
@@ -89,7 +80,7 @@ export const readBytesNow = (file: FileSystem.File, offset: number, length: numb
  * taken and written under one lock), those of several may not.
  */
 export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
-  attempt(() => {
+  Either.try(() => {
     let written = 0
     let calls = 0
     for (; written < buffer.length; calls++) written += NodeFs.writeSync(file.fd, buffer, written, buffer.length - written)
@@ -101,7 +92,7 @@ export const appendNow = (file: FileSystem.File, buffer: Uint8Array) =>
  * nothing else runs until the disk is done, but there is no round trip
  * through the thread pool (for an append that has no company to wait for).
  */
-export const syncDataNow = (file: FileSystem.File) => attempt(() => NodeFs.fdatasyncSync(file.fd))
+export const syncDataNow = (file: FileSystem.File) => Either.try(() => NodeFs.fdatasyncSync(file.fd))
 
 /**
  * Makes the log's appended bytes durable with `fdatasync` (the data and the
