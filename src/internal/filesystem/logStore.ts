@@ -61,15 +61,16 @@ export interface IndexingPermit {
 /** A fresh indexing permit. */
 export const makeIndexingPermit = Effect.map(Effect.makeSemaphore(1), (semaphore): IndexingPermit => {
   let taken = false
+  const markTaken = Effect.sync(() => {
+    taken = true
+  })
   const release = Effect.sync(() => {
     taken = false
   })
   return {
     withPermits: (permits) => (self) =>
-      semaphore.withPermits(permits)(Effect.suspend(() => {
-        taken = true
-        return Effect.ensuring(self, release)
-      })),
+      // the flag set inside the ensuring: an interruption can land before it or after its release, never between
+      semaphore.withPermits(permits)(Effect.ensuring(Effect.zipRight(markTaken, self), release)),
     taken: () => taken
   }
 })
