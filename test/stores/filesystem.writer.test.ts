@@ -10,7 +10,7 @@ import { existsSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Context, Effect, Either, Fiber, Layer, Stream } from "effect"
+import { Cause, Chunk, ConfigProvider, Context, Deferred, Effect, Either, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { EventStore, FileEventStore, StreamId } from "chronicle"
 import { events } from "../contract/EventStoreContract.js"
 import { tempDirectory } from "../support/filesystem.js"
@@ -152,6 +152,34 @@ describe("FileEventStore writer", () => {
       expect(Either.isRight(fourth), JSON.stringify(Either.isLeft(fourth) ? fourth.left : "")).toBe(true)
       for (const store of [first, second]) {
         expect((yield* readLog(store)).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5])
+      }
+    }).pipe(Effect.scoped))
+
+  it.live("given appends queued behind a commit, when the store is closed while the writer fiber commits their group, then every one of them completes (stored, or failed as closed), none waits forever", () =>
+    Effect.gen(function*() {
+      const directory = yield* freshDirectory("close")
+      const scope = yield* Scope.make()
+      const store = yield* Scope.extend(openStore(directory, { fsync: true, syncOnEventLoop: false }), scope)
+      // the lease taken and held: of the 16 below, the first commits at once, the others queue to the writer fiber
+      yield* store.append(StreamId.unsafeMake("account", "close-first"), events(1), { expectedVersion: "NoStream" })
+      const groupSyncing = yield* Deferred.make<void>()
+      let syncs = 0
+      const unhook = hookSyncs({
+        before: (path) => {
+          if (path === join(directory, "events.jsonl") && ++syncs === 2) Deferred.unsafeDone(groupSyncing, Exit.void)
+        }
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(unhook))
+      const appends = yield* Effect.forEach(
+        Array.from({ length: 16 }, (_, i) => StreamId.unsafeMake("account", `close-${i}`)),
+        (streamId) => Effect.fork(store.append(streamId, events(1), { expectedVersion: "NoStream" }))
+      )
+      yield* Deferred.await(groupSyncing)
+      yield* Scope.close(scope, Exit.void)
+      const outcomes = yield* Effect.forEach(appends, (fiber) => Fiber.await(fiber))
+      expect(outcomes.filter(Exit.isSuccess).length).toBeGreaterThanOrEqual(2)
+      for (const outcome of outcomes) {
+        if (Exit.isFailure(outcome)) expect(Cause.squash(outcome.cause)).toMatchObject({ _tag: "StoreError" })
       }
     }).pipe(Effect.scoped))
 

@@ -283,12 +283,25 @@ const commitNowIfReady = (store: LogStore, call: Call, now: number): Array<Outco
   try {
     return Option.getOrUndefined(store.lease.useNow(() => commitNow(store, call, new Date(now).toISOString())))
   } catch (error) {
+    abandon(store)
     return [Either.left(store.fail("append", error))]
   }
 }
 
+/**
+ * After a commit that threw: the entries it planned are forgotten (the next
+ * catch-up indexes whatever of them landed valid) and the lease is given up,
+ * so that the next holder starts from the log.
+ */
+const abandon = (store: LogStore) => {
+  if (store.index.offsets.length === store.index.count) return
+  rollback(store.index, store.index.count)
+  store.lease.lose()
+}
+
 /** Every call of a group fails with what stopped its commit. */
 const failedGroup = (store: LogStore, group: ReadonlyArray<Call>) => (cause: Cause.Cause<EventStore.StoreError>) => {
+  abandon(store)
   const error = Cause.isFailType(cause) ? cause.error : store.fail("append", Cause.squash(cause))
   return Effect.succeed(group.map((): Outcome => Either.left(error)))
 }
@@ -381,8 +394,12 @@ export const startWriter = (store: LogStore) =>
         while (!committing && waiting.length > 0) {
           committing = true
           const group = waiting.splice(0, maxGroup)
-          const outcomes = yield* Effect.uninterruptible(Effect.ensuring(commit(store, group), done(group.length)))
-          yield* Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })
+          // the outcomes handed over in the same protected step: a close arriving meanwhile leaves no caller waiting
+          yield* Effect.uninterruptible(Effect.ensuring(
+            Effect.flatMap(commit(store, group), (outcomes) =>
+              Effect.forEach(group, (pending, i) => Deferred.complete(pending.done, outcomes[i]!), { discard: true })),
+            done(group.length)
+          ))
         }
       }
     }).pipe(Effect.forkScoped)
